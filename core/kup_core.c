@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * kup_core.c - turn passing, lengths, states and waiting.
+ *
+ * Ordering points, one helper each; docs/protocol.md pairs them up:
+ *   O1 publish_tw      store-release of our tw after payload and len
+ *   O2 observe_tw      load-acquire of the peer's tw before len and payload
+ *   O3 announce_wait   our wait bits, then a full fence, then re-check tw
+ *   O4 peer_wait_bits  after O1, a full fence, then read the peer's wait bits
+ */
+#include "kup_core.h"
+
+/* O1: payload and len (and our reads of the peer's payload) before the turn. */
+static void publish_tw(struct kup_end *e)
+{
+	kup_store_release(&e->mine->tw, KUP_TW(e->tx_seq, e->state));
+}
+
+/* O2: pairs with the peer's O1, so len and payload below are the published ones. */
+static uint32_t observe_tw(const struct kup_end *e)
+{
+	return kup_load_acquire(&e->peer->tw);
+}
+
+/* O3: a sleeper's bits must be visible before it re-reads the peer's tw (pairs with O4). */
+static void announce_wait(struct kup_end *e, uint32_t bits)
+{
+	e->wait_bits = bits;
+	kup_store_once(&e->mine->wait, bits);
+	kup_fence_full();
+}
+
+/* O4: our tw must be visible before we read the peer's wait bits (pairs with O3). */
+static uint32_t peer_wait_bits(const struct kup_end *e)
+{
+	kup_fence_full();
+	return kup_load_once(&e->peer->wait) & KUP_WAIT_MASK;
+}
+
+static void wake_peer(struct kup_end *e)
+{
+	uint32_t bits = peer_wait_bits(e);
+
+	if (bits) {
+		e->cnt.wakeups++;
+		e->ops->wake(e, bits);
+	}
+}
+
+static int violation(struct kup_end *e, const char *what, uint32_t val)
+{
+	e->broken = EKU_PROTO;
+	e->cnt.proto_errors++;
+	e->cnt.errors++;
+	KUP_LOG("channel broken by peer: %s (0x%x)\n", what, (unsigned)val);
+	/* Tell a user peer it lost the channel; it can only reattach. */
+	if (e->lead == 0 && e->state == KUP_ST_OPEN)
+		kup_end_close(e, KUP_ST_CLOSING);
+	return -EKU_PROTO;
+}
+
+void kup_chan_format(void *kblock, void *ublock, uint32_t size, uint32_t chan, uint32_t chan_cnt)
+{
+	struct kup_kctl *kc = kblock;
+	struct kup_uctl *uc = ublock;
+
+	kup_memset(kc, 0, sizeof(*kc));
+	kup_memset(uc, 0, sizeof(*uc));
+	kc->hdr.abi = KUP_ABI_VERSION;
+	kc->hdr.page = KUP_PAGE;
+	kc->hdr.size = size;
+	kc->hdr.cap = size * KUP_PAGE;
+	kc->hdr.chan = chan;
+	kc->hdr.chan_cnt = chan_cnt;
+	/* Geometry before magic: a reader that sees the magic sees the rest. */
+	kup_store_release(&kc->hdr.magic, KUP_MAGIC);
+}
+
+int kup_chan_check(const void *kblock, uint32_t size, uint32_t chan)
+{
+	const struct kup_kctl *kc = kblock;
+
+	if (kup_load_acquire(&kc->hdr.magic) != KUP_MAGIC)
+		return -EKU_PROTO;
+	if (kc->hdr.abi != KUP_ABI_VERSION)
+		return -EKU_ABI;
+	if (kc->hdr.page != KUP_PAGE || kc->hdr.size != size || kc->hdr.cap != size * KUP_PAGE)
+		return -EKU_BADSIZE;
+	if (kc->hdr.chan != chan)
+		return -EKU_PROTO;
+	return 0;
+}
+
+void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint32_t size,
+		  const struct kup_host_ops *ops, void *host)
+{
+	struct kup_kctl *kc = kblock;
+	struct kup_uctl *uc = ublock;
+	uint8_t *k2u = (uint8_t *)kblock + KUP_PAGE;
+	uint8_t *u2k = (uint8_t *)ublock + KUP_PAGE;
+	uint8_t *rx_copy = e->rx_copy; /* the host's buffer survives re-init */
+
+	kup_memset(e, 0, sizeof(*e));
+	e->rx_copy = rx_copy;
+	e->cap = size * KUP_PAGE;
+	e->ops = ops;
+	e->host = host;
+	e->spin_ns = KUP_DEFAULT_SPIN_NS;
+	e->state = KUP_ST_OPEN;
+	if (side == KUP_SIDE_KERN) {
+		e->lead = 0;
+		e->mine = &kc->k;
+		e->peer = &uc->u;
+		e->tx = k2u;
+		e->rx = u2k;
+	} else {
+		e->lead = 1;
+		e->mine = &uc->u;
+		e->peer = &kc->k;
+		e->tx = u2k;
+		e->rx = k2u;
+	}
+}
+
+int kup_end_poll(struct kup_end *e)
+{
+	uint32_t tw, seq, st, len, ready, waiting;
+	uint32_t local = kup_load_once(&e->local);
+
+	if (local)
+		return -(int)local;
+	if (e->broken)
+		return -(int)e->broken;
+	tw = observe_tw(e);
+	e->seen_tw = tw;
+	seq = KUP_TW_SEQ(tw);
+	st = KUP_TW_STATE(tw);
+	if (st == KUP_ST_CLOSING)
+		return -EKU_CLOSED;
+	if (st == KUP_ST_SHUTDOWN && e->lead == 1)
+		return -EKU_SHUTDOWN;
+	if (st != KUP_ST_OPEN)
+		return violation(e, "state", tw);
+
+	ready = (e->tx_seq + e->lead) & KUP_SEQ_MASK;
+	waiting = (e->tx_seq + e->lead - 1) & KUP_SEQ_MASK;
+	if (seq == waiting)
+		return -EKU_NOTREADY;
+	if (seq != ready)
+		return violation(e, "sequence", tw);
+	if (e->have_turn)
+		return 0;
+	/* New turn: read the length once, bound it, keep our copy. */
+	len = kup_load_once(&e->peer->len);
+	if (len > e->cap)
+		return violation(e, "length", len);
+	e->rx_len = len;
+	e->have_turn = 1;
+	if (seq != 0) { /* seq 0 is the kern side's initial turn, not a message */
+		e->cnt.received++;
+		e->cnt.bytes_received += len;
+	}
+	return 0;
+}
+
+int kup_end_wait(struct kup_end *e, int flags, int64_t timeout_ns)
+{
+	int64_t now, deadline, spin_end, left;
+	int r, i, s;
+
+	r = kup_end_poll(e);
+	if (r != -EKU_NOTREADY || (flags & KUPC_NB))
+		return r;
+	now = kup_now_ns();
+	deadline = timeout_ns < 0 ? -1 : now + timeout_ns;
+	spin_end = ((flags & KUPC_POLL) || e->spin_ns < 0) ? -1 : now + e->spin_ns;
+
+	/* Spin: the turn usually comes back within a round trip. */
+	while (spin_end < 0 || now < spin_end) {
+		for (i = 0; i < 64; i++) {
+			r = kup_end_poll(e);
+			if (r != -EKU_NOTREADY)
+				return r;
+			kup_cpu_relax();
+		}
+		now = kup_now_ns();
+		if (deadline >= 0 && now >= deadline)
+			goto timedout;
+	}
+
+	/* Sleep: announce it, re-check, and let the peer's O4 decide to wake us. */
+	for (;;) {
+		announce_wait(e, e->wait_bits | KUP_WAIT_SLEEP);
+		r = kup_end_poll(e);
+		if (r != -EKU_NOTREADY)
+			break;
+		left = -1;
+		if (deadline >= 0) {
+			left = deadline - kup_now_ns();
+			if (left <= 0) {
+				r = -EKU_TIMEDOUT;
+				break;
+			}
+		}
+		e->cnt.sleeps++;
+		/* Sleep on the very value poll judged "not ready", never a re-read. */
+		s = e->ops->sleep(e, &e->peer->tw, e->seen_tw, left);
+		if (s != 0 && s != -EKU_TIMEDOUT) {
+			r = s;
+			break;
+		}
+	}
+	announce_wait(e, e->wait_bits & ~KUP_WAIT_SLEEP);
+	if (r != -EKU_TIMEDOUT)
+		return r;
+timedout:
+	e->cnt.timeouts++;
+	return -EKU_TIMEDOUT;
+}
+
+/* Hand the turn over with a message of len bytes already in e->tx. */
+static void publish(struct kup_end *e, uint32_t len)
+{
+	kup_store_once(&e->mine->len, len);
+	e->tx_seq = (e->tx_seq + 1) & KUP_SEQ_MASK;
+	e->have_turn = 0;
+	e->tx_open = 0;
+	e->cnt.sent++;
+	e->cnt.bytes_sent += len;
+	publish_tw(e);
+	wake_peer(e);
+}
+
+int kup_end_send(struct kup_end *e, const void *data, uint32_t len, int flags,
+		 int64_t timeout_ns)
+{
+	int r;
+
+	if (len > e->cap) {
+		e->cnt.errors++;
+		return -EKU_TOOBIG;
+	}
+	if (len && !data)
+		return -EKU_INVAL;
+	r = kup_end_wait(e, flags, timeout_ns);
+	if (r)
+		return r;
+	kup_memcpy(e->tx, data, len);
+	publish(e, len);
+	return 0;
+}
+
+int kup_end_pass(struct kup_end *e, int flags, int64_t timeout_ns)
+{
+	int r = kup_end_wait(e, flags, timeout_ns);
+
+	if (r)
+		return r;
+	e->tx[0] = 0; /* the empty token reads as a zero byte too */
+	publish(e, 0);
+	return 0;
+}
+
+int kup_end_recv(struct kup_end *e, int flags, int64_t timeout_ns, const void **data,
+		 uint32_t *len, int copy)
+{
+	int r = kup_end_wait(e, flags, timeout_ns);
+
+	if (r)
+		return r;
+	/* rx_len was read once and bounded in kup_end_poll: one bounded copy. */
+	if (copy && e->rx_copy) {
+		kup_memcpy(e->rx_copy, e->rx, e->rx_len);
+		*data = e->rx_copy;
+	} else {
+		*data = e->rx;
+	}
+	*len = e->rx_len;
+	return 0;
+}
+
+int kup_end_txbuf(struct kup_end *e, int flags, int64_t timeout_ns, void **buf, uint32_t *cap)
+{
+	int r = kup_end_wait(e, flags, timeout_ns);
+
+	if (r)
+		return r;
+	e->tx_open = 1;
+	*buf = e->tx;
+	*cap = e->cap;
+	return 0;
+}
+
+int kup_end_commit(struct kup_end *e, uint32_t len)
+{
+	int r;
+
+	if (!e->tx_open || !e->have_turn)
+		return -EKU_NOTURN;
+	if (len > e->cap) {
+		e->cnt.errors++;
+		return -EKU_TOOBIG; /* the buffer and the turn stay ours */
+	}
+	r = kup_end_poll(e);
+	if (r)
+		return r;
+	publish(e, len);
+	return 0;
+}
+
+void kup_end_close(struct kup_end *e, uint32_t state)
+{
+	e->state = state;
+	publish_tw(e);
+	/* Closing is rare: wake whatever the peer announced, even a stale bit. */
+	wake_peer(e);
+}
+
+void kup_end_set_local(struct kup_end *e, uint32_t code)
+{
+	kup_store_once(&e->local, code);
+}
+
+int kup_end_arm(struct kup_end *e, uint32_t bits)
+{
+	announce_wait(e, e->wait_bits | bits);
+	return kup_end_poll(e) == -EKU_NOTREADY ? 0 : 1;
+}
+
+void kup_end_disarm(struct kup_end *e, uint32_t bits)
+{
+	announce_wait(e, e->wait_bits & ~bits);
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * kup_core.h - the KUP channel protocol, once, for every host.
+ *
+ * One struct kup_end is one side's private view of one channel.  Everything
+ * the protocol relies on (geometry, own sequence, the validated length of
+ * the inbound message, states) lives here, never re-read from the shared
+ * pages.  The peer's words are read once per observation and validated.
+ *
+ * The host (kernel/linux, kernel/freebsd, provider/, lib/) supplies
+ * kup_plat.h (atomics, clock, memcpy, log) and two callbacks: sleep and
+ * wake.  Core makes no OS call and allocates nothing.  Calls on one end must
+ * be serialised by the host; kup_end_set_local() may come from any thread.
+ */
+#ifndef KUP_CORE_H
+#define KUP_CORE_H
+
+#include "kup_plat.h"
+#include "kup_abi.h"
+
+#define KUPC_NB	  0x1 /* = KP_NB = KUP_NB */
+#define KUPC_POLL 0x2 /* = KP_POLL = KUP_POLL */
+
+#define KUP_SIDE_KERN 0
+#define KUP_SIDE_USER 1
+
+#define KUP_DEFAULT_SPIN_NS 20000 /* spin 20 us before sleeping */
+
+struct kup_end;
+
+struct kup_host_ops {
+	/*
+	 * Sleep while *peer_tw == seen and no host event (kup_end_set_local)
+	 * is pending, at most timeout_ns (< 0: forever).  Must check *peer_tw
+	 * and go to sleep atomically with respect to the peer's wake (futex
+	 * compare, wait-queue condition).  Returns 0 (woken, perhaps
+	 * spuriously), -EKU_TIMEDOUT, -EKU_INTR, or another -EKU_* to give up.
+	 */
+	int (*sleep)(struct kup_end *e, const uint32_t *peer_tw, uint32_t seen, int64_t timeout_ns);
+	/* The peer announced a wait (its KUP_WAIT_* bits): wake it. */
+	void (*wake)(struct kup_end *e, uint32_t peer_bits);
+};
+
+struct kup_counters {
+	uint64_t sent, received, bytes_sent, bytes_received;
+	uint64_t sleeps, wakeups, timeouts, errors, proto_errors;
+};
+
+struct kup_end {
+	/* Fixed by kup_end_init. */
+	struct kup_side *mine;	     /* shared: our words */
+	const struct kup_side *peer; /* shared: the peer's words, untrusted on the kern side */
+	uint8_t *tx;		     /* shared: our outgoing data */
+	const uint8_t *rx;	     /* shared: the peer's outgoing data */
+	uint8_t *rx_copy;	     /* private: cap bytes for stable receives, or NULL */
+	uint32_t cap;		     /* bytes per direction */
+	uint32_t lead;		     /* 0 for the kern side (it moves first), 1 for the user */
+	const struct kup_host_ops *ops;
+	void *host;		     /* the host's per-channel object */
+	int64_t spin_ns;	     /* spin before sleeping; < 0: never sleep */
+
+	/* Protocol state, private to this side. */
+	uint32_t tx_seq;    /* messages we published */
+	uint32_t rx_len;    /* validated length of the message that gave us the turn */
+	uint32_t state;	    /* our published KUP_ST_* */
+	uint32_t wait_bits; /* our published wait word */
+	uint32_t have_turn; /* turn observed and not yet passed back */
+	uint32_t tx_open;   /* kup_end_txbuf handed out the buffer */
+	uint32_t seen_tw;   /* the peer's tw as the last poll read it */
+	uint32_t broken;    /* sticky EKU_PROTO once the peer broke the protocol */
+	uint32_t local;	    /* host event: 0, EKU_CLOSED or EKU_SHUTDOWN (any thread) */
+	struct kup_counters cnt;
+};
+
+/* Kern side: write a fresh channel's control pages (data pages must be zero). */
+void kup_chan_format(void *kblock, void *ublock, uint32_t size, uint32_t chan, uint32_t chan_cnt);
+/* User side: check the geometry the kern side published.  0 or -EKU_*. */
+int kup_chan_check(const void *kblock, uint32_t size, uint32_t chan);
+
+/* Set up one side of a channel whose blocks are mapped at kblock/ublock. */
+void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint32_t size,
+		  const struct kup_host_ops *ops, void *host);
+
+/* 0 when we hold the turn, -EKU_NOTREADY when the peer does, else -EKU_*. */
+int kup_end_poll(struct kup_end *e);
+/* kup_end_poll, waiting per flags (KUPC_NB, KUPC_POLL) and timeout (< 0 forever). */
+int kup_end_wait(struct kup_end *e, int flags, int64_t timeout_ns);
+
+int kup_end_send(struct kup_end *e, const void *data, uint32_t len, int flags,
+		 int64_t timeout_ns);
+int kup_end_pass(struct kup_end *e, int flags, int64_t timeout_ns);
+/* Wait for the turn; *data is the message (in rx_copy when copy, else shared). */
+int kup_end_recv(struct kup_end *e, int flags, int64_t timeout_ns, const void **data,
+		 uint32_t *len, int copy);
+int kup_end_txbuf(struct kup_end *e, int flags, int64_t timeout_ns, void **buf, uint32_t *cap);
+int kup_end_commit(struct kup_end *e, uint32_t len);
+
+/* Publish our closing (KUP_ST_CLOSING) or shutdown state and wake the peer. */
+void kup_end_close(struct kup_end *e, uint32_t state);
+/* Host event (detach, unload) seen by our own calls; the host wakes its sleepers. */
+void kup_end_set_local(struct kup_end *e, uint32_t code);
+
+/* Announce a readiness-fd wait: 1 when ready or failed already (look now), 0 armed. */
+int kup_end_arm(struct kup_end *e, uint32_t bits);
+void kup_end_disarm(struct kup_end *e, uint32_t bits);
+
+const char *kup_core_strerror(int code);
+
+#endif /* KUP_CORE_H */

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * kup.h - libkup, the userspace side of KUP.
+ *
+ * The seed's kernproxy_* calls, unchanged, plus lengths, zero-copy send,
+ * timeouts, readiness fds, counters and an asynchronous event loop.
+ *
+ * Handles: kernproxy_open() returns a device handle, kernproxy_channel() a
+ * channel handle.  Calls that take "handle" accept either kind where that
+ * makes sense (kernproxy_error, kernproxy_close).  A channel handle is used
+ * by one thread at a time, like a socket; separate channels may be used by
+ * separate threads in parallel.
+ *
+ * Errors: calls that fail return NULL or -1 and set kernproxy_errno (per
+ * thread, like errno) and the handle's last error, read by kernproxy_error().
+ * The codes (EKU_*) are in kup_abi.h; kernproxy_strerror() names them.
+ *
+ * Which side answers a name: see kernproxy_open(3).  A name containing '/'
+ * is a path (a device node or a provider socket).  Otherwise KUP_BACKEND
+ * (kernel|provider) forces a backend; without it /dev/NAME is used when it
+ * exists, else the user-mode provider's socket NAME in KUP_RUNTIME_DIR
+ * (default: /run/kup when root, else $XDG_RUNTIME_DIR/kup, else /tmp/kup-UID).
+ */
+#ifndef KUP_H
+#define KUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "kup_abi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Flags for receive and send. */
+#define KP_NB	0x1 /* nonblocking: fail with EKU_NOTREADY when it is not our turn */
+#define KP_POLL 0x2 /* wait by spinning only, never sleep (explicit polling mode) */
+
+#define KP_FOREVER ((int64_t)-1)
+
+/* Thread-safe errno pattern: `kernproxy_errno` reads and writes this thread's code. */
+int *kernproxy_errno_location(void);
+#define kernproxy_errno (*kernproxy_errno_location())
+
+/* --- The seed's API --------------------------------------------------------- */
+
+void *kernproxy_open(char const *name);
+void *kernproxy_channel(void *handle, size_t chan_id, size_t size);
+/* Waits for our turn; returns the peer's message in the shared pages (zero-copy). */
+void *kernproxy_receive(void *channel, int flags);
+/* Waits for our turn, copies len bytes out and passes the turn. 0, or -1. */
+int kernproxy_send(void *channel, void *data, size_t len, int flags);
+/* A device handle closes its channels too.  A second close is an EKU_INVAL no-op. */
+void kernproxy_close(void *handle);
+/* Last error on a device or channel handle (EKU_INVAL for a bad handle). */
+int kernproxy_error(void *handle);
+
+/* --- Additions ---------------------------------------------------------------- */
+
+const char *kernproxy_strerror(int code);
+
+/* Like kernproxy_receive, and stores the message length in *len. */
+void *kernproxy_receive_len(void *channel, size_t *len, int flags);
+/* Passes the turn with an empty message (length 0). 0, or -1. */
+int kernproxy_pass(void *channel, int flags);
+
+/*
+ * Zero-copy send: wait for our turn and get the outgoing buffer (its
+ * capacity in *cap); write the message in place, then commit its length,
+ * which passes the turn.  The buffer is ours until the commit.
+ */
+void *kernproxy_send_buf(void *channel, size_t *cap, int flags);
+int kernproxy_send_commit(void *channel, size_t len);
+
+/* Bytes a message may hold in each direction. 0 on a bad handle. */
+size_t kernproxy_capacity(void *channel);
+
+/*
+ * Blocking behaviour of a channel: give up after timeout_ns (KP_FOREVER:
+ * never; the default), spin for spin_ns before sleeping (KP_FOREVER: never
+ * sleep; 0: sleep at once).  0, or -1.
+ */
+int kernproxy_set_timeout(void *channel, int64_t timeout_ns);
+int kernproxy_set_spin(void *channel, int64_t spin_ns);
+
+/*
+ * Readiness fd of a channel for poll/epoll/kqueue: readable when it is our
+ * turn; POLLHUP/POLLERR (EV_EOF) when the channel closes or the device
+ * unloads.  Call kernproxy_arm() before each wait on it: it announces the
+ * wait to the peer and returns 1 when the channel is ready already (then do
+ * not wait), 0 when it is armed, -1 on error.  The fd belongs to the channel.
+ */
+int kernproxy_fd(void *channel);
+int kernproxy_arm(void *channel);
+
+/* Device handle: wait until the kernel side calls kupdev_notify(). 0, or -1. */
+int kernproxy_wait_notify(void *handle, int64_t timeout_ns);
+
+struct kernproxy_stats {
+	uint64_t sent;		/* messages sent (passes included) */
+	uint64_t received;	/* messages received */
+	uint64_t bytes_sent;
+	uint64_t bytes_received;
+	uint64_t sleeps;	/* waits that went to sleep after spinning */
+	uint64_t wakeups;	/* wake-up calls made for a sleeping peer */
+	uint64_t timeouts;
+	uint64_t errors;
+};
+int kernproxy_stats(void *channel, struct kernproxy_stats *st);
+
+/*
+ * Asynchronous mode: a loop runs a callback per channel when the turn
+ * arrives (err 0, data and len of the message) or the channel fails (err
+ * set, data NULL).  The callback usually answers with kernproxy_send*; if it
+ * does not, it runs again on the next loop pass.  A channel that failed is
+ * removed from the loop after its callback.
+ */
+typedef void (*kernproxy_callback)(void *channel, void *data, size_t len, int err, void *arg);
+void *kernproxy_loop_new(void);
+int kernproxy_loop_add(void *loop, void *channel, kernproxy_callback cb, void *arg);
+int kernproxy_loop_remove(void *loop, void *channel);
+/* One pass: waits up to timeout_ms (-1 forever) and runs the due callbacks.
+ * Returns the number of callbacks run, or -1. */
+int kernproxy_loop_run(void *loop, int timeout_ms);
+void kernproxy_loop_free(void *loop);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KUP_H */

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * kupdev.h - the kernel side of KUP: the API a kernel module (or, through
+ * libkupdev, an ordinary process: the user-mode provider) uses to create a
+ * device and talk to the processes that attach its channels.
+ *
+ * The seed's eight calls keep their names, signatures and meaning.  The
+ * rest adds lengths, zero-copy, timeouts, flags and counters.
+ *
+ * Return values: calls returning int give 0 (or a channel id) on success
+ * and a negated EKU_* code (kup_abi.h) on failure, e.g. -EKU_TOOBIG.  Calls
+ * returning a pointer give NULL on failure; kupdev_last_error() says why.
+ *
+ * Threads: every call may be made from any thread; calls on one channel are
+ * serialised by the host.  Every blocking call ends with an error when the
+ * process detaches (-EKU_CLOSED) or the device unloads (-EKU_SHUTDOWN), and
+ * has a variant with a timeout.  Blocking calls may sleep: never call them
+ * with a spin lock held or from interrupt context.
+ */
+#ifndef KUPDEV_H
+#define KUPDEV_H
+
+#include "kup_abi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct kupdev_softc;
+
+#define KUP_NB	    0x1 /* nonblocking: -EKU_NOTREADY when it is not our turn */
+#define KUP_POLL    0x2 /* wait by spinning only, never sleep */
+#define KUP_FOREVER ((int64_t)-1)
+
+/* --- The seed's API --------------------------------------------------------- */
+
+/* Create /dev/NAME with chan_cnt channels of `size` pages per direction,
+ * owned by root with mode 0600. */
+struct kupdev_softc *kupdev_create(const char *name, size_t size, size_t chan_cnt);
+/* Wait until a process attaches a channel; returns its id, or -EKU_*. */
+int kupdev_wait_channel(struct kupdev_softc *sc);
+/* Wake every waiter on both sides with EKU_SHUTDOWN, detach every process
+ * and free the device.  sc is invalid afterwards.  0, or -EKU_*. */
+int kupdev_unload(struct kupdev_softc *sc);
+/* Tell processes waiting on the device (kernproxy_wait_notify) to look again. */
+void kupdev_notify(struct kupdev_softc *sc);
+/* Wait for our turn, copy len bytes into the channel and pass the turn. */
+int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id);
+/* Wait for our turn; returns a kernel-private copy of the message that gave
+ * it, valid until kupdev_unlock_channel() or the next send on the channel. */
+void *kupdev_receive(struct kupdev_softc *sc, int chan_id);
+/* Done with the data kupdev_receive returned. */
+void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id);
+/* Pass the turn with an empty message (length 0, first byte 0). */
+void kupdev_pass(struct kupdev_softc *sc, int chan_id);
+
+/* --- Additions ---------------------------------------------------------------- */
+
+struct kupdev_attr {
+	uint32_t uid;  /* owner of the device node / endpoint (default 0) */
+	uint32_t gid;  /* group (default 0) */
+	uint32_t mode; /* permission bits (default 0600) */
+	uint32_t flags;
+};
+struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t chan_cnt,
+					const struct kupdev_attr *attr);
+
+int kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_t timeout_ns);
+
+/* Send with flags and timeout. */
+int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t len,
+		      int flags, int64_t timeout_ns);
+/* Receive a stable private copy: *data (valid as for kupdev_receive), *len. */
+int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len, int flags,
+		int64_t timeout_ns);
+/*
+ * Zero-copy receive of the bytes in the shared pages.  UNTRUSTED: the
+ * process can rewrite them while you read; copy and validate yourself.
+ * *len was read once and is within the capacity.
+ */
+int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id, const void **data,
+				 size_t *len, int flags, int64_t timeout_ns);
+/* Zero-copy send: wait for our turn and get the outgoing buffer; then commit. */
+int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, size_t *cap, int flags,
+		    int64_t timeout_ns);
+int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len);
+/* Pass with flags and timeout. */
+int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeout_ns);
+
+/* Spin time before sleeping, for all channels of sc (KUP_FOREVER: never sleep). */
+void kupdev_set_spin(struct kupdev_softc *sc, int64_t spin_ns);
+
+size_t kupdev_capacity(struct kupdev_softc *sc);
+size_t kupdev_channel_count(struct kupdev_softc *sc);
+/* 1 when a process holds the channel, 0 when not, -EKU_* on a bad id. */
+int kupdev_attached(struct kupdev_softc *sc, int chan_id);
+/* Last error (a positive EKU_* code) of a call on the channel that returned NULL or void. */
+int kupdev_last_error(struct kupdev_softc *sc, int chan_id);
+
+struct kupdev_stats {
+	uint64_t sent, received, bytes_sent, bytes_received;
+	uint64_t sleeps, wakeups, timeouts, errors;
+	uint64_t proto_errors; /* garbage the process wrote into its control page */
+	uint64_t attaches;
+};
+int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st);
+
+const char *kup_strerror(int code);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KUPDEV_H */

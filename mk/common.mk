@@ -1,0 +1,26 @@
+# Shared settings: compilers, flags, where things go.
+B ?= build
+CC ?= cc
+PREFIX ?= /usr/local
+DESTDIR ?=
+LIBDIR ?= $(PREFIX)/lib
+INCDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+PKGDIR ?= $(LIBDIR)/pkgconfig
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS ?= -O2 -g
+KUP_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Ilib -Icore -Itests
+LDLIBS_THR := -lpthread
+
+# Core sources, compiled unchanged into every host.
+CORE_SRC := core/kup_core.c core/kup_err.c
+
+ALL :=
+SUITES :=
+DEPS_GROUPS := build
+INSTALL_DEPS :=
+
+$(B)/%/.dir:
+	@mkdir -p $(dir $@) && touch $@

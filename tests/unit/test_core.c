@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * test_core.c - the protocol core alone: both ends in one process, the
+ * shared blocks in ordinary memory, a futex host for the threaded cases.
+ */
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+#include "kt.h"
+#include "kup_core.h"
+
+#define SIZE 2 /* pages per direction */
+
+struct pair {
+	void *mem;
+	void *kblock, *ublock;
+	struct kup_end k, u;
+	uint8_t copy[SIZE * KUP_PAGE];
+	int wakes; /* wake callbacks seen */
+};
+
+static int fx_sleep(struct kup_end *e, const uint32_t *tw, uint32_t seen, int64_t tmo)
+{
+	struct timespec ts, *tp = NULL;
+	(void)e;
+
+	if (tmo >= 0) {
+		ts.tv_sec = tmo / 1000000000;
+		ts.tv_nsec = tmo % 1000000000;
+		tp = &ts;
+	}
+	if (syscall(SYS_futex, tw, FUTEX_WAIT, seen, tp, NULL, 0) < 0 && errno == ETIMEDOUT)
+		return -EKU_TIMEDOUT;
+	return 0;
+}
+
+static void fx_wake(struct kup_end *e, uint32_t bits)
+{
+	struct pair *p = e->host;
+	(void)bits;
+
+	__atomic_fetch_add(&p->wakes, 1, __ATOMIC_RELAXED);
+	syscall(SYS_futex, &e->mine->tw, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+static const struct kup_host_ops fx_ops = {.sleep = fx_sleep, .wake = fx_wake};
+
+static struct pair *pair_new(void)
+{
+	struct pair *p = calloc(1, sizeof(*p));
+
+	KT_ASSERT(p);
+	KT_ASSERT(posix_memalign(&p->mem, KUP_PAGE, KUP_MAP_LEN(SIZE)) == 0);
+	memset(p->mem, 0, KUP_MAP_LEN(SIZE));
+	p->kblock = (char *)p->mem + KUP_OFF_KCTL(SIZE);
+	p->ublock = (char *)p->mem + KUP_OFF_UCTL(SIZE);
+	kup_chan_format(p->kblock, p->ublock, SIZE, 3, 8);
+	KT_EQ(kup_chan_check(p->kblock, SIZE, 3), 0);
+	p->k.rx_copy = p->copy;
+	kup_end_init(&p->k, KUP_SIDE_KERN, p->kblock, p->ublock, SIZE, &fx_ops, p);
+	kup_end_init(&p->u, KUP_SIDE_USER, p->kblock, p->ublock, SIZE, &fx_ops, p);
+	return p;
+}
+
+static struct kup_kctl *kctl(struct pair *p)
+{
+	return p->kblock;
+}
+
+static struct kup_uctl *uctl(struct pair *p)
+{
+	return p->ublock;
+}
+
+KT_TEST(layout_offsets)
+{
+	KT_EQ(KUP_OFF_K2U(1), 4096);
+	KT_EQ(KUP_OFF_UCTL(1), 8192);
+	KT_EQ(KUP_OFF_U2K(1), 12288);
+	KT_EQ(KUP_MAP_LEN(1), 16384);
+	KT_EQ(KUP_MAP_LEN(4), 40960);
+}
+
+KT_TEST(check_rejects_bad_geometry)
+{
+	struct pair *p = pair_new();
+
+	KT_EQ(kup_chan_check(p->kblock, SIZE + 1, 3), -EKU_BADSIZE);
+	KT_EQ(kup_chan_check(p->kblock, SIZE, 4), -EKU_PROTO);
+	kctl(p)->hdr.abi = 99;
+	KT_EQ(kup_chan_check(p->kblock, SIZE, 3), -EKU_ABI);
+	kctl(p)->hdr.magic = 0;
+	KT_EQ(kup_chan_check(p->kblock, SIZE, 3), -EKU_PROTO);
+}
+
+KT_TEST(kernel_moves_first)
+{
+	struct pair *p = pair_new();
+	const void *d;
+	uint32_t len = 99;
+
+	KT_EQ(kup_end_poll(&p->k), 0);
+	KT_EQ(kup_end_poll(&p->u), -EKU_NOTREADY);
+	/* The kern side's initial turn carries an empty start token. */
+	KT_EQ(kup_end_recv(&p->k, KUPC_NB, 0, &d, &len, 1), 0);
+	KT_EQ(len, 0);
+	KT_EQ(p->k.cnt.received, 0);
+}
+
+KT_TEST(strict_alternation_and_lengths)
+{
+	struct pair *p = pair_new();
+	uint8_t buf[SIZE * KUP_PAGE];
+	const void *d;
+	uint32_t len, n;
+
+	for (n = 0; n < 40; n++) {
+		uint32_t l = (n * 977) % (SIZE * KUP_PAGE + 1);
+
+		memset(buf, (int)n, sizeof(buf));
+		KT_EQ(kup_end_send(&p->k, buf, l, KUPC_NB, 0), 0);
+		KT_EQ(kup_end_send(&p->k, buf, 1, KUPC_NB, 0), -EKU_NOTREADY);
+		KT_EQ(kup_end_recv(&p->u, KUPC_NB, 0, &d, &len, 0), 0);
+		KT_EQ(len, l);
+		KT_ASSERT(memcmp(d, buf, l) == 0);
+		/* Receiving again returns the same message until we answer. */
+		KT_EQ(kup_end_recv(&p->u, KUPC_NB, 0, &d, &len, 0), 0);
+		KT_EQ(len, l);
+		KT_EQ(kup_end_send(&p->u, buf, l, KUPC_NB, 0), 0);
+		KT_EQ(kup_end_recv(&p->u, KUPC_NB, 0, &d, &len, 0), -EKU_NOTREADY);
+		KT_EQ(kup_end_recv(&p->k, KUPC_NB, 0, &d, &len, 1), 0);
+		KT_EQ(len, l);
+		KT_ASSERT(d == p->copy);
+		KT_ASSERT(memcmp(d, buf, l) == 0);
+	}
+	KT_EQ(p->k.cnt.sent, 40);
+	KT_EQ(p->u.cnt.received, 40);
+	KT_EQ(p->k.cnt.received, 40);
+}
+
+KT_TEST(too_big_is_refused_and_writes_nothing)
+{
+	struct pair *p = pair_new();
+	static uint8_t buf[SIZE * KUP_PAGE + 1];
+	uint32_t tw = kctl(p)->k.tw;
+
+	memset(buf, 0xaa, sizeof(buf));
+	KT_EQ(kup_end_send(&p->k, buf, SIZE * KUP_PAGE + 1, 0, -1), -EKU_TOOBIG);
+	KT_EQ(kctl(p)->k.tw, tw);
+	KT_EQ(((uint8_t *)p->kblock)[KUP_PAGE], 0);
+	/* The turn is still ours: an exact-capacity message goes through. */
+	KT_EQ(kup_end_send(&p->k, buf, SIZE * KUP_PAGE, KUPC_NB, 0), 0);
+}
+
+KT_TEST(pass_is_an_empty_token)
+{
+	struct pair *p = pair_new();
+	const void *d;
+	uint32_t len = 7;
+
+	memset((char *)p->kblock + KUP_PAGE, 0x55, 16);
+	KT_EQ(kup_end_pass(&p->k, KUPC_NB, 0), 0);
+	KT_EQ(kup_end_recv(&p->u, KUPC_NB, 0, &d, &len, 0), 0);
+	KT_EQ(len, 0);
+	KT_EQ(((const uint8_t *)d)[0], 0);
+}
+
+KT_TEST(nonblocking_has_no_side_effect)
+{
+	struct pair *p = pair_new();
+	uint32_t utw = uctl(p)->u.tw, uwait = uctl(p)->u.wait;
+
+	KT_EQ(kup_end_send(&p->u, "x", 1, KUPC_NB, 0), -EKU_NOTREADY);
+	KT_EQ(kup_end_pass(&p->u, KUPC_NB, 0), -EKU_NOTREADY);
+	KT_EQ(uctl(p)->u.tw, utw);
+	KT_EQ(uctl(p)->u.wait, uwait);
+	KT_EQ(p->u.cnt.sent, 0);
+}
+
+KT_TEST(zero_copy_send_commit)
+{
+	struct pair *p = pair_new();
+	void *buf;
+	const void *d;
+	uint32_t cap, len;
+
+	KT_EQ(kup_end_commit(&p->k, 1), -EKU_NOTURN);
+	KT_EQ(kup_end_txbuf(&p->k, KUPC_NB, 0, &buf, &cap), 0);
+	KT_EQ(cap, SIZE * KUP_PAGE);
+	memcpy(buf, "hello", 5);
+	KT_EQ(kup_end_commit(&p->k, cap + 1), -EKU_TOOBIG);
+	KT_EQ(kup_end_commit(&p->k, 5), 0);
+	KT_EQ(kup_end_commit(&p->k, 5), -EKU_NOTURN);
+	KT_EQ(kup_end_recv(&p->u, KUPC_NB, 0, &d, &len, 0), 0);
+	KT_EQ(len, 5);
+	KT_ASSERT(memcmp(d, "hello", 5) == 0);
+}
+
+KT_TEST(kern_rejects_length_beyond_capacity)
+{
+	struct pair *p = pair_new();
+	const void *d;
+	uint32_t len;
+
+	KT_EQ(kup_end_pass(&p->k, KUPC_NB, 0), 0);
+	/* A hostile user publishes a huge length. */
+	uctl(p)->u.len = 0xffffffffu;
+	uctl(p)->u.tw = KUP_TW(1, KUP_ST_OPEN);
+	KT_EQ(kup_end_recv(&p->k, KUPC_NB, 0, &d, &len, 1), -EKU_PROTO);
+	KT_EQ(p->k.cnt.proto_errors, 1);
+	/* Sticky, and the user is told the channel is closed. */
+	KT_EQ(kup_end_send(&p->k, "x", 1, KUPC_NB, 0), -EKU_PROTO);
+	KT_EQ(kup_end_poll(&p->u), -EKU_CLOSED);
+}
+
+KT_TEST(kern_rejects_unknown_state_and_bad_sequence)
+{
+	struct pair *p = pair_new();
+
+	uctl(p)->u.tw = KUP_TW(0, 3);
+	KT_EQ(kup_end_poll(&p->k), -EKU_PROTO);
+
+	p = pair_new();
+	uctl(p)->u.tw = KUP_TW(0, KUP_ST_SHUTDOWN); /* only the kern side may say that */
+	KT_EQ(kup_end_poll(&p->k), -EKU_PROTO);
+
+	p = pair_new();
+	uctl(p)->u.tw = KUP_TW(5, KUP_ST_OPEN); /* flipped turn word */
+	KT_EQ(kup_end_poll(&p->k), -EKU_PROTO);
+
+	p = pair_new();
+	KT_EQ(kup_end_pass(&p->k, KUPC_NB, 0), 0);
+	uctl(p)->u.tw = KUP_TW(0x12345, KUP_ST_OPEN);
+	KT_EQ(kup_end_wait(&p->k, 0, -1), -EKU_PROTO); /* no wait on garbage */
+}
+
+KT_TEST(length_read_once)
+{
+	struct pair *p = pair_new();
+	const void *d;
+	uint32_t len;
+
+	KT_EQ(kup_end_pass(&p->k, KUPC_NB, 0), 0);
+	memset((char *)p->ublock + KUP_PAGE, 'a', 100);
+	uctl(p)->u.len = 10;
+	uctl(p)->u.tw = KUP_TW(1, KUP_ST_OPEN);
+	KT_EQ(kup_end_recv(&p->k, KUPC_NB, 0, &d, &len, 1), 0);
+	KT_EQ(len, 10);
+	/* The user changes len afterwards: the kern side keeps what it validated. */
+	uctl(p)->u.len = 0x7fffffff;
+	KT_EQ(kup_end_recv(&p->k, KUPC_NB, 0, &d, &len, 1), 0);
+	KT_EQ(len, 10);
+}
+
+KT_TEST(closing_and_shutdown_states)
+{
+	struct pair *p = pair_new();
+
+	kup_end_close(&p->u, KUP_ST_CLOSING);
+	KT_EQ(kup_end_poll(&p->k), -EKU_CLOSED);
+	KT_EQ(kup_end_send(&p->k, "x", 1, 0, -1), -EKU_CLOSED);
+
+	p = pair_new();
+	KT_EQ(kup_end_pass(&p->k, KUPC_NB, 0), 0);
+	kup_end_close(&p->k, KUP_ST_SHUTDOWN);
+	KT_EQ(kup_end_poll(&p->u), -EKU_SHUTDOWN);
+
+	p = pair_new();
+	kup_end_set_local(&p->k, EKU_SHUTDOWN);
+	KT_EQ(kup_end_poll(&p->k), -EKU_SHUTDOWN);
+}
+
+KT_TEST(sequence_wraps)
+{
+	struct pair *p = pair_new();
+	const void *d;
+	uint32_t len, i;
+
+	/* Both sides agree on a sequence just below the wrap. */
+	p->k.tx_seq = KUP_SEQ_MASK - 2;
+	p->u.tx_seq = KUP_SEQ_MASK - 2;
+	uctl(p)->u.tw = KUP_TW(KUP_SEQ_MASK - 2, KUP_ST_OPEN);
+	kctl(p)->k.tw = KUP_TW(KUP_SEQ_MASK - 2, KUP_ST_OPEN);
+	for (i = 0; i < 6; i++) {
+		KT_EQ(kup_end_send(&p->k, &i, 4, KUPC_NB, 0), 0);
+		KT_EQ(kup_end_recv(&p->u, KUPC_NB, 0, &d, &len, 0), 0);
+		KT_EQ(*(const uint32_t *)d, i);
+		KT_EQ(kup_end_pass(&p->u, KUPC_NB, 0), 0);
+	}
+	KT_EQ(p->k.tx_seq, 3);
+}
+
+KT_TEST(timeout_expires)
+{
+	struct pair *p = pair_new();
+	long long t0 = kt_now_us();
+
+	p->u.spin_ns = 1000;
+	KT_EQ(kup_end_wait(&p->u, 0, 20 * 1000 * 1000), -EKU_TIMEDOUT);
+	KT_ASSERT(kt_now_us() - t0 >= 19000);
+	KT_EQ(p->u.cnt.timeouts, 1);
+	KT_EQ(uctl(p)->u.wait, 0); /* the sleep announcement is withdrawn */
+	KT_EQ(kup_end_wait(&p->u, KUPC_POLL, 1000 * 1000), -EKU_TIMEDOUT);
+}
+
+KT_TEST(no_wake_call_without_a_sleeper)
+{
+	struct pair *p = pair_new();
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		KT_EQ(kup_end_pass(&p->k, KUPC_NB, 0), 0);
+		KT_EQ(kup_end_pass(&p->u, KUPC_NB, 0), 0);
+	}
+	KT_EQ(p->wakes, 0);
+	KT_EQ(kup_end_arm(&p->k, 0), 1); /* ready: our turn */
+	KT_EQ(kup_end_pass(&p->k, KUPC_NB, 0), 0);
+	KT_EQ(kup_end_arm(&p->k, KUP_WAIT_SLEEP), 0);
+	KT_EQ(kup_end_pass(&p->u, KUPC_NB, 0), 0);
+	KT_EQ(p->wakes, 1);
+}
+
+struct pingarg {
+	struct pair *p;
+	int rounds;
+	int64_t spin;
+};
+
+static void *user_echo(void *a)
+{
+	struct pingarg *pa = a;
+	const void *d;
+	uint32_t len;
+	int i;
+
+	pa->p->u.spin_ns = pa->spin;
+	for (i = 0; i < pa->rounds; i++) {
+		if (kup_end_recv(&pa->p->u, 0, -1, &d, &len, 0))
+			return (void *)1;
+		if (kup_end_send(&pa->p->u, d, len, 0, -1))
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void threaded_pingpong(int64_t spin, int rounds)
+{
+	struct pair *p = pair_new();
+	struct pingarg pa = {p, rounds, spin};
+	pthread_t t;
+	void *ret;
+	const void *d;
+	uint32_t len;
+	int i;
+
+	p->k.spin_ns = spin;
+	KT_EQ(pthread_create(&t, NULL, user_echo, &pa), 0);
+	for (i = 0; i < rounds; i++) {
+		KT_EQ(kup_end_send(&p->k, &i, sizeof(i), 0, -1), 0);
+		KT_EQ(kup_end_recv(&p->k, 0, 5000000000LL, &d, &len, 1), 0);
+		KT_EQ(len, sizeof(i));
+		KT_EQ(*(const int *)d, i);
+	}
+	KT_EQ(pthread_join(t, &ret), 0);
+	KT_ASSERT(ret == NULL);
+}
+
+KT_TEST(threads_sleeping_pingpong)
+{
+	threaded_pingpong(0, 2000);
+}
+
+KT_TEST(threads_adaptive_pingpong)
+{
+	threaded_pingpong(KUP_DEFAULT_SPIN_NS, 20000);
+}
+
+static void *late_sender(void *a)
+{
+	struct pair *p = a;
+
+	usleep(300000);
+	kup_end_pass(&p->k, 0, -1);
+	return NULL;
+}
+
+KT_TEST(blocked_wait_sleeps_without_cpu)
+{
+	struct pair *p = pair_new();
+	struct rusage r0, r1;
+	pthread_t t;
+	long long us;
+
+	p->u.spin_ns = 10000;
+	getrusage(RUSAGE_SELF, &r0);
+	KT_EQ(pthread_create(&t, NULL, late_sender, p), 0);
+	KT_EQ(kup_end_wait(&p->u, 0, -1), 0);
+	getrusage(RUSAGE_SELF, &r1);
+	pthread_join(t, NULL);
+	us = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1000000LL +
+	     (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) +
+	     (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1000000LL +
+	     (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec);
+	KT_ASSERT(us < 30000); /* 0.3 s of waiting burnt under 10% of a core */
+	KT_EQ(p->u.cnt.sleeps >= 1, 1);
+}
+
+KT_TEST(strerror_covers_every_code)
+{
+	int c;
+
+	for (c = 0; c < EKU_MAX; c++)
+		KT_ASSERT(strcmp(kup_core_strerror(c), "unknown KUP error") != 0);
+	KT_ASSERT(strcmp(kup_core_strerror(-EKU_TOOBIG), kup_core_strerror(EKU_TOOBIG)) == 0);
+	KT_ASSERT(strcmp(kup_core_strerror(1000), "unknown KUP error") == 0);
+}
+
+KT_MAIN()
