@@ -183,6 +183,7 @@ int kup_end_wait(struct kup_end *e, int flags, int64_t timeout_ns)
 				return r;
 			kup_cpu_relax();
 		}
+		kup_resched(); /* a kernel spinning "forever" must not starve its CPU */
 		now = kup_now_ns();
 		if (deadline >= 0 && now >= deadline)
 			goto timedout;

@@ -48,6 +48,11 @@ static inline void kup_cpu_relax(void)
 #endif
 }
 
+/* Called between spin rounds: kernels reschedule here (cond_resched); userspace need not. */
+static inline void kup_resched(void)
+{
+}
+
 static inline int64_t kup_now_ns(void)
 {
 	struct timespec ts;
