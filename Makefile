@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 
 include mk/common.mk
-include $(sort $(wildcard mk/[a-z]*.mk))
+include $(filter-out mk/common.mk,$(sort $(wildcard mk/[a-z]*.mk)))
 
 .PHONY: all test demo deps install clean format
 
@@ -15,11 +15,12 @@ deps:
 	@scripts/deps.sh $(DEPS_GROUPS)
 
 # Every suite prints "N passed, N failed"; run-suites.sh adds them up.
+# SUITES_LAST (the VM suite) runs after every native suite.
 test: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/run-suites.sh $(SUITES)
+	@scripts/run-suites.sh $(SUITES) $(SUITES_LAST)
 
-install: all $(INSTALL_DEPS)
+install: $(INSTALL_DEPS)
 
 clean:
 	rm -rf $(B)

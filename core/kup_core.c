@@ -272,6 +272,8 @@ int kup_end_recv(struct kup_end *e, int flags, int64_t timeout_ns, const void **
 	/* rx_len was read once and bounded in kup_end_poll: one bounded copy. */
 	if (copy && e->rx_copy) {
 		kup_memcpy(e->rx_copy, e->rx, e->rx_len);
+		if (!e->rx_len)
+			e->rx_copy[0] = 0; /* an empty token reads as a zero byte here too */
 		*data = e->rx_copy;
 	} else {
 		*data = e->rx;

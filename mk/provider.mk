@@ -1,0 +1,42 @@
+# provider/: libkupdev, the kupdev.h API inside an ordinary process (the
+# user-mode provider).  Shared and static builds; only the API is exported.
+KUPDEV_SRC := provider/kpv_dev.c provider/kpv_chan.c provider/kup_wire.c \
+	$(CORE_SRC) lib/kup_plat.c
+KUPDEV_CPPFLAGS := -Iprovider
+KUPDEV_HDRS := include/kupdev.h include/kup_abi.h provider/kpv.h provider/kup_wire.h \
+	lib/kup_plat.h core/kup_core.h
+
+KUPDEV_SO := $(B)/lib/libkupdev.so
+KUPDEV_SOV := $(B)/lib/libkupdev.so.0
+KUPDEV_A := $(B)/lib/libkupdev.a
+KUPDEV_OBJ := $(patsubst %.c,$(B)/obj/kupdev/%.o,$(KUPDEV_SRC))
+
+$(B)/obj/kupdev/%.o: %.c $(KUPDEV_HDRS) mk/provider.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(KUP_CFLAGS) $(KUPDEV_CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(KUPDEV_SOV): $(KUPDEV_OBJ) provider/libkupdev.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,libkupdev.so.0 -Wl,--version-script=provider/libkupdev.map \
+		-Wl,--no-undefined $(LDFLAGS) $(KUPDEV_OBJ) -o $@ $(LDLIBS_THR)
+
+$(KUPDEV_SO): $(KUPDEV_SOV)
+	ln -sf libkupdev.so.0 $@
+
+$(KUPDEV_A): $(KUPDEV_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $(KUPDEV_OBJ)
+
+ALL += $(KUPDEV_SO) $(KUPDEV_A)
+
+.PHONY: install-provider
+install-provider: $(KUPDEV_SO) $(KUPDEV_A)
+	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGDIR)
+	install -m 0644 include/kupdev.h include/kup_abi.h include/kupsvc.h $(DESTDIR)$(INCDIR)/
+	$(if $(wildcard provider/kupsvc_host.h),install -m 0644 provider/kupsvc_host.h $(DESTDIR)$(INCDIR)/kupsvc_host.h)
+	install -m 0755 $(KUPDEV_SOV) $(DESTDIR)$(LIBDIR)/
+	ln -sf libkupdev.so.0 $(DESTDIR)$(LIBDIR)/libkupdev.so
+	install -m 0644 $(KUPDEV_A) $(DESTDIR)$(LIBDIR)/
+	$(KUP_PC_SED) lib/kupdev.pc.in > $(DESTDIR)$(PKGDIR)/kupdev.pc
+
+INSTALL_DEPS += install-provider

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * kpv.h - libkupdev internals: the user-mode provider's device and channel
+ * objects.  kpv_dev.c owns the socket, the monitor thread, attach/detach
+ * and unload; kpv_chan.c the per-channel kupdev_* calls and sleep/wake.
+ *
+ * Locks, in order: kpv_chan.lock (one kupdev_* call at a time on a
+ * channel, held across its sleep) -> kupdev_softc.lock (attach state,
+ * queue, connections, callers count) -> kpv_chan.conn_lock (the channel
+ * connection fd, used by wake).  Nothing that can block for long is done
+ * under sc->lock or conn_lock.
+ */
+#ifndef KPV_H
+#define KPV_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "kupdev.h"
+#include "kup_core.h"
+
+#define KPV_MAGIC 0x4b505644u /* "KPVD" */
+
+#define KPV_API __attribute__((visibility("default")))
+
+/* A connection the monitor thread watches. */
+struct kpv_conn {
+	int fd;
+	int kind;            /* KPV_CONN_* */
+	struct kpv_chan *ch; /* KPV_CONN_CHAN */
+	struct kpv_conn *next;
+};
+#define KPV_CONN_LISTEN 0
+#define KPV_CONN_NEW    1 /* accepted, no request yet */
+#define KPV_CONN_DEV    2
+#define KPV_CONN_CHAN   3
+#define KPV_CONN_STOP   4 /* the eventfd that stops the monitor */
+
+struct kpv_chan {
+	struct kupdev_softc *sc;
+	uint32_t id;
+	pthread_mutex_t lock; /* serialises kupdev_* calls on the channel */
+
+	/* Memory of the current (or last) attach; swapped under lock by the monitor. */
+	int live;                  /* e is set up on mapped blocks */
+	void *kmap, *umap;         /* RW in the provider, KUP_BLOCK_LEN(size) each */
+	void *old_kmap, *old_umap; /* previous attach, kept until the next one */
+	struct kup_end e;
+	uint8_t *rx_copy;         /* cap bytes: kupdev_receive's private copy */
+	struct kup_counters base; /* counters of earlier attaches */
+
+	/* Under sc->lock. */
+	int attached;
+	int queued; /* on the wait_channel queue */
+	struct kpv_conn *conn;
+
+	/* Under conn_lock: the fd wake sends the one-byte message on. */
+	pthread_mutex_t conn_lock;
+	int conn_fd;
+
+	uint32_t ev;              /* private futex word: bumped on host events */
+	int last_err;             /* atomic: kupdev_last_error */
+	uint64_t attaches;        /* atomic */
+	struct kup_counters snap; /* atomic fields: counters as of the last call */
+};
+
+struct kupdev_softc {
+	uint32_t magic;
+	char name[KUP_NAME_MAX];
+	char path[256];
+	uint32_t size, chan_cnt;
+	int64_t spin_ns; /* atomic */
+
+	int lsock;    /* listening socket */
+	int epfd;     /* the monitor's epoll */
+	int stopfd;   /* eventfd: stop the monitor */
+	int spare_fd; /* /dev/null, given up to refuse a client when out of fds */
+	pthread_t mon;
+	int mon_started;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* attach queue, callers draining */
+	int shutdown;        /* written under lock, read atomically anywhere */
+	int inside;          /* atomic: kupdev_* calls in progress */
+	uint32_t notify_gen;
+	struct kpv_conn *conns; /* every connection but the listener and stopfd */
+	uint32_t *queue;        /* attached channel ids not yet reported, FIFO ring */
+	uint32_t q_head, q_cnt;
+
+	struct kpv_conn lconn, sconn; /* epoll tags of lsock and stopfd */
+	struct kpv_chan *chans;       /* chan_cnt of them */
+};
+
+/* kpv_chan.c */
+extern const struct kup_host_ops kpv_host_ops;
+/* Wake whatever a kupdev_* call on ch sleeps on, after kup_end_set_local. */
+void kpv_kick(struct kpv_chan *ch);
+/* Enter/leave a kupdev_* call: counts callers so unload can wait for them. */
+int kpv_enter(struct kupdev_softc *sc);
+void kpv_leave(struct kupdev_softc *sc);
+
+/* kpv_dev.c */
+void kpv_set_create_error(int code);
+/* This thread's last kupdev_create error (kupdev_last_error(NULL, ...)). */
+int kpv_create_error(void);
+
+#endif /* KPV_H */

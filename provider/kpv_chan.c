@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * kpv_chan.c - the per-channel kupdev_* calls of the provider, and its
+ * sleep/wake: futex_waitv on the process's turn word (shared memfd page)
+ * and a private event word that detach and unload bump.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kpv.h"
+#include "kup_wire.h"
+
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+
+/* Fallback slice when the kernel has no futex_waitv: how late an unload is seen. */
+#define KPV_SLICE_NS 50000000LL
+
+struct kpv_waitv { /* = struct futex_waitv (Linux 5.16) */
+	uint64_t val;
+	uint64_t uaddr;
+	uint32_t flags;
+	uint32_t reserved;
+};
+
+static int no_waitv; /* atomic: futex_waitv returned ENOSYS once */
+
+void kpv_kick(struct kpv_chan *ch)
+{
+	/* The store of e->local (kup_end_set_local) comes first; the bump publishes it. */
+	__atomic_fetch_add(&ch->ev, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &ch->ev, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+static int sleep_waitv(struct kpv_chan *ch, const uint32_t *peer_tw, uint32_t seen, uint32_t ev,
+                       int64_t timeout_ns)
+{
+	struct kpv_waitv w[2] = {
+	    {.val = seen, .uaddr = (uintptr_t)peer_tw, .flags = FUTEX_32},
+	    {.val = ev, .uaddr = (uintptr_t)&ch->ev, .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG},
+	};
+	struct timespec ts, *tp = NULL;
+	long r;
+
+	if (timeout_ns >= 0) {
+		int64_t end = kup_now_ns() + timeout_ns;
+
+		ts.tv_sec = end / 1000000000;
+		ts.tv_nsec = end % 1000000000;
+		tp = &ts;
+	}
+	r = syscall(SYS_futex_waitv, w, 2, 0, tp, CLOCK_MONOTONIC);
+	if (r >= 0)
+		return 0;
+	switch (errno) {
+	case EAGAIN:
+	case EINTR:
+		return 0; /* a word changed, or a signal: core re-polls */
+	case ETIMEDOUT:
+		return -EKU_TIMEDOUT;
+	case ENOSYS:
+		__atomic_store_n(&no_waitv, 1, __ATOMIC_RELAXED);
+		return 1;
+	default:
+		return -EKU_SYS;
+	}
+}
+
+static int sleep_slice(struct kpv_chan *ch, const uint32_t *peer_tw, uint32_t seen,
+                       int64_t timeout_ns)
+{
+	int64_t slice = KPV_SLICE_NS;
+	struct timespec ts;
+
+	if (timeout_ns >= 0 && timeout_ns < slice)
+		slice = timeout_ns;
+	ts.tv_sec = slice / 1000000000;
+	ts.tv_nsec = slice % 1000000000;
+	if (syscall(SYS_futex, peer_tw, FUTEX_WAIT, seen, &ts, NULL, 0) == 0)
+		return 0;
+	if (errno == ETIMEDOUT)
+		return slice == timeout_ns ? -EKU_TIMEDOUT : 0; /* 0: core re-polls local */
+	return errno == EAGAIN || errno == EINTR ? 0 : -EKU_SYS;
+}
+
+static int kpv_sleep(struct kup_end *e, const uint32_t *peer_tw, uint32_t seen, int64_t timeout_ns)
+{
+	struct kpv_chan *ch = e->host;
+	uint32_t ev = __atomic_load_n(&ch->ev, __ATOMIC_ACQUIRE);
+	int r;
+
+	/* After reading ev: a host event set before that bump is visible here. */
+	if (kup_load_once(&e->local))
+		return 0;
+	if (!__atomic_load_n(&no_waitv, __ATOMIC_RELAXED)) {
+		r = sleep_waitv(ch, peer_tw, seen, ev, timeout_ns);
+		if (r <= 0)
+			return r;
+	}
+	return sleep_slice(ch, peer_tw, seen, timeout_ns);
+}
+
+/* The process announced a wait: futex wake, plus a wake byte for an armed fd. */
+static void kpv_wake(struct kup_end *e, uint32_t bits)
+{
+	struct kpv_chan *ch = e->host;
+	static const char b = KW_WAKE_BYTE;
+
+	syscall(SYS_futex, &e->mine->tw, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	if (bits & KUP_WAIT_FD) {
+		pthread_mutex_lock(&ch->conn_lock);
+		if (ch->conn_fd >= 0) /* a full buffer holds a wake already */
+			(void)send(ch->conn_fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		pthread_mutex_unlock(&ch->conn_lock);
+	}
+}
+
+const struct kup_host_ops kpv_host_ops = {.sleep = kpv_sleep, .wake = kpv_wake};
+
+/* --- Per-channel calls ------------------------------------------------------------ */
+
+/* Enter a call on chan_id: the channel locked and usable, or a negated code. */
+static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **out)
+{
+	struct kpv_chan *ch;
+	int r = kpv_enter(sc);
+
+	if (r)
+		return r;
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
+		kpv_leave(sc);
+		return -EKU_RANGE;
+	}
+	ch = &sc->chans[chan_id];
+	pthread_mutex_lock(&ch->lock);
+	if (!ch->live) {
+		pthread_mutex_unlock(&ch->lock);
+		__atomic_store_n(&ch->last_err, EKU_CLOSED, __ATOMIC_RELAXED);
+		kpv_leave(sc);
+		return -EKU_CLOSED; /* never attached */
+	}
+	ch->e.spin_ns = __atomic_load_n(&sc->spin_ns, __ATOMIC_RELAXED);
+	*out = ch;
+	return 0;
+}
+
+/* Leave a call: publish counters for kupdev_stats and the error for last_error. */
+static int chan_end(struct kpv_chan *ch, int r)
+{
+	const struct kup_counters *c = &ch->e.cnt;
+	struct kup_counters *s = &ch->snap;
+
+#define SNAP(f) __atomic_store_n(&s->f, ch->base.f + c->f, __ATOMIC_RELAXED)
+	SNAP(sent);
+	SNAP(received);
+	SNAP(bytes_sent);
+	SNAP(bytes_received);
+	SNAP(sleeps);
+	SNAP(wakeups);
+	SNAP(timeouts);
+	SNAP(errors);
+	SNAP(proto_errors);
+#undef SNAP
+	__atomic_store_n(&ch->last_err, r < 0 ? -r : 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&ch->lock);
+	kpv_leave(ch->sc);
+	return r;
+}
+
+/* A code for a call that failed before entering the channel (no channel lock). */
+static int early_fail(struct kupdev_softc *sc, int chan_id, int r)
+{
+	if (sc && sc->magic == KPV_MAGIC && chan_id >= 0 && (uint32_t)chan_id < sc->chan_cnt &&
+	    r != -EKU_CLOSED)
+		__atomic_store_n(&sc->chans[chan_id].last_err, -r, __ATOMIC_RELAXED);
+	return r;
+}
+
+KPV_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t len,
+                              int flags, int64_t timeout_ns)
+{
+	struct kpv_chan *ch;
+	int r;
+
+	if (flags & ~(KUP_NB | KUP_POLL))
+		return early_fail(sc, chan_id, -EKU_INVAL);
+	r = chan_begin(sc, chan_id, &ch);
+	if (r)
+		return early_fail(sc, chan_id, r);
+	if (len > ch->e.cap) {
+		ch->e.cnt.errors++;
+		return chan_end(ch, -EKU_TOOBIG);
+	}
+	r = kup_end_send(&ch->e, data, (uint32_t)len, flags, timeout_ns);
+	return chan_end(ch, r);
+}
+
+KPV_API int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id)
+{
+	return kupdev_send_timed(sc, chan_id, data, len, 0, KUP_FOREVER);
+}
+
+static int recv_common(struct kupdev_softc *sc, int chan_id, const void **data, size_t *len,
+                       int flags, int64_t timeout_ns, int copy)
+{
+	struct kpv_chan *ch;
+	const void *d;
+	uint32_t l;
+	int r;
+
+	if ((flags & ~(KUP_NB | KUP_POLL)) || !data)
+		return early_fail(sc, chan_id, -EKU_INVAL);
+	r = chan_begin(sc, chan_id, &ch);
+	if (r)
+		return early_fail(sc, chan_id, r);
+	r = kup_end_recv(&ch->e, flags, timeout_ns, &d, &l, copy);
+	if (!r) {
+		*data = d;
+		if (len)
+			*len = l;
+	}
+	return chan_end(ch, r);
+}
+
+KPV_API int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len, int flags,
+                        int64_t timeout_ns)
+{
+	return recv_common(sc, chan_id, (const void **)data, len, flags, timeout_ns, 1);
+}
+
+KPV_API int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id, const void **data,
+                                         size_t *len, int flags, int64_t timeout_ns)
+{
+	return recv_common(sc, chan_id, data, len, flags, timeout_ns, 0);
+}
+
+KPV_API void *kupdev_receive(struct kupdev_softc *sc, int chan_id)
+{
+	void *data = NULL;
+
+	if (kupdev_recv(sc, chan_id, &data, NULL, 0, KUP_FOREVER))
+		return NULL;
+	return data;
+}
+
+KPV_API void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id)
+{
+	struct kpv_chan *ch;
+
+	/* The private copy needs no release; this only validates the call. */
+	if (chan_begin(sc, chan_id, &ch) == 0)
+		chan_end(ch, 0);
+}
+
+KPV_API int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeout_ns)
+{
+	struct kpv_chan *ch;
+	int r;
+
+	if (flags & ~(KUP_NB | KUP_POLL))
+		return early_fail(sc, chan_id, -EKU_INVAL);
+	r = chan_begin(sc, chan_id, &ch);
+	if (r)
+		return early_fail(sc, chan_id, r);
+	return chan_end(ch, kup_end_pass(&ch->e, flags, timeout_ns));
+}
+
+KPV_API void kupdev_pass(struct kupdev_softc *sc, int chan_id)
+{
+	(void)kupdev_pass_timed(sc, chan_id, 0, KUP_FOREVER);
+}
+
+KPV_API int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, size_t *cap,
+                            int flags, int64_t timeout_ns)
+{
+	struct kpv_chan *ch;
+	void *b;
+	uint32_t c;
+	int r;
+
+	if ((flags & ~(KUP_NB | KUP_POLL)) || !buf)
+		return early_fail(sc, chan_id, -EKU_INVAL);
+	r = chan_begin(sc, chan_id, &ch);
+	if (r)
+		return early_fail(sc, chan_id, r);
+	r = kup_end_txbuf(&ch->e, flags, timeout_ns, &b, &c);
+	if (!r) {
+		*buf = b;
+		if (cap)
+			*cap = c;
+	}
+	return chan_end(ch, r);
+}
+
+KPV_API int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
+{
+	struct kpv_chan *ch;
+	int r;
+
+	r = chan_begin(sc, chan_id, &ch);
+	if (r)
+		return early_fail(sc, chan_id, r);
+	if (len > ch->e.cap) {
+		ch->e.cnt.errors++;
+		return chan_end(ch, -EKU_TOOBIG);
+	}
+	return chan_end(ch, kup_end_commit(&ch->e, (uint32_t)len));
+}
+
+KPV_API int kupdev_last_error(struct kupdev_softc *sc, int chan_id)
+{
+	if (!sc)
+		return kpv_create_error();
+	if (sc->magic != KPV_MAGIC)
+		return EKU_INVAL;
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
+		return EKU_RANGE;
+	return __atomic_load_n(&sc->chans[chan_id].last_err, __ATOMIC_RELAXED);
+}
+
+KPV_API int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st)
+{
+	struct kpv_chan *ch;
+	struct kup_counters *s;
+
+	if (!sc || sc->magic != KPV_MAGIC || !st)
+		return -EKU_INVAL;
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
+		return -EKU_RANGE;
+	ch = &sc->chans[chan_id];
+	s = &ch->snap;
+#define LD(f) __atomic_load_n(&s->f, __ATOMIC_RELAXED)
+	st->sent = LD(sent);
+	st->received = LD(received);
+	st->bytes_sent = LD(bytes_sent);
+	st->bytes_received = LD(bytes_received);
+	st->sleeps = LD(sleeps);
+	st->wakeups = LD(wakeups);
+	st->timeouts = LD(timeouts);
+	st->errors = LD(errors);
+	st->proto_errors = LD(proto_errors);
+#undef LD
+	st->attaches = __atomic_load_n(&ch->attaches, __ATOMIC_RELAXED);
+	return 0;
+}

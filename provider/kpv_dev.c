@@ -1,0 +1,845 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * kpv_dev.c - a provider device: the socket RUNDIR/NAME, a monitor thread
+ * that answers requests and notices detaches, the attach queue, notify
+ * and unload.  See provider/kup_wire.h for the socket protocol.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "kpv.h"
+#include "kup_wire.h"
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x10
+#endif
+
+#define KPV_REPLY_MS 1000 /* a client that does not read its reply is dropped */
+
+static __thread int create_err;
+
+void kpv_set_create_error(int code)
+{
+	create_err = code < 0 ? -code : code;
+}
+
+int kpv_create_error(void)
+{
+	return create_err;
+}
+
+static int eku_of(int err)
+{
+	switch (err) {
+	case ENOENT:
+		return EKU_NOENT;
+	case EACCES:
+	case EPERM:
+		return EKU_PERM;
+	case ENOMEM:
+	case ENOBUFS:
+	case EMFILE:
+	case ENFILE:
+		return EKU_NOMEM;
+	default:
+		return EKU_SYS;
+	}
+}
+
+/* --- Socket setup -------------------------------------------------------------- */
+
+/* mkdir -p, new directories 0700.  0 or errno. */
+static int make_dir(const char *dir)
+{
+	char buf[256];
+	size_t i, n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(buf))
+		return ENAMETOOLONG;
+	memcpy(buf, dir, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+			return errno;
+		buf[i] = dir[i];
+	}
+	return 0;
+}
+
+/* 1 when a live provider answers on path. */
+static int socket_alive(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, r;
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 1; /* cannot tell: never steal */
+	strcpy(sa.sun_path, path);
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	r = r == 0 || (errno != ECONNREFUSED && errno != ENOENT);
+	close(fd);
+	return r;
+}
+
+static int open_socket(struct kupdev_softc *sc, const struct kupdev_attr *attr)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char dir[256], *slash;
+	mode_t mode = attr && attr->mode ? (attr->mode & 07777) : 0600;
+	int fd, r, tries;
+
+	if (kw_socket_path(sc->path, sizeof(sc->path), sc->name) ||
+	    strlen(sc->path) >= sizeof(sa.sun_path))
+		return -EKU_INVAL;
+	strcpy(dir, sc->path);
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	r = make_dir(dir);
+	if (r)
+		return -eku_of(r);
+	strcpy(sa.sun_path, sc->path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -eku_of(errno);
+	for (tries = 0;; tries++) {
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		r = errno;
+		/* A socket left by a provider that died is replaced; a live one is not. */
+		if (r != EADDRINUSE || tries > 0 || socket_alive(sc->path)) {
+			close(fd);
+			return r == EADDRINUSE ? -EKU_EXIST : -eku_of(r);
+		}
+		if (unlink(sc->path) < 0 && errno != ENOENT) {
+			r = errno;
+			close(fd);
+			return -eku_of(r);
+		}
+	}
+	if (chmod(sc->path, mode) < 0)
+		goto fail;
+	/* Root can give the endpoint away; others keep it unless asked otherwise. */
+	if (attr && (geteuid() == 0 || attr->uid || attr->gid) &&
+	    (attr->uid != geteuid() || attr->gid != getegid())) {
+		if (chown(sc->path, attr->uid, attr->gid) < 0)
+			goto fail;
+	}
+	if (listen(fd, 128) < 0)
+		goto fail;
+	sc->lsock = fd;
+	return 0;
+fail:
+	r = errno;
+	unlink(sc->path);
+	close(fd);
+	return -eku_of(r);
+}
+
+/* --- Connections --------------------------------------------------------------- */
+
+static int watch(struct kupdev_softc *sc, struct kpv_conn *c)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+
+	return epoll_ctl(sc->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0 ? -errno : 0;
+}
+
+/* Monitor thread only.  Removes c from sc->conns and closes it. */
+static void conn_drop(struct kupdev_softc *sc, struct kpv_conn *c)
+{
+	struct kpv_conn **pp;
+
+	epoll_ctl(sc->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	pthread_mutex_lock(&sc->lock);
+	for (pp = &sc->conns; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	close(c->fd); /* under sc->lock: kupdev_notify never sends to a reused fd */
+	pthread_mutex_unlock(&sc->lock);
+	free(c);
+}
+
+static void reply(int fd, struct kw_msg *m, uint32_t type, int status, const int *fds, int nfd)
+{
+	m->magic = KW_MAGIC;
+	m->type = type;
+	m->status = (uint32_t)(status < 0 ? -status : status);
+	m->abi = KUP_ABI_VERSION;
+	/* Best effort: a client that went away is noticed by its hang-up. */
+	(void)kw_send(fd, m, fds, nfd, 1);
+}
+
+static void fill_info(struct kupdev_softc *sc, struct kw_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->size = sc->size;
+	m->chan_cnt = sc->chan_cnt;
+	pthread_mutex_lock(&sc->lock);
+	m->notify = sc->notify_gen;
+	m->state = sc->shutdown ? KUP_ST_SHUTDOWN : KUP_ST_OPEN;
+	pthread_mutex_unlock(&sc->lock);
+}
+
+/* A fresh zeroed memfd of len bytes, mapped RW at *map.  fd or -errno. */
+static int new_block(const char *name, size_t len, void **map)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING), r;
+	void *p;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)len) < 0)
+		goto fail;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		goto fail;
+	*map = p;
+	return fd;
+fail:
+	r = -errno;
+	close(fd);
+	return r;
+}
+
+/*
+ * ATTACH on connection c: fresh memory for every attach, so a process that
+ * kept an old mapping never sees a new client's channel.
+ */
+static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct kw_msg *req)
+{
+	size_t blk = KUP_BLOCK_LEN(sc->size);
+	struct kpv_chan *ch;
+	void *kmap = NULL, *umap = NULL;
+	int fds[2] = {-1, -1}, r = 0;
+	struct kw_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.chan = req->chan;
+	m.size = sc->size;
+	m.chan_cnt = sc->chan_cnt;
+	if (req->abi != KUP_ABI_VERSION)
+		r = -EKU_ABI;
+	else if (req->chan >= sc->chan_cnt)
+		r = -EKU_RANGE;
+	else if (req->size != sc->size)
+		r = -EKU_BADSIZE;
+	if (r)
+		goto refuse;
+	ch = &sc->chans[req->chan];
+	pthread_mutex_lock(&sc->lock);
+	if (sc->shutdown)
+		r = -EKU_SHUTDOWN;
+	else if (ch->attached)
+		r = -EKU_BUSY; /* never a takeover */
+	else
+		ch->attached = 1; /* reserved; the monitor is the only attacher */
+	pthread_mutex_unlock(&sc->lock);
+	if (r)
+		goto refuse;
+
+	fds[0] = new_block("kup-kern", blk, &kmap);
+	if (fds[0] < 0) {
+		r = -eku_of(-fds[0]);
+		goto unreserve;
+	}
+	fds[1] = new_block("kup-user", blk, &umap);
+	if (fds[1] < 0) {
+		r = -eku_of(-fds[1]);
+		goto unreserve;
+	}
+	kup_chan_format(kmap, umap, sc->size, req->chan, sc->chan_cnt);
+	/* The client may map the kern block read-only only, and resize neither. */
+	if (fcntl(fds[0], F_ADD_SEALS,
+	          F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0 ||
+	    fcntl(fds[1], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		r = -eku_of(errno);
+		goto unreserve;
+	}
+
+	/* Swap the channel's memory; callers of a detached channel leave promptly. */
+	pthread_mutex_lock(&ch->lock);
+	if (ch->old_kmap) {
+		munmap(ch->old_kmap, blk);
+		munmap(ch->old_umap, blk);
+	}
+	ch->old_kmap = ch->kmap;
+	ch->old_umap = ch->umap;
+	ch->kmap = kmap;
+	ch->umap = umap;
+	if (ch->live) {
+		const struct kup_counters *o = &ch->e.cnt;
+
+		ch->base.sent += o->sent;
+		ch->base.received += o->received;
+		ch->base.bytes_sent += o->bytes_sent;
+		ch->base.bytes_received += o->bytes_received;
+		ch->base.sleeps += o->sleeps;
+		ch->base.wakeups += o->wakeups;
+		ch->base.timeouts += o->timeouts;
+		ch->base.errors += o->errors;
+		ch->base.proto_errors += o->proto_errors;
+	}
+	kup_end_init(&ch->e, KUP_SIDE_KERN, kmap, umap, sc->size, &kpv_host_ops, ch);
+	ch->live = 1;
+	/* An unload that began after our check must still see this channel shut. */
+	pthread_mutex_lock(&sc->lock);
+	if (sc->shutdown) {
+		kup_end_set_local(&ch->e, EKU_SHUTDOWN);
+		kup_end_close(&ch->e, KUP_ST_SHUTDOWN);
+	}
+	pthread_mutex_unlock(&sc->lock);
+	pthread_mutex_unlock(&ch->lock);
+	kmap = umap = NULL;
+
+	pthread_mutex_lock(&ch->conn_lock);
+	ch->conn_fd = c->fd;
+	pthread_mutex_unlock(&ch->conn_lock);
+	c->kind = KPV_CONN_CHAN;
+	c->ch = ch;
+
+	reply(c->fd, &m, KW_ATTACH_REPLY, 0, fds, 2);
+	close(fds[0]);
+	close(fds[1]);
+	__atomic_fetch_add(&ch->attaches, 1, __ATOMIC_RELAXED);
+
+	pthread_mutex_lock(&sc->lock);
+	ch->conn = c;
+	if (!ch->queued && sc->q_cnt < sc->chan_cnt) {
+		sc->queue[(sc->q_head + sc->q_cnt++) % sc->chan_cnt] = ch->id;
+		ch->queued = 1;
+	}
+	pthread_cond_broadcast(&sc->cond);
+	pthread_mutex_unlock(&sc->lock);
+	return 0;
+
+unreserve:
+	if (kmap)
+		munmap(kmap, blk);
+	if (umap)
+		munmap(umap, blk);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	pthread_mutex_lock(&sc->lock);
+	ch->attached = 0;
+	pthread_mutex_unlock(&sc->lock);
+refuse:
+	reply(c->fd, &m, KW_ATTACH_REPLY, r, NULL, 0);
+	return r;
+}
+
+/* The process let channel ch go (closed, exited or died): fail pending calls. */
+static void do_detach(struct kupdev_softc *sc, struct kpv_chan *ch)
+{
+	pthread_mutex_lock(&ch->conn_lock);
+	ch->conn_fd = -1;
+	pthread_mutex_unlock(&ch->conn_lock);
+	kup_end_set_local(&ch->e, EKU_CLOSED);
+	kpv_kick(ch);
+	pthread_mutex_lock(&sc->lock);
+	ch->attached = 0;
+	ch->conn = NULL;
+	pthread_mutex_unlock(&sc->lock);
+}
+
+static void on_conn(struct kupdev_softc *sc, struct kpv_conn *c, uint32_t events)
+{
+	struct kw_msg m;
+	ssize_t n;
+
+	if (c->kind == KPV_CONN_CHAN) {
+		char buf[64];
+
+		/* Nothing is expected from the client: EOF or error is the detach. */
+		n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+			if (!(events & (EPOLLHUP | EPOLLERR)))
+				return;
+		do_detach(sc, c->ch);
+		conn_drop(sc, c);
+		return;
+	}
+	n = kw_recv(c->fd, &m, NULL, 0, NULL, 1);
+	if (n == -EAGAIN || n == -EINTR)
+		return;
+	if (n <= 0 || (size_t)n != sizeof(m) || m.magic != KW_MAGIC) {
+		conn_drop(sc, c);
+		return;
+	}
+	if (m.type == KW_INFO) {
+		if (c->kind == KPV_CONN_NEW) {
+			pthread_mutex_lock(&sc->lock);
+			c->kind = KPV_CONN_DEV; /* kupdev_notify sends on it from now on */
+			pthread_mutex_unlock(&sc->lock);
+		}
+		fill_info(sc, &m);
+		reply(c->fd, &m, KW_INFO_REPLY, 0, NULL, 0);
+		return;
+	}
+	if (m.type == KW_ATTACH && c->kind == KPV_CONN_NEW) {
+		if (do_attach(sc, c, &m))
+			conn_drop(sc, c);
+		return;
+	}
+	conn_drop(sc, c); /* protocol error: drop the client */
+}
+
+static void on_accept(struct kupdev_softc *sc)
+{
+	struct kpv_conn *c;
+	int fd;
+
+	fd = accept4(sc->lsock, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && sc->spare_fd >= 0) {
+		/*
+		 * Out of fds: the listener stays readable and epoll would spin.
+		 * Use the spare fd to accept the client and hang up on it.
+		 */
+		close(sc->spare_fd);
+		fd = accept4(sc->lsock, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		sc->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		return;
+	}
+	if (fd < 0)
+		return; /* EAGAIN, ECONNABORTED: the client retries or fails */
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->kind = KPV_CONN_NEW;
+	if (watch(sc, c)) {
+		close(fd);
+		free(c);
+		return;
+	}
+	pthread_mutex_lock(&sc->lock);
+	c->next = sc->conns;
+	sc->conns = c;
+	pthread_mutex_unlock(&sc->lock);
+}
+
+static void *monitor(void *arg)
+{
+	struct kupdev_softc *sc = arg;
+	struct epoll_event evs[32];
+	int i, n;
+
+	for (;;) {
+		n = epoll_wait(sc->epfd, evs, 32, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			KUP_LOG("provider %s: epoll_wait: %s\n", sc->name, strerror(errno));
+			return NULL;
+		}
+		for (i = 0; i < n; i++) {
+			struct kpv_conn *c = evs[i].data.ptr;
+
+			if (c->kind == KPV_CONN_STOP)
+				return NULL;
+			if (c->kind == KPV_CONN_LISTEN)
+				on_accept(sc);
+			else
+				on_conn(sc, c, evs[i].events);
+		}
+	}
+}
+
+/* --- Create and unload ------------------------------------------------------------ */
+
+static void sc_free(struct kupdev_softc *sc)
+{
+	size_t blk = KUP_BLOCK_LEN(sc->size);
+	uint32_t i;
+
+	for (i = 0; sc->chans && i < sc->chan_cnt; i++) {
+		struct kpv_chan *ch = &sc->chans[i];
+
+		if (ch->kmap) {
+			munmap(ch->kmap, blk);
+			munmap(ch->umap, blk);
+		}
+		if (ch->old_kmap) {
+			munmap(ch->old_kmap, blk);
+			munmap(ch->old_umap, blk);
+		}
+		free(ch->rx_copy);
+		pthread_mutex_destroy(&ch->lock);
+		pthread_mutex_destroy(&ch->conn_lock);
+	}
+	free(sc->chans);
+	free(sc->queue);
+	if (sc->epfd >= 0)
+		close(sc->epfd);
+	if (sc->stopfd >= 0)
+		close(sc->stopfd);
+	if (sc->spare_fd >= 0)
+		close(sc->spare_fd);
+	pthread_cond_destroy(&sc->cond);
+	pthread_mutex_destroy(&sc->lock);
+	sc->magic = 0;
+	free(sc);
+}
+
+static int sc_init_locks(struct kupdev_softc *sc)
+{
+	pthread_condattr_t ca;
+	int r;
+
+	if (pthread_mutex_init(&sc->lock, NULL))
+		return -EKU_NOMEM;
+	if (pthread_condattr_init(&ca)) {
+		pthread_mutex_destroy(&sc->lock);
+		return -EKU_NOMEM;
+	}
+	r = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) || pthread_cond_init(&sc->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (r) {
+		pthread_mutex_destroy(&sc->lock);
+		return -EKU_NOMEM;
+	}
+	return 0;
+}
+
+KPV_API struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t chan_cnt,
+                                                const struct kupdev_attr *attr)
+{
+	struct kupdev_softc *sc;
+	sigset_t all, old;
+	uint32_t i;
+	int r;
+
+	if (!kw_name_ok(name)) {
+		kpv_set_create_error(EKU_INVAL);
+		return NULL;
+	}
+	if (size == 0 || size > KUP_MAX_SIZE) {
+		kpv_set_create_error(EKU_BADSIZE);
+		return NULL;
+	}
+	if (chan_cnt == 0 || chan_cnt > KUP_MAX_CHANNELS) {
+		kpv_set_create_error(EKU_RANGE);
+		return NULL;
+	}
+	sc = calloc(1, sizeof(*sc));
+	if (!sc) {
+		kpv_set_create_error(EKU_NOMEM);
+		return NULL;
+	}
+	sc->lsock = sc->epfd = sc->stopfd = sc->spare_fd = -1;
+	if (sc_init_locks(sc)) {
+		free(sc);
+		kpv_set_create_error(EKU_NOMEM);
+		return NULL;
+	}
+	strcpy(sc->name, name);
+	sc->size = (uint32_t)size;
+	sc->chan_cnt = (uint32_t)chan_cnt;
+	sc->spin_ns = KUP_DEFAULT_SPIN_NS;
+	sc->chans = calloc(chan_cnt, sizeof(*sc->chans));
+	sc->queue = calloc(chan_cnt, sizeof(*sc->queue));
+	if (!sc->chans || !sc->queue) {
+		r = -EKU_NOMEM;
+		goto fail;
+	}
+	for (i = 0; i < chan_cnt; i++) {
+		struct kpv_chan *ch = &sc->chans[i];
+
+		ch->sc = sc;
+		ch->id = i;
+		ch->conn_fd = -1;
+		ch->rx_copy = malloc(size * KUP_PAGE);
+		if (!ch->rx_copy || pthread_mutex_init(&ch->lock, NULL) ||
+		    pthread_mutex_init(&ch->conn_lock, NULL)) {
+			/* sc_free destroys every channel's locks: init the rest first */
+			for (; i < chan_cnt; i++) {
+				pthread_mutex_init(&sc->chans[i].lock, NULL);
+				pthread_mutex_init(&sc->chans[i].conn_lock, NULL);
+			}
+			r = -EKU_NOMEM;
+			goto fail;
+		}
+		ch->e.rx_copy = ch->rx_copy;
+	}
+	sc->epfd = epoll_create1(EPOLL_CLOEXEC);
+	sc->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	sc->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (sc->epfd < 0 || sc->stopfd < 0 || sc->spare_fd < 0) {
+		r = -eku_of(errno);
+		goto fail;
+	}
+	r = open_socket(sc, attr);
+	if (r)
+		goto fail;
+	sc->lconn = (struct kpv_conn){.fd = sc->lsock, .kind = KPV_CONN_LISTEN};
+	sc->sconn = (struct kpv_conn){.fd = sc->stopfd, .kind = KPV_CONN_STOP};
+	if (watch(sc, &sc->lconn) || watch(sc, &sc->sconn)) {
+		r = -eku_of(errno);
+		goto fail_sock;
+	}
+	/* The monitor takes no signals: they belong to the service's own threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&sc->mon, NULL, monitor, sc);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r) {
+		r = -EKU_NOMEM;
+		goto fail_sock;
+	}
+	sc->mon_started = 1;
+	sc->magic = KPV_MAGIC;
+	return sc;
+
+fail_sock:
+	unlink(sc->path);
+	close(sc->lsock);
+fail:
+	sc_free(sc);
+	kpv_set_create_error(r);
+	return NULL;
+}
+
+KPV_API struct kupdev_softc *kupdev_create(const char *name, size_t size, size_t chan_cnt)
+{
+	return kupdev_create_attr(name, size, chan_cnt, NULL);
+}
+
+KPV_API int kupdev_unload(struct kupdev_softc *sc)
+{
+	struct kpv_conn *c, *next;
+	uint64_t one = 1;
+	uint32_t i;
+
+	if (!sc || sc->magic != KPV_MAGIC)
+		return -EKU_INVAL;
+	pthread_mutex_lock(&sc->lock);
+	if (sc->shutdown) {
+		pthread_mutex_unlock(&sc->lock);
+		return -EKU_SHUTDOWN; /* another thread is unloading it */
+	}
+	__atomic_store_n(&sc->shutdown, 1, __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&sc->cond); /* wait_channel callers */
+	pthread_mutex_unlock(&sc->lock);
+
+	/* New connections are refused from here; existing ones are closed below. */
+	unlink(sc->path);
+
+	/* 1: every call blocked on a channel returns -EKU_SHUTDOWN. */
+	for (i = 0; i < sc->chan_cnt; i++) {
+		kup_end_set_local(&sc->chans[i].e, EKU_SHUTDOWN);
+		kpv_kick(&sc->chans[i]);
+	}
+	/* 2: publish the shutdown to every process, under the channel lock (core
+	 *    calls on one end are serialised), and wake it. */
+	for (i = 0; i < sc->chan_cnt; i++) {
+		struct kpv_chan *ch = &sc->chans[i];
+
+		pthread_mutex_lock(&ch->lock);
+		if (ch->live)
+			kup_end_close(&ch->e, KUP_ST_SHUTDOWN);
+		pthread_mutex_unlock(&ch->lock);
+	}
+	/* 3: stop the monitor, then close every connection: POLLHUP for readiness fds. */
+	if (write(sc->stopfd, &one, sizeof(one)) != sizeof(one))
+		KUP_LOG("provider %s: cannot stop the monitor: %s\n", sc->name, strerror(errno));
+	else
+		pthread_join(sc->mon, NULL);
+	pthread_mutex_lock(&sc->lock);
+	for (c = sc->conns; c; c = next) {
+		next = c->next;
+		if (c->kind == KPV_CONN_CHAN) {
+			pthread_mutex_lock(&c->ch->conn_lock);
+			c->ch->conn_fd = -1;
+			pthread_mutex_unlock(&c->ch->conn_lock);
+		}
+		close(c->fd);
+		free(c);
+	}
+	sc->conns = NULL;
+	close(sc->lsock);
+	sc->lsock = -1;
+	/* 4: wait until no caller is inside a kupdev_* call on sc. */
+	while (__atomic_load_n(&sc->inside, __ATOMIC_SEQ_CST) > 0)
+		pthread_cond_wait(&sc->cond, &sc->lock);
+	pthread_mutex_unlock(&sc->lock);
+	sc_free(sc);
+	return 0;
+}
+
+/* --- Device-wide calls ----------------------------------------------------------------- */
+
+/*
+ * Callers inside kupdev_* are counted without the device lock (the hot
+ * path).  enter: count, then look at shutdown; unload: set shutdown, then
+ * look at the count.  Both full-fenced, so either the caller sees the
+ * shutdown or unload sees the caller and waits for it.
+ */
+int kpv_enter(struct kupdev_softc *sc)
+{
+	if (!sc || sc->magic != KPV_MAGIC)
+		return -EKU_INVAL;
+	__atomic_fetch_add(&sc->inside, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&sc->shutdown, __ATOMIC_SEQ_CST)) {
+		kpv_leave(sc);
+		return -EKU_SHUTDOWN;
+	}
+	return 0;
+}
+
+void kpv_leave(struct kupdev_softc *sc)
+{
+	if (__atomic_sub_fetch(&sc->inside, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&sc->shutdown, __ATOMIC_SEQ_CST)) {
+		/* Under the lock, so unload cannot miss it between check and wait. */
+		pthread_mutex_lock(&sc->lock);
+		pthread_cond_broadcast(&sc->cond);
+		pthread_mutex_unlock(&sc->lock);
+	}
+}
+
+KPV_API int kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_t timeout_ns)
+{
+	struct timespec ts;
+	int r;
+
+	r = kpv_enter(sc);
+	if (r)
+		return r;
+	if (timeout_ns >= 0) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += timeout_ns / 1000000000;
+		ts.tv_nsec += timeout_ns % 1000000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+	}
+	pthread_mutex_lock(&sc->lock);
+	for (;;) {
+		while (sc->q_cnt) {
+			struct kpv_chan *ch = &sc->chans[sc->queue[sc->q_head]];
+
+			sc->q_head = (sc->q_head + 1) % sc->chan_cnt;
+			sc->q_cnt--;
+			ch->queued = 0;
+			if (ch->attached) { /* skip channels detached before we looked */
+				r = (int)ch->id;
+				goto out;
+			}
+		}
+		if (sc->shutdown) {
+			r = -EKU_SHUTDOWN;
+			break;
+		}
+		if (flags & KUP_NB) {
+			r = -EKU_NOTREADY;
+			break;
+		}
+		if (timeout_ns < 0) {
+			r = pthread_cond_wait(&sc->cond, &sc->lock);
+		} else {
+			r = pthread_cond_timedwait(&sc->cond, &sc->lock, &ts);
+			if (r == ETIMEDOUT) {
+				r = -EKU_TIMEDOUT;
+				break;
+			}
+		}
+	}
+out:
+	pthread_mutex_unlock(&sc->lock);
+	kpv_leave(sc);
+	return r;
+}
+
+KPV_API int kupdev_wait_channel(struct kupdev_softc *sc)
+{
+	return kupdev_wait_channel_timed(sc, 0, KUP_FOREVER);
+}
+
+KPV_API void kupdev_notify(struct kupdev_softc *sc)
+{
+	struct kpv_conn *c;
+	struct kw_msg m;
+
+	if (kpv_enter(sc))
+		return;
+	pthread_mutex_lock(&sc->lock);
+	sc->notify_gen++;
+	memset(&m, 0, sizeof(m));
+	m.magic = KW_MAGIC;
+	m.type = KW_NOTIFY;
+	m.abi = KUP_ABI_VERSION;
+	m.size = sc->size;
+	m.chan_cnt = sc->chan_cnt;
+	m.notify = sc->notify_gen;
+	for (c = sc->conns; c; c = c->next)
+		if (c->kind == KPV_CONN_DEV)
+			(void)kw_send(c->fd, &m, NULL, 0, 1); /* full: it has notifies pending */
+	pthread_mutex_unlock(&sc->lock);
+	kpv_leave(sc);
+}
+
+KPV_API size_t kupdev_capacity(struct kupdev_softc *sc)
+{
+	if (!sc || sc->magic != KPV_MAGIC)
+		return 0;
+	return (size_t)sc->size * KUP_PAGE;
+}
+
+KPV_API size_t kupdev_channel_count(struct kupdev_softc *sc)
+{
+	if (!sc || sc->magic != KPV_MAGIC)
+		return 0;
+	return sc->chan_cnt;
+}
+
+KPV_API int kupdev_attached(struct kupdev_softc *sc, int chan_id)
+{
+	int r;
+
+	if (!sc || sc->magic != KPV_MAGIC)
+		return -EKU_INVAL;
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
+		return -EKU_RANGE;
+	pthread_mutex_lock(&sc->lock);
+	r = sc->chans[chan_id].attached && sc->chans[chan_id].conn != NULL;
+	pthread_mutex_unlock(&sc->lock);
+	return r;
+}
+
+KPV_API void kupdev_set_spin(struct kupdev_softc *sc, int64_t spin_ns)
+{
+	if (!sc || sc->magic != KPV_MAGIC)
+		return;
+	__atomic_store_n(&sc->spin_ns, spin_ns < 0 ? -1 : spin_ns, __ATOMIC_RELAXED);
+}
+
+KPV_API const char *kup_strerror(int code)
+{
+	return kup_core_strerror(code);
+}
