@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * bench.h - kupbench's shared pieces: clock, samples, the pinned
+ * two-thread ping-pong harness, and the result records.
+ *
+ * Every measurement runs its initiator ("client") on CPU A and its
+ * responder ("server") on CPU B (the first two CPUs the process may use),
+ * the same pinning for references and for KUP, so ratios compare like
+ * with like.
+ */
+#ifndef KUPBENCH_H
+#define KUPBENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* --- clock and samples ---------------------------------------------------- */
+
+int64_t bench_now(void);        /* CLOCK_MONOTONIC ns (vDSO) */
+void bench_spin_ns(int64_t ns); /* busy-wait ns without sleeping */
+
+struct samples {
+	double *v;
+	size_t n, cap;
+};
+int samples_add(struct samples *s, double x);
+void samples_free(struct samples *s);
+/* Sorts in place; q in [0, 1].  0 when empty. */
+double samples_quantile(struct samples *s, double q);
+
+/* --- run settings --------------------------------------------------------- */
+
+struct bench_cfg {
+	int quick;       /* --quick: tiny durations, fewer sizes (smoke runs) */
+	int64_t dur_ns;  /* sampling time per measurement */
+	int64_t warm_ns; /* warm-up time per measurement */
+	int64_t idle_ns; /* idle-channel CPU measurement time */
+	int cpu[2];      /* client CPU, server CPU */
+	int ncpu;        /* usable CPUs */
+	int do_kup;      /* run the KUP part */
+	int do_refs;     /* run the references */
+	const char *outdir;
+	const char *only;   /* --only: KUP parts to run, NULL for all */
+	const char *modes;  /* --modes: poll,block,adaptive (round trips), NULL for all */
+	int rounds;         /* paired measurements: alternate reference and KUP this often */
+	int paired_rtt;     /* kup.c measures cacheline/futex round trips, interleaved */
+	int paired_tput;    /* kup.c measures memcpy, interleaved with KUP throughput */
+	const char *remote; /* --remote NAME: the kernel side is an echo service elsewhere */
+	const char *tag;    /* --tag TEXT: where the figures come from (e.g. TCG-emulated) */
+};
+extern struct bench_cfg cfg;
+
+/* Pin the calling thread to cfg.cpu[which]; 0 or -1. */
+int bench_pin(int which);
+/* 1 when item is one of the comma-separated words of list. */
+int bench_in_list(const char *list, const char *item);
+void bench_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+void *bench_alloc(size_t n); /* page-aligned, every page touched; dies on failure */
+
+/* --- the ping-pong harness ------------------------------------------------ */
+
+/*
+ * One pair: the client does round trips (rt), the server answers in a loop
+ * (serve) until a round trip with stop != 0 tells it to end.  Either
+ * returns -1 on a failure (then the measurement is reported as failed).
+ * setup/teardown, when set, run in the client's and server's own threads
+ * before the first and after the last round trip.
+ */
+struct pp_ops {
+	int (*rt)(void *ctx, int stop);
+	int (*serve)(void *ctx);
+	int (*client_setup)(void *ctx);
+	void (*client_done)(void *ctx);
+	int (*server_setup)(void *ctx);
+};
+
+struct pp_result {
+	double median, p99; /* ns per round trip */
+	double mean;
+	uint64_t rts; /* round trips timed */
+	int batch;    /* round trips per sample */
+	int ok;
+};
+
+/*
+ * Run n pairs at once (client i on CPU A, server i on CPU B) for the
+ * configured time.  Samples are per-round-trip times, timed one by one when
+ * a round trip takes >= 2 us and in batches (averaged) below that, so the
+ * clock's own cost stays under ~1%.  res[i] per pair.
+ */
+int pp_run(const struct pp_ops *ops, void **ctx, int n, struct pp_result *res);
+
+/* --- records -------------------------------------------------------------- */
+
+struct record {
+	char name[48];
+	char mode[16];
+	size_t size;
+	int channels;
+	double median, p99;
+	const char *unit;
+	char reference[80]; /* name of the reference record, "" when none */
+	double ref_value;   /* its median */
+	double ratio;       /* median / ref_value (or as documented per record) */
+	int has_ratio;
+	/* Target, when one applies: ratio <= target (or >= when target_ge). */
+	double target;
+	int has_target, target_ge;
+	const char *note;
+};
+
+struct record *rec_add(const char *name, const char *mode, size_t size, int channels, double median,
+                       double p99, const char *unit);
+/* Find a record by name, mode and size (NULL when absent). */
+struct record *rec_find(const char *name, const char *mode, size_t size);
+/* Set r's reference to ref (ratio = r->median / ref->median). */
+void rec_ref(struct record *r, const struct record *ref);
+void rec_target(struct record *r, double target, int ge);
+size_t rec_count(void);
+struct record *rec_at(size_t i);
+
+void report_table(void);
+int report_json(const char *path);
+int report_plot_data(const char *dir);
+
+/* --- the measurements ----------------------------------------------------- */
+
+/* Message sizes for round trips, and for throughput (set from --quick). */
+extern const size_t *bench_sizes, *tput_sizes;
+extern size_t bench_nsizes, tput_nsizes;
+
+void refs_run(void);
+void refs_link(void); /* after all parts: reference the references */
+void kup_run(void);
+int kup_wants(const char *part); /* --only selects part */
+
+/* Single references, for interleaved (paired) measurement. */
+int ref_word(int futex, size_t size, struct pp_result *r); /* spin or futex turn */
+void ref_memcpy(size_t size, double *med_ns, double *p99_ns);
+
+#endif /* KUPBENCH_H */

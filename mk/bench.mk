@@ -1,0 +1,45 @@
+# bench/: kupbench and `make bench` (not part of `make test`: numbers, not
+# verdicts), plus the bench-smoke suite, a ~1-second run that checks only
+# that the JSON is well-formed and complete.  No timing is asserted anywhere.
+# Plots need gnuplot (scripts/deps/bench.txt), installed by `make bench` only.
+BENCH := $(B)/bench/kupbench
+BENCH_SRC := bench/kupbench.c bench/harness.c bench/refs.c bench/kup.c bench/report.c
+BENCH_OUT ?= $(B)/bench
+BENCH_ARGS ?=
+# `make bench-vm`: round trips against kup.ko + kup_echo.ko inside the QEMU
+# guest of tests/vm (TCG-emulated figures; see docs/bench.md).  A static
+# kupbench, since the guest's busybox initramfs has no libc.
+BENCH_STATIC := $(B)/bench/kupbench-static
+BENCH_VM_ARGS ?= --time 150
+
+# Literal paths: lib.mk and provider.mk are read after this file.
+$(BENCH): $(BENCH_SRC) bench/bench.h include/kup.h include/kupdev.h include/kup_abi.h \
+		$(B)/lib/libkup.a $(B)/lib/libkupdev.a
+	@mkdir -p $(dir $@)
+	$(CC) $(KUP_CFLAGS) $(CFLAGS) $(BENCH_SRC) $(B)/lib/libkup.a $(B)/lib/libkupdev.a \
+		-o $@ $(LDLIBS_THR)
+
+ALL += $(BENCH)
+SUITES += bench-smoke
+
+.PHONY: bench bench-vm suite-bench-smoke
+bench: $(BENCH)
+	@scripts/deps.sh bench || echo "bench: cannot install gnuplot-nox; numbers only"
+	$(BENCH) --out $(BENCH_OUT) $(BENCH_ARGS)
+	@if command -v gnuplot >/dev/null; then gnuplot $(BENCH_OUT)/plots.gp && \
+		echo "plots: $(BENCH_OUT)/latency.svg $(BENCH_OUT)/throughput.svg"; \
+	else echo "bench: no gnuplot, plots skipped ($(BENCH_OUT)/plots.gp)"; fi
+
+# Library sources are compiled in (lib.mk/provider.mk lists, expanded at run time).
+$(BENCH_STATIC): $(BENCH_SRC) bench/bench.h $(wildcard include/*.h core/*.[ch] lib/*.[ch] provider/*.[ch])
+	@mkdir -p $(dir $@)
+	$(CC) $(KUP_CFLAGS) $(LIBKUP_CPPFLAGS) $(CFLAGS) -static $(BENCH_SRC) \
+		$(sort $(LIBKUP_SRC) $(KUPDEV_SRC)) -o $@ $(LDLIBS_THR)
+
+bench-vm: $(BENCH_STATIC)
+	@scripts/deps.sh vm
+	@$(MAKE) --no-print-directory $(KUP_KO) $(KUP_ECHO_KO)
+	bench/vm-bench.sh $(BENCH_STATIC) $(KUP_KO) $(KUP_ECHO_KO) $(BENCH_OUT)/vm $(BENCH_VM_ARGS)
+
+suite-bench-smoke: $(BENCH)
+	@bench/smoke.sh $(BENCH) $(B)/bench-smoke
