@@ -39,8 +39,9 @@ struct kupdev_softc;
 struct kupdev_softc *kupdev_create(const char *name, size_t size, size_t chan_cnt);
 /* Wait until a process attaches a channel; returns its id, or -EKU_*. */
 int kupdev_wait_channel(struct kupdev_softc *sc);
-/* Wake every waiter on both sides with EKU_SHUTDOWN, detach every process
- * and free the device.  sc is invalid afterwards.  0, or -EKU_*. */
+/* kupdev_shutdown() if not done yet, wait for callers still inside
+ * kupdev_* calls on sc to return, and free the device.  sc is invalid
+ * afterwards: stop your own threads before (see kupdev_shutdown).  0, or -EKU_*. */
 int kupdev_unload(struct kupdev_softc *sc);
 /* Tell processes waiting on the device (kernproxy_wait_notify) to look again. */
 void kupdev_notify(struct kupdev_softc *sc);
@@ -55,6 +56,14 @@ void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id);
 void kupdev_pass(struct kupdev_softc *sc, int chan_id);
 
 /* --- Additions ---------------------------------------------------------------- */
+
+/*
+ * Wake every waiter on both sides with EKU_SHUTDOWN, detach every process,
+ * refuse new attaches; every later call on sc fails with -EKU_SHUTDOWN, but
+ * sc stays valid until kupdev_unload.  The way to stop a module's threads:
+ * kupdev_shutdown, join them, kupdev_unload.  0, or -EKU_*.
+ */
+int kupdev_shutdown(struct kupdev_softc *sc);
 
 struct kupdev_attr {
 	uint32_t uid;  /* owner of the device node / endpoint (default 0) */

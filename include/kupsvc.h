@@ -15,8 +15,9 @@
  *
  * Threads: kupsvc_thread_start runs fn(arg) in a kernel thread (a pthread
  * in a provider); kupsvc_thread_join waits for fn to return and frees the
- * handle.  A thread blocked in a kupdev_* call returns when the device is
- * unloaded, so stop() unloads first and then joins.
+ * handle.  A thread blocked in a kupdev_* call returns -EKU_SHUTDOWN once
+ * the device is shut down, so stop() calls kupdev_shutdown, joins its
+ * threads, and only then kupdev_unload (after which sc is invalid).
  *
  * Each host supplies kupsvc_host.h (kernel/linux, kernel/freebsd, provider).
  */

@@ -81,6 +81,7 @@ struct kupdev_softc {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* attach queue, callers draining */
 	int shutdown;        /* written under lock, read atomically anywhere */
+	int unloading;       /* kupdev_unload has begun: under lock */
 	int inside;          /* atomic: kupdev_* calls in progress */
 	uint32_t notify_gen;
 	struct kpv_conn *conns; /* every connection but the listener and stopfd */

@@ -629,18 +629,21 @@ KPV_API struct kupdev_softc *kupdev_create(const char *name, size_t size, size_t
 	return kupdev_create_attr(name, size, chan_cnt, NULL);
 }
 
-KPV_API int kupdev_unload(struct kupdev_softc *sc)
+/*
+ * Shut the device down: every waiter on both sides wakes with
+ * EKU_SHUTDOWN, processes are detached, new calls fail.  sc stays valid.
+ * Returns 0 the first time, 1 when it was down already.
+ */
+static int sc_shutdown(struct kupdev_softc *sc)
 {
 	struct kpv_conn *c, *next;
 	uint64_t one = 1;
 	uint32_t i;
 
-	if (!sc || sc->magic != KPV_MAGIC)
-		return -EKU_INVAL;
 	pthread_mutex_lock(&sc->lock);
 	if (sc->shutdown) {
 		pthread_mutex_unlock(&sc->lock);
-		return -EKU_SHUTDOWN; /* another thread is unloading it */
+		return 1;
 	}
 	__atomic_store_n(&sc->shutdown, 1, __ATOMIC_SEQ_CST);
 	pthread_cond_broadcast(&sc->cond); /* wait_channel callers */
@@ -683,7 +686,32 @@ KPV_API int kupdev_unload(struct kupdev_softc *sc)
 	sc->conns = NULL;
 	close(sc->lsock);
 	sc->lsock = -1;
-	/* 4: wait until no caller is inside a kupdev_* call on sc. */
+	pthread_mutex_unlock(&sc->lock);
+	return 0;
+}
+
+KPV_API int kupdev_shutdown(struct kupdev_softc *sc)
+{
+	if (!sc || sc->magic != KPV_MAGIC)
+		return -EKU_INVAL;
+	sc_shutdown(sc);
+	return 0;
+}
+
+KPV_API int kupdev_unload(struct kupdev_softc *sc)
+{
+	if (!sc || sc->magic != KPV_MAGIC)
+		return -EKU_INVAL;
+	pthread_mutex_lock(&sc->lock);
+	if (sc->unloading) {
+		pthread_mutex_unlock(&sc->lock);
+		return -EKU_SHUTDOWN; /* another thread is unloading it */
+	}
+	sc->unloading = 1;
+	pthread_mutex_unlock(&sc->lock);
+	sc_shutdown(sc);
+	/* Wait until no caller is inside a kupdev_* call on sc, then free it. */
+	pthread_mutex_lock(&sc->lock);
 	while (__atomic_load_n(&sc->inside, __ATOMIC_SEQ_CST) > 0)
 		pthread_cond_wait(&sc->cond, &sc->lock);
 	pthread_mutex_unlock(&sc->lock);

@@ -10,26 +10,18 @@
  * until the process detaches (-EKU_CLOSED: wait for the next one) or the
  * service stops.
  *
- * Stopping: the threads wait with a timeout and look at a stop flag, so
- * stop() can raise it, join them, and only then unload.  No thread calls
- * into the device after kupdev_unload, and processes still attached see
- * EKU_SHUTDOWN.
+ * Stopping: kupdev_shutdown wakes every thread with -EKU_SHUTDOWN (and
+ * every process still attached with EKU_SHUTDOWN); the threads return, are
+ * joined, and only then is the device unloaded and sc freed.
  */
 #include "kupsvc.h"
 
 #define ECHO_NAME    "kup_echo"
 #define ECHO_PAGES   1
 #define ECHO_CHANS   4
-#define ECHO_IDLE_NS (250 * 1000000LL) /* how often an idle thread checks the stop flag */
 
 static struct kupdev_softc *echo_sc;
 static struct kupsvc_thread *echo_thr[ECHO_CHANS];
-static uint32_t echo_stop;
-
-static int stopping(void)
-{
-	return __atomic_load_n(&echo_stop, __ATOMIC_ACQUIRE) != 0;
-}
 
 /* "hello from kup_echo, channel N" without libc. */
 static size_t greeting(char *buf, size_t cap, int chan)
@@ -63,11 +55,7 @@ static int echo_session(int chan)
 	r = kupdev_send(echo_sc, hello, greeting(hello, sizeof(hello), chan), chan);
 	while (r == 0) {
 		/* A private copy of the message: the process cannot change it under us. */
-		r = kupdev_recv(echo_sc, chan, &msg, &len, 0, ECHO_IDLE_NS);
-		if (r == -EKU_TIMEDOUT) {
-			r = stopping() ? -EKU_SHUTDOWN : 0;
-			continue;
-		}
+		r = kupdev_recv(echo_sc, chan, &msg, &len, 0, KUP_FOREVER);
 		if (r)
 			break;
 		r = kupdev_send_timed(echo_sc, chan, msg, len, 0, KUP_FOREVER);
@@ -80,10 +68,8 @@ static int echo_thread(void *arg)
 	int chan, r;
 
 	(void)arg;
-	while (!stopping()) {
-		chan = kupdev_wait_channel_timed(echo_sc, 0, ECHO_IDLE_NS);
-		if (chan == -EKU_TIMEDOUT)
-			continue;
+	for (;;) {
+		chan = kupdev_wait_channel(echo_sc);
 		if (chan < 0) {
 			if (chan == -EKU_SHUTDOWN)
 				break;
@@ -102,7 +88,8 @@ static void echo_stop_all(void)
 {
 	int i;
 
-	__atomic_store_n(&echo_stop, 1, __ATOMIC_RELEASE);
+	if (echo_sc)
+		kupdev_shutdown(echo_sc);
 	for (i = 0; i < ECHO_CHANS; i++) {
 		if (echo_thr[i])
 			kupsvc_thread_join(echo_thr[i]);

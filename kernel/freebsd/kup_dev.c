@@ -1,0 +1,595 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * kup_dev.c - /dev/NAME: open files, attach and detach, the ioctls the
+ * process sleeps and wakes with, poll, kqueue and mmap, and the sleep and
+ * wake ops core runs on the kern side.
+ *
+ * No protocol decision is made here: the kernel reads its own block's turn
+ * word (trusted) to decide whether a sleeping process must go on sleeping,
+ * and compares two turn words for readiness; everything else is core's.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/condvar.h>
+#include <sys/conf.h>
+#include <sys/event.h>
+#include <sys/kernel.h>
+#include <sys/lock.h>
+#include <sys/malloc.h>
+#include <sys/mutex.h>
+#include <sys/poll.h>
+#include <sys/proc.h>
+#include <sys/refcount.h>
+#include <sys/selinfo.h>
+#include <sys/sx.h>
+
+#include <vm/vm.h>
+
+#include "kup_fbsd.h"
+
+static d_open_t kup_d_open;
+static d_ioctl_t kup_d_ioctl;
+static d_poll_t kup_d_poll;
+static d_kqfilter_t kup_d_kqfilter;
+static d_mmap_single_t kup_d_mmap_single;
+
+static struct cdevsw kup_cdevsw = {
+    .d_version = D_VERSION,
+    .d_name = "kup",
+    .d_open = kup_d_open,
+    .d_ioctl = kup_d_ioctl,
+    .d_poll = kup_d_poll,
+    .d_kqfilter = kup_d_kqfilter,
+    .d_mmap_single = kup_d_mmap_single,
+};
+
+/* A cv wait's error as an EKU code: 0, EKU_TIMEDOUT or EKU_INTR. */
+static int
+kup_wait_eku(int error)
+{
+	if (error == 0)
+		return (0);
+	if (error == EWOULDBLOCK)
+		return (EKU_TIMEDOUT);
+	return (EKU_INTR);
+}
+
+/* A cv wait's error for an ioctl: 0, ETIMEDOUT or EINTR (never restarted). */
+static int
+kup_wait_errno(int error)
+{
+	if (error == 0)
+		return (0);
+	return (error == EWOULDBLOCK ? ETIMEDOUT : EINTR);
+}
+
+static struct kup_fchan *
+kup_priv_chan(struct kup_fpriv *priv)
+{
+	return ((struct kup_fchan *)atomic_load_acq_ptr((volatile uintptr_t *)&priv->ch));
+}
+
+/* Wake both sides' sleepers and readiness waiters (ch->mtx held). */
+static void
+kup_chan_wake_locked(struct kup_fchan *ch)
+{
+	mtx_assert(&ch->mtx, MA_OWNED);
+	cv_broadcast(&ch->kcv);
+	cv_broadcast(&ch->ucv);
+	KNOTE_LOCKED(&ch->sel.si_note, 0);
+}
+
+void
+kup_chan_wake_all(struct kup_fchan *ch)
+{
+	mtx_lock(&ch->mtx);
+	kup_chan_wake_locked(ch);
+	mtx_unlock(&ch->mtx);
+	selwakeup(&ch->sel);
+}
+
+/*
+ * Core's sleep op, kern side: sleep while the process has not moved its
+ * turn word and no detach or unload is pending.  KUP_IOC_WAKE broadcasts
+ * under the same mutex, after the process published its turn word, so the
+ * check below and the sleep are atomic with respect to the wake.
+ */
+static int
+kup_kern_sleep(struct kup_end *e, const uint32_t *peer_tw, uint32_t seen, int64_t timeout_ns)
+{
+	struct kup_fchan *ch = e->host;
+	int64_t deadline = kup_deadline(timeout_ns);
+	int error = 0;
+
+	mtx_lock(&ch->mtx);
+	while (kup_load_acquire(peer_tw) == seen && kup_load_once(&e->local) == 0) {
+		error = kup_cv_wait(&ch->kcv, &ch->mtx, deadline);
+		if (error != 0)
+			break;
+	}
+	mtx_unlock(&ch->mtx);
+	return (-kup_wait_eku(error));
+}
+
+/* Core's wake op, kern side: the process announced a sleep or an armed fd. */
+static void
+kup_kern_wake(struct kup_end *e, uint32_t bits)
+{
+	struct kup_fchan *ch = e->host;
+
+	mtx_lock(&ch->mtx);
+	if (bits & KUP_WAIT_SLEEP)
+		cv_broadcast(&ch->ucv);
+	if (bits & KUP_WAIT_FD)
+		KNOTE_LOCKED(&ch->sel.si_note, 0);
+	mtx_unlock(&ch->mtx);
+	if (bits & KUP_WAIT_FD)
+		selwakeup(&ch->sel);
+}
+
+const struct kup_host_ops kup_kern_ops = {
+    .sleep = kup_kern_sleep,
+    .wake = kup_kern_wake,
+};
+
+/*
+ * The process's readiness (ch->mtx held): -1 when the channel is gone or
+ * closing, 1 when the process holds the turn, 0 when the kernel does.
+ * Each word is read once; the user's word only decides a wake-up.
+ */
+static int
+kup_user_ready(struct kup_fchan *ch, struct kup_fmem *mem)
+{
+	uint32_t ktw, utw;
+
+	mtx_assert(&ch->mtx, MA_OWNED);
+	if (ch->dying || mem == NULL || ch->cur != mem)
+		return (-1);
+	ktw = kup_load_acquire(&kup_mem_kctl(mem)->k.tw);
+	utw = kup_load_once(&kup_mem_uctl(mem, ch->sc->size)->u.tw);
+	if (KUP_TW_STATE(ktw) != KUP_ST_OPEN || KUP_TW_STATE(utw) != KUP_ST_OPEN)
+		return (-1);
+	return (KUP_TW_SEQ(ktw) == ((KUP_TW_SEQ(utw) + 1) & KUP_SEQ_MASK));
+}
+
+/* --- attach and detach ---------------------------------------------------- */
+
+/*
+ * Point the kern side's end at the latest attach (ch->api held).  Only the
+ * kern side's own calls (and unload) move it, so memory the module got a
+ * pointer into stays mapped until the module calls again.
+ */
+void
+kup_chan_switch(struct kup_fchan *ch)
+{
+	struct kupdev_softc *sc = ch->sc;
+	struct kup_fmem *old, *mem;
+	void *kblock;
+
+	sx_assert(&ch->api, SA_XLOCKED);
+	mtx_lock(&ch->mtx);
+	mem = ch->cur;
+	if (mem == NULL || (ch->emem != NULL && mem->gen == ch->egen)) {
+		mtx_unlock(&ch->mtx);
+		return;
+	}
+	refcount_acquire(&mem->ref);
+	old = ch->emem;
+	if (old != NULL) {
+		ch->base.sent += ch->e.cnt.sent;
+		ch->base.received += ch->e.cnt.received;
+		ch->base.bytes_sent += ch->e.cnt.bytes_sent;
+		ch->base.bytes_received += ch->e.cnt.bytes_received;
+		ch->base.sleeps += ch->e.cnt.sleeps;
+		ch->base.wakeups += ch->e.cnt.wakeups;
+		ch->base.timeouts += ch->e.cnt.timeouts;
+		ch->base.errors += ch->e.cnt.errors;
+		ch->base.proto_errors += ch->e.cnt.proto_errors;
+	}
+	kblock = (void *)mem->kva;
+	ch->e.rx_copy = ch->rx_copy;
+	kup_end_init(&ch->e, KUP_SIDE_KERN, kblock, (uint8_t *)kblock + KUP_OFF_UCTL(sc->size),
+	    sc->size, &kup_kern_ops, ch);
+	if (ch->dying)
+		kup_end_set_local(&ch->e, EKU_SHUTDOWN);
+	ch->emem = mem;
+	ch->egen = mem->gen;
+	ch->spin_gen = atomic_load_acq_32(&sc->spin_gen) - 1; /* reload spin_ns */
+	mtx_unlock(&ch->mtx);
+	kup_mem_put(old);
+}
+
+/*
+ * KUP_IOC_ATTACH.  errno as the Linux module returns them (libkup maps
+ * them back): EPROTO ABI, ERANGE channel id, EMSGSIZE size, EBUSY held by
+ * another file, EISCONN this file is attached already, ESHUTDOWN unloading.
+ */
+static int
+kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
+{
+	struct kupdev_softc *sc = priv->sc;
+	struct kup_fchan *ch;
+	struct kup_fmem *mem;
+	uint8_t *rx = NULL;
+	int error = 0;
+
+	if (a->abi != KUP_ABI_VERSION)
+		return (EPROTO);
+	if (a->chan >= sc->chan_cnt)
+		return (ERANGE);
+	if (a->size != sc->size)
+		return (EMSGSIZE);
+
+	mtx_lock(&sc->mtx);
+	if (atomic_load_acq_int(&sc->dead))
+		error = ESHUTDOWN;
+	else if (priv->attaching || kup_priv_chan(priv) != NULL)
+		error = EISCONN; /* this file is a channel already */
+	else
+		priv->attaching = 1;
+	mtx_unlock(&sc->mtx);
+	if (error)
+		return (error);
+
+	ch = &sc->chans[a->chan];
+	mtx_lock(&ch->mtx);
+	if (ch->dying)
+		error = ESHUTDOWN;
+	else if (ch->owner != NULL)
+		error = EBUSY; /* never a takeover */
+	else
+		ch->owner = priv;
+	if (error == 0 && ch->rx_copy == NULL) {
+		mtx_unlock(&ch->mtx);
+		rx = malloc(sc->cap, M_KUP, M_WAITOK | M_ZERO);
+		mtx_lock(&ch->mtx);
+		if (ch->rx_copy == NULL) { /* only the owner gets here: set once */
+			ch->rx_copy = rx;
+			rx = NULL;
+		}
+	}
+	mtx_unlock(&ch->mtx);
+	free(rx, M_KUP);
+	if (error)
+		goto out;
+
+	/* Fresh zeroed pages for every attach: nothing leaks between processes. */
+	if (kup_mem_alloc(sc->size, &mem) != 0) {
+		error = ENOMEM;
+		goto release;
+	}
+	kup_chan_format((void *)mem->kva, (uint8_t *)mem->kva + KUP_OFF_UCTL(sc->size), sc->size,
+	    a->chan, sc->chan_cnt);
+
+	mtx_lock(&ch->mtx);
+	if (ch->dying) {
+		mtx_unlock(&ch->mtx);
+		kup_mem_put(mem);
+		error = ESHUTDOWN;
+		goto release;
+	}
+	mem->gen = ++ch->gen;
+	ch->cur = mem;
+	ch->attaches++;
+	mtx_unlock(&ch->mtx);
+
+	mtx_lock(&sc->mtx);
+	priv->mem = mem;
+	atomic_store_rel_ptr((volatile uintptr_t *)&priv->ch, (uintptr_t)ch);
+	priv->attaching = 0;
+	ch->pending = 1;
+	sc->npending++;
+	cv_broadcast(&sc->attach_cv);
+	mtx_unlock(&sc->mtx);
+	a->map_len = KUP_MAP_LEN(sc->size);
+	return (0);
+
+release:
+	mtx_lock(&ch->mtx);
+	ch->owner = NULL;
+	mtx_unlock(&ch->mtx);
+out:
+	mtx_lock(&sc->mtx);
+	priv->attaching = 0;
+	mtx_unlock(&sc->mtx);
+	return (error);
+}
+
+/*
+ * The file let the channel go (last close, process exit, or destroy_dev).
+ * Tell the kern side's end if it works on this attach and wake it, so a
+ * call holding ch->api returns; publish CLOSING for a mapping left behind.
+ * The kernel's mapping stays until the kern side moves on (kup_chan_switch).
+ */
+static void
+kup_detach(struct kup_fchan *ch, struct kup_fmem *mem)
+{
+	mtx_lock(&ch->mtx);
+	if (ch->emem == mem)
+		kup_end_set_local(&ch->e, ch->dying ? EKU_SHUTDOWN : EKU_CLOSED);
+	ch->cur = NULL;
+	ch->owner = NULL;
+	kup_chan_wake_locked(ch);
+	mtx_unlock(&ch->mtx);
+	selwakeup(&ch->sel);
+
+	sx_xlock(&ch->api);
+	if (ch->emem == mem && ch->e.state == KUP_ST_OPEN)
+		kup_end_close(&ch->e, KUP_ST_CLOSING);
+	sx_xunlock(&ch->api);
+	kup_mem_put(mem);
+}
+
+/* cdevpriv destructor: runs once per open file, never inside a d_* method of it. */
+static void
+kup_priv_dtor(void *arg)
+{
+	struct kup_fpriv *priv = arg;
+	struct kupdev_softc *sc = priv->sc;
+	struct kup_fchan *ch = kup_priv_chan(priv);
+
+	if (ch != NULL) {
+		mtx_lock(&sc->mtx);
+		if (ch->pending) {
+			ch->pending = 0;
+			sc->npending--;
+		}
+		mtx_unlock(&sc->mtx);
+		kup_detach(ch, priv->mem);
+	}
+	free(priv, M_KUP);
+	/* Last touch of sc: kupdev_unload waits for privs == 0. */
+	mtx_lock(&sc->mtx);
+	if (--sc->privs == 0)
+		cv_broadcast(&sc->idle_cv);
+	mtx_unlock(&sc->mtx);
+}
+
+/* --- d_* methods ---------------------------------------------------------- */
+
+static int
+kup_d_open(struct cdev *dev, int oflags, int devtype, struct thread *td)
+{
+	struct kupdev_softc *sc = dev->si_drv1;
+	struct kup_fpriv *priv;
+	int error;
+
+	priv = malloc(sizeof(*priv), M_KUP, M_WAITOK | M_ZERO);
+	priv->sc = sc;
+	mtx_lock(&sc->mtx);
+	if (atomic_load_acq_int(&sc->dead)) {
+		mtx_unlock(&sc->mtx);
+		free(priv, M_KUP);
+		return (ENXIO);
+	}
+	priv->nseen = sc->notify;
+	sc->privs++;
+	mtx_unlock(&sc->mtx);
+	error = devfs_set_cdevpriv(priv, kup_priv_dtor);
+	if (error != 0) {
+		free(priv, M_KUP);
+		mtx_lock(&sc->mtx);
+		if (--sc->privs == 0)
+			cv_broadcast(&sc->idle_cv);
+		mtx_unlock(&sc->mtx);
+	}
+	return (error);
+}
+
+/*
+ * KUP_IOC_WAIT: the process sleeps while the kernel's turn word is `seen`.
+ * 0 (woken or already different), ETIMEDOUT, EINTR, ESHUTDOWN.
+ */
+static int
+kup_ioc_wait(struct kup_fchan *ch, struct kup_fmem *mem, const struct kup_ioc_wait *w)
+{
+	int64_t deadline = kup_deadline(w->timeout_ns);
+	int error = 0;
+
+	mtx_lock(&ch->mtx);
+	while (!ch->dying && kup_load_acquire(&kup_mem_kctl(mem)->k.tw) == w->seen) {
+		error = kup_cv_wait(&ch->ucv, &ch->mtx, deadline);
+		if (error != 0)
+			break;
+	}
+	if (ch->dying)
+		error = -1;
+	mtx_unlock(&ch->mtx);
+	return (error < 0 ? ESHUTDOWN : kup_wait_errno(error));
+}
+
+/* KUP_IOC_NOTIFY: sleep until kupdev_notify moves the generation on; ESHUTDOWN at unload. */
+static int
+kup_ioc_notify(struct kup_fpriv *priv, const struct kup_ioc_wait *w)
+{
+	struct kupdev_softc *sc = priv->sc;
+	int64_t deadline = kup_deadline(w->timeout_ns);
+	int error = 0;
+
+	mtx_lock(&sc->mtx);
+	while (!atomic_load_acq_int(&sc->dead) && sc->notify == w->seen) {
+		error = kup_cv_wait(&sc->notify_cv, &sc->mtx, deadline);
+		if (error != 0)
+			break;
+	}
+	priv->nseen = sc->notify;
+	if (error == 0 && atomic_load_acq_int(&sc->dead))
+		error = -1;
+	mtx_unlock(&sc->mtx);
+	return (error < 0 ? ESHUTDOWN : kup_wait_errno(error));
+}
+
+static int
+kup_d_ioctl(struct cdev *dev, u_long cmd, caddr_t data, int fflag, struct thread *td)
+{
+	struct kupdev_softc *sc = dev->si_drv1;
+	struct kup_fpriv *priv;
+	struct kup_fchan *ch;
+	struct kup_ioc_info *info;
+	int error;
+
+	error = devfs_get_cdevpriv((void **)&priv);
+	if (error != 0)
+		return (error);
+	ch = kup_priv_chan(priv);
+	switch (cmd) {
+	case KUP_IOC_INFO:
+		info = (struct kup_ioc_info *)data;
+		memset(info, 0, sizeof(*info));
+		info->abi = KUP_ABI_VERSION;
+		info->size = sc->size;
+		info->chan_cnt = sc->chan_cnt;
+		mtx_lock(&sc->mtx);
+		info->notify = sc->notify;
+		priv->nseen = sc->notify;
+		info->state = atomic_load_acq_int(&sc->dead) ? KUP_ST_SHUTDOWN : KUP_ST_OPEN;
+		mtx_unlock(&sc->mtx);
+		return (0);
+	case KUP_IOC_ATTACH:
+		return (kup_attach(priv, (struct kup_ioc_attach *)data));
+	case KUP_IOC_WAIT:
+		if (ch == NULL)
+			return (ENOTCONN);
+		return (kup_ioc_wait(ch, priv->mem, (struct kup_ioc_wait *)data));
+	case KUP_IOC_WAKE:
+		if (ch == NULL)
+			return (ENOTCONN);
+		mtx_lock(&ch->mtx);
+		cv_broadcast(&ch->kcv);
+		mtx_unlock(&ch->mtx);
+		return (0);
+	case KUP_IOC_NOTIFY:
+		return (kup_ioc_notify(priv, (struct kup_ioc_wait *)data));
+	default:
+		return (ENOTTY);
+	}
+}
+
+static int
+kup_d_poll(struct cdev *dev, int events, struct thread *td)
+{
+	struct kupdev_softc *sc = dev->si_drv1;
+	struct kup_fpriv *priv;
+	struct kup_fchan *ch;
+	int revents = 0, ready;
+
+	if (devfs_get_cdevpriv((void **)&priv) != 0)
+		return (POLLNVAL);
+	ch = kup_priv_chan(priv);
+	if (ch == NULL) {
+		/* A device handle: readable when kupdev_notify moved on. */
+		mtx_lock(&sc->mtx);
+		if (atomic_load_acq_int(&sc->dead))
+			revents = POLLHUP;
+		else if (sc->notify != priv->nseen)
+			revents = events & (POLLIN | POLLRDNORM);
+		else if (events & (POLLIN | POLLRDNORM))
+			selrecord(td, &sc->sel);
+		mtx_unlock(&sc->mtx);
+		return (revents);
+	}
+	mtx_lock(&ch->mtx);
+	ready = kup_user_ready(ch, priv->mem);
+	if (ready < 0)
+		revents = POLLHUP | (events & (POLLIN | POLLRDNORM));
+	else if (ready)
+		revents = events & (POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
+	else if (events & (POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM))
+		selrecord(td, &ch->sel);
+	mtx_unlock(&ch->mtx);
+	return (revents);
+}
+
+/* kqueue: EVFILT_READ fires when the process holds the turn, EV_EOF when gone. */
+static void
+kup_kn_detach(struct knote *kn)
+{
+	struct kup_fchan *ch = kn->kn_hook;
+
+	knlist_remove(&ch->sel.si_note, kn, 0);
+}
+
+static int
+kup_kn_event(struct knote *kn, long hint)
+{
+	struct kup_fchan *ch = kn->kn_hook;
+	int ready;
+
+	ready = kup_user_ready(ch, ch->cur);
+	if (ready < 0) {
+		kn->kn_flags |= EV_EOF;
+		return (1);
+	}
+	kn->kn_data = ready;
+	return (ready);
+}
+
+/* Not const: 12.x's knote holds a non-const filterops pointer. */
+static struct filterops kup_read_filtops = {
+    .f_isfd = 1,
+    .f_detach = kup_kn_detach,
+    .f_event = kup_kn_event,
+};
+
+static int
+kup_d_kqfilter(struct cdev *dev, struct knote *kn)
+{
+	struct kup_fpriv *priv;
+	struct kup_fchan *ch;
+	int error;
+
+	error = devfs_get_cdevpriv((void **)&priv);
+	if (error != 0)
+		return (error);
+	ch = kup_priv_chan(priv);
+	if (ch == NULL || kn->kn_filter != EVFILT_READ)
+		return (EINVAL);
+	/* kn_hook is the channel: it outlives the file (freed after knlist_delete). */
+	kn->kn_fop = &kup_read_filtops;
+	kn->kn_hook = ch;
+	knlist_add(&ch->sel.si_note, kn, 0);
+	return (0);
+}
+
+static int
+kup_d_mmap_single(
+    struct cdev *dev, vm_ooffset_t *offset, vm_size_t size, struct vm_object **objp, int nprot)
+{
+	struct kup_fpriv *priv;
+	struct kup_fchan *ch;
+	int error;
+
+	error = devfs_get_cdevpriv((void **)&priv);
+	if (error != 0)
+		return (error);
+	ch = kup_priv_chan(priv);
+	if (ch == NULL)
+		return (ENOTCONN);
+	/* priv->mem lives until this file's destructor, which cannot run now. */
+	return (kup_mem_mmap(priv->mem, ch->sc->size, offset, size, objp, nprot));
+}
+
+/* Final teardown of a channel's readiness state (nobody inside any more). */
+void
+kup_chan_drain(struct kup_fchan *ch)
+{
+	seldrain(&ch->sel);
+	/* Drop knotes outright: none may keep pointing at kup.ko's filterops. */
+	knlist_delete(&ch->sel.si_note, curthread, 0);
+	knlist_destroy(&ch->sel.si_note);
+}
+
+int
+kup_dev_create(struct kupdev_softc *sc, const struct kupdev_attr *attr)
+{
+	struct make_dev_args args;
+
+	make_dev_args_init(&args);
+	args.mda_flags = MAKEDEV_WAITOK | MAKEDEV_CHECKNAME;
+	args.mda_devsw = &kup_cdevsw;
+	args.mda_uid = attr != NULL ? attr->uid : UID_ROOT;
+	args.mda_gid = attr != NULL ? attr->gid : GID_WHEEL;
+	args.mda_mode = attr != NULL && attr->mode != 0 ? (int)attr->mode : 0600;
+	args.mda_si_drv1 = sc;
+	return (make_dev_s(&args, &sc->cdev, "%s", sc->name));
+}

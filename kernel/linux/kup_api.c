@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * kup_api.c - the kupdev_* calls on channels: thin wrappers that take the
+ * channel's lock and call core/.  No protocol decision is made here.
+ */
+#include <linux/nospec.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+
+#include "kup_linux.h"
+
+/* Count the caller in, unless the device is unloading (kupdev_unload waits for 0). */
+static int kup_enter(struct kupdev_softc *sc)
+{
+	if (!sc)
+		return -EKU_INVAL;
+	atomic_inc(&sc->inside);
+	smp_mb__after_atomic(); /* pairs with smp_mb() in kupdev_unload */
+	if (READ_ONCE(sc->dead)) {
+		if (atomic_dec_and_test(&sc->inside))
+			wake_up_all(&sc->idle_wq);
+		return -EKU_SHUTDOWN;
+	}
+	return 0;
+}
+
+static void kup_leave(struct kupdev_softc *sc)
+{
+	/* Fully ordered: either we see dead here, or unload sees inside == 0. */
+	if (atomic_dec_and_test(&sc->inside) && READ_ONCE(sc->dead))
+		wake_up_all(&sc->idle_wq);
+}
+
+/* Enter a call on one channel: bounds, the channel's lock, its latest attach. */
+static int kup_begin(struct kupdev_softc *sc, int chan_id, struct kup_kchan **chp)
+{
+	struct kup_kchan *ch;
+	int r = kup_enter(sc);
+
+	if (r)
+		return r;
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
+		kup_leave(sc);
+		return -EKU_RANGE;
+	}
+	ch = &sc->ch[array_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
+	if (mutex_lock_interruptible(&ch->lock)) {
+		kup_leave(sc);
+		return -EKU_INTR;
+	}
+	r = -EKU_SHUTDOWN;
+	if (READ_ONCE(sc->dead))
+		goto fail;
+	if (READ_ONCE(ch->gen) != ch->egen) {
+		r = kup_chan_switch(ch, 0);
+		if (r)
+			goto fail;
+	}
+	r = -EKU_CLOSED; /* never attached: no process on the channel */
+	if (!ch->emem)
+		goto fail;
+	ch->e.spin_ns = READ_ONCE(sc->spin_ns);
+	*chp = ch;
+	return 0;
+fail:
+	mutex_unlock(&ch->lock);
+	kup_leave(sc);
+	return r;
+}
+
+static void kup_end_call(struct kup_kchan *ch, int r)
+{
+	struct kupdev_softc *sc = ch->sc;
+
+	const uint64_t *b = (const uint64_t *)&ch->base, *c = (const uint64_t *)&ch->e.cnt;
+	uint64_t *o = (uint64_t *)&ch->snap;
+	size_t i;
+
+	WRITE_ONCE(ch->last_err, r < 0 ? -r : 0);
+	/* The module now knows this attach ended (see kup_chan_switch). */
+	if (r == -EKU_CLOSED || r == -EKU_PROTO) {
+		mutex_lock(&sc->lock);
+		ch->told = 1;
+		mutex_unlock(&sc->lock);
+	}
+	/* Publish the counters for kupdev_stats, which must not wait for ch->lock. */
+	spin_lock(&ch->snap_lock);
+	for (i = 0; i < sizeof(ch->snap) / sizeof(uint64_t); i++)
+		o[i] = b[i] + c[i];
+	spin_unlock(&ch->snap_lock);
+	mutex_unlock(&ch->lock);
+	kup_leave(sc);
+}
+
+/* Record the error of a call that failed before it got the channel. */
+static void kup_note_err(struct kupdev_softc *sc, int chan_id, int r)
+{
+	if (r == -EKU_RANGE || r == -EKU_INVAL || kup_enter(sc))
+		return;
+	if (chan_id >= 0 && (uint32_t)chan_id < sc->chan_cnt)
+		WRITE_ONCE(sc->ch[array_index_nospec((uint32_t)chan_id, sc->chan_cnt)].last_err,
+		           -r);
+	kup_leave(sc);
+}
+
+int kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_t timeout_ns)
+{
+	int64_t deadline = timeout_ns < 0 ? -1 : (int64_t)ktime_get_ns() + timeout_ns;
+	struct kup_kchan *ch;
+	long w = 0;
+	int r = kup_enter(sc);
+
+	if (r)
+		return r;
+	for (;;) {
+		mutex_lock(&sc->lock);
+		if (sc->dead) {
+			r = -EKU_SHUTDOWN;
+		} else if (!list_empty(&sc->pending)) {
+			ch = list_first_entry(&sc->pending, struct kup_kchan, pend);
+			list_del_init(&ch->pend);
+			/* This thread starts the attach's session: it may move on to it. */
+			ch->acker = current;
+			ch->acker_gen = ch->gen;
+			r = ch->id;
+		} else if (flags & KUP_NB) {
+			r = -EKU_NOTREADY;
+		} else if (w == -ERESTARTSYS) {
+			r = -EKU_INTR;
+		} else if (w == -ETIME) {
+			r = -EKU_TIMEDOUT;
+		} else {
+			r = INT_MIN; /* nothing yet: sleep */
+		}
+		mutex_unlock(&sc->lock);
+		if (r != INT_MIN)
+			break;
+#define KUP_ATTACHED (READ_ONCE(sc->dead) || !list_empty_careful(&sc->pending))
+		if (deadline < 0) {
+			w = wait_event_interruptible(sc->attach_wq, KUP_ATTACHED);
+		} else {
+			int64_t left = deadline - (int64_t)ktime_get_ns();
+
+			w = left <= 0 ? -ETIME
+			              : wait_event_interruptible_hrtimeout(
+			                    sc->attach_wq, KUP_ATTACHED, ns_to_ktime(left));
+		}
+#undef KUP_ATTACHED
+	}
+	kup_leave(sc);
+	return r;
+}
+
+int kupdev_wait_channel(struct kupdev_softc *sc)
+{
+	return kupdev_wait_channel_timed(sc, 0, KUP_FOREVER);
+}
+
+void kupdev_notify(struct kupdev_softc *sc)
+{
+	if (kup_enter(sc))
+		return;
+	mutex_lock(&sc->lock);
+	WRITE_ONCE(sc->notify_gen, sc->notify_gen + 1);
+	mutex_unlock(&sc->lock);
+	wake_up_interruptible_all(&sc->notify_wq);
+	kup_leave(sc);
+}
+
+int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t len, int flags,
+                      int64_t timeout_ns)
+{
+	struct kup_kchan *ch;
+	int r = kup_begin(sc, chan_id, &ch);
+
+	if (r)
+		return r;
+	r = len > U32_MAX ? -EKU_TOOBIG : kup_end_send(&ch->e, data, len, flags, timeout_ns);
+	kup_end_call(ch, r);
+	return r;
+}
+
+int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id)
+{
+	return kupdev_send_timed(sc, chan_id, data, len, 0, KUP_FOREVER);
+}
+
+static int kup_recv(struct kupdev_softc *sc, int chan_id, const void **data, size_t *len, int flags,
+                    int64_t timeout_ns, int copy)
+{
+	struct kup_kchan *ch;
+	uint32_t n = 0;
+	int r;
+
+	if (!data || !len)
+		return -EKU_INVAL;
+	r = kup_begin(sc, chan_id, &ch);
+	if (r)
+		return r;
+	r = kup_end_recv(&ch->e, flags, timeout_ns, data, &n, copy);
+	/* An empty message (a pass) reads as one zero byte in the copy too. */
+	if (!r && copy && n == 0)
+		ch->rx_copy[0] = 0;
+	*len = n;
+	kup_end_call(ch, r);
+	return r;
+}
+
+int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len, int flags,
+                int64_t timeout_ns)
+{
+	return kup_recv(sc, chan_id, (const void **)data, len, flags, timeout_ns, 1);
+}
+
+int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id, const void **data,
+                                 size_t *len, int flags, int64_t timeout_ns)
+{
+	return kup_recv(sc, chan_id, data, len, flags, timeout_ns, 0);
+}
+
+void *kupdev_receive(struct kupdev_softc *sc, int chan_id)
+{
+	void *data = NULL;
+	size_t len;
+	int r = kupdev_recv(sc, chan_id, &data, &len, 0, KUP_FOREVER);
+
+	if (r) {
+		kup_note_err(sc, chan_id, r);
+		return NULL;
+	}
+	return data;
+}
+
+void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id)
+{
+	/* The private copy stays put until the next receive: nothing to release. */
+}
+
+int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeout_ns)
+{
+	struct kup_kchan *ch;
+	int r = kup_begin(sc, chan_id, &ch);
+
+	if (r)
+		return r;
+	r = kup_end_pass(&ch->e, flags, timeout_ns);
+	kup_end_call(ch, r);
+	return r;
+}
+
+void kupdev_pass(struct kupdev_softc *sc, int chan_id)
+{
+	int r = kupdev_pass_timed(sc, chan_id, 0, KUP_FOREVER);
+
+	if (r)
+		kup_note_err(sc, chan_id, r);
+}
+
+int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, size_t *cap, int flags,
+                    int64_t timeout_ns)
+{
+	struct kup_kchan *ch;
+	uint32_t c = 0;
+	int r;
+
+	if (!buf || !cap)
+		return -EKU_INVAL;
+	r = kup_begin(sc, chan_id, &ch);
+	if (r)
+		return r;
+	r = kup_end_txbuf(&ch->e, flags, timeout_ns, buf, &c);
+	*cap = c;
+	kup_end_call(ch, r);
+	return r;
+}
+
+int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
+{
+	struct kup_kchan *ch;
+	int r = kup_begin(sc, chan_id, &ch);
+
+	if (r)
+		return r;
+	r = len > U32_MAX ? -EKU_TOOBIG : kup_end_commit(&ch->e, len);
+	kup_end_call(ch, r);
+	return r;
+}
+
+void kupdev_set_spin(struct kupdev_softc *sc, int64_t spin_ns)
+{
+	if (sc)
+		WRITE_ONCE(sc->spin_ns, spin_ns);
+}
+
+size_t kupdev_capacity(struct kupdev_softc *sc)
+{
+	return sc ? sc->cap : 0;
+}
+
+size_t kupdev_channel_count(struct kupdev_softc *sc)
+{
+	return sc ? sc->chan_cnt : 0;
+}
+
+int kupdev_attached(struct kupdev_softc *sc, int chan_id)
+{
+	int r = kup_enter(sc);
+
+	if (r)
+		return r;
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
+		r = -EKU_RANGE;
+	} else {
+		struct kup_kchan *ch = &sc->ch[array_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
+
+		mutex_lock(&sc->lock);
+		r = ch->owner != NULL;
+		/* Seeing 0, the module knows its attach ended (see kup_chan_switch). */
+		if (!r && ch->emem)
+			ch->told = 1;
+		mutex_unlock(&sc->lock);
+	}
+	kup_leave(sc);
+	return r;
+}
+
+int kupdev_last_error(struct kupdev_softc *sc, int chan_id)
+{
+	int r;
+
+	if (!sc)
+		return kup_last_create_error();
+	if (kup_enter(sc))
+		return EKU_SHUTDOWN;
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
+		r = EKU_RANGE;
+	else
+		r = READ_ONCE(sc->ch[array_index_nospec((uint32_t)chan_id, sc->chan_cnt)].last_err);
+	kup_leave(sc);
+	return r;
+}
+
+/* Counters as of the channel's last completed call: never waits for a blocked one. */
+int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st)
+{
+	struct kup_counters c;
+	struct kup_kchan *ch;
+	int r;
+
+	if (!st)
+		return -EKU_INVAL;
+	memset(st, 0, sizeof(*st));
+	r = kup_enter(sc);
+	if (r)
+		return r;
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
+		kup_leave(sc);
+		return -EKU_RANGE;
+	}
+	ch = &sc->ch[array_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
+	spin_lock(&ch->snap_lock);
+	c = ch->snap;
+	spin_unlock(&ch->snap_lock);
+	st->sent = c.sent;
+	st->received = c.received;
+	st->bytes_sent = c.bytes_sent;
+	st->bytes_received = c.bytes_received;
+	st->sleeps = c.sleeps;
+	st->wakeups = c.wakeups;
+	st->timeouts = c.timeouts;
+	st->errors = c.errors;
+	st->proto_errors = c.proto_errors;
+	mutex_lock(&sc->lock);
+	st->attaches = ch->attaches;
+	mutex_unlock(&sc->lock);
+	kup_leave(sc);
+	return 0;
+}
+
+const char *kup_strerror(int code)
+{
+	return kup_core_strerror(code);
+}

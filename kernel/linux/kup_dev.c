@@ -1,0 +1,470 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * kup_dev.c - devices: create, unload, the char device and its node, the
+ * memory of one attach, and the kern side's sleep/wake host ops.
+ */
+#include <linux/ctype.h>
+#include <linux/fs.h>
+#include <linux/idr.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/version.h>
+#include <linux/vmalloc.h>
+
+#include "kup_linux.h"
+
+#if PAGE_SIZE != KUP_PAGE
+#error "kup.ko needs 4 KiB pages: the shared layout is in KUP_PAGE units"
+#endif
+
+static LIST_HEAD(kup_devs); /* live devices and tombstones */
+static DEFINE_MUTEX(kup_devs_lock);
+static DEFINE_IDA(kup_minors);
+static dev_t kup_devt;
+static struct class *kup_class;
+static atomic_t kup_create_err = ATOMIC_INIT(0); /* kupdev_last_error(NULL, _) */
+
+/* --- memory of one attach ------------------------------------------------ */
+
+struct kup_mem *kup_mem_alloc(uint32_t size, uint32_t chan, uint32_t chan_cnt)
+{
+	struct kup_mem *m = kzalloc(sizeof(*m), GFP_KERNEL);
+
+	if (!m)
+		return NULL;
+	/* vmalloc_user: zeroed and VM_USERMAP, so remap_vmalloc_range accepts it. */
+	m->va = vmalloc_user(KUP_MAP_LEN(size));
+	if (!m->va) {
+		kfree(m);
+		return NULL;
+	}
+	kref_init(&m->ref);
+	m->size = size;
+	m->chan = chan;
+	init_waitqueue_head(&m->kwq);
+	init_waitqueue_head(&m->uwq);
+	kup_chan_format(m->va, (uint8_t *)m->va + KUP_BLOCK_LEN(size), size, chan, chan_cnt);
+	return m;
+}
+
+static void kup_mem_release(struct kref *ref)
+{
+	struct kup_mem *m = container_of(ref, struct kup_mem, ref);
+
+	/* Pages still mapped by a process keep a page reference each. */
+	vfree(m->va);
+	kfree(m);
+}
+
+void kup_mem_put(struct kup_mem *m)
+{
+	if (m)
+		kref_put(&m->ref, kup_mem_release);
+}
+
+/* --- the kern side's host ops -------------------------------------------- */
+
+static int kup_kern_sleep(struct kup_end *e, const uint32_t *peer_tw, uint32_t seen,
+                          int64_t timeout_ns)
+{
+	struct kup_kchan *ch = e->host;
+	struct kup_mem *m = ch->emem;
+	long r;
+
+	/* The process's tw moved, or a detach / unload (kup_end_set_local). */
+#define KUP_KERN_WOKEN (READ_ONCE(*peer_tw) != seen || READ_ONCE(e->local))
+	if (timeout_ns < 0)
+		r = wait_event_interruptible(m->kwq, KUP_KERN_WOKEN);
+	else
+		r = wait_event_interruptible_hrtimeout(m->kwq, KUP_KERN_WOKEN,
+		                                       ns_to_ktime(timeout_ns));
+#undef KUP_KERN_WOKEN
+	if (r == -ERESTARTSYS)
+		return -EKU_INTR;
+	if (r == -ETIME)
+		return -EKU_TIMEDOUT;
+	return 0;
+}
+
+static void kup_kern_wake(struct kup_end *e, uint32_t bits)
+{
+	struct kup_kchan *ch = e->host;
+
+	/* Sleepers in KUP_IOC_WAIT and pollers of the channel's file. */
+	wake_up_interruptible_all(&ch->emem->uwq);
+}
+
+const struct kup_host_ops kup_kern_ops = {
+    .sleep = kup_kern_sleep,
+    .wake = kup_kern_wake,
+};
+
+/*
+ * Move the kern side's end to the channel's latest attach.  Done only
+ * inside a kupdev_* call (ch->lock held), so a pointer the module got from
+ * an earlier call (zero-copy buffers) stays valid until its next call.
+ *
+ * A session boundary the module can see: when the attach the end works on
+ * has ended and the module has not been told (no call returned
+ * -EKU_CLOSED or -EKU_PROTO for it), the call returns -EKU_CLOSED once
+ * instead of moving on, so a thread still in the old session never
+ * continues it with the next process.  Exception: the thread that
+ * kupdev_wait_channel gave this very attach to moves on at once (it is
+ * starting the new session).  force (unload) always moves on.
+ */
+int kup_chan_switch(struct kup_kchan *ch, int force)
+{
+	struct kupdev_softc *sc = ch->sc;
+	struct kup_mem *old = NULL, *m;
+	size_t i;
+
+	if (!ch->rx_copy) {
+		ch->rx_copy = kvmalloc(sc->cap, GFP_KERNEL);
+		if (!ch->rx_copy)
+			return -EKU_NOMEM;
+	}
+	mutex_lock(&sc->lock);
+	m = ch->cur;
+	if (m && ch->egen != ch->gen && ch->emem && !ch->told && !force &&
+	    !(ch->acker == current && ch->acker_gen == ch->gen)) {
+		ch->told = 1;
+		mutex_unlock(&sc->lock);
+		return -EKU_CLOSED;
+	}
+	if (m && ch->egen != ch->gen) {
+		ch->told = 0;
+		old = ch->emem;
+		if (old) {
+			uint64_t *b = (uint64_t *)&ch->base;
+			const uint64_t *c = (const uint64_t *)&ch->e.cnt;
+
+			for (i = 0; i < sizeof(ch->base) / sizeof(uint64_t); i++)
+				b[i] += c[i];
+		}
+		kref_get(&m->ref);
+		ch->emem = m;
+		ch->egen = ch->gen;
+		ch->e.rx_copy = ch->rx_copy;
+		kup_end_init(&ch->e, KUP_SIDE_KERN, m->va,
+		             (uint8_t *)m->va + KUP_BLOCK_LEN(sc->size), sc->size, &kup_kern_ops,
+		             ch);
+		ch->e.spin_ns = READ_ONCE(sc->spin_ns);
+		if (m->gone)
+			kup_end_set_local(&ch->e, m->gone);
+	}
+	mutex_unlock(&sc->lock);
+	kup_mem_put(old);
+	return 0;
+}
+
+/* --- create ---------------------------------------------------------------- */
+
+static int kup_name_ok(const char *name)
+{
+	size_t i, len;
+
+	if (!name)
+		return 0;
+	len = strnlen(name, KUP_NAME_MAX);
+	if (len == 0 || len >= KUP_NAME_MAX || name[0] == '.')
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!isalnum(name[i]) && name[i] != '_' && name[i] != '.' && name[i] != '-')
+			return 0;
+	return 1;
+}
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+#define KUP_DEVNODE_CONST const
+#else
+#define KUP_DEVNODE_CONST
+#endif
+
+/* devtmpfs asks here for the node's owner and mode (root:root 0600 by default). */
+static char *kup_devnode(KUP_DEVNODE_CONST struct device *dev, umode_t *mode, kuid_t *uid,
+                         kgid_t *gid)
+{
+	const struct kupdev_softc *sc = container_of(dev, struct kupdev_softc, dev);
+
+	if (mode)
+		*mode = sc->attr.mode & 07777;
+	if (uid)
+		*uid = make_kuid(&init_user_ns, sc->attr.uid);
+	if (gid)
+		*gid = make_kgid(&init_user_ns, sc->attr.gid);
+	return NULL;
+}
+
+static const struct device_type kup_devtype = {
+    .name = "kup",
+    .devnode = kup_devnode,
+};
+
+/* The struct device lives in the softc, which outlives it (see kup_linux.h). */
+static void kup_dev_release(struct device *dev)
+{
+}
+
+static void kup_create_fail(int code)
+{
+	atomic_set(&kup_create_err, code);
+}
+
+struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t chan_cnt,
+                                        const struct kupdev_attr *attr)
+{
+	struct kupdev_softc *sc, *o;
+	uint32_t i;
+	int r;
+
+	if (!kup_name_ok(name) || size == 0 || size > KUP_MAX_SIZE || chan_cnt == 0 ||
+	    chan_cnt > KUP_MAX_CHANNELS) {
+		kup_create_fail(EKU_INVAL);
+		return NULL;
+	}
+	sc = kzalloc(sizeof(*sc), GFP_KERNEL);
+	if (!sc) {
+		kup_create_fail(EKU_NOMEM);
+		return NULL;
+	}
+	sc->ch = kvcalloc(chan_cnt, sizeof(*sc->ch), GFP_KERNEL);
+	if (!sc->ch) {
+		kfree(sc);
+		kup_create_fail(EKU_NOMEM);
+		return NULL;
+	}
+	strscpy(sc->name, name, sizeof(sc->name));
+	sc->size = size;
+	sc->cap = size * KUP_PAGE;
+	sc->chan_cnt = chan_cnt;
+	if (attr)
+		sc->attr = *attr;
+	if (!sc->attr.mode)
+		sc->attr.mode = 0600;
+	sc->spin_ns = KUP_DEFAULT_SPIN_NS;
+	mutex_init(&sc->lock);
+	mutex_init(&sc->shut_lock);
+	atomic_set(&sc->inside, 0);
+	init_waitqueue_head(&sc->idle_wq);
+	init_waitqueue_head(&sc->attach_wq);
+	init_waitqueue_head(&sc->notify_wq);
+	INIT_LIST_HEAD(&sc->pending);
+	for (i = 0; i < chan_cnt; i++) {
+		struct kup_kchan *ch = &sc->ch[i];
+
+		ch->sc = sc;
+		ch->id = i;
+		mutex_init(&ch->lock);
+		spin_lock_init(&ch->snap_lock);
+		INIT_LIST_HEAD(&ch->pend);
+	}
+
+	mutex_lock(&kup_devs_lock);
+	list_for_each_entry(o, &kup_devs, node)
+	{
+		if (o->live && !strcmp(o->name, sc->name)) {
+			r = EKU_EXIST;
+			goto fail_unlock;
+		}
+	}
+	r = ida_alloc_max(&kup_minors, KUP_MAX_DEVS - 1, GFP_KERNEL);
+	if (r < 0) {
+		r = r == -ENOSPC ? EKU_BUSY : EKU_NOMEM;
+		goto fail_unlock;
+	}
+	sc->minor = r;
+	device_initialize(&sc->dev);
+	sc->dev.class = kup_class;
+	sc->dev.type = &kup_devtype;
+	sc->dev.devt = MKDEV(MAJOR(kup_devt), sc->minor);
+	sc->dev.release = kup_dev_release;
+	cdev_init(&sc->cdev, &kup_fops);
+	sc->cdev.owner = THIS_MODULE;
+	r = dev_set_name(&sc->dev, "%s", sc->name);
+	if (!r)
+		r = cdev_device_add(&sc->cdev, &sc->dev);
+	if (r) {
+		pr_warn("kup: cannot create /dev/%s: %d\n", sc->name, r);
+		put_device(&sc->dev);
+		ida_free(&kup_minors, sc->minor);
+		r = r == -EEXIST ? EKU_EXIST : EKU_NOMEM;
+		goto fail_unlock;
+	}
+	sc->live = 1;
+	list_add_tail(&sc->node, &kup_devs);
+	mutex_unlock(&kup_devs_lock);
+	return sc;
+
+fail_unlock:
+	mutex_unlock(&kup_devs_lock);
+	kvfree(sc->ch);
+	kfree(sc);
+	kup_create_fail(r);
+	return NULL;
+}
+
+struct kupdev_softc *kupdev_create(const char *name, size_t size, size_t chan_cnt)
+{
+	return kupdev_create_attr(name, size, chan_cnt, NULL);
+}
+
+int kup_last_create_error(void)
+{
+	return atomic_read(&kup_create_err);
+}
+
+/* --- unload ---------------------------------------------------------------- */
+
+/*
+ * Wake every waiter on both sides with EKU_SHUTDOWN, let kupdev_* callers
+ * leave, and publish the shutdown to every process.  sc stays valid.
+ */
+static void kup_dev_shutdown(struct kupdev_softc *sc)
+{
+	uint32_t i;
+
+	mutex_lock(&sc->shut_lock);
+	mutex_lock(&sc->lock);
+	if (sc->dead) {
+		mutex_unlock(&sc->lock);
+		mutex_unlock(&sc->shut_lock);
+		return;
+	}
+	WRITE_ONCE(sc->dead, 1);
+	/* Every waiter on either side ends now, with EKU_SHUTDOWN. */
+	for (i = 0; i < sc->chan_cnt; i++) {
+		struct kup_kchan *ch = &sc->ch[i];
+
+		if (ch->emem) {
+			kup_end_set_local(&ch->e, EKU_SHUTDOWN);
+			wake_up_all(&ch->emem->kwq);
+		}
+		if (ch->cur) {
+			WRITE_ONCE(ch->cur->gone, EKU_SHUTDOWN);
+			wake_up_all(&ch->cur->kwq);
+			wake_up_all(&ch->cur->uwq);
+		}
+		if (ch->owner) {
+			ch->owner->attached = 0;
+			ch->owner = NULL;
+		}
+		list_del_init(&ch->pend);
+	}
+	mutex_unlock(&sc->lock);
+	wake_up_all(&sc->attach_wq);
+	wake_up_all(&sc->notify_wq);
+
+	/* Pairs with the barrier in kup_enter: either it sees dead or we see it inside. */
+	smp_mb();
+	wait_event(sc->idle_wq, atomic_read(&sc->inside) == 0);
+
+	/* No kupdev_* caller is left: tell the processes. */
+	for (i = 0; i < sc->chan_cnt; i++) {
+		struct kup_kchan *ch = &sc->ch[i];
+
+		mutex_lock(&ch->lock);
+		if (ch->gen != ch->egen && kup_chan_switch(ch, 1))
+			pr_warn("kup: %s: channel %u: no memory to publish shutdown\n", sc->name,
+			        i);
+		if (ch->emem && ch->egen == ch->gen) {
+			/* The process sees KUP_ST_SHUTDOWN in the kern tw, even when it spins. */
+			kup_end_close(&ch->e, KUP_ST_SHUTDOWN);
+			wake_up_all(&ch->emem->uwq);
+		}
+		mutex_unlock(&ch->lock);
+	}
+	mutex_unlock(&sc->shut_lock);
+}
+
+int kupdev_shutdown(struct kupdev_softc *sc)
+{
+	if (!sc)
+		return -EKU_INVAL;
+	kup_dev_shutdown(sc);
+	return 0;
+}
+
+int kupdev_unload(struct kupdev_softc *sc)
+{
+	struct kup_kchan *chans;
+	uint32_t i;
+
+	if (!sc)
+		return -EKU_INVAL;
+	mutex_lock(&sc->lock);
+	if (sc->unloading) {
+		mutex_unlock(&sc->lock);
+		return -EKU_SHUTDOWN;
+	}
+	sc->unloading = 1;
+	mutex_unlock(&sc->lock);
+	kup_dev_shutdown(sc);
+
+	for (i = 0; i < sc->chan_cnt; i++) {
+		struct kup_kchan *ch = &sc->ch[i];
+
+		kup_mem_put(ch->emem);
+		kup_mem_put(ch->cur);
+		kvfree(ch->rx_copy);
+		mutex_destroy(&ch->lock);
+	}
+	mutex_lock(&sc->lock);
+	chans = sc->ch;
+	sc->ch = NULL;
+	mutex_unlock(&sc->lock);
+	kvfree(chans);
+
+	cdev_device_del(&sc->cdev, &sc->dev);
+	put_device(&sc->dev);
+	mutex_lock(&kup_devs_lock);
+	ida_free(&kup_minors, sc->minor);
+	sc->live = 0; /* the name can be created again */
+	mutex_unlock(&kup_devs_lock);
+	return 0;
+}
+
+/* --- module ---------------------------------------------------------------- */
+
+int kup_dev_init(void)
+{
+	int r = alloc_chrdev_region(&kup_devt, 0, KUP_MAX_DEVS, "kup");
+
+	if (r)
+		return r;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+	kup_class = class_create("kup");
+#else
+	kup_class = class_create(THIS_MODULE, "kup");
+#endif
+	if (IS_ERR(kup_class)) {
+		unregister_chrdev_region(kup_devt, KUP_MAX_DEVS);
+		return PTR_ERR(kup_class);
+	}
+	return 0;
+}
+
+void kup_dev_exit(void)
+{
+	struct kupdev_softc *sc, *n;
+
+	/*
+	 * A client module that did not unload its devices is gone by now
+	 * (it held a reference on kup.ko): unload them for it.
+	 */
+	list_for_each_entry(sc, &kup_devs, node)
+	{
+		if (!sc->dead) {
+			pr_warn("kup: device %s was never unloaded; unloading it\n", sc->name);
+			kupdev_unload(sc);
+		}
+	}
+	list_for_each_entry_safe(sc, n, &kup_devs, node)
+	{
+		list_del(&sc->node);
+		mutex_destroy(&sc->lock);
+		kfree(sc);
+	}
+	class_destroy(kup_class);
+	unregister_chrdev_region(kup_devt, KUP_MAX_DEVS);
+	ida_destroy(&kup_minors);
+}

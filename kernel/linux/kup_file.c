@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * kup_file.c - the process's side of /dev/NAME: open, attach, mmap, the
+ * sleep/wake ioctls, poll, and detach on munmap, close or process death.
+ *
+ * ioctl errors (libkup's kp_kdev.c maps them back to EKU_* codes):
+ *   EPROTO    ABI version mismatch		EKU_ABI
+ *   ERANGE    channel id >= chan_cnt		EKU_RANGE
+ *   EMSGSIZE  size differs from the device's	EKU_BADSIZE
+ *   EBUSY     channel held by another file	EKU_BUSY
+ *   EISCONN   this file is attached already	EKU_INVAL
+ *   EPERM     attach on a file opened read-only	EKU_PERM
+ *   ENOTCONN  not attached / detached		EKU_CLOSED
+ *   ESHUTDOWN the device is unloading		EKU_SHUTDOWN
+ *   ETIMEDOUT, EINTR, ENOMEM, EFAULT, ENOTTY as usual.
+ * KUP_IOC_WAIT and KUP_IOC_NOTIFY return EINTR on any signal (they are
+ * never restarted, so a timeout is never extended); libkup reports
+ * EKU_INTR.
+ */
+#include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/nospec.h>
+#include <linux/poll.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/version.h>
+#include <linux/vmalloc.h>
+
+#include "kup_linux.h"
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#define kup_vm_flags_set(vma, f)   vm_flags_set((vma), (f))
+#define kup_vm_flags_clear(vma, f) vm_flags_clear((vma), (f))
+#else
+#define kup_vm_flags_set(vma, f)   ((vma)->vm_flags |= (f))
+#define kup_vm_flags_clear(vma, f) ((vma)->vm_flags &= ~(f))
+#endif
+
+static int kup_open(struct inode *inode, struct file *file)
+{
+	struct kupdev_softc *sc = container_of(inode->i_cdev, struct kupdev_softc, cdev);
+	struct kup_file *f;
+
+	if (READ_ONCE(sc->dead))
+		return -ESHUTDOWN;
+	f = kzalloc(sizeof(*f), GFP_KERNEL);
+	if (!f)
+		return -ENOMEM;
+	f->sc = sc;
+	file->private_data = f;
+	return nonseekable_open(inode, file);
+}
+
+/* The process let the channel go (sc->lock held). */
+void kup_file_detach_locked(struct kup_file *f, int code)
+{
+	struct kupdev_softc *sc = f->sc;
+	struct kup_mem *m = f->mem;
+	struct kup_kchan *ch;
+
+	if (!f->attached)
+		return;
+	ch = &sc->ch[f->chan];
+	f->attached = 0;
+	ch->owner = NULL;
+	list_del_init(&ch->pend);
+	WRITE_ONCE(m->gone, code);
+	/* The kern side's pending call returns -EKU_CLOSED. */
+	if (ch->emem == m)
+		kup_end_set_local(&ch->e, EKU_CLOSED);
+	wake_up_all(&m->kwq);
+	wake_up_all(&m->uwq);
+}
+
+static int kup_release(struct inode *inode, struct file *file)
+{
+	struct kup_file *f = file->private_data;
+	struct kupdev_softc *sc = f->sc;
+
+	mutex_lock(&sc->lock);
+	kup_file_detach_locked(f, EKU_CLOSED);
+	mutex_unlock(&sc->lock);
+	kup_mem_put(f->mem);
+	kfree(f);
+	return 0;
+}
+
+static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
+{
+	struct kupdev_softc *sc = f->sc;
+	struct kup_ioc_attach a;
+	struct kup_mem *m, *old;
+	struct kup_kchan *ch;
+	uint32_t idx;
+
+	if (copy_from_user(&a, uarg, sizeof(a)))
+		return -EFAULT;
+	if (a.abi != KUP_ABI_VERSION)
+		return -EPROTO;
+	if (a.chan >= sc->chan_cnt)
+		return -ERANGE;
+	if (a.size != sc->size)
+		return -EMSGSIZE;
+	if (READ_ONCE(sc->dead))
+		return -ESHUTDOWN;
+	idx = array_index_nospec(a.chan, sc->chan_cnt);
+	/* Allocate and format before taking the lock: it can be 128 MiB. */
+	m = kup_mem_alloc(sc->size, idx, sc->chan_cnt);
+	if (!m)
+		return -ENOMEM;
+
+	mutex_lock(&sc->lock);
+	if (sc->dead) {
+		mutex_unlock(&sc->lock);
+		kup_mem_put(m);
+		return -ESHUTDOWN;
+	}
+	if (f->mem) {
+		mutex_unlock(&sc->lock);
+		kup_mem_put(m);
+		return -EISCONN;
+	}
+	ch = &sc->ch[idx];
+	if (ch->owner) {
+		mutex_unlock(&sc->lock);
+		kup_mem_put(m);
+		return -EBUSY;
+	}
+	old = ch->cur;
+	ch->cur = m; /* the alloc's reference */
+	kref_get(&m->ref);
+	f->chan = idx;
+	f->attached = 1;
+	/* Set once, before poll may look at it without the lock. */
+	smp_store_release(&f->mem, m);
+	ch->owner = f;
+	ch->attaches++;
+	WRITE_ONCE(ch->gen, ch->gen + 1);
+	list_add_tail(&ch->pend, &sc->pending);
+	mutex_unlock(&sc->lock);
+	kup_mem_put(old);
+	wake_up_interruptible(&sc->attach_wq);
+
+	a.map_len = KUP_MAP_LEN(sc->size);
+	if (copy_to_user(uarg, &a, sizeof(a)))
+		return -EFAULT; /* still attached: close detaches */
+	return 0;
+}
+
+/* Sleep until the kern tw differs from seen, the channel is lost, or timeout. */
+static long kup_ioc_wait(struct kup_file *f, void __user *uarg)
+{
+	struct kup_mem *m = smp_load_acquire(&f->mem);
+	const uint32_t *ktw;
+	struct kup_ioc_wait w;
+	long r;
+	int gone;
+
+	if (copy_from_user(&w, uarg, sizeof(w)))
+		return -EFAULT;
+	if (!m)
+		return -ENOTCONN;
+	ktw = &((const struct kup_kctl *)m->va)->k.tw;
+#define KUP_USER_WOKEN (READ_ONCE(*ktw) != w.seen || READ_ONCE(m->gone))
+	if (w.timeout_ns < 0)
+		r = wait_event_interruptible(m->uwq, KUP_USER_WOKEN);
+	else
+		r = wait_event_interruptible_hrtimeout(m->uwq, KUP_USER_WOKEN,
+		                                       ns_to_ktime(w.timeout_ns));
+#undef KUP_USER_WOKEN
+	gone = READ_ONCE(m->gone);
+	if (gone)
+		return gone == EKU_SHUTDOWN ? -ESHUTDOWN : -ENOTCONN;
+	if (r == -ERESTARTSYS)
+		return -EINTR;
+	if (r == -ETIME)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+static long kup_ioc_notify(struct kup_file *f, void __user *uarg)
+{
+	struct kupdev_softc *sc = f->sc;
+	struct kup_ioc_wait w;
+	long r;
+
+	if (copy_from_user(&w, uarg, sizeof(w)))
+		return -EFAULT;
+#define KUP_NOTIFIED (READ_ONCE(sc->notify_gen) != w.seen || READ_ONCE(sc->dead))
+	if (w.timeout_ns < 0)
+		r = wait_event_interruptible(sc->notify_wq, KUP_NOTIFIED);
+	else
+		r = wait_event_interruptible_hrtimeout(sc->notify_wq, KUP_NOTIFIED,
+		                                       ns_to_ktime(w.timeout_ns));
+#undef KUP_NOTIFIED
+	if (READ_ONCE(sc->dead))
+		return -ESHUTDOWN;
+	if (r == -ERESTARTSYS)
+		return -EINTR;
+	if (r == -ETIME)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+static long kup_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct kup_file *f = file->private_data;
+	struct kupdev_softc *sc = f->sc;
+	void __user *uarg = (void __user *)arg;
+	struct kup_ioc_info info;
+	struct kup_mem *m;
+
+	switch (cmd) {
+	case KUP_IOC_INFO:
+		memset(&info, 0, sizeof(info));
+		mutex_lock(&sc->lock);
+		info.abi = KUP_ABI_VERSION;
+		info.size = sc->size;
+		info.chan_cnt = sc->chan_cnt;
+		info.notify = sc->notify_gen;
+		info.state = sc->dead ? KUP_ST_SHUTDOWN : KUP_ST_OPEN;
+		mutex_unlock(&sc->lock);
+		return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
+	case KUP_IOC_ATTACH:
+		/* Holding a channel means writing its user block. */
+		if (!(file->f_mode & FMODE_WRITE))
+			return -EPERM;
+		return kup_ioc_attach(f, uarg);
+	case KUP_IOC_WAIT:
+		return kup_ioc_wait(f, uarg);
+	case KUP_IOC_WAKE:
+		m = smp_load_acquire(&f->mem);
+		if (!m)
+			return -ENOTCONN;
+		wake_up_interruptible(&m->kwq);
+		return 0;
+	case KUP_IOC_NOTIFY:
+		return kup_ioc_notify(f, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static __poll_t kup_poll(struct file *file, poll_table *pt)
+{
+	struct kup_file *f = file->private_data;
+	struct kupdev_softc *sc = f->sc;
+	struct kup_mem *m = smp_load_acquire(&f->mem);
+	const struct kup_kctl *kc;
+	const struct kup_uctl *uc;
+	uint32_t ktw, utw;
+
+	if (!m) {
+		poll_wait(file, &sc->notify_wq, pt);
+		return READ_ONCE(sc->dead) ? EPOLLHUP | EPOLLERR : 0;
+	}
+	poll_wait(file, &m->uwq, pt);
+	kc = m->va;
+	uc = (const void *)((const uint8_t *)m->va + KUP_BLOCK_LEN(m->size));
+	ktw = READ_ONCE(kc->k.tw);
+	utw = READ_ONCE(uc->u.tw);
+	if (READ_ONCE(m->gone) || KUP_TW_STATE(ktw) != KUP_ST_OPEN)
+		return EPOLLIN | EPOLLRDNORM | EPOLLHUP | EPOLLERR;
+	/* The user's turn, by core's rule: kern seq == user seq + 1. */
+	if (KUP_TW_SEQ(ktw) == ((KUP_TW_SEQ(utw) + 1) & KUP_SEQ_MASK))
+		return EPOLLIN | EPOLLRDNORM;
+	return 0;
+}
+
+/* --- mappings -------------------------------------------------------------- */
+
+static void kup_vm_open(struct vm_area_struct *vma)
+{
+	struct kup_file *f = vma->vm_private_data;
+
+	mutex_lock(&f->sc->lock);
+	f->maps++;
+	mutex_unlock(&f->sc->lock);
+}
+
+/* The last mapping of an attached channel gone: the channel is free again. */
+static void kup_vm_close(struct vm_area_struct *vma)
+{
+	struct kup_file *f = vma->vm_private_data;
+
+	mutex_lock(&f->sc->lock);
+	if (--f->maps == 0)
+		kup_file_detach_locked(f, EKU_CLOSED);
+	mutex_unlock(&f->sc->lock);
+}
+
+static const struct vm_operations_struct kup_vm_ops = {
+    .open = kup_vm_open,
+    .close = kup_vm_close,
+};
+
+/*
+ * Offset 0, KUP_BLOCK_LEN: the kern block, never writable.  Then the user
+ * block, read-write.  Shared only, never executable, never past the end.
+ */
+static int kup_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct kup_file *f = file->private_data;
+	struct kupdev_softc *sc = f->sc;
+	unsigned long off = vma->vm_pgoff, len = vma_pages(vma), blk, total;
+	int r;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	if (vma->vm_flags & VM_EXEC)
+		return -EACCES;
+	mutex_lock(&sc->lock);
+	if (sc->dead) {
+		r = -ESHUTDOWN;
+		goto out;
+	}
+	if (!f->attached) {
+		r = -ENOTCONN;
+		goto out;
+	}
+	blk = KUP_BLOCK_LEN(sc->size) >> PAGE_SHIFT;
+	total = 2 * blk;
+	if (off >= total || len > total - off) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (off < blk) {
+		if (vma->vm_flags & VM_WRITE) {
+			r = -EACCES;
+			goto out;
+		}
+		kup_vm_flags_clear(vma, VM_MAYWRITE);
+	}
+	kup_vm_flags_clear(vma, VM_MAYEXEC);
+	/* A child process must not share the channel: it is not attached. */
+	kup_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP);
+	/* Inserts the pages with a reference each: they outlive vfree. */
+	r = remap_vmalloc_range(vma, f->mem->va, off);
+	if (r)
+		goto out;
+	vma->vm_ops = &kup_vm_ops;
+	vma->vm_private_data = f;
+	f->maps++;
+out:
+	mutex_unlock(&sc->lock);
+	return r;
+}
+
+const struct file_operations kup_fops = {
+    .owner = THIS_MODULE,
+    .open = kup_open,
+    .release = kup_release,
+    .unlocked_ioctl = kup_ioctl,
+    .compat_ioctl = compat_ptr_ioctl,
+    .mmap = kup_mmap,
+    .poll = kup_poll,
+    .llseek = no_llseek,
+};

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * kup_linux.h - kup.ko internals: devices, channels, channel memory, files.
+ *
+ * Objects and lifetimes
+ *   kupdev_softc  one device (/dev/NAME).  Never freed while kup.ko is
+ *                 loaded: kupdev_unload frees its channels and turns it into
+ *                 a small tombstone that answers -EKU_SHUTDOWN, so a module
+ *                 thread that makes one more call after unload, or a file
+ *                 opened before unload, never touches freed memory.
+ *                 Tombstones are freed when kup.ko is removed.
+ *   kup_kchan     one channel: the kern side's kup_end and its lock.  Freed
+ *                 by kupdev_unload once no kupdev_* caller is inside.
+ *   kup_mem       the pages of one attach (vmalloc_user, zeroed) and the two
+ *                 wait queues of that attach.  Referenced by the file that
+ *                 attached it (until the file is released) and by the kern
+ *                 side's end (until it moves on to a newer attach or the
+ *                 device unloads).  Pages mapped into a process are
+ *                 refcounted by the mapping, so they outlive vfree.
+ *   kup_file      one open file of /dev/NAME: a device handle, or after
+ *                 KUP_IOC_ATTACH one channel.
+ *
+ * Locks, in order: kup_kchan.lock (a kupdev_* call on the channel, held
+ * across its sleep; interruptible) -> kupdev_softc.lock (attach state,
+ * pending queue, states).  mmap_lock may be held when sc->lock is taken
+ * (mmap, vm close), so nothing under sc->lock touches user memory.
+ */
+#ifndef KUP_LINUX_H
+#define KUP_LINUX_H
+
+#include <linux/cdev.h>
+#include <linux/device.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+
+#include "kupdev.h"
+#include "kup_core.h"
+
+#define KUP_MAX_DEVS 256 /* minors of the kup char major */
+
+struct kup_mem {
+	struct kref ref;
+	void *va; /* KUP_MAP_LEN(size) bytes, vmalloc_user */
+	uint32_t size, chan;
+	wait_queue_head_t kwq; /* the kern side sleeps here (sleep op) */
+	wait_queue_head_t uwq; /* the process sleeps (KUP_IOC_WAIT) and polls here */
+	int gone;              /* 0, EKU_CLOSED (user let go) or EKU_SHUTDOWN */
+};
+
+struct kup_file;
+
+struct kup_kchan {
+	struct kupdev_softc *sc;
+	uint32_t id;
+	struct mutex lock; /* one kupdev_* call at a time */
+	/* Under lock (changed also under sc->lock). */
+	struct kup_end e;
+	struct kup_mem *emem;     /* the attach e works on, or NULL */
+	uint32_t egen;            /* gen of emem */
+	uint8_t *rx_copy;         /* cap bytes, kupdev_receive's private copy */
+	struct kup_counters base; /* counters of earlier attaches */
+	spinlock_t snap_lock;
+	struct kup_counters snap; /* base + e.cnt as of the last call, for kupdev_stats */
+	int told; /* a call reported the end of emem's attach (under sc->lock too) */
+	/* Under sc->lock. */
+	struct kup_mem *cur;    /* the latest attach, or NULL */
+	uint32_t gen;           /* attaches so far */
+	struct kup_file *owner; /* the attached file, or NULL */
+	struct list_head pend;  /* on sc->pending until kupdev_wait_channel reports it */
+	uint64_t attaches;
+	const void *acker;  /* the task kupdev_wait_channel reported gen acker_gen to */
+	uint32_t acker_gen; /* (compared only, never dereferenced) */
+	int last_err;       /* atomic: kupdev_last_error */
+};
+
+struct kupdev_softc {
+	struct list_head node; /* kup_devs: live devices and tombstones */
+	char name[KUP_NAME_MAX];
+	uint32_t size, cap, chan_cnt;
+	struct kupdev_attr attr;
+	int64_t spin_ns; /* atomic */
+
+	struct mutex lock;
+	int dead;                  /* shut down (or unloaded): every call fails */
+	int unloading;             /* kupdev_unload has begun: under lock */
+	struct mutex shut_lock;    /* serialises kup_dev_shutdown */
+	int live;                  /* the name is taken, the device node exists */
+	atomic_t inside;           /* kupdev_* calls in progress */
+	wait_queue_head_t idle_wq; /* unload waits for inside == 0 */
+	wait_queue_head_t attach_wq;
+	struct list_head pending; /* attached channels not yet reported */
+	uint32_t notify_gen;
+	wait_queue_head_t notify_wq;
+	struct kup_kchan *ch; /* chan_cnt, NULL after unload */
+
+	int minor;
+	struct cdev cdev;
+	struct device dev;
+};
+
+struct kup_file {
+	struct kupdev_softc *sc;
+	/* Under sc->lock; mem is set once by attach and kept until release. */
+	struct kup_mem *mem;
+	uint32_t chan;
+	int attached; /* holds sc->ch[chan] */
+	int maps;     /* live vmas of this file */
+};
+
+/* kup_dev.c */
+extern const struct file_operations kup_fops;
+void kup_mem_put(struct kup_mem *m);
+struct kup_mem *kup_mem_alloc(uint32_t size, uint32_t chan, uint32_t chan_cnt);
+/* Point the kern side's end at the channel's latest attach (lock held). */
+int kup_chan_switch(struct kup_kchan *ch, int force);
+extern const struct kup_host_ops kup_kern_ops;
+int kup_last_create_error(void);
+int kup_dev_init(void);
+void kup_dev_exit(void);
+
+/* kup_file.c */
+void kup_file_detach_locked(struct kup_file *f, int code);
+
+#endif /* KUP_LINUX_H */

@@ -1,0 +1,109 @@
+# Linux: kup.ko, the modules built on it (kup_test.ko, kup_echo.ko), static
+# in-VM test programs, and the VM suite (tests/vm, QEMU TCG + busybox).
+#
+# KDIR is the kernel build tree to build against.  Default: Debian's
+# linux-headers fetched by tests/vm/fetch-kernel.sh into $(B)/vm (the
+# kernel the VM suite boots).  For the running kernel of a real host:
+#   make kup-modules KDIR=/lib/modules/$(uname -r)/build
+KUP_TOP := $(CURDIR)
+LINUX_B := $(abspath $(B))/linux
+VM_B := $(abspath $(B))/vm
+VM_KDIR_FILE := $(VM_B)/kdir
+KDIR_CMD = $(if $(KDIR),$(KDIR),$$(cat $(VM_KDIR_FILE)))
+# Kbuild must not see this make's command-line variables (CC=..., B=...).
+KBUILD_MAKE = env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS -u MAKEOVERRIDES make --no-print-directory
+
+KUP_KO := $(LINUX_B)/kup/kup.ko
+KUP_SYMVERS := $(LINUX_B)/kup/Module.symvers
+KUP_TEST_KO := $(LINUX_B)/kup_test/kup_test.ko
+KUP_ECHO_KO := $(LINUX_B)/kup_echo/kup_echo.ko
+LINUX_HDRS := $(wildcard kernel/linux/*.h) $(wildcard core/*.h) $(wildcard include/*.h)
+
+DEPS_GROUPS += vm
+
+$(VM_KDIR_FILE): tests/vm/fetch-kernel.sh
+	@mkdir -p $(VM_B)
+	tests/vm/fetch-kernel.sh $(VM_B) >$@.tmp && mv $@.tmp $@
+
+KDIR_DEP := $(if $(KDIR),,$(VM_KDIR_FILE))
+
+# Stage a module's sources into one directory under M= (symlinks) and build it.
+# $(1): dir name, $(2): sources, $(3): Kbuild file, $(4): extra make args
+# The directory starts empty: Kbuild does not rerun modpost for a client when
+# only kup.ko's Module.symvers changed, and stale symbol CRCs break insmod.
+define kup_kbuild
+	@rm -rf $(LINUX_B)/$(1) && mkdir -p $(LINUX_B)/$(1)
+	@ln -sf $(addprefix $(KUP_TOP)/,$(2)) $(LINUX_B)/$(1)/
+	@cp $(3) $(LINUX_B)/$(1)/Kbuild
+	$(KBUILD_MAKE) -C "$(KDIR_CMD)" M=$(LINUX_B)/$(1) KUP_TOP=$(KUP_TOP) $(4) modules
+	@touch $@
+endef
+
+KUP_KSRC := $(wildcard kernel/linux/kup_*.c) $(CORE_SRC)
+$(KUP_KO): $(KUP_KSRC) kernel/linux/Kbuild $(LINUX_HDRS) $(KDIR_DEP)
+	$(call kup_kbuild,kup,$(KUP_KSRC),kernel/linux/Kbuild,)
+
+.PHONY: kup-modules
+kup-modules: $(KUP_KO)
+
+# Modules built on kup.ko: KBUILD_EXTRA_SYMBOLS resolves the kupdev_* symbols.
+KUP_XSYMS := KBUILD_EXTRA_SYMBOLS=$(KUP_SYMVERS)
+KUPVT_KO := $(LINUX_B)/kupvt/kupvt.ko
+$(KUPVT_KO): tests/vm/kupvt_mod.c tests/vm/Kbuild.kupvt $(KUP_KO) $(LINUX_HDRS)
+	$(call kup_kbuild,kupvt,tests/vm/kupvt_mod.c,tests/vm/Kbuild.kupvt,$(KUP_XSYMS))
+kup-modules: $(KUPVT_KO)
+
+# The shared test service (tests/svc) and the echo example as modules.
+$(KUP_TEST_KO): tests/svc/kuptest_svc.c tests/svc/kuptest_proto.h kernel/linux/Kbuild.svc $(KUP_KO) $(LINUX_HDRS)
+	$(call kup_kbuild,kup_test,tests/svc/kuptest_svc.c,kernel/linux/Kbuild.svc,$(KUP_XSYMS) SVC_MOD=kup_test SVC_SRC=kuptest_svc SVC_INC=$(KUP_TOP)/tests/svc)
+$(KUP_ECHO_KO): examples/echo/kup_echo.c kernel/linux/Kbuild.svc $(KUP_KO) $(LINUX_HDRS)
+	$(call kup_kbuild,kup_echo,examples/echo/kup_echo.c,kernel/linux/Kbuild.svc,$(KUP_XSYMS) SVC_MOD=kup_echo SVC_SRC=kup_echo)
+kup-modules: $(KUP_TEST_KO) $(KUP_ECHO_KO)
+
+# Test programs for the VM: static, since the busybox initramfs has no libc.
+VM_CFLAGS := $(KUP_CFLAGS) -O2 -g -static
+VMTEST := $(LINUX_B)/vm/vmtest
+VM_INTEG := $(LINUX_B)/vm/kup_integ
+VM_ECHO_CLIENT := $(LINUX_B)/vm/echo_client
+# tests.mk is read after this file: name the integration sources here.
+VM_INTEG_SRC := $(sort $(wildcard tests/integ/*.c))
+VM_INTEG_HDRS := $(wildcard tests/integ/*.h) tests/kt.h tests/svc/kuptest_proto.h include/kup.h
+$(VMTEST): tests/vm/vmtest.c $(CORE_SRC) lib/kup_plat.c tests/kt.h core/kup_core.h include/kup_abi.h lib/kup_plat.h
+	@mkdir -p $(dir $@)
+	$(CC) $(VM_CFLAGS) $(CORE_SRC) lib/kup_plat.c tests/vm/vmtest.c -o $@
+$(VM_INTEG): $(VM_INTEG_SRC) $(VM_INTEG_HDRS) $(LIBKUP_SRC) $(LIBKUP_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(VM_CFLAGS) $(LIBKUP_CPPFLAGS) -Itests/svc -Itests/integ $(VM_INTEG_SRC) $(LIBKUP_SRC) \
+		-o $@ $(LDLIBS_THR)
+$(VM_ECHO_CLIENT): examples/echo/echo_client.c $(LIBKUP_SRC) $(LIBKUP_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(VM_CFLAGS) $(LIBKUP_CPPFLAGS) $< $(LIBKUP_SRC) -o $@ $(LDLIBS_THR)
+
+VM_MODS := $(KUP_KO) $(KUPVT_KO) $(KUP_TEST_KO) $(KUP_ECHO_KO)
+VM_PROGS := $(VMTEST) $(VM_INTEG) $(VM_ECHO_CLIENT)
+VM_ARGS := $(foreach m,$(VM_MODS),-m $(m)) $(foreach p,$(VM_PROGS),-f $(p)) \
+	-f tests/vm/guest-suite.sh:/bin/guest-suite.sh
+
+# The VM suite: boot Debian's kernel, run tests/vm/guest-suite.sh in it.
+# It runs after the native suites (SUITES_LAST, see the Makefile).
+SUITES_LAST += vm
+.PHONY: suite-vm vm-shell demo-vm
+suite-vm: $(VM_MODS) $(VM_PROGS)
+	@[ -z "$(KDIR)" ] || { echo "suite-vm boots Debian's kernel: build without KDIR"; exit 1; }
+	@tests/vm/suite.sh $(VM_ARGS) -o $(VM_B)/suite -t 600 -c 'sh /bin/guest-suite.sh'
+
+# A shell in the VM with every module and test program (Ctrl-A X quits).
+vm-shell: $(VM_MODS) $(VM_PROGS)
+	@tests/vm/run-vm.sh $(VM_ARGS) -o $(VM_B)/shell -i
+
+# The echo demo against kup_echo.ko in the VM.
+demo: demo-vm
+demo-vm: deps
+	@$(MAKE) --no-print-directory $(VM_MODS) $(VM_PROGS)
+	@tests/vm/run-vm.sh $(VM_ARGS) -o $(VM_B)/demo -t 300 -c 'sh /bin/guest-suite.sh demo'
+
+# `make` builds the modules when a kernel tree is at hand (KDIR given, or the
+# VM's headers fetched already); `make test` always builds them (suite vm).
+ifneq ($(KDIR)$(wildcard $(VM_KDIR_FILE)),)
+ALL += $(VM_MODS)
+endif

@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <machine/atomic.h>: see ../../kemu.h. */
+#include "kemu.h"

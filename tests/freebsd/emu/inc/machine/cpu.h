@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <machine/cpu.h>: see ../../kemu.h. */
+#include "kemu.h"

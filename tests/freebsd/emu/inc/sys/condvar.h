@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/condvar.h>: see ../../kemu.h. */
+#include "kemu.h"

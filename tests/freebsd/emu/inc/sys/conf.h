@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/conf.h>: see ../../kemu.h. */
+#include "kemu.h"

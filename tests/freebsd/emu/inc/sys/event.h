@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/event.h>: see ../../kemu.h. */
+#include "kemu.h"

@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/kernel.h>: see ../../kemu.h. */
+#include "kemu.h"

@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/kthread.h>: see ../../kemu.h. */
+#include "kemu.h"

@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/lock.h>: see ../../kemu.h. */
+#include "kemu.h"

@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/malloc.h>: see ../../kemu.h. */
+#include "kemu.h"

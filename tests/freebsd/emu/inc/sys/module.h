@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/module.h>: see ../../kemu.h. */
+#include "kemu.h"

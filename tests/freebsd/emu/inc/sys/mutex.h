@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/mutex.h>: see ../../kemu.h. */
+#include "kemu.h"

@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/param.h>: see ../../kemu.h. */
+#include "kemu.h"

@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/proc.h>: see ../../kemu.h. */
+#include "kemu.h"

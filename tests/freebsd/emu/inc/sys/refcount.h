@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/refcount.h>: see ../../kemu.h. */
+#include "kemu.h"

@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/rwlock.h>: see ../../kemu.h. */
+#include "kemu.h"

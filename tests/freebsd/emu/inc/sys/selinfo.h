@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/selinfo.h>: see ../../kemu.h. */
+#include "kemu.h"

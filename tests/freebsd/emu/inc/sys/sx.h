@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/sx.h>: see ../../kemu.h. */
+#include "kemu.h"

@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/syslog.h>: see ../../kemu.h. */
+#include "kemu.h"

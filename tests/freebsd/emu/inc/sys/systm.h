@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/systm.h>: see ../../kemu.h. */
+#include "kemu.h"

@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <vm/pmap.h>: see ../../kemu.h. */
+#include "kemu.h"

@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <vm/vm_extern.h>: see ../../kemu.h. */
+#include "kemu.h"

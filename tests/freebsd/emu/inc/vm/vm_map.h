@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <vm/vm_map.h>: see ../../kemu.h. */
+#include "kemu.h"

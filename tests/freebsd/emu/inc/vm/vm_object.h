@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <vm/vm_object.h>: see ../../kemu.h. */
+#include "kemu.h"

@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * kemu.h - a userspace emulation of the few FreeBSD kernel KPIs kup.ko
+ * uses, so that the sources of kernel/freebsd and core/ run unchanged, on Linux, in a
+ * test program (tests/freebsd/emu/test_emu.c).  Locks are pthread mutexes,
+ * condition variables pthread conds, VM objects malloc'd memory with a
+ * reference count, devfs a table of named devices and open files.
+ *
+ * It checks kup.ko's logic (attach, detach, sleeping and waking, unload,
+ * lifetimes), not FreeBSD's: it is no substitute for tests/freebsd/run.sh
+ * on a FreeBSD machine.  Every inc/<sys|machine|vm>/NAME.h includes this.
+ */
+#ifndef KEMU_H
+#define KEMU_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+#include <time.h>
+#include <poll.h>
+
+#define __FreeBSD_version 1400000
+#define __inline inline
+#define __unused             __attribute__((unused))
+#define __DECONST(type, var) ((type)(uintptr_t)(const void *)(var))
+#ifndef ERESTART
+#define ERESTART (-1)
+#endif
+typedef char *caddr_t;
+typedef int64_t sbintime_t;
+typedef uintptr_t vm_offset_t;
+typedef int64_t vm_ooffset_t;
+typedef size_t vm_size_t;
+typedef int vm_prot_t;
+#define PAGE_SIZE 4096
+
+void kemu_panic(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+#define KASSERT(c, msg)                                                                            \
+	do {                                                                                       \
+		if (!(c))                                                                          \
+			kemu_panic("KASSERT %s at %s:%d", #c, __FILE__, __LINE__);                 \
+	} while (0)
+
+/* --- memory: malloc(9) on top of libc, counted for leak checks ------------ */
+struct malloc_type {
+	const char *name;
+};
+#define MALLOC_DEFINE(t, s, l) struct malloc_type t[1] __attribute__((unused)) = {{s}}
+#define MALLOC_DECLARE(t)      extern struct malloc_type t[1]
+#define M_WAITOK               0x2
+#define M_ZERO                 0x100
+void *kemu_malloc(size_t len, int flags);
+void kemu_free(void *p);
+#define malloc(len, type, flags) kemu_malloc((len), (flags))
+#define free(p, type)            kemu_free(p)
+extern long kemu_allocs; /* live kemu_malloc blocks */
+size_t strlcpy(char *dst, const char *src, size_t size);
+
+/* --- atomics (machine/atomic.h) -------------------------------------------- */
+#define atomic_load_acq_32(p)         __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define atomic_store_rel_32(p, v)     __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define atomic_load_acq_int(p)        __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define atomic_store_rel_int(p, v)    __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define atomic_load_acq_ptr(p)        __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define atomic_store_rel_ptr(p, v)    __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define atomic_add_int(p, v)          ((void)__atomic_fetch_add((p), (v), __ATOMIC_RELAXED))
+#define atomic_subtract_int(p, v)     ((void)__atomic_fetch_sub((p), (v), __ATOMIC_RELAXED))
+#define atomic_add_rel_32(p, v)       ((void)__atomic_fetch_add((p), (v), __ATOMIC_RELEASE))
+#define atomic_fetchadd_int(p, v)     __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
+#define atomic_thread_fence_seq_cst() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define cpu_spinwait()                __builtin_ia32_pause()
+
+/* --- time ---------------------------------------------------------------- */
+#define SBT_1S  ((sbintime_t)1 << 32)
+#define SBT_1MS (SBT_1S / 1000)
+sbintime_t sbinuptime(void);
+struct timeval;
+int ppsratecheck(struct timeval *last, int *cur, int max);
+#define LOG_WARNING 4
+void kemu_log(int pri, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log(pri, ...) kemu_log((pri), __VA_ARGS__)
+
+/* --- threads and sleeping ------------------------------------------------- */
+struct thread;
+struct proc;
+#define curthread ((struct thread *)0)
+void maybe_yield(void);
+int kthread_add(void (*fn)(void *), void *arg, struct proc *p, struct thread **tdp, int flags,
+                int pages, const char *fmt, ...);
+void kthread_exit(void) __attribute__((noreturn));
+struct mtx;
+int msleep(void *ident, struct mtx *m, int pri, const char *wmesg, int timo);
+void wakeup(void *ident);
+int pause_sbt(const char *wmesg, sbintime_t sbt, sbintime_t pr, int flags);
+
+/* --- locks ----------------------------------------------------------------- */
+struct mtx {
+	pthread_mutex_t m;
+	pthread_t owner;
+	int held;
+};
+#define MTX_DEF    0
+#define MA_OWNED   1
+#define SA_XLOCKED 1
+void mtx_init(struct mtx *m, const char *name, const char *type, int opts);
+void mtx_destroy(struct mtx *m);
+void mtx_lock(struct mtx *m);
+void mtx_unlock(struct mtx *m);
+#define mtx_assert(m, what) KASSERT((m)->held &&pthread_equal((m)->owner, pthread_self()), ("mtx"))
+#define MTX_SYSINIT(name, m, desc, opts)                                                           \
+	static void __attribute__((constructor)) kemu_mtx_sysinit_##name(void)                     \
+	{                                                                                          \
+		mtx_init((m), (desc), NULL, (opts));                                               \
+	}
+struct sx {
+	struct mtx m;
+};
+#define sx_init(s, name)   mtx_init(&(s)->m, (name), NULL, 0)
+#define sx_destroy(s)      mtx_destroy(&(s)->m)
+#define sx_xlock(s)        mtx_lock(&(s)->m)
+#define sx_xlock_sig(s)    (mtx_lock(&(s)->m), 0)
+#define sx_xunlock(s)      mtx_unlock(&(s)->m)
+#define sx_assert(s, what) mtx_assert(&(s)->m, MA_OWNED)
+struct cv {
+	pthread_cond_t c;
+};
+void cv_init(struct cv *cv, const char *desc);
+void cv_destroy(struct cv *cv);
+void cv_broadcast(struct cv *cv);
+void cv_wait(struct cv *cv, struct mtx *m);
+int cv_wait_sig(struct cv *cv, struct mtx *m);
+int cv_timedwait_sig_sbt(struct cv *cv, struct mtx *m, sbintime_t sbt, sbintime_t pr, int flags);
+
+/* --- refcount(9) -------------------------------------------------------------- */
+static inline void refcount_init(u_int *c, u_int v)
+{
+	__atomic_store_n(c, v, __ATOMIC_RELEASE);
+}
+static inline void refcount_acquire(u_int *c)
+{
+	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
+}
+static inline int refcount_release(u_int *c)
+{
+	u_int old = __atomic_fetch_sub(c, 1, __ATOMIC_ACQ_REL);
+
+	KASSERT(old > 0, ("refcount"));
+	return old == 1;
+}
+
+/* --- kqueue and select ---------------------------------------------------- */
+struct knote;
+struct filterops {
+	int f_isfd;
+	int (*f_attach)(struct knote *kn);
+	void (*f_detach)(struct knote *kn);
+	int (*f_event)(struct knote *kn, long hint);
+};
+struct knote {
+	struct filterops *kn_fop;
+	void *kn_hook;
+	short kn_filter;
+	unsigned short kn_flags;
+	int64_t kn_data;
+	int kn_detached; /* emulation: taken off its knlist by the driver's list */
+	int kn_fired;    /* emulation: f_event returned true from a KNOTE */
+	SLIST_ENTRY(knote) kn_selnext;
+};
+struct knlist {
+	struct mtx *kl_lock;
+	SLIST_HEAD(, knote) kl_list;
+};
+#define EVFILT_READ (-1)
+#define EV_EOF      0x8000
+void knlist_init_mtx(struct knlist *knl, struct mtx *m);
+void knlist_add(struct knlist *knl, struct knote *kn, int islocked);
+void knlist_remove(struct knlist *knl, struct knote *kn, int islocked);
+void knlist_delete(struct knlist *knl, struct thread *td, int islocked);
+void knlist_destroy(struct knlist *knl);
+void kemu_knote(struct knlist *knl, long hint);
+#define KNOTE_LOCKED(knl, hint) kemu_knote((knl), (hint))
+struct selinfo {
+	struct knlist si_note;
+	int si_recorded;
+	int si_wakeups;
+};
+void selrecord(struct thread *td, struct selinfo *sip);
+void selwakeup(struct selinfo *sip);
+void seldrain(struct selinfo *sip);
+
+/* --- devices and devfs --------------------------------------------------------- */
+struct cdev;
+typedef int d_open_t(struct cdev *dev, int oflags, int devtype, struct thread *td);
+typedef int d_ioctl_t(struct cdev *dev, u_long cmd, caddr_t data, int fflag, struct thread *td);
+typedef int d_poll_t(struct cdev *dev, int events, struct thread *td);
+typedef int d_kqfilter_t(struct cdev *dev, struct knote *kn);
+struct vm_object;
+typedef int d_mmap_single_t(struct cdev *cdev, vm_ooffset_t *offset, vm_size_t size,
+                            struct vm_object **object, int nprot);
+#define D_VERSION 0x17032005
+struct cdevsw {
+	int d_version;
+	const char *d_name;
+	d_open_t *d_open;
+	d_ioctl_t *d_ioctl;
+	d_poll_t *d_poll;
+	d_kqfilter_t *d_kqfilter;
+	d_mmap_single_t *d_mmap_single;
+};
+struct cdev {
+	void *si_drv1;
+	struct cdevsw *si_devsw;
+	char si_name[64];
+	int si_threadcount; /* under kemu's devfs lock */
+	int si_dead;
+	uid_t uid;
+	gid_t gid;
+	int mode;
+};
+struct make_dev_args {
+	size_t mda_size;
+	int mda_flags;
+	struct cdevsw *mda_devsw;
+	uid_t mda_uid;
+	gid_t mda_gid;
+	int mda_mode;
+	void *mda_si_drv1;
+};
+#define MAKEDEV_WAITOK    0x04
+#define MAKEDEV_CHECKNAME 0x10
+#define UID_ROOT          0
+#define GID_WHEEL         0
+void make_dev_args_init(struct make_dev_args *a);
+int make_dev_s(struct make_dev_args *a, struct cdev **cdev, const char *fmt, ...);
+void destroy_dev(struct cdev *dev);
+typedef void d_priv_dtor_t(void *data);
+int devfs_set_cdevpriv(void *priv, d_priv_dtor_t *dtor);
+int devfs_get_cdevpriv(void **datap);
+
+/* --- VM -------------------------------------------------------------------------- */
+typedef struct vm_object *vm_object_t;
+struct vm_object {
+	u_int ref;
+	void *mem; /* the "kernel" view: a shared mapping of memfd */
+	size_t len;
+	int memfd; /* so a process view can map the very same pages */
+};
+typedef struct kemu_map *vm_map_t;
+extern vm_map_t kernel_map;
+#define OBJT_PHYS           5
+#define VM_PROT_READ        1
+#define VM_PROT_WRITE       2
+#define VM_PROT_EXECUTE     4
+#define VM_PROT_DEFAULT     (VM_PROT_READ | VM_PROT_WRITE | VM_PROT_EXECUTE)
+#define KERN_SUCCESS        0
+#define VMFS_OPTIMAL_SPACE  4
+#define VM_MAP_WIRE_SYSTEM  0
+#define VM_MAP_WIRE_NOHOLES 0
+vm_object_t vm_pager_allocate(int type, void *handle, vm_ooffset_t size, vm_prot_t prot,
+                              vm_ooffset_t off, void *cred);
+void vm_object_reference(vm_object_t obj);
+void vm_object_deallocate(vm_object_t obj);
+vm_offset_t vm_map_min(vm_map_t map);
+int vm_map_find(vm_map_t map, vm_object_t obj, vm_ooffset_t off, vm_offset_t *addr, vm_size_t len,
+                vm_offset_t max, int find, vm_prot_t prot, vm_prot_t maxprot, int cow);
+int vm_map_wire(vm_map_t map, vm_offset_t start, vm_offset_t end, int flags);
+int vm_map_remove(vm_map_t map, vm_offset_t start, vm_offset_t end);
+extern long kemu_objects; /* live VM objects */
+
+/* --- modules ------------------------------------------------------------------- */
+typedef struct module *module_t;
+typedef int (*modeventhand_t)(module_t mod, int what, void *arg);
+typedef struct moduledata {
+	const char *name;
+	modeventhand_t evhand;
+	void *priv;
+} moduledata_t;
+#define MOD_LOAD                               0
+#define MOD_UNLOAD                             1
+#define MOD_SHUTDOWN                           2
+#define MOD_QUIESCE                            3
+#define SI_SUB_DRIVERS                         0
+#define SI_ORDER_MIDDLE                        0
+#define SI_ORDER_ANY                           0
+#define DECLARE_MODULE(name, data, sub, order) moduledata_t *kemu_module_##name = &(data)
+#define MODULE_VERSION(name, v)                extern int kemu_version_##name
+#define MODULE_DEPEND(name, dep, a, b, c)      extern int kemu_depend_##name##_##dep
+
+/* --- the process side: what syscalls would do -------------------------------- */
+struct kemu_file;
+struct kemu_file *kemu_open(const char *name, int *err);
+int kemu_ioctl(struct kemu_file *f, u_long cmd, void *data);
+int kemu_poll(struct kemu_file *f, int events);
+/* mmap: the object's memory at off (no protection is enforced), a reference held. */
+int kemu_mmap(struct kemu_file *f, vm_ooffset_t off, size_t len, int prot, vm_object_t *objp,
+              void **addr);
+void kemu_munmap(vm_object_t obj);
+int kemu_kqfilter(struct kemu_file *f, struct knote *kn);
+void kemu_close(struct kemu_file *f);
+
+#endif /* KEMU_H */

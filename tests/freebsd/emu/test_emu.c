@@ -1,0 +1,630 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * test_emu.c - kup.ko for FreeBSD (the sources of kernel/freebsd and core/) run
+ * unchanged on Linux over emulated KPIs (kemu.h): device creation, attach,
+ * the exchange with both sides sleeping, detach, unload, poll and kqueue,
+ * lifetimes.  The process side is core's user end driving the emulated
+ * ioctls, as libkup's kp_kdev.c drives the real ones.
+ */
+#include "kt.h"
+#include "kemu.h"
+#include "kupsvc.h"
+#include "kup_core.h"
+#include "kup.h"
+#include "kemu_sys.h" /* the test's own poll() reaches the emulated files too */
+
+extern moduledata_t *kemu_module_kup;
+extern moduledata_t *kemu_module_kup_echo; /* examples/echo/kup_echo.c */
+extern int kemu_quiet;
+
+#define SIZE 2
+#define CAP  (SIZE * KUP_PAGE)
+#define MS   1000000LL
+
+/* --- the process side ------------------------------------------------------ */
+struct user {
+	struct kemu_file *f;
+	vm_object_t kobj, uobj;
+	uint8_t *kblk, *ublk;
+	struct kup_end e;
+};
+
+static int u_sleep(struct kup_end *e, const uint32_t *tw, uint32_t seen, int64_t tmo)
+{
+	struct user *u = e->host;
+	struct kup_ioc_wait w = {.seen = seen, .timeout_ns = tmo < 0 ? -1 : tmo};
+	int r = kemu_ioctl(u->f, KUP_IOC_WAIT, &w);
+
+	(void)tw;
+	switch (r) {
+	case 0:
+		return 0;
+	case ETIMEDOUT:
+		return -EKU_TIMEDOUT;
+	case EINTR:
+		return -EKU_INTR;
+	case ESHUTDOWN:
+	case ENXIO:
+		return -EKU_SHUTDOWN;
+	default:
+		return -EKU_CLOSED;
+	}
+}
+
+static void u_wake(struct kup_end *e, uint32_t bits)
+{
+	struct user *u = e->host;
+
+	(void)bits;
+	kemu_ioctl(u->f, KUP_IOC_WAKE, NULL);
+}
+
+static const struct kup_host_ops u_ops = {.sleep = u_sleep, .wake = u_wake};
+
+/* Open /dev/name, attach chan, map both blocks: 0 or the errno of the failing step. */
+static int u_attach_sz(struct user *u, const char *name, uint32_t chan, uint32_t size)
+{
+	struct kup_ioc_attach a = {.abi = KUP_ABI_VERSION, .chan = chan, .size = size};
+	void *k, *w;
+	int err = 0, r;
+
+	memset(u, 0, sizeof(*u));
+	u->f = kemu_open(name, &err);
+	if (!u->f)
+		return err;
+	r = kemu_ioctl(u->f, KUP_IOC_ATTACH, &a);
+	if (r) {
+		kemu_close(u->f);
+		return r;
+	}
+	KT_EQ(a.map_len, KUP_MAP_LEN(size));
+	KT_EQ(kemu_mmap(u->f, 0, KUP_BLOCK_LEN(size), VM_PROT_READ, &u->kobj, &k), 0);
+	KT_EQ(kemu_mmap(u->f, KUP_BLOCK_LEN(size), KUP_BLOCK_LEN(size),
+	                VM_PROT_READ | VM_PROT_WRITE, &u->uobj, &w),
+	      0);
+	u->kblk = k;
+	u->ublk = w;
+	KT_EQ(kup_chan_check(k, size, chan), 0);
+	kup_end_init(&u->e, KUP_SIDE_USER, k, w, size, &u_ops, u);
+	u->e.spin_ns = 0; /* sleep at once: exercise KUP_IOC_WAIT / WAKE */
+	return 0;
+}
+
+static int u_attach(struct user *u, const char *name, uint32_t chan)
+{
+	return u_attach_sz(u, name, chan, SIZE);
+}
+
+static void u_unmap(struct user *u)
+{
+	if (u->kobj)
+		kemu_munmap(u->kobj);
+	if (u->uobj)
+		kemu_munmap(u->uobj);
+	u->kobj = u->uobj = NULL;
+}
+
+static void u_close(struct user *u)
+{
+	if (u->f)
+		kemu_close(u->f);
+	u->f = NULL;
+	u_unmap(u);
+}
+
+static void load_kup(void)
+{
+	kemu_quiet = 1;
+	KT_EQ(kemu_module_kup->evhand(NULL, MOD_LOAD, NULL), 0);
+}
+
+/* Unload kup.ko: nothing it allocated may be left. */
+static void unload_kup(void)
+{
+	KT_EQ(kemu_module_kup->evhand(NULL, MOD_UNLOAD, NULL), 0);
+	KT_EQ(kemu_allocs, 0);
+	KT_EQ(kemu_objects, 0);
+}
+
+/* --- kernel-side threads ------------------------------------------------------- */
+struct kjob {
+	struct kupdev_softc *sc;
+	int chan;
+	int rounds;
+	int result;
+	void *data;
+};
+
+/* Echo every message back until an error; returns that error. */
+static int k_echo(void *arg)
+{
+	struct kjob *j = arg;
+	void *d;
+	size_t len;
+	int r;
+
+	j->chan = kupdev_wait_channel(j->sc);
+	if (j->chan < 0)
+		return j->chan;
+	r = kupdev_send(j->sc, "hi", 2, j->chan);
+	while (r == 0) {
+		r = kupdev_recv(j->sc, j->chan, &d, &len, 0, KUP_FOREVER);
+		if (r == 0)
+			r = kupdev_send_timed(j->sc, j->chan, d, len, 0, KUP_FOREVER);
+		j->rounds++;
+	}
+	return r;
+}
+
+static int k_receive(void *arg)
+{
+	struct kjob *j = arg;
+
+	j->data = kupdev_receive(j->sc, j->chan);
+	return j->data ? 0 : -kupdev_last_error(j->sc, j->chan);
+}
+
+static int k_wait_channel(void *arg)
+{
+	struct kjob *j = arg;
+
+	return kupdev_wait_channel(j->sc);
+}
+
+/* --- tests ------------------------------------------------------------------------ */
+KT_TEST(create_validates_and_unload_leaves_a_tombstone)
+{
+	struct kupdev_softc *sc, *sc2;
+	struct kupdev_attr at = {.uid = 5, .gid = 6, .mode = 0660};
+
+	load_kup();
+	KT_ASSERT(kupdev_create(".hidden", 1, 1) == NULL);
+	KT_EQ(kupdev_last_error(NULL, 0), EKU_INVAL);
+	KT_ASSERT(kupdev_create("a/b", 1, 1) == NULL);
+	KT_ASSERT(kupdev_create("", 1, 1) == NULL);
+	KT_ASSERT(kupdev_create("x", 0, 1) == NULL);
+	KT_ASSERT(kupdev_create("x", 1, 0) == NULL);
+	KT_ASSERT(kupdev_create("x", KUP_MAX_SIZE + 1, 1) == NULL);
+	KT_ASSERT(kupdev_create("0123456789012345678901234567890123456789012345678901234567890123",
+	                        1, 1) == NULL);
+	sc = kupdev_create_attr("emu_a", SIZE, 3, &at);
+	KT_ASSERT(sc);
+	KT_ASSERT(kupdev_create("emu_a", 1, 1) == NULL);
+	KT_EQ(kupdev_last_error(NULL, 0), EKU_EXIST);
+	KT_EQ(kupdev_capacity(sc), CAP);
+	KT_EQ(kupdev_channel_count(sc), 3);
+	KT_EQ(kupdev_attached(sc, 0), 0);
+	KT_EQ(kupdev_attached(sc, 3), -EKU_RANGE);
+	KT_EQ(kupdev_send(sc, "x", 1, 0), -EKU_CLOSED); /* nobody attached */
+	KT_EQ(kupdev_wait_channel_timed(sc, KUP_NB, 0), -EKU_NOTREADY);
+	KT_EQ(kupdev_wait_channel_timed(sc, 0, 2 * MS), -EKU_TIMEDOUT);
+	/* kup.ko refuses to go while a device lives. */
+	KT_EQ(kemu_module_kup->evhand(NULL, MOD_UNLOAD, NULL), EBUSY);
+	sc2 = kupdev_create("emu_b", 1, 1);
+	KT_ASSERT(sc2);
+	KT_EQ(kupdev_unload(sc), 0);
+	KT_EQ(kupdev_unload(sc), -EKU_SHUTDOWN);
+	KT_EQ(kupdev_send(sc, "x", 1, 0), -EKU_SHUTDOWN);
+	KT_ASSERT(kupdev_receive(sc, 0) == NULL);
+	KT_EQ(kupdev_last_error(sc, 0), EKU_SHUTDOWN);
+	KT_EQ(kupdev_unload(sc2), 0);
+	unload_kup();
+}
+
+KT_TEST(echo_both_sides_sleeping)
+{
+	struct kjob j = {0};
+	struct kupsvc_thread *t;
+	struct user u;
+	struct kupdev_stats st;
+	uint8_t msg[CAP];
+	const void *d;
+	uint32_t len;
+	int i, k;
+
+	load_kup();
+	j.sc = kupdev_create("emu_echo", SIZE, 4);
+	KT_ASSERT(j.sc);
+	kupdev_set_spin(j.sc, 0); /* the kernel sleeps at once too */
+	t = kupsvc_thread_start(k_echo, &j, "echo");
+	KT_ASSERT(t);
+	KT_EQ(u_attach(&u, "emu_echo", 2), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+	KT_EQ(len, 2);
+	KT_ASSERT(!memcmp(d, "hi", 2));
+	for (i = 0; i < 300; i++) {
+		uint32_t n = (uint32_t)(i * 97) % CAP + 1;
+
+		for (k = 0; k < (int)n; k++)
+			msg[k] = (uint8_t)(i + k);
+		KT_EQ(kup_end_send(&u.e, msg, n, 0, 5000 * MS), 0);
+		KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+		KT_EQ(len, n);
+		KT_ASSERT(!memcmp(d, msg, n));
+	}
+	KT_EQ(j.chan, 2);
+	KT_EQ(kupdev_attached(j.sc, 2), 1);
+	KT_EQ(kupdev_stats(j.sc, 2, &st), 0);
+	KT_EQ(st.received, 300);
+	KT_EQ(st.sent, 301);
+	KT_EQ(st.attaches, 1);
+	KT_EQ(kemu_poll(u.f, POLLIN), POLLIN); /* the echo is ours to read */
+	/* The process goes away: the kernel's blocked receive ends with EKU_CLOSED. */
+	u_close(&u);
+	KT_EQ(kupsvc_thread_join(t), -EKU_CLOSED);
+	KT_EQ(j.rounds, 301);
+	KT_EQ(kupdev_unload(j.sc), 0);
+	unload_kup();
+}
+
+KT_TEST(attach_errors_and_mmap_rules)
+{
+	struct kupdev_softc *sc;
+	struct kup_ioc_attach a = {.abi = KUP_ABI_VERSION, .chan = 0, .size = SIZE};
+	struct kup_ioc_wait w = {.seen = 0, .timeout_ns = 0};
+	struct kemu_file *f;
+	struct user u, u2;
+	vm_object_t o;
+	void *p;
+	int err;
+
+	load_kup();
+	sc = kupdev_create("emu_err", SIZE, 2);
+	KT_ASSERT(sc);
+	KT_ASSERT(kemu_open("emu_nope", &err) == NULL);
+	KT_EQ(err, ENOENT);
+	f = kemu_open("emu_err", &err);
+	KT_ASSERT(f);
+	KT_EQ(kemu_ioctl(f, KUP_IOC_WAIT, &w), ENOTCONN);
+	KT_EQ(kemu_ioctl(f, KUP_IOC_WAKE, NULL), ENOTCONN);
+	KT_EQ(kemu_mmap(f, 0, 4096, VM_PROT_READ, &o, &p), ENOTCONN);
+	a.abi = 99;
+	KT_EQ(kemu_ioctl(f, KUP_IOC_ATTACH, &a), EPROTO);
+	a.abi = KUP_ABI_VERSION;
+	a.chan = 2;
+	KT_EQ(kemu_ioctl(f, KUP_IOC_ATTACH, &a), ERANGE);
+	a.chan = 0;
+	a.size = SIZE + 1;
+	KT_EQ(kemu_ioctl(f, KUP_IOC_ATTACH, &a), EMSGSIZE);
+	a.size = SIZE;
+	KT_EQ(kemu_ioctl(f, KUP_IOC_ATTACH, &a), 0);
+	KT_EQ(kemu_ioctl(f, KUP_IOC_ATTACH, &a), EISCONN);
+	/* Another file: the channel is taken, never taken over. */
+	KT_EQ(u_attach(&u2, "emu_err", 0), EBUSY);
+	/* The kern block is never writable, nothing is executable or out of range. */
+	KT_EQ(kemu_mmap(f, 0, KUP_MAP_LEN(SIZE), VM_PROT_READ | VM_PROT_WRITE, &o, &p), EACCES);
+	KT_EQ(kemu_mmap(f, KUP_BLOCK_LEN(SIZE) - 4096, 8192, VM_PROT_WRITE, &o, &p), EACCES);
+	KT_EQ(kemu_mmap(f, KUP_BLOCK_LEN(SIZE), 4096, VM_PROT_READ | VM_PROT_EXECUTE, &o, &p),
+	      EACCES);
+	KT_EQ(kemu_mmap(f, KUP_BLOCK_LEN(SIZE), KUP_BLOCK_LEN(SIZE) + 4096, VM_PROT_READ, &o, &p),
+	      EINVAL);
+	KT_EQ(kemu_mmap(f, KUP_MAP_LEN(SIZE), 4096, VM_PROT_READ, &o, &p), EINVAL);
+	KT_EQ(kemu_mmap(f, 0, KUP_MAP_LEN(SIZE), VM_PROT_READ, &o, &p), 0);
+	kemu_munmap(o);
+	/* Channel 1 is free; after the first file closes, channel 0 is too. */
+	KT_EQ(u_attach(&u, "emu_err", 1), 0);
+	kemu_close(f);
+	KT_EQ(kupdev_wait_channel_timed(sc, KUP_NB, 0), 1); /* 0 came and went */
+	KT_EQ(u_attach(&u2, "emu_err", 0), 0);
+	KT_EQ(kupdev_wait_channel_timed(sc, KUP_NB, 0), 0);
+	u_close(&u);
+	u_close(&u2);
+	KT_EQ(kupdev_unload(sc), 0);
+	unload_kup();
+}
+
+KT_TEST(reattach_gets_fresh_pages_and_stale_pointers_stay_mapped)
+{
+	struct kupdev_softc *sc;
+	struct user u;
+	const void *d;
+	void *buf;
+	size_t cap;
+	uint32_t len;
+	int i;
+
+	load_kup();
+	sc = kupdev_create("emu_re", SIZE, 1);
+	KT_ASSERT(sc);
+	KT_EQ(u_attach(&u, "emu_re", 0), 0);
+	KT_EQ(kupdev_send(sc, "abc", 3, 0), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+	memset(u.ublk + KUP_PAGE, 0x77, CAP); /* leave data behind in the user block */
+	KT_EQ(kup_end_pass(&u.e, 0, 0), 0);
+	/* The kernel takes the zero-copy buffer; the process dies meanwhile. */
+	KT_EQ(kupdev_send_buf(sc, 0, &buf, &cap, 0, 5000 * MS), 0);
+	KT_EQ(cap, CAP);
+	u_close(&u);
+	memset(buf, 0x55, cap); /* still the kernel's mapping: no fault, no ASan report */
+	KT_EQ(kupdev_send_commit(sc, 0, 10), -EKU_CLOSED);
+	KT_EQ(kupdev_attached(sc, 0), 0);
+	/* A new process gets zeroed pages, and the kernel its first turn again. */
+	KT_EQ(u_attach(&u, "emu_re", 0), 0);
+	for (i = 0; i < CAP; i++)
+		KT_EQ(u.ublk[KUP_PAGE + i] | u.kblk[KUP_PAGE + i], 0);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kupdev_send(sc, "new", 3, 0), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+	KT_EQ(len, 3);
+	u_close(&u);
+	KT_EQ(kupdev_unload(sc), 0);
+	unload_kup();
+}
+
+KT_TEST(pass_reads_as_zero_byte_and_receive_is_a_private_copy)
+{
+	struct kupdev_softc *sc;
+	struct user u;
+	const void *d;
+	uint32_t len;
+	uint8_t *p;
+
+	load_kup();
+	sc = kupdev_create("emu_pass", SIZE, 1);
+	KT_ASSERT(sc);
+	KT_EQ(u_attach(&u, "emu_pass", 0), 0);
+	KT_EQ(kupdev_send(sc, "q", 1, 0), 0);
+	KT_EQ(kup_end_send(&u.e, "xyz", 3, 0, 5000 * MS), 0);
+	p = kupdev_receive(sc, 0);
+	KT_ASSERT(p);
+	KT_ASSERT(p != u.ublk + KUP_PAGE);
+	KT_ASSERT(!memcmp(p, "xyz", 3));
+	u.ublk[KUP_PAGE] = 'Z'; /* the process rewrites its buffer: the copy stays */
+	KT_EQ(p[0], 'x');
+	kupdev_unlock_channel(sc, 0);
+	kupdev_pass(sc, 0);
+	KT_EQ(kupdev_last_error(sc, 0), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+	KT_EQ(len, 0);
+	KT_EQ(((const uint8_t *)d)[0], 0);
+	KT_EQ(kup_end_pass(&u.e, 0, 5000 * MS), 0);
+	p = kupdev_receive(sc, 0);
+	KT_ASSERT(p);
+	KT_EQ(p[0], 0); /* an empty message, after "xyz" */
+	u_close(&u);
+	KT_EQ(kupdev_unload(sc), 0);
+	unload_kup();
+}
+
+KT_TEST(hostile_length_breaks_only_that_channel)
+{
+	struct kupdev_softc *sc;
+	struct user u, v;
+	struct kup_uctl *uc;
+	struct kupdev_stats st;
+	const void *d;
+	uint32_t len;
+
+	load_kup();
+	sc = kupdev_create("emu_bad", SIZE, 2);
+	KT_ASSERT(sc);
+	KT_EQ(u_attach(&u, "emu_bad", 0), 0);
+	KT_EQ(u_attach(&v, "emu_bad", 1), 0);
+	kupdev_pass(sc, 0);
+	KT_EQ(kupdev_send(sc, "ok", 2, 1), 0);
+	KT_EQ(kup_end_wait(&u.e, 0, 5000 * MS), 0);
+	uc = (struct kup_uctl *)u.ublk;
+	uc->u.len = CAP + 1; /* a lie */
+	__atomic_store_n(&uc->u.tw, KUP_TW(1, KUP_ST_OPEN), __ATOMIC_RELEASE);
+	KT_ASSERT(kupdev_receive(sc, 0) == NULL);
+	KT_EQ(kupdev_last_error(sc, 0), EKU_PROTO);
+	KT_EQ(kupdev_send(sc, "x", 1, 0), -EKU_PROTO); /* sticky */
+	KT_EQ(kupdev_stats(sc, 0, &st), 0);
+	KT_EQ(st.proto_errors, 1);
+	KT_EQ(kup_end_poll(&u.e), -EKU_CLOSED); /* the process lost the channel */
+	KT_EQ(kemu_poll(u.f, POLLIN) & POLLHUP, POLLHUP);
+	/* Channel 1 is untouched. */
+	KT_EQ(kup_end_recv(&v.e, 0, 5000 * MS, &d, &len, 0), 0);
+	KT_EQ(len, 2);
+	u_close(&u);
+	u_close(&v);
+	KT_EQ(kupdev_unload(sc), 0);
+	unload_kup();
+}
+
+struct uwait {
+	struct user *u;
+	int r;
+};
+
+static void *u_blocked_recv(void *arg)
+{
+	struct uwait *w = arg;
+	const void *d;
+	uint32_t len;
+
+	w->r = kup_end_recv(&w->u->e, 0, -1, &d, &len, 0);
+	return NULL;
+}
+
+KT_TEST(unload_wakes_every_waiter_and_mappings_outlive_it)
+{
+	struct kjob jr = {0}, jw = {0};
+	struct kupsvc_thread *tr, *tw;
+	struct user u, v;
+	struct uwait w = {.u = &u, .r = 1};
+	struct kup_ioc_wait nw;
+	struct kup_ioc_info info;
+	struct knote kn;
+	struct kemu_file *dh;
+	pthread_t pt;
+	const struct kup_kctl *kc;
+	int err;
+
+	load_kup();
+	jr.sc = jw.sc = kupdev_create("emu_unl", SIZE, 3);
+	KT_ASSERT(jr.sc);
+	dh = kemu_open("emu_unl", &err);
+	KT_ASSERT(dh);
+	KT_EQ(u_attach(&u, "emu_unl", 0), 0);
+	KT_EQ(u_attach(&v, "emu_unl", 1), 0);
+	KT_EQ(kupdev_wait_channel(jr.sc), 0);
+	KT_EQ(kupdev_wait_channel(jr.sc), 1);
+	/* A kernel thread waits in receive on 1 (the kernel's first turn is "no message": pass). */
+	kupdev_pass(jr.sc, 1);
+	jr.chan = 1;
+	tr = kupsvc_thread_start(k_receive, &jr, "recv");
+	KT_ASSERT(tr);
+	/* Another waits for a channel; the process waits on channel 0 with a knote armed. */
+	tw = kupsvc_thread_start(k_wait_channel, &jw, "wait");
+	KT_ASSERT(tw);
+	KT_EQ(kemu_kqfilter(u.f, &kn), 0);
+	KT_EQ(kup_end_arm(&u.e, KUP_WAIT_FD), 0);
+	KT_EQ(pthread_create(&pt, NULL, u_blocked_recv, &w), 0);
+	/* Notify, then a notify wait that unload ends. */
+	KT_EQ(kemu_ioctl(dh, KUP_IOC_INFO, &info), 0);
+	kupdev_notify(jr.sc);
+	nw.seen = info.notify;
+	nw.timeout_ns = -1;
+	KT_EQ(kemu_ioctl(dh, KUP_IOC_NOTIFY, &nw), 0);
+	KT_EQ(kemu_poll(dh, POLLIN), 0); /* NOTIFY updated what this handle has seen */
+	usleep(20000); /* let everyone go to sleep (not required for correctness) */
+
+	KT_EQ(kupdev_unload(jr.sc), 0);
+	KT_EQ(kupsvc_thread_join(tr), -EKU_SHUTDOWN);
+	KT_EQ(kupsvc_thread_join(tw), -EKU_SHUTDOWN);
+	pthread_join(pt, NULL);
+	KT_EQ(w.r, -EKU_SHUTDOWN);
+	KT_ASSERT(kn.kn_fired && (kn.kn_flags & EV_EOF));
+	KT_ASSERT(kn.kn_detached); /* dropped: nothing points at kup.ko's filterops */
+	/* The device is gone for every file... */
+	KT_EQ(kemu_ioctl(dh, KUP_IOC_INFO, &info), ENXIO);
+	KT_EQ(kemu_poll(u.f, POLLIN), POLLHUP);
+	/* ...but the pages stay mapped and say why. */
+	kc = (const struct kup_kctl *)u.kblk;
+	KT_EQ(KUP_TW_STATE(kc->k.tw), KUP_ST_SHUTDOWN);
+	KT_EQ(kup_end_poll(&v.e), -EKU_SHUTDOWN);
+	kemu_close(dh);
+	u_close(&v);
+	/* kup.ko can go while a process still maps a channel. */
+	kemu_close(u.f);
+	u.f = NULL;
+	KT_EQ(kemu_module_kup->evhand(NULL, MOD_UNLOAD, NULL), 0);
+	KT_EQ(kemu_allocs, 0);
+	KT_EQ(kemu_objects, 1); /* the channel's pages: u still maps both blocks */
+	KT_EQ(kc->hdr.magic, KUP_MAGIC);
+	u_unmap(&u);
+	KT_EQ(kemu_objects, 0);
+}
+
+KT_TEST(poll_follows_the_turn)
+{
+	struct kupdev_softc *sc;
+	struct user u;
+	struct knote kn;
+
+	load_kup();
+	sc = kupdev_create("emu_poll", SIZE, 1);
+	KT_ASSERT(sc);
+	KT_EQ(u_attach(&u, "emu_poll", 0), 0);
+	KT_EQ(kemu_poll(u.f, POLLIN), 0);
+	KT_EQ(kemu_kqfilter(u.f, &kn), 0);
+	KT_EQ(kup_end_arm(&u.e, KUP_WAIT_FD), 0);
+	KT_EQ(kupdev_send(sc, "x", 1, 0), 0);
+	KT_EQ(kn.kn_fired, 1); /* the kernel saw KUP_WAIT_FD and fired the knote */
+	KT_EQ(kemu_poll(u.f, POLLIN), POLLIN);
+	KT_EQ(kup_end_send(&u.e, "y", 1, 0, 0), 0);
+	KT_EQ(kemu_poll(u.f, POLLIN), 0);
+	kn.kn_fop->f_detach(&kn); /* as kqueue does before close */
+	u_close(&u);
+	KT_EQ(kupdev_unload(sc), 0);
+	unload_kup();
+}
+
+/* The echo example as a module: KUPSVC_DEFINE, service threads, stop() at unload. */
+KT_TEST(echo_example_module_loads_serves_and_unloads)
+{
+	struct user u;
+	const void *d;
+	uint32_t len;
+
+	load_kup();
+	KT_EQ(kemu_module_kup_echo->evhand(NULL, MOD_LOAD, NULL), 0);
+	KT_EQ(kemu_module_kup->evhand(NULL, MOD_QUIESCE, NULL), EBUSY);
+	KT_EQ(u_attach_sz(&u, "kup_echo", 1, 1), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+	KT_EQ(len, strlen("hello from kup_echo, channel 1"));
+	KT_ASSERT(!memcmp(d, "hello from kup_echo, channel 1", len));
+	KT_EQ(kup_end_send(&u.e, "ping", 4, 0, 5000 * MS), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+	KT_EQ(len, 4);
+	KT_ASSERT(!memcmp(d, "ping", 4));
+	/* Unload with the process attached: it sees the shutdown. */
+	KT_EQ(kup_end_send(&u.e, "x", 1, 0, 5000 * MS), 0);
+	KT_EQ(kemu_module_kup_echo->evhand(NULL, MOD_UNLOAD, NULL), 0);
+	KT_EQ(kup_end_poll(&u.e), -EKU_SHUTDOWN);
+	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), -EKU_SHUTDOWN);
+	u_close(&u);
+	unload_kup();
+}
+
+/*
+ * libkup's own kernel backend (lib/kp_kdev.c, its system calls routed to
+ * the emulated kup.ko) against the FreeBSD module: the ioctl and mmap
+ * contract the two were written to separately.
+ */
+static void *l_blocked_receive(void *arg)
+{
+	return kernproxy_receive(arg, 0);
+}
+
+KT_TEST(libkup_kernel_backend_against_the_module)
+{
+	struct kjob j = {0};
+	struct kupsvc_thread *t;
+	struct pollfd pfd;
+	void *h, *c, *c2, *d, *res = (void *)1;
+	size_t len;
+	pthread_t pt;
+
+	setenv("KUP_BACKEND", "kernel", 1);
+	load_kup();
+	j.sc = kupdev_create("emu_lib", 1, 2);
+	KT_ASSERT(j.sc);
+	t = kupsvc_thread_start(k_echo, &j, "echo");
+	KT_ASSERT(t);
+	KT_ASSERT(kernproxy_open("emu_nodev") == NULL);
+	KT_EQ(kernproxy_errno, EKU_NOENT);
+	h = kernproxy_open("emu_lib");
+	KT_ASSERT(h);
+	KT_ASSERT(kernproxy_channel(h, 2, 1) == NULL);
+	KT_EQ(kernproxy_error(h), EKU_RANGE);
+	KT_ASSERT(kernproxy_channel(h, 0, 3) == NULL);
+	KT_EQ(kernproxy_error(h), EKU_BADSIZE);
+	c = kernproxy_channel(h, 0, 1);
+	KT_ASSERT(c);
+	KT_ASSERT(kernproxy_channel(h, 0, 1) == NULL);
+	KT_EQ(kernproxy_error(h), EKU_BUSY);
+	d = kernproxy_receive_len(c, &len, 0);
+	KT_ASSERT(d);
+	KT_EQ(len, 2);
+	KT_ASSERT(!memcmp(d, "hi", 2));
+	KT_EQ(kernproxy_send(c, "ping", 4, 0), 0);
+	d = kernproxy_receive_len(c, &len, 0);
+	KT_ASSERT(d && len == 4 && !memcmp(d, "ping", 4));
+	/* The readiness fd: readable on our turn. */
+	pfd.fd = kernproxy_fd(c);
+	pfd.events = POLLIN;
+	KT_ASSERT(pfd.fd >= 0);
+	KT_EQ(poll(&pfd, 1, 1000), 1);
+	KT_EQ(kernproxy_send(c, "x", 1, 0), 0);
+	d = kernproxy_receive_len(c, &len, 0);
+	KT_ASSERT(d && len == 1);
+	/* A second channel blocks in receive until the module unloads. */
+	c2 = kernproxy_channel(h, 1, 1);
+	KT_ASSERT(c2);
+	KT_EQ(kernproxy_pass(c, 0), 0);
+	KT_EQ(pthread_create(&pt, NULL, l_blocked_receive, c2), 0);
+	usleep(20000);
+	KT_EQ(kupdev_unload(j.sc), 0);
+	pthread_join(pt, &res);
+	KT_ASSERT(res == NULL);
+	KT_EQ(kernproxy_error(c2), EKU_SHUTDOWN);
+	KT_EQ(kupsvc_thread_join(t), -EKU_SHUTDOWN);
+	KT_ASSERT(kernproxy_receive(c, KP_NB) == NULL);
+	KT_EQ(kernproxy_error(c), EKU_SHUTDOWN);
+	kernproxy_close(h);
+	unload_kup();
+}
+
+KT_MAIN()

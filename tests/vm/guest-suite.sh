@@ -1,0 +1,51 @@
+#!/bin/sh
+# Runs inside the VM (busybox sh): load the modules, run the suites, unload.
+# Each suite prints TAP and "N passed, N failed"; the steps here are TAP too
+# and end with their own count line.  usage: guest-suite.sh [demo]
+pass=0
+fail=0
+step() {
+	name=$1
+	shift
+	if "$@"; then
+		echo "ok - $name"
+		pass=$((pass + 1))
+	else
+		echo "not ok - $name"
+		fail=$((fail + 1))
+	fi
+}
+export KUP_QUIET=1 KT_TIMEOUT=${KT_TIMEOUT:-60}
+
+if [ "${1:-}" = demo ]; then
+	insmod /mod/kup.ko && insmod /mod/kup_echo.ko || exit 1
+	echo "== /dev/kup_echo: $(ls -l /dev/kup_echo)"
+	KUP_BACKEND=kernel echo_client -n "${DEMO_ROUNDS:-20000}"
+	rc=$?
+	rmmod kup_echo && rmmod kup || rc=1
+	[ $rc -eq 0 ] && echo "demo-vm: OK (echo client against kup_echo.ko)" || echo "demo-vm: FAILED"
+	exit $rc
+fi
+
+step "insmod kup.ko" insmod /mod/kup.ko
+step "insmod kupvt.ko" insmod /mod/kupvt.ko
+echo "# --- vmtest: kup.ko's own tests (raw ABI)"
+t0=$(date +%s)
+vmtest
+echo "# vmtest took $(($(date +%s) - t0)) s"
+
+step "insmod kup_test.ko" insmod /mod/kup_test.ko
+step "insmod kup_echo.ko" insmod /mod/kup_echo.ko
+echo "# --- kup_integ: the shared integration suite, KUP_BACKEND=kernel"
+t0=$(date +%s)
+KUP_BACKEND=kernel kup_integ
+echo "# kup_integ took $(($(date +%s) - t0)) s"
+
+step "echo client against kup_echo.ko" sh -c 'KUP_BACKEND=kernel echo_client -n 2000 >/tmp/echo.out 2>&1 || { cat /tmp/echo.out; false; }'
+
+step "rmmod kup_echo" rmmod kup_echo
+step "rmmod kup_test" rmmod kup_test
+step "rmmod kupvt" rmmod kupvt
+step "no kup device node left" sh -c '[ -z "$(ls /sys/class/kup 2>/dev/null)" ]'
+step "rmmod kup" rmmod kup
+echo "$pass passed, $fail failed"

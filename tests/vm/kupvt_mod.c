@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * kupvt_mod.c - the VM suite's own test module (kupvt.ko), written against
+ * kupdev.h/kupsvc.h.  Device "kupvt": KUPVT_CHANS channels of one page.
+ * A dispatcher thread reports attaches; one worker per channel runs a
+ * session per attach: send a hello, then answer each message by its
+ * first byte:
+ *   'E' echo it back           'P' pass the turn (empty message)
+ *   'Z' echo it, zero-copy     'H' hold the turn until the process leaves
+ *   'C' stable-copy check: sum the private copy, sleep 300 ms while the
+ *       process rewrites the shared bytes, sum again; reply "C" sum1 sum2
+ * A second device, kupvt_attr (2 pages, 1 channel, uid 1000, gid 100,
+ * mode 0660), checks kupdev_create_attr; load fails if kupdev_create
+ * accepts a duplicate or bad name or size.  Unload (rmmod) calls kupdev_unload first, then
+ * joins the threads.
+ */
+#include "kupsvc.h"
+#include <linux/wait.h>
+
+#define KUPVT_CHANS 4
+
+struct kupvt_hello {
+	char magic[4]; /* "KVTH" */
+	uint32_t chan;
+};
+
+static struct kupdev_softc *sc, *sc_attr;
+static struct kupsvc_thread *disp, *workers[KUPVT_CHANS];
+static DECLARE_WAIT_QUEUE_HEAD(kupvt_wq);
+static atomic_t go[KUPVT_CHANS];
+static int stopping;
+
+static uint32_t kupvt_sum(const uint8_t *p, size_t len)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+static int kupvt_session(int ch)
+{
+	struct kupvt_hello h = {{'K', 'V', 'T', 'H'}, ch};
+	uint32_t reply[3];
+	void *data, *buf;
+	size_t len, cap;
+	int r;
+
+	r = kupdev_send(sc, &h, sizeof(h), ch);
+	while (!r) {
+		r = kupdev_recv(sc, ch, &data, &len, 0, KUP_FOREVER);
+		if (r)
+			break;
+		switch (len ? ((uint8_t *)data)[0] : 0) {
+		case 'E':
+			r = kupdev_send_timed(sc, ch, data, len, 0, KUP_FOREVER);
+			break;
+		case 'Z':
+			r = kupdev_send_buf(sc, ch, &buf, &cap, 0, KUP_FOREVER);
+			if (!r) {
+				memcpy(buf, data, len);
+				r = kupdev_send_commit(sc, ch, len);
+			}
+			break;
+		case 'H':
+			/*
+			 * Keep the turn.  A nonblocking call, not kupdev_attached(),
+			 * notices the end: it also tells apart a new process that
+			 * attached the channel meanwhile (that call returns
+			 * -EKU_CLOSED for this session first).
+			 */
+			while (!READ_ONCE(stopping)) {
+				r = kupdev_recv(sc, ch, &data, &len, KUP_NB, 0);
+				if (r)
+					break;
+				kupsvc_sleep_ms(20);
+			}
+			if (!r)
+				r = -EKU_SHUTDOWN;
+			break;
+		case 'C':
+			reply[0] = 'C';
+			reply[1] = kupvt_sum(data, len);
+			kupsvc_sleep_ms(300);
+			reply[2] = kupvt_sum(data, len);
+			r = kupdev_send_timed(sc, ch, reply, sizeof(reply), 0, KUP_FOREVER);
+			break;
+		default:
+			r = kupdev_pass_timed(sc, ch, 0, KUP_FOREVER);
+			break;
+		}
+	}
+	return r;
+}
+
+static int kupvt_worker(void *arg)
+{
+	int ch = (int)(long)arg;
+
+	for (;;) {
+		wait_event_interruptible(kupvt_wq, READ_ONCE(stopping) || atomic_read(&go[ch]));
+		if (READ_ONCE(stopping))
+			return 0;
+		atomic_set(&go[ch], 0);
+		kupvt_session(ch);
+	}
+}
+
+static int kupvt_dispatch(void *arg)
+{
+	int ch;
+
+	while ((ch = kupdev_wait_channel(sc)) >= 0) {
+		if (ch < KUPVT_CHANS) {
+			atomic_set(&go[ch], 1);
+			wake_up_interruptible_all(&kupvt_wq);
+		}
+	}
+	return ch == -EKU_SHUTDOWN ? 0 : ch;
+}
+
+static void kupvt_stop(void)
+{
+	int i;
+
+	WRITE_ONCE(stopping, 1);
+	wake_up_interruptible_all(&kupvt_wq);
+	if (sc)
+		kupdev_unload(sc); /* every blocked kupdev_* call returns */
+	if (sc_attr)
+		kupdev_unload(sc_attr);
+	kupsvc_thread_join(disp);
+	for (i = 0; i < KUPVT_CHANS; i++)
+		if (workers[i])
+			kupsvc_thread_join(workers[i]);
+}
+
+static int kupvt_start(void)
+{
+	struct kupdev_attr attr = {.uid = 1000, .gid = 100, .mode = 0660};
+	int i;
+
+	/* A second device, only to check owner and mode of its node. */
+	sc_attr = kupdev_create_attr("kupvt_attr", 2, 1, &attr);
+	if (!sc_attr)
+		return -kupdev_last_error(NULL, 0);
+	/* Names are unique; bad names and sizes are refused. */
+	if (kupdev_create("kupvt_attr", 1, 1) || kupdev_last_error(NULL, 0) != EKU_EXIST ||
+	    kupdev_create("../x", 1, 1) || kupdev_create(".hidden", 1, 1) ||
+	    kupdev_create("ok", 0, 1) || kupdev_create("ok", 1, KUP_MAX_CHANNELS + 1) ||
+	    kupdev_create("ok", KUP_MAX_SIZE + 1, 1)) {
+		pr_err("kupvt: kupdev_create accepted a bad name or size\n");
+		kupdev_unload(sc_attr);
+		return -EKU_INVAL;
+	}
+
+	sc = kupdev_create("kupvt", 1, KUPVT_CHANS);
+	if (!sc) {
+		i = kupdev_last_error(NULL, 0);
+		kupdev_unload(sc_attr);
+		return -i;
+	}
+	for (i = 0; i < KUPVT_CHANS; i++) {
+		workers[i] = kupsvc_thread_start(kupvt_worker, (void *)(long)i, "kupvt_w");
+		if (!workers[i])
+			goto fail;
+	}
+	disp = kupsvc_thread_start(kupvt_dispatch, NULL, "kupvt_d");
+	if (!disp)
+		goto fail;
+	return 0;
+fail:
+	kupvt_stop();
+	return -EKU_NOMEM;
+}
+
+KUPSVC_DEFINE(kupvt, kupvt_start, kupvt_stop);
