@@ -106,4 +106,9 @@ void kup_end_disarm(struct kup_end *e, uint32_t bits);
 
 const char *kup_core_strerror(int code);
 
+/* Device names: [A-Za-z0-9_.-], shorter than KUP_NAME_MAX, no leading dot. 1 or 0. */
+int kup_name_ok(const char *name);
+/* kupdev_create's arguments: 0, -EKU_INVAL (name), -EKU_BADSIZE, -EKU_RANGE. */
+int kup_create_check(const char *name, size_t size, size_t chan_cnt);
+
 #endif /* KUP_CORE_H */

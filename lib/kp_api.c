@@ -203,7 +203,7 @@ static int resolve(const char *name, char *path, size_t len, const struct kp_bac
 			return -EKU_NOENT; /* neither a device node nor a provider socket */
 		return code;
 	}
-	if (!kw_name_ok(name))
+	if (!kup_name_ok(name))
 		return -EKU_INVAL;
 	if (force && *force && strcmp(force, "kernel") && strcmp(force, "provider")) {
 		KUP_LOG("KUP_BACKEND=%s: expected kernel or provider\n", force);

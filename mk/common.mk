@@ -15,7 +15,7 @@ KUP_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Ilib -Icore -Itests
 LDLIBS_THR := -lpthread
 
 # Core sources, compiled unchanged into every host.
-CORE_SRC := core/kup_core.c core/kup_err.c
+CORE_SRC := core/kup_core.c core/kup_err.c core/kup_check.c
 
 ALL :=
 SUITES :=

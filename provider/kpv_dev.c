@@ -534,16 +534,9 @@ KPV_API struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, s
 	uint32_t i;
 	int r;
 
-	if (!kw_name_ok(name)) {
-		kpv_set_create_error(EKU_INVAL);
-		return NULL;
-	}
-	if (size == 0 || size > KUP_MAX_SIZE) {
-		kpv_set_create_error(EKU_BADSIZE);
-		return NULL;
-	}
-	if (chan_cnt == 0 || chan_cnt > KUP_MAX_CHANNELS) {
-		kpv_set_create_error(EKU_RANGE);
+	r = kup_create_check(name, size, chan_cnt);
+	if (r) {
+		kpv_set_create_error(-r);
 		return NULL;
 	}
 	sc = calloc(1, sizeof(*sc));

@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "kup_abi.h"
+#include "kup_core.h"
 #include "kup_wire.h"
 
 int kw_runtime_dir(char *buf, size_t len)
@@ -28,30 +28,12 @@ int kw_runtime_dir(char *buf, size_t len)
 	return 0;
 }
 
-int kw_name_ok(const char *name)
-{
-	size_t i;
-
-	if (!name || !name[0] || name[0] == '.')
-		return 0;
-	for (i = 0; name[i]; i++) {
-		char c = name[i];
-
-		if (i + 1 >= KUP_NAME_MAX)
-			return 0;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
 int kw_socket_path(char *buf, size_t len, const char *name)
 {
 	char dir[192];
 	int n;
 
-	if (!kw_name_ok(name) || kw_runtime_dir(dir, sizeof(dir)))
+	if (!kup_name_ok(name) || kw_runtime_dir(dir, sizeof(dir)))
 		return -EKU_INVAL;
 	n = snprintf(buf, len, "%s/%s", dir, name);
 	if (n < 0 || (size_t)n >= len)

@@ -61,8 +61,6 @@ struct kw_msg {
  * 0, or -EKU_INVAL when it does not fit in len.
  */
 int kw_runtime_dir(char *buf, size_t len);
-/* 1 when name is a valid device name ([A-Za-z0-9_.-], not starting with '.', < KUP_NAME_MAX). */
-int kw_name_ok(const char *name);
 /* Build RUNDIR/NAME.  0 or -EKU_INVAL. */
 int kw_socket_path(char *buf, size_t len, const char *name);
 

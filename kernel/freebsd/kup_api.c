@@ -180,25 +180,6 @@ kup_set_last(struct kupdev_softc *sc, int chan_id, int r)
 
 /* --- devices ---------------------------------------------------------------- */
 
-static int
-kup_name_ok(const char *name)
-{
-	size_t i;
-	char c;
-
-	if (name == NULL || name[0] == '\0' || name[0] == '.')
-		return (0);
-	for (i = 0; name[i] != '\0'; i++) {
-		if (i + 1 >= KUP_NAME_MAX)
-			return (0);
-		c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		        c == '_' || c == '.' || c == '-'))
-			return (0);
-	}
-	return (1);
-}
-
 static void
 kup_chan_init(struct kupdev_softc *sc, struct kup_fchan *ch, uint32_t id)
 {
@@ -234,10 +215,12 @@ kupdev_create_attr(const char *name, size_t size, size_t chan_cnt, const struct 
 	uint32_t i;
 	int error;
 
-	if (!kup_name_ok(name) || size == 0 || size > KUP_MAX_SIZE || chan_cnt == 0 ||
-	    chan_cnt > KUP_MAX_CHANNELS || PAGE_SIZE != KUP_PAGE ||
-	    (attr != NULL && (attr->mode & ~07777u) != 0)) {
-		atomic_store_rel_int(&kup_create_err, EKU_INVAL);
+	error = -kup_create_check(name, size, chan_cnt);
+	if (error == 0 && (PAGE_SIZE != KUP_PAGE ||
+	    (attr != NULL && (attr->mode & ~07777u) != 0)))
+		error = EKU_INVAL;
+	if (error != 0) {
+		atomic_store_rel_int(&kup_create_err, error);
 		return (NULL);
 	}
 	sc = malloc(sizeof(*sc), M_KUP, M_WAITOK | M_ZERO);

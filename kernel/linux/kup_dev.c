@@ -159,21 +159,6 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 
 /* --- create ---------------------------------------------------------------- */
 
-static int kup_name_ok(const char *name)
-{
-	size_t i, len;
-
-	if (!name)
-		return 0;
-	len = strnlen(name, KUP_NAME_MAX);
-	if (len == 0 || len >= KUP_NAME_MAX || name[0] == '.')
-		return 0;
-	for (i = 0; i < len; i++)
-		if (!isalnum(name[i]) && name[i] != '_' && name[i] != '.' && name[i] != '-')
-			return 0;
-	return 1;
-}
-
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
 #define KUP_DEVNODE_CONST const
 #else
@@ -217,9 +202,9 @@ struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t ch
 	uint32_t i;
 	int r;
 
-	if (!kup_name_ok(name) || size == 0 || size > KUP_MAX_SIZE || chan_cnt == 0 ||
-	    chan_cnt > KUP_MAX_CHANNELS) {
-		kup_create_fail(EKU_INVAL);
+	r = kup_create_check(name, size, chan_cnt);
+	if (r) {
+		kup_create_fail(-r);
 		return NULL;
 	}
 	sc = kzalloc(sizeof(*sc), GFP_KERNEL);

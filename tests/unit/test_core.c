@@ -408,6 +408,31 @@ KT_TEST(blocked_wait_sleeps_without_cpu)
 	KT_EQ(p->u.cnt.sleeps >= 1, 1);
 }
 
+KT_TEST(create_arguments_checked_alike_everywhere)
+{
+	char longname[KUP_NAME_MAX + 1];
+
+	memset(longname, 'a', sizeof(longname));
+	longname[KUP_NAME_MAX - 1] = 0; /* 63 characters: the longest allowed */
+	KT_EQ(kup_name_ok(longname), 1);
+	longname[KUP_NAME_MAX - 1] = 'a';
+	longname[KUP_NAME_MAX] = 0;
+	KT_EQ(kup_name_ok(longname), 0);
+	KT_EQ(kup_name_ok("mydev"), 1);
+	KT_EQ(kup_name_ok("my-dev_1.x"), 1);
+	KT_EQ(kup_name_ok(NULL), 0);
+	KT_EQ(kup_name_ok(""), 0);
+	KT_EQ(kup_name_ok(".hidden"), 0);
+	KT_EQ(kup_name_ok("a/b"), 0);
+	KT_EQ(kup_name_ok("a b"), 0);
+	KT_EQ(kup_create_check("mydev", 1, 1), 0);
+	KT_EQ(kup_create_check("a/b", 1, 1), -EKU_INVAL);
+	KT_EQ(kup_create_check("mydev", 0, 1), -EKU_BADSIZE);
+	KT_EQ(kup_create_check("mydev", KUP_MAX_SIZE + 1, 1), -EKU_BADSIZE);
+	KT_EQ(kup_create_check("mydev", 1, 0), -EKU_RANGE);
+	KT_EQ(kup_create_check("mydev", 1, KUP_MAX_CHANNELS + 1), -EKU_RANGE);
+}
+
 KT_TEST(strerror_covers_every_code)
 {
 	int c;
