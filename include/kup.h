@@ -50,7 +50,9 @@ void *kernproxy_channel(void *handle, size_t chan_id, size_t size);
 void *kernproxy_receive(void *channel, int flags);
 /* Waits for our turn, copies len bytes out and passes the turn. 0, or -1. */
 int kernproxy_send(void *channel, void *data, size_t len, int flags);
-/* A device handle closes its channels too.  A second close is an EKU_INVAL no-op. */
+/* A device handle closes its channels too.  A second close is an EKU_INVAL no-op;
+ * other calls on a closed channel fail with EKU_INVAL (like fds, a channel
+ * handle's memory is reused by a later kernproxy_channel). */
 void kernproxy_close(void *handle);
 /* Last error on a device or channel handle (EKU_INVAL for a bad handle). */
 int kernproxy_error(void *handle);

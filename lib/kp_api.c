@@ -296,6 +296,37 @@ KP_API void *kernproxy_open(char const *name)
 
 /* --- Channels ----------------------------------------------------------------- */
 
+/*
+ * Closed channel structs are kept for reuse, never freed: a call made with
+ * a handle after kernproxy_close (a bug, like using a closed fd) then finds
+ * a dead magic, or a channel opened since, instead of freed memory.
+ */
+static struct kp_chan *chan_pool;
+
+static struct kp_chan *chan_alloc(void)
+{
+	struct kp_chan *c;
+
+	pthread_mutex_lock(&reg_lock);
+	c = chan_pool;
+	if (c)
+		chan_pool = c->next;
+	pthread_mutex_unlock(&reg_lock);
+	if (!c)
+		return calloc(1, sizeof(*c));
+	memset(c, 0, sizeof(*c));
+	return c;
+}
+
+static void chan_recycle(struct kp_chan *c)
+{
+	__atomic_store_n(&c->magic, KP_DEAD_MAGIC, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&reg_lock);
+	c->next = chan_pool;
+	chan_pool = c;
+	pthread_mutex_unlock(&reg_lock);
+}
+
 KP_API void *kernproxy_channel(void *handle, size_t chan_id, size_t size)
 {
 	struct kp_dev *d = handle;
@@ -308,7 +339,7 @@ KP_API void *kernproxy_channel(void *handle, size_t chan_id, size_t size)
 		return fail_ptr(&d->err, EKU_RANGE);
 	if (size == 0 || size != d->info.size)
 		return fail_ptr(&d->err, EKU_BADSIZE);
-	c = calloc(1, sizeof(*c));
+	c = chan_alloc();
 	if (!c)
 		return fail_ptr(&d->err, EKU_NOMEM);
 	c->fd = -1;
@@ -364,8 +395,7 @@ static void chan_destroy(struct kp_chan *c)
 	if (c->e.state == KUP_ST_OPEN)
 		kup_end_close(&c->e, KUP_ST_CLOSING);
 	c->ops->detach(c);
-	c->magic = KP_DEAD_MAGIC;
-	free(c);
+	chan_recycle(c);
 	dev_put(d);
 }
 

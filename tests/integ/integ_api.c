@@ -62,6 +62,9 @@ KT_TEST(bad_arguments_give_clear_errors)
 	kernproxy_close(ch);
 	kernproxy_close(ch);
 	KT_EQ(kernproxy_error(ch), EKU_INVAL); /* close and error look the handle up */
+	/* Using a closed channel handle is refused, not a use-after-free. */
+	KIT_FAILS_WITH(kernproxy_send(ch, "x", 1, KP_NB) == -1, NULL, EKU_INVAL);
+	KIT_FAILS_WITH(kernproxy_receive(ch, KP_NB) == NULL, NULL, EKU_INVAL);
 	kernproxy_close(h);
 	kernproxy_close(h);
 	kernproxy_close(h2);
