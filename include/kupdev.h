@@ -11,6 +11,13 @@
  * and a negated EKU_* code (kup_abi.h) on failure, e.g. -EKU_TOOBIG.  Calls
  * returning a pointer give NULL on failure; kupdev_last_error() says why.
  *
+ * Sessions: a process attaching a channel starts a session, which ends
+ * when it detaches.  If a process leaves and another attaches before the
+ * module noticed, the module's next call on that channel returns
+ * -EKU_CLOSED once (the old session's end) unless kupdev_wait_channel has
+ * handed the channel out since; the module never carries on a conversation
+ * with a process that did not start it.
+ *
  * Threads: every call may be made from any thread; calls on one channel are
  * serialised by the host.  Every blocking call ends with an error when the
  * process detaches (-EKU_CLOSED) or the device unloads (-EKU_SHUTDOWN), and
@@ -112,6 +119,7 @@ struct kupdev_stats {
 	uint64_t proto_errors; /* garbage the process wrote into its control page */
 	uint64_t attaches;
 };
+/* Counters of the channel over all its sessions, as of the end of the last call on it. */
 int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st);
 
 const char *kup_strerror(int code);

@@ -59,6 +59,15 @@ struct kpv_chan {
 	int conn_fd;
 
 	uint32_t ev;              /* private futex word: bumped on host events */
+	/*
+	 * Session bookkeeping (atomic): a process left and the module has not
+	 * yet had -EKU_CLOSED for it (unseen_close); a new process attached
+	 * meanwhile, so the module's next call reports the old session's end
+	 * once (stale) instead of talking to the newcomer mid-conversation.
+	 * kupdev_wait_channel handing out the channel clears stale.
+	 */
+	int unseen_close;
+	int stale;
 	int last_err;             /* atomic: kupdev_last_error */
 	uint64_t attaches;        /* atomic */
 	struct kup_counters snap; /* atomic fields: counters as of the last call */

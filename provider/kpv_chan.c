@@ -147,6 +147,13 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **ou
 		kpv_leave(sc);
 		return -EKU_CLOSED; /* never attached */
 	}
+	if (__atomic_exchange_n(&ch->stale, 0, __ATOMIC_RELAXED)) {
+		/* The process this caller talked to left; a new one came meanwhile. */
+		__atomic_store_n(&ch->last_err, EKU_CLOSED, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&ch->lock);
+		kpv_leave(sc);
+		return -EKU_CLOSED;
+	}
 	ch->e.spin_ns = __atomic_load_n(&sc->spin_ns, __ATOMIC_RELAXED);
 	*out = ch;
 	return 0;
@@ -170,6 +177,8 @@ static int chan_end(struct kpv_chan *ch, int r)
 	SNAP(proto_errors);
 #undef SNAP
 	__atomic_store_n(&ch->last_err, r < 0 ? -r : 0, __ATOMIC_RELAXED);
+	if (r == -EKU_CLOSED)
+		__atomic_store_n(&ch->unseen_close, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&ch->lock);
 	kpv_leave(ch->sc);
 	return r;

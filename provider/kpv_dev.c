@@ -301,6 +301,8 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	}
 	kup_end_init(&ch->e, KUP_SIDE_KERN, kmap, umap, sc->size, &kpv_host_ops, ch);
 	ch->live = 1;
+	if (__atomic_exchange_n(&ch->unseen_close, 0, __ATOMIC_RELAXED))
+		__atomic_store_n(&ch->stale, 1, __ATOMIC_RELAXED);
 	/* An unload that began after our check must still see this channel shut. */
 	pthread_mutex_lock(&sc->lock);
 	if (sc->shutdown) {
@@ -355,6 +357,8 @@ static void do_detach(struct kupdev_softc *sc, struct kpv_chan *ch)
 	pthread_mutex_lock(&ch->conn_lock);
 	ch->conn_fd = -1;
 	pthread_mutex_unlock(&ch->conn_lock);
+	/* Before local: a call that sees local and reports CLOSED clears it after. */
+	__atomic_store_n(&ch->unseen_close, 1, __ATOMIC_SEQ_CST);
 	kup_end_set_local(&ch->e, EKU_CLOSED);
 	kpv_kick(ch);
 	pthread_mutex_lock(&sc->lock);
@@ -769,6 +773,7 @@ KPV_API int kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_
 			sc->q_cnt--;
 			ch->queued = 0;
 			if (ch->attached) { /* skip channels detached before we looked */
+				__atomic_store_n(&ch->stale, 0, __ATOMIC_RELAXED);
 				r = (int)ch->id;
 				goto out;
 			}

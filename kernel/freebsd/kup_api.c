@@ -135,7 +135,13 @@ kup_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_fchan **chp)
 		kup_leave(sc);
 		return (-EKU_INTR);
 	}
-	kup_chan_switch(ch);
+	r = kup_chan_switch(ch, 0);
+	if (r != 0) {
+		atomic_store_rel_int(&ch->last_err, -r);
+		sx_xunlock(&ch->api);
+		kup_leave(sc);
+		return (r);
+	}
 	if (ch->emem == NULL) {
 		/* No process ever attached the channel. */
 		mtx_lock(&ch->mtx);
@@ -162,6 +168,8 @@ kup_chan_leave(struct kup_fchan *ch, int r)
 	struct kupdev_softc *sc = ch->sc;
 
 	atomic_store_rel_int(&ch->last_err, r < 0 ? -r : 0);
+	if (r == -EKU_CLOSED || r == -EKU_PROTO)
+		ch->told = 1; /* the module knows this attach ended */
 	sx_xunlock(&ch->api);
 	kup_leave(sc);
 	return (r);
@@ -278,7 +286,7 @@ kup_chan_shutdown(struct kup_fchan *ch)
 
 	/* The sx holder, if any, returns now that local is set. */
 	sx_xlock(&ch->api);
-	kup_chan_switch(ch); /* an attach the kern side has not seen yet hears it too */
+	(void)kup_chan_switch(ch, 1); /* an attach the kern side has not seen yet hears it too */
 	if (ch->emem != NULL && ch->e.state == KUP_ST_OPEN)
 		kup_end_close(&ch->e, KUP_ST_SHUTDOWN);
 	kup_end_set_local(&ch->e, EKU_SHUTDOWN);
@@ -384,6 +392,8 @@ kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_t timeout_ns
 			}
 			KASSERT(n < sc->chan_cnt, ("kup: npending without a pending channel"));
 			sc->chans[i].pending = 0;
+			atomic_store_rel_32(&sc->chans[i].handed_gen,
+			    atomic_load_acq_32(&sc->chans[i].gen));
 			sc->npending--;
 			sc->scan = i + 1;
 			r = (int)i;

@@ -158,9 +158,15 @@ kup_user_ready(struct kup_fchan *ch, struct kup_fmem *mem)
  * Point the kern side's end at the latest attach (ch->api held).  Only the
  * kern side's own calls (and unload) move it, so memory the module got a
  * pointer into stays mapped until the module calls again.
+ *
+ * Session boundary: when the attach the end works on has ended unreported
+ * (no call returned -EKU_CLOSED or -EKU_PROTO for it) and kupdev_wait_channel
+ * has not handed out the new one, return -EKU_CLOSED once instead of moving
+ * on, so the module never carries an old conversation on with a new
+ * process.  force (unload) always moves on.
  */
-void
-kup_chan_switch(struct kup_fchan *ch)
+int
+kup_chan_switch(struct kup_fchan *ch, int force)
 {
 	struct kupdev_softc *sc = ch->sc;
 	struct kup_fmem *old, *mem;
@@ -171,8 +177,15 @@ kup_chan_switch(struct kup_fchan *ch)
 	mem = ch->cur;
 	if (mem == NULL || (ch->emem != NULL && mem->gen == ch->egen)) {
 		mtx_unlock(&ch->mtx);
-		return;
+		return (0);
 	}
+	if (ch->emem != NULL && !ch->told && !force &&
+	    atomic_load_acq_32(&ch->handed_gen) != mem->gen) {
+		ch->told = 1;
+		mtx_unlock(&ch->mtx);
+		return (-EKU_CLOSED);
+	}
+	ch->told = 0;
 	refcount_acquire(&mem->ref);
 	old = ch->emem;
 	if (old != NULL) {
@@ -197,6 +210,7 @@ kup_chan_switch(struct kup_fchan *ch)
 	ch->spin_gen = atomic_load_acq_32(&sc->spin_gen) - 1; /* reload spin_ns */
 	mtx_unlock(&ch->mtx);
 	kup_mem_put(old);
+	return (0);
 }
 
 /*

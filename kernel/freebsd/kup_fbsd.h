@@ -84,6 +84,8 @@ struct kup_fchan {
 	struct kup_fmem *emem;    /* the attach e works on (a reference), or NULL */
 	uint32_t egen;            /* emem->gen */
 	uint32_t spin_gen;        /* sc->spin_gen that e.spin_ns reflects */
+	int told;                 /* a call reported the end of emem's attach */
+	uint32_t handed_gen;      /* atomic: the attach kupdev_wait_channel last reported */
 	uint8_t *rx_copy;         /* (m) cap bytes, kupdev_receive's copy */
 	struct kup_counters base; /* (m) counters of earlier attaches */
 
@@ -136,7 +138,7 @@ int kup_mem_mmap(struct kup_fmem *mem, uint32_t size, vm_ooffset_t *offset, vm_s
 /* kup_dev.c: the device node and its files. */
 int kup_dev_create(struct kupdev_softc *sc, const struct kupdev_attr *attr);
 void kup_chan_wake_all(struct kup_fchan *ch);
-void kup_chan_switch(struct kup_fchan *ch);
+int kup_chan_switch(struct kup_fchan *ch, int force);
 void kup_chan_drain(struct kup_fchan *ch);
 extern const struct kup_host_ops kup_kern_ops;
 

@@ -362,6 +362,38 @@ KT_TEST(wait_channel_reports_attaches)
 	ctl_close(c);
 }
 
+/*
+ * A process leaves and another attaches the channel before the kernel side
+ * looked: the kernel side's next call reports the first session's end once
+ * (-EKU_CLOSED) instead of carrying on with the newcomer; after
+ * kupdev_wait_channel hands it the channel, the new session works.
+ */
+KT_TEST(reattach_before_kernel_notices)
+{
+	char namebuf[64];
+	const char *n = NAME("reatt");
+	struct kit_ctl *c = ctl_open();
+	size_t len;
+	void *h, *a, *b, *d;
+
+	ctl_mkdev(c, n, 1, 1, KTB_MANUAL, 0, 0);
+	h = kit_open(n);
+	a = kit_attach(h, 0, 1);
+	KT_EQ(ctl_waitchan(c, n, KIT_SOON_MS), 0);
+	KT_EQ(ctl_send(c, n, 0, 8, 1, KIT_SOON_MS, 0), 0);
+	kernproxy_close(a);
+	b = kit_attach(h, 0, 1); /* retries while the old attach is still being undone */
+	KT_EQ(ctl_send(c, n, 0, 8, 2, KIT_SOON_MS, 0), -EKU_CLOSED);
+	KT_EQ(ctl_waitchan(c, n, KIT_SOON_MS), 0);
+	KT_EQ(ctl_send(c, n, 0, 8, 3, KIT_SOON_MS, 0), 0);
+	d = kernproxy_receive_len(b, &len, 0);
+	KT_ASSERT(d != NULL);
+	KT_EQ(len, 8);
+	kernproxy_close(h);
+	KT_EQ(ctl_unload(c, n), 0);
+	ctl_close(c);
+}
+
 /* --- provider only --------------------------------------------------------------- */
 
 static void sock_path(const char *name, char *buf, size_t len)

@@ -351,6 +351,34 @@ KT_TEST(reattach_gets_fresh_pages_and_stale_pointers_stay_mapped)
 	unload_kup();
 }
 
+/* A process leaves and another attaches before the module looked: -EKU_CLOSED once. */
+KT_TEST(reattach_before_the_module_notices_reports_the_old_end)
+{
+	struct kupdev_softc *sc;
+	struct user u;
+	const void *d;
+	uint32_t len;
+
+	load_kup();
+	sc = kupdev_create("emu_sess", SIZE, 1);
+	KT_ASSERT(sc);
+	KT_EQ(u_attach(&u, "emu_sess", 0), 0);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kupdev_send(sc, "old", 3, 0), 0);
+	u_close(&u);
+	KT_EQ(u_attach(&u, "emu_sess", 0), 0);
+	KT_EQ(kupdev_send(sc, "mid", 3, 0), -EKU_CLOSED);
+	KT_EQ(kupdev_last_error(sc, 0), EKU_CLOSED);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kupdev_send(sc, "new", 3, 0), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+	KT_EQ(len, 3);
+	KT_ASSERT(memcmp(d, "new", 3) == 0);
+	u_close(&u);
+	KT_EQ(kupdev_unload(sc), 0);
+	unload_kup();
+}
+
 KT_TEST(pass_reads_as_zero_byte_and_receive_is_a_private_copy)
 {
 	struct kupdev_softc *sc;
