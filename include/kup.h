@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 /* Flags for receive and send. */
-#define KP_NB	0x1 /* nonblocking: fail with EKU_NOTREADY when it is not our turn */
+#define KP_NB   0x1 /* nonblocking: fail with EKU_NOTREADY when it is not our turn */
 #define KP_POLL 0x2 /* wait by spinning only, never sleep (explicit polling mode) */
 
 #define KP_FOREVER ((int64_t)-1)
@@ -99,12 +99,12 @@ int kernproxy_arm(void *channel);
 int kernproxy_wait_notify(void *handle, int64_t timeout_ns);
 
 struct kernproxy_stats {
-	uint64_t sent;		/* messages sent (passes included) */
-	uint64_t received;	/* messages received */
+	uint64_t sent;     /* messages sent (passes included) */
+	uint64_t received; /* messages received */
 	uint64_t bytes_sent;
 	uint64_t bytes_received;
-	uint64_t sleeps;	/* waits that went to sleep after spinning */
-	uint64_t wakeups;	/* wake-up calls made for a sleeping peer */
+	uint64_t sleeps;  /* waits that went to sleep after spinning */
+	uint64_t wakeups; /* wake-up calls made for a sleeping peer */
 	uint64_t timeouts;
 	uint64_t errors;
 };

@@ -35,7 +35,7 @@ extern "C" {
 
 struct kupdev_softc;
 
-#define KUP_NB	    0x1 /* nonblocking: -EKU_NOTREADY when it is not our turn */
+#define KUP_NB      0x1 /* nonblocking: -EKU_NOTREADY when it is not our turn */
 #define KUP_POLL    0x2 /* wait by spinning only, never sleep */
 #define KUP_FOREVER ((int64_t)-1)
 
@@ -79,26 +79,26 @@ struct kupdev_attr {
 	uint32_t flags;
 };
 struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t chan_cnt,
-					const struct kupdev_attr *attr);
+                                        const struct kupdev_attr *attr);
 
 int kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_t timeout_ns);
 
 /* Send with flags and timeout. */
-int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t len,
-		      int flags, int64_t timeout_ns);
+int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t len, int flags,
+                      int64_t timeout_ns);
 /* Receive a stable private copy: *data (valid as for kupdev_receive), *len. */
 int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len, int flags,
-		int64_t timeout_ns);
+                int64_t timeout_ns);
 /*
  * Zero-copy receive of the bytes in the shared pages.  UNTRUSTED: the
  * process can rewrite them while you read; copy and validate yourself.
  * *len was read once and is within the capacity.
  */
 int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id, const void **data,
-				 size_t *len, int flags, int64_t timeout_ns);
+                                 size_t *len, int flags, int64_t timeout_ns);
 /* Zero-copy send: wait for our turn and get the outgoing buffer; then commit. */
 int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, size_t *cap, int flags,
-		    int64_t timeout_ns);
+                    int64_t timeout_ns);
 int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len);
 /* Pass with flags and timeout. */
 int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeout_ns);

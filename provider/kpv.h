@@ -58,7 +58,7 @@ struct kpv_chan {
 	pthread_mutex_t conn_lock;
 	int conn_fd;
 
-	uint32_t ev;              /* private futex word: bumped on host events */
+	uint32_t ev; /* private futex word: bumped on host events */
 	/*
 	 * Session bookkeeping (atomic): a process left and the module has not
 	 * yet had -EKU_CLOSED for it (unseen_close); a new process attached

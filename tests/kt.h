@@ -132,7 +132,7 @@ int kt_main(int argc, char **argv);
 			}                                                                          \
 			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)                         \
 				;                                                                  \
-			kill(-pid, SIGKILL); /* the test's helpers die with it */                 \
+			kill(-pid, SIGKILL); /* the test's helpers die with it */                  \
 			if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {                               \
 				pass++;                                                            \
 				printf("ok %d - %s\n", n, c->name);                                \

@@ -16,9 +16,9 @@
  */
 #include "kupsvc.h"
 
-#define ECHO_NAME    "kup_echo"
-#define ECHO_PAGES   1
-#define ECHO_CHANS   4
+#define ECHO_NAME  "kup_echo"
+#define ECHO_PAGES 1
+#define ECHO_CHANS 4
 
 static struct kupdev_softc *echo_sc;
 static struct kupsvc_thread *echo_thr[ECHO_CHANS];
