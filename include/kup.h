@@ -122,7 +122,8 @@ void *kernproxy_loop_new(void);
 int kernproxy_loop_add(void *loop, void *channel, kernproxy_callback cb, void *arg);
 int kernproxy_loop_remove(void *loop, void *channel);
 /* One pass: waits up to timeout_ms (-1 forever) and runs the due callbacks.
- * Returns the number of callbacks run, or -1. */
+ * Returns the number of callbacks run, or -1 (EKU_INVAL for an empty loop:
+ * nothing could ever end its wait). */
 int kernproxy_loop_run(void *loop, int timeout_ms);
 void kernproxy_loop_free(void *loop);
 
