@@ -226,7 +226,7 @@ struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t ch
 		sc->attr = *attr;
 	if (!sc->attr.mode)
 		sc->attr.mode = 0600;
-	sc->spin_ns = KUP_DEFAULT_SPIN_NS;
+	sc->spin_ns = (int64_t)READ_ONCE(kup_spin_us) * 1000;
 	mutex_init(&sc->lock);
 	mutex_init(&sc->shut_lock);
 	atomic_set(&sc->inside, 0);

@@ -32,6 +32,11 @@ EXPORT_SYMBOL_GPL(kupdev_last_error);
 EXPORT_SYMBOL_GPL(kupdev_stats);
 EXPORT_SYMBOL_GPL(kup_strerror);
 
+/* The kern side's spin before sleeping, for devices created from now on. */
+unsigned int kup_spin_us = KUP_DEFAULT_SPIN_NS / 1000;
+module_param_named(spin_us, kup_spin_us, uint, 0644);
+MODULE_PARM_DESC(spin_us, "microseconds a kernel-side wait spins before it sleeps (default 20)");
+
 static int __init kup_init(void)
 {
 	int r = kup_dev_init();

@@ -28,6 +28,7 @@ if [ "${1:-}" = demo ]; then
 fi
 
 step "insmod kup.ko" insmod /mod/kup.ko
+step "module parameter spin_us (default 20)" sh -c '[ "$(cat /sys/module/kup/parameters/spin_us)" = 20 ]'
 step "insmod kupvt.ko" insmod /mod/kupvt.ko
 echo "# --- vmtest: kup.ko's own tests (raw ABI)"
 t0=$(date +%s)
