@@ -26,9 +26,10 @@ static const char *const kup_errstr[EKU_MAX] = {
 
 const char *kup_core_strerror(int code)
 {
-	if (code < 0)
-		code = -code;
-	if (code >= EKU_MAX || !kup_errstr[code])
+	/* Unsigned: -INT_MIN does not fit in an int. */
+	unsigned int c = code < 0 ? 0u - (unsigned int)code : (unsigned int)code;
+
+	if (c >= EKU_MAX || !kup_errstr[c])
 		return "unknown KUP error";
-	return kup_errstr[code];
+	return kup_errstr[c];
 }

@@ -200,6 +200,8 @@ kup_chan_switch(struct kup_fchan *ch, int force)
 		ch->base.proto_errors += ch->e.cnt.proto_errors;
 	}
 	kblock = (void *)mem->kva;
+	/* No byte of an earlier process's messages for the next one. */
+	memset(ch->rx_copy, 0, sc->cap);
 	ch->e.rx_copy = ch->rx_copy;
 	kup_end_init(&ch->e, KUP_SIDE_KERN, kblock, (uint8_t *)kblock + KUP_OFF_UCTL(sc->size),
 	    sc->size, &kup_kern_ops, ch);

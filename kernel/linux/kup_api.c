@@ -158,11 +158,10 @@ int kupdev_wait_channel(struct kupdev_softc *sc)
 
 void kupdev_notify(struct kupdev_softc *sc)
 {
+	/* No mutex: a timer or an interrupt handler may notify. */
 	if (kup_enter(sc))
 		return;
-	mutex_lock(&sc->lock);
-	WRITE_ONCE(sc->notify_gen, sc->notify_gen + 1);
-	mutex_unlock(&sc->lock);
+	atomic_inc(&sc->notify_gen);
 	wake_up_interruptible_all(&sc->notify_wq);
 	kup_leave(sc);
 }

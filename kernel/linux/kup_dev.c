@@ -118,7 +118,8 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 	struct kup_mem *old = NULL, *m;
 	size_t i;
 
-	if (!ch->rx_copy) {
+	/* Unload only needs the switch to publish its state: no copy buffer then. */
+	if (!ch->rx_copy && !force) {
 		ch->rx_copy = kvmalloc(sc->cap, GFP_KERNEL);
 		if (!ch->rx_copy)
 			return -EKU_NOMEM;
@@ -144,6 +145,9 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 		kref_get(&m->ref);
 		ch->emem = m;
 		ch->egen = ch->gen;
+		/* No byte of an earlier process's messages (or of the heap) for the next one. */
+		if (ch->rx_copy)
+			memset(ch->rx_copy, 0, sc->cap);
 		ch->e.rx_copy = ch->rx_copy;
 		kup_end_init(&ch->e, KUP_SIDE_KERN, m->va,
 		             (uint8_t *)m->va + KUP_BLOCK_LEN(sc->size), sc->size, &kup_kern_ops,
@@ -348,9 +352,8 @@ static void kup_dev_shutdown(struct kupdev_softc *sc)
 		struct kup_kchan *ch = &sc->ch[i];
 
 		mutex_lock(&ch->lock);
-		if (ch->gen != ch->egen && kup_chan_switch(ch, 1))
-			pr_warn("kup: %s: channel %u: no memory to publish shutdown\n", sc->name,
-			        i);
+		if (ch->gen != ch->egen)
+			kup_chan_switch(ch, 1); /* forced: cannot fail */
 		if (ch->emem && ch->egen == ch->gen) {
 			/* The process sees KUP_ST_SHUTDOWN in the kern tw, even when it spins. */
 			kup_end_close(&ch->e, KUP_ST_SHUTDOWN);
@@ -438,7 +441,7 @@ void kup_dev_exit(void)
 	 */
 	list_for_each_entry(sc, &kup_devs, node)
 	{
-		if (!sc->dead) {
+		if (!sc->unloading) {
 			pr_warn("kup: device %s was never unloaded; unloading it\n", sc->name);
 			kupdev_unload(sc);
 		}

@@ -93,11 +93,14 @@ static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
 	struct kup_mem *m, *old;
 	struct kup_kchan *ch;
 	uint32_t idx;
+	int r;
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
 	if (a.abi != KUP_ABI_VERSION)
 		return -EPROTO;
+	if (a.flags)
+		return -EINVAL; /* reserved */
 	if (a.chan >= sc->chan_cnt)
 		return -ERANGE;
 	if (a.size != sc->size)
@@ -105,6 +108,12 @@ static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
 	if (READ_ONCE(sc->dead))
 		return -ESHUTDOWN;
 	idx = array_index_nospec(a.chan, sc->chan_cnt);
+	/* Refuse before allocating, so a refused attach cannot make us zero 128 MiB. */
+	mutex_lock(&sc->lock);
+	r = f->mem ? -EISCONN : sc->ch[idx].owner ? -EBUSY : 0;
+	mutex_unlock(&sc->lock);
+	if (r)
+		return r;
 	/* Allocate and format before taking the lock: it can be 128 MiB. */
 	m = kup_mem_alloc(sc->size, idx, sc->chan_cnt);
 	if (!m)
@@ -159,6 +168,8 @@ static long kup_ioc_wait(struct kup_file *f, void __user *uarg)
 
 	if (copy_from_user(&w, uarg, sizeof(w)))
 		return -EFAULT;
+	if (w.spare)
+		return -EINVAL; /* reserved */
 	if (!m)
 		return -ENOTCONN;
 	ktw = &((const struct kup_kctl *)m->va)->k.tw;
@@ -187,7 +198,7 @@ static long kup_ioc_notify(struct kup_file *f, void __user *uarg)
 
 	if (copy_from_user(&w, uarg, sizeof(w)))
 		return -EFAULT;
-#define KUP_NOTIFIED (READ_ONCE(sc->notify_gen) != w.seen || READ_ONCE(sc->dead))
+#define KUP_NOTIFIED ((uint32_t)atomic_read(&sc->notify_gen) != w.seen || READ_ONCE(sc->dead))
 	if (w.timeout_ns < 0)
 		r = wait_event_interruptible(sc->notify_wq, KUP_NOTIFIED);
 	else
@@ -218,7 +229,7 @@ static long kup_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		info.abi = KUP_ABI_VERSION;
 		info.size = sc->size;
 		info.chan_cnt = sc->chan_cnt;
-		info.notify = sc->notify_gen;
+		info.notify = (uint32_t)atomic_read(&sc->notify_gen);
 		info.state = sc->dead ? KUP_ST_SHUTDOWN : KUP_ST_OPEN;
 		mutex_unlock(&sc->lock);
 		return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
@@ -355,5 +366,4 @@ const struct file_operations kup_fops = {
     .compat_ioctl = compat_ptr_ioctl,
     .mmap = kup_mmap,
     .poll = kup_poll,
-    .llseek = no_llseek,
 };

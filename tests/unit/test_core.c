@@ -441,6 +441,7 @@ KT_TEST(strerror_covers_every_code)
 		KT_ASSERT(strcmp(kup_core_strerror(c), "unknown KUP error") != 0);
 	KT_ASSERT(strcmp(kup_core_strerror(-EKU_TOOBIG), kup_core_strerror(EKU_TOOBIG)) == 0);
 	KT_ASSERT(strcmp(kup_core_strerror(1000), "unknown KUP error") == 0);
+	KT_ASSERT(strcmp(kup_core_strerror(-2147483647 - 1), "unknown KUP error") == 0);
 }
 
 KT_MAIN()

@@ -47,6 +47,9 @@ step "echo client against kup_echo.ko" sh -c 'KUP_BACKEND=kernel echo_client -n 
 step "rmmod kup_echo" rmmod kup_echo
 step "rmmod kup_test" rmmod kup_test
 step "rmmod kupvt" rmmod kupvt
-step "no kup device node left" sh -c '[ -z "$(ls /sys/class/kup 2>/dev/null)" ]'
+# vmtest reloaded kupvt with leak=1: kupvt_leak was shut down, never unloaded.
+step "kupvt_leak outlived kupvt" test -e /dev/kupvt_leak
 step "rmmod kup" rmmod kup
+step "kup.ko's exit removed every node" sh -c '[ ! -e /sys/class/kup ] && [ ! -e /dev/kupvt_leak ] && [ ! -e /dev/kupvt ]'
+step "a stale node name opens nothing" sh -c '! cat /dev/kupvt_leak 2>/dev/null' 
 echo "$pass passed, $fail failed"

@@ -24,7 +24,12 @@ struct kupvt_hello {
 	uint32_t chan;
 };
 
-static struct kupdev_softc *sc, *sc_attr;
+static struct kupdev_softc *sc, *sc_attr, *sc_leak;
+
+/* leak=1: also make kupvt_leak, and at unload only shut it down (as a module
+ * that forgets kupdev_unload would): kup.ko's own exit must clean it up. */
+static bool leak;
+module_param(leak, bool, 0444);
 static struct kupsvc_thread *disp, *workers[KUPVT_CHANS];
 static DECLARE_WAIT_QUEUE_HEAD(kupvt_wq);
 static atomic_t go[KUPVT_CHANS];
@@ -128,13 +133,18 @@ static void kupvt_stop(void)
 	WRITE_ONCE(stopping, 1);
 	wake_up_interruptible_all(&kupvt_wq);
 	if (sc)
-		kupdev_unload(sc); /* every blocked kupdev_* call returns */
-	if (sc_attr)
-		kupdev_unload(sc_attr);
+		kupdev_shutdown(sc); /* every blocked kupdev_* call returns */
 	kupsvc_thread_join(disp);
 	for (i = 0; i < KUPVT_CHANS; i++)
 		if (workers[i])
 			kupsvc_thread_join(workers[i]);
+	if (sc)
+		kupdev_unload(sc);
+	if (sc_attr)
+		kupdev_unload(sc_attr);
+	/* Shut down but never unloaded, like a buggy module: kup.ko's exit must cope. */
+	if (sc_leak)
+		kupdev_shutdown(sc_leak);
 }
 
 static int kupvt_start(void)
@@ -156,10 +166,20 @@ static int kupvt_start(void)
 		return -EKU_INVAL;
 	}
 
+	if (leak) {
+		sc_leak = kupdev_create("kupvt_leak", 1, 1);
+		if (!sc_leak) {
+			i = kupdev_last_error(NULL, 0);
+			kupdev_unload(sc_attr);
+			return -i;
+		}
+	}
 	sc = kupdev_create("kupvt", 1, KUPVT_CHANS);
 	if (!sc) {
 		i = kupdev_last_error(NULL, 0);
 		kupdev_unload(sc_attr);
+		if (sc_leak)
+			kupdev_unload(sc_leak);
 		return -i;
 	}
 	for (i = 0; i < KUPVT_CHANS; i++) {
