@@ -333,6 +333,43 @@ KT_TEST(close_and_reattach)
 	ctl_close(c);
 }
 
+/* The module's private receive copy holds nothing of an earlier process's messages. */
+KT_TEST(private_copy_does_not_leak_between_processes)
+{
+	char namebuf[64];
+	const char *n = NAME("leak");
+	struct kit_ctl *c = ctl_open();
+	struct kt_reply rep;
+	static uint8_t whole[KUP_PAGE];
+	void *h, *a, *b, *buf;
+	size_t cap;
+
+	ctl_mkdev(c, n, 1, 1, KTB_MANUAL, 0, 0);
+	h = kit_open(n);
+	a = kit_attach(h, 0, 1);
+	KT_EQ(ctl_waitchan(c, n, KIT_SOON_MS), 0);
+	KT_EQ(ctl_pass(c, n, 0, KIT_SOON_MS, 0), 0);
+	buf = kernproxy_send_buf(a, &cap, 0);
+	KT_ASSERT(buf && cap == KUP_PAGE);
+	memset(buf, 0xaa, cap); /* process A's secret fills the whole message */
+	KT_EQ(kernproxy_send_commit(a, cap), 0);
+	KT_EQ(ctl_recv(c, n, 0, KIT_SOON_MS, 0, &rep), 0);
+	KT_EQ(rep.len, cap);
+	kernproxy_close(a);
+	b = kit_attach(h, 0, 1);
+	KT_EQ(ctl_waitchan(c, n, KIT_SOON_MS), 0);
+	KT_EQ(ctl_pass(c, n, 0, KIT_SOON_MS, 0), 0);
+	KT_ASSERT(kernproxy_receive(b, 0) != NULL);
+	KT_EQ(kernproxy_send(b, "B", 1, 0), 0);
+	KT_EQ(ctl_recv(c, n, 0, KIT_SOON_MS, KTF_WHOLE, &rep), 0);
+	KT_EQ(rep.len, 1);
+	whole[0] = 'B'; /* and zeros after it, not A's bytes */
+	KT_EQ(rep.sum, kt_sum(whole, KUP_PAGE));
+	kernproxy_close(h);
+	KT_EQ(ctl_unload(c, n), 0);
+	ctl_close(c);
+}
+
 struct blocked {
 	void *ch;
 	int flags, err;

@@ -95,6 +95,7 @@ enum kt_beh {
 
 #define KTF_ZC         0x100 /* KTO_SEND: zero-copy kern send (kupdev_send_buf + commit) */
 #define KTF_SEED       0x200 /* KTO_RECV: the seed's kupdev_receive (blocks without timeout) */
+#define KTF_WHOLE      0x400 /* KTO_RECV: sum the whole private copy buffer (capacity bytes) */
 #define KT_LEN_UNKNOWN 0xffffffffu /* KTO_RECV with KTF_SEED: the seed's call has no length */
 /* Lower bits of flags are KUP_NB / KUP_POLL, passed to the kupdev_* call. */
 

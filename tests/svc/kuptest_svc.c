@@ -526,6 +526,9 @@ static int cmd_on_dev(struct kt_dev *d, const struct kt_cmd *cmd, struct kt_repl
 		r = kupdev_recv(d->sc, (int)cmd->chan, &data, &len, flags, kt_tmo(cmd->timeout_ms));
 		if (r == 0) {
 			rep->len = (uint32_t)len;
+			/* KTF_WHOLE: what a module reading fixed-size records past len would see. */
+			if (cmd->flags & KTF_WHOLE)
+				len = kupdev_capacity(d->sc);
 			rep->sum = kt_sum(data, (uint32_t)len);
 			/* Also for len 0: an empty token must read as a zero byte. */
 			rep->byte0 = data ? ((uint8_t *)data)[0] : 0xffu;
