@@ -50,12 +50,14 @@ int kupdev_wait_channel(struct kupdev_softc *sc);
  * kupdev_* calls on sc to return, and free the device.  sc is invalid
  * afterwards: stop your own threads before (see kupdev_shutdown).  0, or -EKU_*. */
 int kupdev_unload(struct kupdev_softc *sc);
-/* Tell processes waiting on the device (kernproxy_wait_notify) to look again. */
+/* Tell processes waiting on the device (kernproxy_wait_notify) to look again.
+ * Never sleeps: Linux allows it in any context, interrupts included;
+ * FreeBSD wherever a default mutex may be taken (callouts, ithreads). */
 void kupdev_notify(struct kupdev_softc *sc);
 /* Wait for our turn, copy len bytes into the channel and pass the turn. */
 int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id);
 /* Wait for our turn; returns a kernel-private copy of the message that gave
- * it, valid until kupdev_unlock_channel() or the next send on the channel. */
+ * it, valid until kupdev_unlock_channel() or the next receive on the channel. */
 void *kupdev_receive(struct kupdev_softc *sc, int chan_id);
 /* Done with the data kupdev_receive returned. */
 void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id);

@@ -337,7 +337,7 @@ kupdev_unload(struct kupdev_softc *sc)
 		mtx_unlock(&sc->mtx);
 		return (-EKU_SHUTDOWN);
 	}
-	sc->unloading = 1;
+	atomic_store_rel_int(&sc->unloading, 1);
 	mtx_unlock(&sc->mtx);
 	kup_dev_shutdown(sc);
 
@@ -713,7 +713,7 @@ kup_devs_busy(void)
 
 	mtx_lock(&kup_devs_mtx);
 	LIST_FOREACH(sc, &kup_devs, link)
-	if (!atomic_load_acq_int(&sc->dead))
+	if (!atomic_load_acq_int(&sc->unloading)) /* shut down is not unloaded */
 		busy = 1;
 	mtx_unlock(&kup_devs_mtx);
 	return (busy);

@@ -110,7 +110,7 @@ struct kupdev_softc {
 	struct cv idle_cv;       /* kupdev_unload waits for inside and privs */
 	struct selinfo sel;      /* poll of device handles: notify */
 	int dead;                /* atomic: shut down (kupdev_shutdown or unload) */
-	int unloading;           /* kupdev_unload has begun: under mtx */
+	int unloading;           /* atomic, set under mtx: kupdev_unload has begun */
 	int inside;              /* atomic: kupdev_* calls in progress */
 	int privs;               /* open files whose destructor has not finished */
 	uint32_t notify;         /* kupdev_notify generation */

@@ -208,6 +208,13 @@ KT_TEST(create_validates_and_unload_leaves_a_tombstone)
 	KT_ASSERT(kupdev_receive(sc, 0) == NULL);
 	KT_EQ(kupdev_last_error(sc, 0), EKU_SHUTDOWN);
 	KT_EQ(kupdev_unload(sc2), 0);
+	/* Shut down is not unloaded: kup.ko must refuse to go (its node still exists). */
+	sc2 = kupdev_create("emu_shut", 1, 1);
+	KT_ASSERT(sc2);
+	KT_EQ(kupdev_shutdown(sc2), 0);
+	KT_EQ(kupdev_send(sc2, "x", 1, 0), -EKU_SHUTDOWN); /* sc stays valid */
+	KT_EQ(kemu_module_kup->evhand(NULL, MOD_QUIESCE, NULL), EBUSY);
+	KT_EQ(kupdev_unload(sc2), 0);
 	unload_kup();
 }
 
