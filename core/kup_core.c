@@ -163,6 +163,16 @@ int kup_end_poll(struct kup_end *e)
 	return 0;
 }
 
+#define KUP_INT64_MAX ((int64_t)(~(uint64_t)0 >> 1)) /* no INT64_MAX in every kernel */
+
+/* now + ns, or -1 (never) for a negative ns or one too large to add. */
+static int64_t deadline_after(int64_t now, int64_t ns)
+{
+	if (ns < 0 || ns > KUP_INT64_MAX - now)
+		return -1;
+	return now + ns;
+}
+
 int kup_end_wait(struct kup_end *e, int flags, int64_t timeout_ns)
 {
 	int64_t now, deadline, spin_end, left;
@@ -172,8 +182,8 @@ int kup_end_wait(struct kup_end *e, int flags, int64_t timeout_ns)
 	if (r != -EKU_NOTREADY || (flags & KUPC_NB))
 		return r;
 	now = kup_now_ns();
-	deadline = timeout_ns < 0 ? -1 : now + timeout_ns;
-	spin_end = ((flags & KUPC_POLL) || e->spin_ns < 0) ? -1 : now + e->spin_ns;
+	deadline = deadline_after(now, timeout_ns);
+	spin_end = (flags & KUPC_POLL) ? -1 : deadline_after(now, e->spin_ns);
 
 	/* Spin: the turn usually comes back within a round trip. */
 	while (spin_end < 0 || now < spin_end) {

@@ -57,7 +57,8 @@ void kupdev_notify(struct kupdev_softc *sc);
 /* Wait for our turn, copy len bytes into the channel and pass the turn. */
 int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id);
 /* Wait for our turn; returns a kernel-private copy of the message that gave
- * it, valid until kupdev_unlock_channel() or the next receive on the channel. */
+ * it, valid until kupdev_unlock_channel(), the next receive on the channel,
+ * or the first call on it after another process attached it. */
 void *kupdev_receive(struct kupdev_softc *sc, int chan_id);
 /* Done with the data kupdev_receive returned. */
 void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id);

@@ -154,6 +154,11 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **ou
 		kpv_leave(sc);
 		return -EKU_CLOSED;
 	}
+	if (ch->wipe_copy) {
+		/* No byte of an earlier process's messages for the next one. */
+		memset(ch->rx_copy, 0, (size_t)sc->size * KUP_PAGE);
+		ch->wipe_copy = 0;
+	}
 	ch->e.spin_ns = __atomic_load_n(&sc->spin_ns, __ATOMIC_RELAXED);
 	*out = ch;
 	return 0;

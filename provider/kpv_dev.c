@@ -299,8 +299,8 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 		ch->base.errors += o->errors;
 		ch->base.proto_errors += o->proto_errors;
 	}
-	/* No byte of an earlier process's messages for the next one. */
-	memset(ch->rx_copy, 0, (size_t)sc->size * KUP_PAGE);
+	/* The module's next call wipes the private copy (it may be reading it now). */
+	ch->wipe_copy = 1;
 	kup_end_init(&ch->e, KUP_SIDE_KERN, kmap, umap, sc->size, &kpv_host_ops, ch);
 	ch->live = 1;
 	if (__atomic_exchange_n(&ch->unseen_close, 0, __ATOMIC_RELAXED))

@@ -4,6 +4,7 @@
  * channel's lock and call core/.  No protocol decision is made here.
  */
 #include <linux/nospec.h>
+#include <linux/overflow.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 
@@ -105,11 +106,14 @@ static void kup_note_err(struct kupdev_softc *sc, int chan_id, int r)
 
 int kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_t timeout_ns)
 {
-	int64_t deadline = timeout_ns < 0 ? -1 : (int64_t)ktime_get_ns() + timeout_ns;
+	int64_t deadline = -1;
 	struct kup_kchan *ch;
 	long w = 0;
 	int r = kup_enter(sc);
 
+	/* Overflow means "never". */
+	if (timeout_ns >= 0 && check_add_overflow((int64_t)ktime_get_ns(), timeout_ns, &deadline))
+		deadline = -1;
 	if (r)
 		return r;
 	for (;;) {

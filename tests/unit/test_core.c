@@ -304,6 +304,10 @@ KT_TEST(timeout_expires)
 	KT_EQ(p->u.cnt.timeouts, 1);
 	KT_EQ(uctl(p)->u.wait, 0); /* the sleep announcement is withdrawn */
 	KT_EQ(kup_end_wait(&p->u, KUPC_POLL, 1000 * 1000), -EKU_TIMEDOUT);
+	/* Huge values mean "never", without overflowing: the turn still ends the wait. */
+	p->u.spin_ns = INT64_MAX;
+	KT_EQ(kup_end_pass(&p->k, KUPC_NB, 0), 0);
+	KT_EQ(kup_end_wait(&p->u, 0, INT64_MAX), 0);
 }
 
 KT_TEST(no_wake_call_without_a_sleeper)
