@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * kup_check.c - the rules for a device's name and geometry, once for every
- * host, so that kupdev_create refuses the same things everywhere.
+ * kup_check.c - what every host does alike around the protocol: the rules
+ * for a device's name and geometry (so kupdev_create refuses the same
+ * things everywhere) and the bookkeeping of counters.
  */
 #include "kup_core.h"
+#include "kupdev.h"
 
 int kup_name_ok(const char *name)
 {
@@ -32,4 +34,31 @@ int kup_create_check(const char *name, size_t size, size_t chan_cnt)
 	if (chan_cnt == 0 || chan_cnt > KUP_MAX_CHANNELS)
 		return -EKU_RANGE;
 	return 0;
+}
+
+void kup_counters_add(struct kup_counters *dst, const struct kup_counters *src)
+{
+	dst->sent += src->sent;
+	dst->received += src->received;
+	dst->bytes_sent += src->bytes_sent;
+	dst->bytes_received += src->bytes_received;
+	dst->sleeps += src->sleeps;
+	dst->wakeups += src->wakeups;
+	dst->timeouts += src->timeouts;
+	dst->errors += src->errors;
+	dst->proto_errors += src->proto_errors;
+}
+
+/* Fills every field but attaches, which the host counts. */
+void kup_counters_to_stats(struct kupdev_stats *st, const struct kup_counters *c)
+{
+	st->sent = c->sent;
+	st->received = c->received;
+	st->bytes_sent = c->bytes_sent;
+	st->bytes_received = c->bytes_received;
+	st->sleeps = c->sleeps;
+	st->wakeups = c->wakeups;
+	st->timeouts = c->timeouts;
+	st->errors = c->errors;
+	st->proto_errors = c->proto_errors;
 }

@@ -106,6 +106,11 @@ void kup_end_disarm(struct kup_end *e, uint32_t bits);
 
 const char *kup_core_strerror(int code);
 
+/* Counters: dst += src (a host keeps earlier sessions' totals); the public view. */
+struct kupdev_stats;
+void kup_counters_add(struct kup_counters *dst, const struct kup_counters *src);
+void kup_counters_to_stats(struct kupdev_stats *st, const struct kup_counters *c);
+
 /* Device names: [A-Za-z0-9_.-], shorter than KUP_NAME_MAX, no leading dot. 1 or 0. */
 int kup_name_ok(const char *name);
 /* kupdev_create's arguments: 0, -EKU_INVAL (name), -EKU_BADSIZE, -EKU_RANGE. */

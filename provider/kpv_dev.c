@@ -286,19 +286,8 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	ch->old_umap = ch->umap;
 	ch->kmap = kmap;
 	ch->umap = umap;
-	if (ch->live) {
-		const struct kup_counters *o = &ch->e.cnt;
-
-		ch->base.sent += o->sent;
-		ch->base.received += o->received;
-		ch->base.bytes_sent += o->bytes_sent;
-		ch->base.bytes_received += o->bytes_received;
-		ch->base.sleeps += o->sleeps;
-		ch->base.wakeups += o->wakeups;
-		ch->base.timeouts += o->timeouts;
-		ch->base.errors += o->errors;
-		ch->base.proto_errors += o->proto_errors;
-	}
+	if (ch->live)
+		kup_counters_add(&ch->base, &ch->e.cnt);
 	/* The module's next call wipes the private copy (it may be reading it now). */
 	ch->wipe_copy = 1;
 	kup_end_init(&ch->e, KUP_SIDE_KERN, kmap, umap, sc->size, &kpv_host_ops, ch);

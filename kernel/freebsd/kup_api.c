@@ -669,27 +669,10 @@ kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st)
 	ch = &sc->chans[chan_id];
 	mtx_lock(&ch->mtx);
 	c = ch->base;
-	if (ch->emem != NULL) {
-		c.sent += ch->e.cnt.sent;
-		c.received += ch->e.cnt.received;
-		c.bytes_sent += ch->e.cnt.bytes_sent;
-		c.bytes_received += ch->e.cnt.bytes_received;
-		c.sleeps += ch->e.cnt.sleeps;
-		c.wakeups += ch->e.cnt.wakeups;
-		c.timeouts += ch->e.cnt.timeouts;
-		c.errors += ch->e.cnt.errors;
-		c.proto_errors += ch->e.cnt.proto_errors;
-	}
+	if (ch->emem != NULL)
+		kup_counters_add(&c, &ch->e.cnt);
 	memset(st, 0, sizeof(*st));
-	st->sent = c.sent;
-	st->received = c.received;
-	st->bytes_sent = c.bytes_sent;
-	st->bytes_received = c.bytes_received;
-	st->sleeps = c.sleeps;
-	st->wakeups = c.wakeups;
-	st->timeouts = c.timeouts;
-	st->errors = c.errors;
-	st->proto_errors = c.proto_errors;
+	kup_counters_to_stats(st, &c);
 	st->attaches = ch->attaches;
 	mtx_unlock(&ch->mtx);
 	kup_leave(sc);

@@ -188,17 +188,8 @@ kup_chan_switch(struct kup_fchan *ch, int force)
 	ch->told = 0;
 	refcount_acquire(&mem->ref);
 	old = ch->emem;
-	if (old != NULL) {
-		ch->base.sent += ch->e.cnt.sent;
-		ch->base.received += ch->e.cnt.received;
-		ch->base.bytes_sent += ch->e.cnt.bytes_sent;
-		ch->base.bytes_received += ch->e.cnt.bytes_received;
-		ch->base.sleeps += ch->e.cnt.sleeps;
-		ch->base.wakeups += ch->e.cnt.wakeups;
-		ch->base.timeouts += ch->e.cnt.timeouts;
-		ch->base.errors += ch->e.cnt.errors;
-		ch->base.proto_errors += ch->e.cnt.proto_errors;
-	}
+	if (old != NULL)
+		kup_counters_add(&ch->base, &ch->e.cnt);
 	kblock = (void *)mem->kva;
 	/* No byte of an earlier process's messages for the next one. */
 	memset(ch->rx_copy, 0, sc->cap);

@@ -364,15 +364,7 @@ int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st)
 	spin_lock(&ch->snap_lock);
 	c = ch->snap;
 	spin_unlock(&ch->snap_lock);
-	st->sent = c.sent;
-	st->received = c.received;
-	st->bytes_sent = c.bytes_sent;
-	st->bytes_received = c.bytes_received;
-	st->sleeps = c.sleeps;
-	st->wakeups = c.wakeups;
-	st->timeouts = c.timeouts;
-	st->errors = c.errors;
-	st->proto_errors = c.proto_errors;
+	kup_counters_to_stats(st, &c);
 	mutex_lock(&sc->lock);
 	st->attaches = ch->attaches;
 	mutex_unlock(&sc->lock);

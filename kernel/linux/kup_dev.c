@@ -116,7 +116,6 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 {
 	struct kupdev_softc *sc = ch->sc;
 	struct kup_mem *old = NULL, *m;
-	size_t i;
 
 	/* Unload only needs the switch to publish its state: no copy buffer then. */
 	if (!ch->rx_copy && !force) {
@@ -135,13 +134,8 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 	if (m && ch->egen != ch->gen) {
 		ch->told = 0;
 		old = ch->emem;
-		if (old) {
-			uint64_t *b = (uint64_t *)&ch->base;
-			const uint64_t *c = (const uint64_t *)&ch->e.cnt;
-
-			for (i = 0; i < sizeof(ch->base) / sizeof(uint64_t); i++)
-				b[i] += c[i];
-		}
+		if (old)
+			kup_counters_add(&ch->base, &ch->e.cnt);
 		kref_get(&m->ref);
 		ch->emem = m;
 		ch->egen = ch->gen;
