@@ -17,7 +17,7 @@
 #error "kup.ko needs 4 KiB pages: the shared layout is in KUP_PAGE units"
 #endif
 
-static LIST_HEAD(kup_devs); /* live devices and tombstones */
+static LIST_HEAD(kup_devs); /* devices not yet unloaded */
 static DEFINE_MUTEX(kup_devs_lock);
 static DEFINE_IDA(kup_minors);
 static dev_t kup_devt;
@@ -183,9 +183,19 @@ static const struct device_type kup_devtype = {
     .devnode = kup_devnode,
 };
 
-/* The struct device lives in the softc, which outlives it (see kup_linux.h). */
+/*
+ * The last reference to the softc is gone: kupdev_unload (or a failed
+ * create) dropped the device's own, every file of the device is released
+ * and the cdev is gone (kup_linux.h).  Frees everything that is left.
+ */
 static void kup_dev_release(struct device *dev)
 {
+	struct kupdev_softc *sc = container_of(dev, struct kupdev_softc, dev);
+
+	kvfree(sc->ch); /* NULL after unload; set when create failed */
+	mutex_destroy(&sc->shut_lock);
+	mutex_destroy(&sc->lock);
+	kfree(sc);
 }
 
 static void kup_create_fail(int code)
@@ -245,7 +255,7 @@ struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t ch
 	mutex_lock(&kup_devs_lock);
 	list_for_each_entry(o, &kup_devs, node)
 	{
-		if (o->live && !strcmp(o->name, sc->name)) {
+		if (!strcmp(o->name, sc->name)) {
 			r = EKU_EXIST;
 			goto fail_unlock;
 		}
@@ -253,13 +263,18 @@ struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t ch
 	r = ida_alloc_max(&kup_minors, KUP_MAX_DEVS - 1, GFP_KERNEL);
 	if (r < 0) {
 		r = r == -ENOSPC ? EKU_BUSY : EKU_NOMEM;
-		goto fail_unlock;
+		mutex_unlock(&kup_devs_lock);
+		kvfree(sc->ch);
+		kfree(sc);
+		kup_create_fail(r);
+		return NULL;
 	}
 	sc->minor = r;
 	device_initialize(&sc->dev);
 	sc->dev.class = kup_class;
 	sc->dev.type = &kup_devtype;
 	sc->dev.devt = MKDEV(MAJOR(kup_devt), sc->minor);
+	/* From here on the device's reference owns sc: kup_dev_release frees it. */
 	sc->dev.release = kup_dev_release;
 	cdev_init(&sc->cdev, &kup_fops);
 	sc->cdev.owner = THIS_MODULE;
@@ -268,12 +283,12 @@ struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t ch
 		r = cdev_device_add(&sc->cdev, &sc->dev);
 	if (r) {
 		pr_warn("kup: cannot create /dev/%s: %d\n", sc->name, r);
-		put_device(&sc->dev);
 		ida_free(&kup_minors, sc->minor);
-		r = r == -EEXIST ? EKU_EXIST : EKU_NOMEM;
-		goto fail_unlock;
+		mutex_unlock(&kup_devs_lock);
+		put_device(&sc->dev); /* frees sc (kup_dev_release) */
+		kup_create_fail(r == -EEXIST ? EKU_EXIST : EKU_NOMEM);
+		return NULL;
 	}
-	sc->live = 1;
 	list_add_tail(&sc->node, &kup_devs);
 	mutex_unlock(&kup_devs_lock);
 	return sc;
@@ -397,11 +412,12 @@ int kupdev_unload(struct kupdev_softc *sc)
 	kvfree(chans);
 
 	cdev_device_del(&sc->cdev, &sc->dev);
-	put_device(&sc->dev);
 	mutex_lock(&kup_devs_lock);
 	ida_free(&kup_minors, sc->minor);
-	sc->live = 0; /* the name can be created again */
+	list_del(&sc->node); /* the name can be created again */
 	mutex_unlock(&kup_devs_lock);
+	/* sc is freed now, or when the last file opened before unload is released. */
+	put_device(&sc->dev);
 	return 0;
 }
 
@@ -427,24 +443,17 @@ int kup_dev_init(void)
 
 void kup_dev_exit(void)
 {
-	struct kupdev_softc *sc, *n;
+	struct kupdev_softc *sc;
 
 	/*
 	 * A client module that did not unload its devices is gone by now
-	 * (it held a reference on kup.ko): unload them for it.
+	 * (it held a reference on kup.ko): unload them for it.  No file of
+	 * a device is open (each holds a reference on kup.ko), so each softc
+	 * is freed here.  Nothing else touches kup_devs now.
 	 */
-	list_for_each_entry(sc, &kup_devs, node)
-	{
-		if (!sc->unloading) {
-			pr_warn("kup: device %s was never unloaded; unloading it\n", sc->name);
-			kupdev_unload(sc);
-		}
-	}
-	list_for_each_entry_safe(sc, n, &kup_devs, node)
-	{
-		list_del(&sc->node);
-		mutex_destroy(&sc->lock);
-		kfree(sc);
+	while ((sc = list_first_entry_or_null(&kup_devs, struct kupdev_softc, node))) {
+		pr_warn("kup: device %s was never unloaded; unloading it\n", sc->name);
+		kupdev_unload(sc);
 	}
 	class_destroy(kup_class);
 	unregister_chrdev_region(kup_devt, KUP_MAX_DEVS);

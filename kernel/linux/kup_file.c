@@ -48,6 +48,7 @@ static int kup_open(struct inode *inode, struct file *file)
 	if (!f)
 		return -ENOMEM;
 	f->sc = sc;
+	get_device(&sc->dev); /* sc outlives kupdev_unload while the file is open */
 	file->private_data = f;
 	return nonseekable_open(inode, file);
 }
@@ -83,6 +84,7 @@ static int kup_release(struct inode *inode, struct file *file)
 	mutex_unlock(&sc->lock);
 	kup_mem_put(f->mem);
 	kfree(f);
+	put_device(&sc->dev); /* may free sc */
 	return 0;
 }
 
@@ -110,7 +112,8 @@ static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
 	idx = array_index_nospec(a.chan, sc->chan_cnt);
 	/* Refuse before allocating, so a refused attach cannot make us zero 128 MiB. */
 	mutex_lock(&sc->lock);
-	r = f->mem ? -EISCONN : sc->ch[idx].owner ? -EBUSY : 0;
+	/* sc->ch is gone once unload has begun: dead is set first, under this lock. */
+	r = sc->dead ? -ESHUTDOWN : f->mem ? -EISCONN : sc->ch[idx].owner ? -EBUSY : 0;
 	mutex_unlock(&sc->lock);
 	if (r)
 		return r;

@@ -3,12 +3,16 @@
  * kup_linux.h - kup.ko internals: devices, channels, channel memory, files.
  *
  * Objects and lifetimes
- *   kupdev_softc  one device (/dev/NAME).  Never freed while kup.ko is
- *                 loaded: kupdev_unload frees its channels and turns it into
- *                 a small tombstone that answers -EKU_SHUTDOWN, so a module
- *                 thread that makes one more call after unload, or a file
- *                 opened before unload, never touches freed memory.
- *                 Tombstones are freed when kup.ko is removed.
+ *   kupdev_softc  one device (/dev/NAME).  Reference-counted by its
+ *                 struct device: the device's own reference (dropped by
+ *                 kupdev_unload), one per open file (kup_open to
+ *                 kup_release; mappings hold their file), and the cdev's
+ *                 (until cdev_device_del and the last chrdev user).
+ *                 kupdev_unload frees the channels and leaves the softc as
+ *                 a small dead shell for the files still open (their calls
+ *                 fail with ESHUTDOWN); kup_dev_release frees it when the
+ *                 last reference goes.  sc is invalid for the module after
+ *                 kupdev_unload returns (kupdev.h).
  *   kup_kchan     one channel: the kern side's kup_end and its lock.  Freed
  *                 by kupdev_unload once no kupdev_* caller is inside.
  *   kup_mem       the pages of one attach (vmalloc_user, zeroed) and the two
@@ -77,7 +81,7 @@ struct kup_kchan {
 };
 
 struct kupdev_softc {
-	struct list_head node; /* kup_devs: live devices and tombstones */
+	struct list_head node; /* kup_devs, until kupdev_unload */
 	char name[KUP_NAME_MAX];
 	uint32_t size, cap, chan_cnt;
 	struct kupdev_attr attr;
@@ -87,14 +91,13 @@ struct kupdev_softc {
 	int dead;                  /* shut down (or unloaded): every call fails */
 	int unloading;             /* kupdev_unload has begun: under lock */
 	struct mutex shut_lock;    /* serialises kup_dev_shutdown */
-	int live;                  /* the name is taken, the device node exists */
 	atomic_t inside;           /* kupdev_* calls in progress */
 	wait_queue_head_t idle_wq; /* unload waits for inside == 0 */
 	wait_queue_head_t attach_wq;
 	struct list_head pending; /* attached channels not yet reported */
 	atomic_t notify_gen; /* kupdev_notify bumps it: atomic, so IRQ-safe */
 	wait_queue_head_t notify_wq;
-	struct kup_kchan *ch; /* chan_cnt, NULL after unload */
+	struct kup_kchan *ch; /* chan_cnt, NULL after unload (under lock) */
 
 	int minor;
 	struct cdev cdev;

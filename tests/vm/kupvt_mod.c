@@ -11,7 +11,9 @@
  *       process rewrites the shared bytes, sum again; reply "C" sum1 sum2
  * A second device, kupvt_attr (2 pages, 1 channel, uid 1000, gid 100,
  * mode 0660), checks kupdev_create_attr; load fails if kupdev_create
- * accepts a duplicate or bad name or size.  Unload (rmmod) calls kupdev_unload first, then
+ * accepts a duplicate or bad name or size.  Writing N to the parameter
+ * cycles creates and unloads a device "kupvt_cyc" N times (vmtest checks
+ * that no memory is left behind per cycle).  Unload (rmmod) calls kupdev_unload first, then
  * joins the threads.
  */
 #include "kupsvc.h"
@@ -30,6 +32,37 @@ static struct kupdev_softc *sc, *sc_attr, *sc_leak;
  * that forgets kupdev_unload would): kup.ko's own exit must clean it up. */
 static bool leak;
 module_param(leak, bool, 0444);
+/* Write N: create and unload kupvt_cyc N times; reads back the cycles done. */
+static unsigned int cycles_done;
+
+static int kupvt_cycles_set(const char *val, const struct kernel_param *kp)
+{
+	struct kupdev_softc *c;
+	unsigned int n, i;
+	int r = kstrtouint(val, 0, &n);
+
+	if (r)
+		return r;
+	if (n > 100000)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		c = kupdev_create("kupvt_cyc", 1, 2);
+		if (!c)
+			return kupdev_last_error(NULL, 0) == EKU_NOMEM ? -ENOMEM : -EIO;
+		r = kupdev_unload(c);
+		if (r)
+			return -EIO;
+		cycles_done++;
+	}
+	return 0;
+}
+
+static const struct kernel_param_ops kupvt_cycles_ops = {
+    .set = kupvt_cycles_set,
+    .get = param_get_uint,
+};
+module_param_cb(cycles, &kupvt_cycles_ops, &cycles_done, 0644);
+
 static struct kupsvc_thread *disp, *workers[KUPVT_CHANS];
 static DECLARE_WAIT_QUEUE_HEAD(kupvt_wq);
 static atomic_t go[KUPVT_CHANS];

@@ -573,6 +573,39 @@ KT_TEST_T(no_leak_over_attach_cycles, 120)
 	KT_ASSERT(sl1 - sl0 < 200);
 }
 
+/* Create and unload a device n times in kupvt (its parameter cycles). */
+static void vt_cycles(int n)
+{
+	char buf[16];
+	int fd = open("/sys/module/kupvt/parameters/cycles", O_WRONLY | O_CLOEXEC);
+	int len = snprintf(buf, sizeof(buf), "%d", n);
+
+	KT_ASSERT(fd >= 0);
+	KT_EQ(write(fd, buf, len), len);
+	close(fd);
+}
+
+/* An unloaded device leaves nothing behind: its softc is freed (no tombstone). */
+KT_TEST_T(no_leak_over_create_unload_cycles, 120)
+{
+	long vm0, sl0, vm1, sl1;
+
+	vt_cycles(50); /* warm the caches first */
+	usleep(200000);
+	vm0 = meminfo("VmallocUsed");
+	sl0 = meminfo("Slab");
+	vt_cycles(600);
+	usleep(200000);
+	vm1 = meminfo("VmallocUsed");
+	sl1 = meminfo("Slab");
+	printf("# VmallocUsed %ld -> %ld kB, Slab %ld -> %ld kB over 600 create+unload\n", vm0,
+	       vm1, sl0, sl1);
+	/* A softc left per cycle (struct device + cdev, >= 1 KiB) would be >= 600 kB. */
+	KT_ASSERT(vm1 - vm0 < 200);
+	KT_ASSERT(sl1 - sl0 < 200);
+	KT_ASSERT(access("/dev/kupvt_cyc", F_OK) != 0);
+}
+
 /* Last: unloads kupvt under a blocked process, then loads it again. */
 KT_TEST_T(unload_with_blocked_process, 60)
 {
