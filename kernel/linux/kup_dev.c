@@ -39,6 +39,7 @@ struct kup_mem *kup_mem_alloc(uint32_t size, uint32_t chan, uint32_t chan_cnt)
 		return NULL;
 	}
 	kref_init(&m->ref);
+	kref_init(&m->pref);
 	m->size = size;
 	m->chan = chan;
 	init_waitqueue_head(&m->kwq);
@@ -47,19 +48,49 @@ struct kup_mem *kup_mem_alloc(uint32_t size, uint32_t chan, uint32_t chan_cnt)
 	return m;
 }
 
-static void kup_mem_release(struct kref *ref)
+static void kup_mem_release_pages(struct kref *pref)
 {
-	struct kup_mem *m = container_of(ref, struct kup_mem, ref);
+	struct kup_mem *m = container_of(pref, struct kup_mem, pref);
 
 	/* Pages still mapped by a process keep a page reference each. */
 	vfree(m->va);
-	kfree(m);
+	m->va = NULL;
+}
+
+static void kup_mem_release(struct kref *ref)
+{
+	kfree(container_of(ref, struct kup_mem, ref));
+}
+
+void kup_mem_get(struct kup_mem *m)
+{
+	kref_get(&m->ref);
+	kref_get(&m->pref);
 }
 
 void kup_mem_put(struct kup_mem *m)
 {
+	if (m) {
+		kref_put(&m->pref, kup_mem_release_pages);
+		kref_put(&m->ref, kup_mem_release);
+	}
+}
+
+/* The file's own reference at release: the object only (its pref is gone). */
+void kup_mem_put_obj(struct kup_mem *m)
+{
 	if (m)
 		kref_put(&m->ref, kup_mem_release);
+}
+
+int kup_mem_get_pages(struct kup_mem *m)
+{
+	return kref_get_unless_zero(&m->pref);
+}
+
+void kup_mem_put_pages(struct kup_mem *m)
+{
+	kref_put(&m->pref, kup_mem_release_pages);
 }
 
 /* --- the kern side's host ops -------------------------------------------- */
@@ -136,7 +167,7 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 		old = ch->emem;
 		if (old)
 			kup_counters_add(&ch->base, &ch->e.cnt);
-		kref_get(&m->ref);
+		kup_mem_get(m);
 		ch->emem = m;
 		ch->egen = ch->gen;
 		/* No byte of an earlier process's messages (or of the heap) for the next one. */
@@ -344,6 +375,8 @@ static void kup_dev_shutdown(struct kupdev_softc *sc)
 		}
 		if (ch->owner) {
 			ch->owner->attached = 0;
+			/* Never the last pref: cur holds one until unload. */
+			kup_file_drop_pages_locked(ch->owner);
 			ch->owner = NULL;
 		}
 		list_del_init(&ch->pend);

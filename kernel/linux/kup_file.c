@@ -53,6 +53,19 @@ static int kup_open(struct inode *inode, struct file *file)
 	return nonseekable_open(inode, file);
 }
 
+/*
+ * The file lets go of its attach's pages (sc->lock held), after gone is set
+ * or the attach shut down: a file path reads the pages only under a
+ * kup_mem_get_pages reference.
+ */
+void kup_file_drop_pages_locked(struct kup_file *f)
+{
+	if (f->pages) {
+		f->pages = 0;
+		kup_mem_put_pages(f->mem);
+	}
+}
+
 /* The process let the channel go (sc->lock held). */
 void kup_file_detach_locked(struct kup_file *f, int code)
 {
@@ -72,6 +85,8 @@ void kup_file_detach_locked(struct kup_file *f, int code)
 		kup_end_set_local(&ch->e, EKU_CLOSED);
 	wake_up_all(&m->kwq);
 	wake_up_all(&m->uwq);
+	/* A detached file pins nothing big (never the last pref: cur holds one). */
+	kup_file_drop_pages_locked(f);
 }
 
 static int kup_release(struct inode *inode, struct file *file)
@@ -81,8 +96,9 @@ static int kup_release(struct inode *inode, struct file *file)
 
 	mutex_lock(&sc->lock);
 	kup_file_detach_locked(f, EKU_CLOSED);
+	kup_file_drop_pages_locked(f); /* none left by now (detach, shutdown): belt and braces */
 	mutex_unlock(&sc->lock);
-	kup_mem_put(f->mem);
+	kup_mem_put_obj(f->mem);
 	kfree(f);
 	put_device(&sc->dev); /* may free sc */
 	return 0;
@@ -140,10 +156,11 @@ static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
 		return -EBUSY;
 	}
 	old = ch->cur;
-	ch->cur = m; /* the alloc's reference */
-	kref_get(&m->ref);
+	ch->cur = m; /* the alloc's references */
+	kup_mem_get(m); /* the file's */
 	f->chan = idx;
 	f->attached = 1;
+	f->pages = 1;
 	/* Set once, before poll may look at it without the lock. */
 	smp_store_release(&f->mem, m);
 	ch->owner = f;
@@ -175,6 +192,11 @@ static long kup_ioc_wait(struct kup_file *f, void __user *uarg)
 		return -EINVAL; /* reserved */
 	if (!m)
 		return -ENOTCONN;
+	/* The pages go at detach (gone is set first): hold them while we look. */
+	if (!kup_mem_get_pages(m)) {
+		gone = READ_ONCE(m->gone);
+		return gone == EKU_SHUTDOWN ? -ESHUTDOWN : -ENOTCONN;
+	}
 	ktw = &((const struct kup_kctl *)m->va)->k.tw;
 #define KUP_USER_WOKEN (READ_ONCE(*ktw) != w.seen || READ_ONCE(m->gone))
 	if (w.timeout_ns < 0)
@@ -183,6 +205,7 @@ static long kup_ioc_wait(struct kup_file *f, void __user *uarg)
 		r = wait_event_interruptible_hrtimeout(m->uwq, KUP_USER_WOKEN,
 		                                       ns_to_ktime(w.timeout_ns));
 #undef KUP_USER_WOKEN
+	kup_mem_put_pages(m);
 	gone = READ_ONCE(m->gone);
 	if (gone)
 		return gone == EKU_SHUTDOWN ? -ESHUTDOWN : -ENOTCONN;
@@ -270,10 +293,14 @@ static __poll_t kup_poll(struct file *file, poll_table *pt)
 		return READ_ONCE(sc->dead) ? EPOLLHUP | EPOLLERR : 0;
 	}
 	poll_wait(file, &m->uwq, pt);
+	/* The pages go at detach (gone is set first): hold them while we look. */
+	if (!kup_mem_get_pages(m))
+		return EPOLLIN | EPOLLRDNORM | EPOLLHUP | EPOLLERR;
 	kc = m->va;
 	uc = (const void *)((const uint8_t *)m->va + KUP_BLOCK_LEN(m->size));
 	ktw = READ_ONCE(kc->k.tw);
 	utw = READ_ONCE(uc->u.tw);
+	kup_mem_put_pages(m);
 	if (READ_ONCE(m->gone) || KUP_TW_STATE(ktw) != KUP_ST_OPEN)
 		return EPOLLIN | EPOLLRDNORM | EPOLLHUP | EPOLLERR;
 	/* The user's turn, by core's rule: kern seq == user seq + 1. */

@@ -15,12 +15,19 @@
  *                 kupdev_unload returns (kupdev.h).
  *   kup_kchan     one channel: the kern side's kup_end and its lock.  Freed
  *                 by kupdev_unload once no kupdev_* caller is inside.
- *   kup_mem       the pages of one attach (vmalloc_user, zeroed) and the two
- *                 wait queues of that attach.  Referenced by the file that
- *                 attached it (until the file is released) and by the kern
- *                 side's end (until it moves on to a newer attach or the
- *                 device unloads).  Pages mapped into a process are
- *                 refcounted by the mapping, so they outlive vfree.
+ *   kup_mem       one attach: its pages (vmalloc_user, zeroed), its two
+ *                 wait queues and its gone flag, with two counts.  ref
+ *                 keeps the small object (wait queues, gone): held by the
+ *                 channel (cur, emem) and by the file that attached it
+ *                 until the file is released (epoll entries may sit on
+ *                 uwq until then).  pref keeps the pages: held by cur and
+ *                 emem (until a newer attach or unload), by the attached
+ *                 file only until it detaches (munmap, close) or the
+ *                 device shuts down, and briefly by a file's KUP_IOC_WAIT
+ *                 or poll (kup_mem_get_pages, which fails once the pages
+ *                 are gone, and then gone is set).  Every pref holder
+ *                 holds a ref.  Pages mapped into a process are refcounted
+ *                 by the mapping, so they outlive vfree.
  *   kup_file      one open file of /dev/NAME: a device handle, or after
  *                 KUP_IOC_ATTACH one channel.
  *
@@ -46,8 +53,9 @@
 #define KUP_MAX_DEVS 256 /* minors of the kup char major */
 
 struct kup_mem {
-	struct kref ref;
-	void *va; /* KUP_MAP_LEN(size) bytes, vmalloc_user */
+	struct kref ref;  /* the object */
+	struct kref pref; /* va */
+	void *va;         /* KUP_MAP_LEN(size) bytes, vmalloc_user */
 	uint32_t size, chan;
 	wait_queue_head_t kwq; /* the kern side sleeps here (sleep op) */
 	wait_queue_head_t uwq; /* the process sleeps (KUP_IOC_WAIT) and polls here */
@@ -110,12 +118,19 @@ struct kup_file {
 	struct kup_mem *mem;
 	uint32_t chan;
 	int attached; /* holds sc->ch[chan] */
+	int pages;    /* holds a pref on mem (attached, or shut down not yet) */
 	int maps;     /* live vmas of this file */
 };
 
 /* kup_dev.c */
 extern const struct file_operations kup_fops;
+/* Both counts: cur, emem and an attached file hold one each. */
+void kup_mem_get(struct kup_mem *m);
 void kup_mem_put(struct kup_mem *m);
+void kup_mem_put_obj(struct kup_mem *m);
+/* Only the pages: 0 when they are gone already. */
+int kup_mem_get_pages(struct kup_mem *m);
+void kup_mem_put_pages(struct kup_mem *m);
 struct kup_mem *kup_mem_alloc(uint32_t size, uint32_t chan, uint32_t chan_cnt);
 /* Point the kern side's end at the channel's latest attach (lock held). */
 int kup_chan_switch(struct kup_kchan *ch, int force);
@@ -127,5 +142,6 @@ void kup_dev_exit(void);
 
 /* kup_file.c */
 void kup_file_detach_locked(struct kup_file *f, int code);
+void kup_file_drop_pages_locked(struct kup_file *f);
 
 #endif /* KUP_LINUX_H */

@@ -13,7 +13,8 @@
  * mode 0660), checks kupdev_create_attr; load fails if kupdev_create
  * accepts a duplicate or bad name or size.  Writing N to the parameter
  * cycles creates and unloads a device "kupvt_cyc" N times (vmtest checks
- * that no memory is left behind per cycle).  Unload (rmmod) calls kupdev_unload first, then
+ * that no memory is left behind per cycle).  kupvt_big (255 pages, one
+ * channel, no module thread) is for tests that attach big memory.  Unload (rmmod) calls kupdev_unload first, then
  * joins the threads.
  */
 #include "kupsvc.h"
@@ -26,7 +27,7 @@ struct kupvt_hello {
 	uint32_t chan;
 };
 
-static struct kupdev_softc *sc, *sc_attr, *sc_leak;
+static struct kupdev_softc *sc, *sc_attr, *sc_leak, *sc_big;
 
 /* leak=1: also make kupvt_leak, and at unload only shut it down (as a module
  * that forgets kupdev_unload would): kup.ko's own exit must clean it up. */
@@ -175,6 +176,8 @@ static void kupvt_stop(void)
 		kupdev_unload(sc);
 	if (sc_attr)
 		kupdev_unload(sc_attr);
+	if (sc_big)
+		kupdev_unload(sc_big);
 	/* Shut down but never unloaded, like a buggy module: kup.ko's exit must cope. */
 	if (sc_leak)
 		kupdev_shutdown(sc_leak);
@@ -199,11 +202,18 @@ static int kupvt_start(void)
 		return -EKU_INVAL;
 	}
 
+	sc_big = kupdev_create("kupvt_big", 255, 1);
+	if (!sc_big) {
+		i = kupdev_last_error(NULL, 0);
+		kupdev_unload(sc_attr);
+		return -i;
+	}
 	if (leak) {
 		sc_leak = kupdev_create("kupvt_leak", 1, 1);
 		if (!sc_leak) {
 			i = kupdev_last_error(NULL, 0);
 			kupdev_unload(sc_attr);
+			kupdev_unload(sc_big);
 			return -i;
 		}
 	}
@@ -211,6 +221,7 @@ static int kupvt_start(void)
 	if (!sc) {
 		i = kupdev_last_error(NULL, 0);
 		kupdev_unload(sc_attr);
+		kupdev_unload(sc_big);
 		if (sc_leak)
 			kupdev_unload(sc_leak);
 		return -i;
