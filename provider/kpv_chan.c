@@ -147,7 +147,9 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **ou
 		kpv_leave(sc);
 		return -EKU_CLOSED; /* never attached */
 	}
-	if (__atomic_exchange_n(&ch->stale, 0, __ATOMIC_RELAXED)) {
+	/* A plain load first: no locked instruction on the hot path. */
+	if (__atomic_load_n(&ch->stale, __ATOMIC_RELAXED) &&
+	    __atomic_exchange_n(&ch->stale, 0, __ATOMIC_RELAXED)) {
 		/* The process this caller talked to left; a new one came meanwhile. */
 		__atomic_store_n(&ch->last_err, EKU_CLOSED, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&ch->lock);
