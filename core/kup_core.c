@@ -92,7 +92,7 @@ int kup_chan_check(const void *kblock, uint32_t size, uint32_t chan)
 }
 
 void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint32_t size,
-		  const struct kup_host_ops *ops, void *host)
+                  const struct kup_host_ops *ops, void *host)
 {
 	struct kup_kctl *kc = kblock;
 	struct kup_uctl *uc = ublock;
@@ -242,8 +242,7 @@ static void publish(struct kup_end *e, uint32_t len)
 	wake_peer(e);
 }
 
-int kup_end_send(struct kup_end *e, const void *data, uint32_t len, int flags,
-		 int64_t timeout_ns)
+int kup_end_send(struct kup_end *e, const void *data, uint32_t len, int flags, int64_t timeout_ns)
 {
 	int r;
 
@@ -272,8 +271,8 @@ int kup_end_pass(struct kup_end *e, int flags, int64_t timeout_ns)
 	return 0;
 }
 
-int kup_end_recv(struct kup_end *e, int flags, int64_t timeout_ns, const void **data,
-		 uint32_t *len, int copy)
+int kup_end_recv(struct kup_end *e, int flags, int64_t timeout_ns, const void **data, uint32_t *len,
+                 int copy)
 {
 	int r = kup_end_wait(e, flags, timeout_ns);
 

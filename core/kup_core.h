@@ -18,7 +18,7 @@
 #include "kup_plat.h"
 #include "kup_abi.h"
 
-#define KUPC_NB	  0x1 /* = KP_NB = KUP_NB */
+#define KUPC_NB   0x1 /* = KP_NB = KUP_NB */
 #define KUPC_POLL 0x2 /* = KP_POLL = KUP_POLL */
 
 #define KUP_SIDE_KERN 0
@@ -48,27 +48,27 @@ struct kup_counters {
 
 struct kup_end {
 	/* Fixed by kup_end_init. */
-	struct kup_side *mine;	     /* shared: our words */
+	struct kup_side *mine;       /* shared: our words */
 	const struct kup_side *peer; /* shared: the peer's words, untrusted on the kern side */
-	uint8_t *tx;		     /* shared: our outgoing data */
-	const uint8_t *rx;	     /* shared: the peer's outgoing data */
-	uint8_t *rx_copy;	     /* private: cap bytes for stable receives, or NULL */
-	uint32_t cap;		     /* bytes per direction */
-	uint32_t lead;		     /* 0 for the kern side (it moves first), 1 for the user */
+	uint8_t *tx;                 /* shared: our outgoing data */
+	const uint8_t *rx;           /* shared: the peer's outgoing data */
+	uint8_t *rx_copy;            /* private: cap bytes for stable receives, or NULL */
+	uint32_t cap;                /* bytes per direction */
+	uint32_t lead;               /* 0 for the kern side (it moves first), 1 for the user */
 	const struct kup_host_ops *ops;
-	void *host;		     /* the host's per-channel object */
-	int64_t spin_ns;	     /* spin before sleeping; < 0: never sleep */
+	void *host;      /* the host's per-channel object */
+	int64_t spin_ns; /* spin before sleeping; < 0: never sleep */
 
 	/* Protocol state, private to this side. */
 	uint32_t tx_seq;    /* messages we published */
 	uint32_t rx_len;    /* validated length of the message that gave us the turn */
-	uint32_t state;	    /* our published KUP_ST_* */
+	uint32_t state;     /* our published KUP_ST_* */
 	uint32_t wait_bits; /* our published wait word */
 	uint32_t have_turn; /* turn observed and not yet passed back */
 	uint32_t tx_open;   /* kup_end_txbuf handed out the buffer */
 	uint32_t seen_tw;   /* the peer's tw as the last poll read it */
 	uint32_t broken;    /* sticky EKU_PROTO once the peer broke the protocol */
-	uint32_t local;	    /* host event: 0, EKU_CLOSED or EKU_SHUTDOWN (any thread) */
+	uint32_t local;     /* host event: 0, EKU_CLOSED or EKU_SHUTDOWN (any thread) */
 	struct kup_counters cnt;
 };
 
@@ -79,19 +79,18 @@ int kup_chan_check(const void *kblock, uint32_t size, uint32_t chan);
 
 /* Set up one side of a channel whose blocks are mapped at kblock/ublock. */
 void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint32_t size,
-		  const struct kup_host_ops *ops, void *host);
+                  const struct kup_host_ops *ops, void *host);
 
 /* 0 when we hold the turn, -EKU_NOTREADY when the peer does, else -EKU_*. */
 int kup_end_poll(struct kup_end *e);
 /* kup_end_poll, waiting per flags (KUPC_NB, KUPC_POLL) and timeout (< 0 forever). */
 int kup_end_wait(struct kup_end *e, int flags, int64_t timeout_ns);
 
-int kup_end_send(struct kup_end *e, const void *data, uint32_t len, int flags,
-		 int64_t timeout_ns);
+int kup_end_send(struct kup_end *e, const void *data, uint32_t len, int flags, int64_t timeout_ns);
 int kup_end_pass(struct kup_end *e, int flags, int64_t timeout_ns);
 /* Wait for the turn; *data is the message (in rx_copy when copy, else shared). */
-int kup_end_recv(struct kup_end *e, int flags, int64_t timeout_ns, const void **data,
-		 uint32_t *len, int copy);
+int kup_end_recv(struct kup_end *e, int flags, int64_t timeout_ns, const void **data, uint32_t *len,
+                 int copy);
 int kup_end_txbuf(struct kup_end *e, int flags, int64_t timeout_ns, void **buf, uint32_t *cap);
 int kup_end_commit(struct kup_end *e, uint32_t len);
 

@@ -44,58 +44,58 @@
 #endif
 #endif
 
-#define KUP_MAGIC	    0x3150554bu /* "KUP1" little-endian */
-#define KUP_ABI_VERSION	    1u
-#define KUP_PAGE	    4096u /* layout unit; hosts with other page sizes refuse */
-#define KUP_CACHELINE	    128u  /* two 64-byte lines: defeats adjacent-line prefetch */
-#define KUP_NAME_MAX	    64u	  /* device name bytes, including the NUL */
-#define KUP_MAX_SIZE	    16384u /* pages per direction: 64 MiB */
-#define KUP_MAX_CHANNELS    4096u
+#define KUP_MAGIC        0x3150554bu /* "KUP1" little-endian */
+#define KUP_ABI_VERSION  1u
+#define KUP_PAGE         4096u  /* layout unit; hosts with other page sizes refuse */
+#define KUP_CACHELINE    128u   /* two 64-byte lines: defeats adjacent-line prefetch */
+#define KUP_NAME_MAX     64u    /* device name bytes, including the NUL */
+#define KUP_MAX_SIZE     16384u /* pages per direction: 64 MiB */
+#define KUP_MAX_CHANNELS 4096u
 
 /*
  * Error codes, shared by every host and both APIs.  libkup reports them
  * through kernproxy_errno / kernproxy_error(); kupdev_* calls return them
  * negated (-EKU_TOOBIG), like kernel errno values.  Strings: kup_strerror().
  */
-#define EKU_OK	     0
-#define EKU_NOTREADY 1	/* not our turn (KP_NB), or the device is not ready */
-#define EKU_SHUTDOWN 2	/* the device is unloading */
-#define EKU_CLOSED   3	/* the peer closed, detached or died */
-#define EKU_TOOBIG   4	/* message larger than the channel capacity */
-#define EKU_BADSIZE  5	/* size does not match the device's channel size */
-#define EKU_BUSY     6	/* channel attached by another process / in use */
-#define EKU_NOENT    7	/* no such device */
-#define EKU_RANGE    8	/* channel id out of range */
-#define EKU_INVAL    9	/* invalid argument or handle (NULL, closed, wrong kind) */
+#define EKU_OK       0
+#define EKU_NOTREADY 1  /* not our turn (KP_NB), or the device is not ready */
+#define EKU_SHUTDOWN 2  /* the device is unloading */
+#define EKU_CLOSED   3  /* the peer closed, detached or died */
+#define EKU_TOOBIG   4  /* message larger than the channel capacity */
+#define EKU_BADSIZE  5  /* size does not match the device's channel size */
+#define EKU_BUSY     6  /* channel attached by another process / in use */
+#define EKU_NOENT    7  /* no such device */
+#define EKU_RANGE    8  /* channel id out of range */
+#define EKU_INVAL    9  /* invalid argument or handle (NULL, closed, wrong kind) */
 #define EKU_TIMEDOUT 10 /* the timeout expired */
 #define EKU_INTR     11 /* interrupted by a signal */
 #define EKU_PROTO    12 /* the peer broke the protocol (corrupt shared memory) */
 #define EKU_NOMEM    13 /* out of memory */
 #define EKU_PERM     14 /* permission denied */
-#define EKU_ABI	     15 /* ABI version mismatch */
+#define EKU_ABI      15 /* ABI version mismatch */
 #define EKU_EXIST    16 /* a device of that name exists already */
-#define EKU_SYS	     17 /* other system error: see errno */
+#define EKU_SYS      17 /* other system error: see errno */
 #define EKU_NOTURN   18 /* commit without holding the turn and a buffer */
-#define EKU_MAX	     19
+#define EKU_MAX      19
 
 /* Turn word. */
-#define KUP_TW_STATE_MASK   3u
-#define KUP_TW_SEQ_SHIFT    2
-#define KUP_TW(seq, st)	    ((uint32_t)((seq) << KUP_TW_SEQ_SHIFT) | (uint32_t)(st))
-#define KUP_TW_SEQ(tw)	    ((uint32_t)(tw) >> KUP_TW_SEQ_SHIFT)
-#define KUP_TW_STATE(tw)    ((uint32_t)(tw)&KUP_TW_STATE_MASK)
-#define KUP_SEQ_MASK	    0x3fffffffu
+#define KUP_TW_STATE_MASK 3u
+#define KUP_TW_SEQ_SHIFT  2
+#define KUP_TW(seq, st)   ((uint32_t)((seq) << KUP_TW_SEQ_SHIFT) | (uint32_t)(st))
+#define KUP_TW_SEQ(tw)    ((uint32_t)(tw) >> KUP_TW_SEQ_SHIFT)
+#define KUP_TW_STATE(tw)  ((uint32_t)(tw)&KUP_TW_STATE_MASK)
+#define KUP_SEQ_MASK      0x3fffffffu
 
 /* Side states, in the low bits of tw. */
-#define KUP_ST_OPEN	    0u /* attached and exchanging */
-#define KUP_ST_CLOSING	    1u /* this side closed, died or broke the channel */
-#define KUP_ST_SHUTDOWN	    2u /* kern only: the device is unloading */
+#define KUP_ST_OPEN     0u /* attached and exchanging */
+#define KUP_ST_CLOSING  1u /* this side closed, died or broke the channel */
+#define KUP_ST_SHUTDOWN 2u /* kern only: the device is unloading */
 /* 3 is never valid: a reader that sees it has found corrupt memory. */
 
 /* Waiter bits in kup_side.wait: set by a side before it sleeps. */
-#define KUP_WAIT_SLEEP	    1u /* a thread is (about to be) asleep on the peer's tw */
-#define KUP_WAIT_FD	    2u /* user only: a readiness fd is armed (poll/kqueue) */
-#define KUP_WAIT_MASK	    3u
+#define KUP_WAIT_SLEEP 1u /* a thread is (about to be) asleep on the peer's tw */
+#define KUP_WAIT_FD    2u /* user only: a readiness fd is armed (poll/kqueue) */
+#define KUP_WAIT_MASK  3u
 
 /* One side's words.  W: that side.  R: both. */
 struct kup_side {
@@ -107,14 +107,14 @@ struct kup_side {
 
 /* Geometry.  W: kern, once, before the channel is handed out.  R: user. */
 struct kup_hdr {
-	uint32_t magic;	    /* KUP_MAGIC, store-release last */
-	uint32_t abi;	    /* KUP_ABI_VERSION */
-	uint32_t page;	    /* KUP_PAGE */
-	uint32_t size;	    /* data pages per direction */
-	uint32_t cap;	    /* data bytes per direction: size * KUP_PAGE */
-	uint32_t chan;	    /* channel id */
-	uint32_t chan_cnt;  /* channels on the device */
-	uint32_t flags;	    /* reserved, 0 */
+	uint32_t magic;    /* KUP_MAGIC, store-release last */
+	uint32_t abi;      /* KUP_ABI_VERSION */
+	uint32_t page;     /* KUP_PAGE */
+	uint32_t size;     /* data pages per direction */
+	uint32_t cap;      /* data bytes per direction: size * KUP_PAGE */
+	uint32_t chan;     /* channel id */
+	uint32_t chan_cnt; /* channels on the device */
+	uint32_t flags;    /* reserved, 0 */
 };
 
 /* The kern control page (first page of the kern block). */
@@ -153,11 +153,11 @@ _Static_assert(__builtin_offsetof(struct kup_uctl, u) == 0, "user words on line 
  * maps the channel (kern block read-only, user block read-write).
  */
 struct kup_ioc_info {
-	uint32_t abi;	   /* out: KUP_ABI_VERSION */
-	uint32_t size;	   /* out: pages per direction */
+	uint32_t abi;      /* out: KUP_ABI_VERSION */
+	uint32_t size;     /* out: pages per direction */
 	uint32_t chan_cnt; /* out */
 	uint32_t notify;   /* out: kupdev_notify generation */
-	uint32_t state;	   /* out: KUP_ST_OPEN or KUP_ST_SHUTDOWN */
+	uint32_t state;    /* out: KUP_ST_OPEN or KUP_ST_SHUTDOWN */
 	uint32_t spare[3];
 };
 
@@ -170,15 +170,15 @@ struct kup_ioc_attach {
 };
 
 struct kup_ioc_wait {
-	uint32_t seen;	    /* in: kern tw the caller saw; sleep while it is unchanged */
+	uint32_t seen; /* in: kern tw the caller saw; sleep while it is unchanged */
 	uint32_t spare;
 	int64_t timeout_ns; /* in: < 0 forever */
 };
 
 #define KUP_IOC_INFO   _IOR('K', 1, struct kup_ioc_info)
 #define KUP_IOC_ATTACH _IOWR('K', 2, struct kup_ioc_attach)
-#define KUP_IOC_WAIT   _IOW('K', 3, struct kup_ioc_wait)	 /* user sleeps for its turn */
-#define KUP_IOC_WAKE   _IO('K', 4)				 /* user wakes a sleeping kern */
+#define KUP_IOC_WAIT   _IOW('K', 3, struct kup_ioc_wait) /* user sleeps for its turn */
+#define KUP_IOC_WAKE   _IO('K', 4)                       /* user wakes a sleeping kern */
 #define KUP_IOC_NOTIFY _IOW('K', 5, struct kup_ioc_wait) /* sleep until notify gen != seen */
 
 #endif /* KUP_ABI_H */

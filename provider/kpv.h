@@ -68,9 +68,9 @@ struct kpv_chan {
 	 */
 	int unseen_close;
 	int stale;
-	int wipe_copy; /* under lock: a new session began; clear rx_copy at the next call */
-	int last_err;             /* atomic: kupdev_last_error */
-	uint64_t attaches;        /* atomic */
+	int wipe_copy;     /* under lock: a new session began; clear rx_copy at the next call */
+	int last_err;      /* atomic: kupdev_last_error */
+	uint64_t attaches; /* atomic */
 	struct kup_counters snap; /* atomic fields: counters as of the last call */
 };
 

@@ -156,7 +156,7 @@ static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
 		return -EBUSY;
 	}
 	old = ch->cur;
-	ch->cur = m; /* the alloc's references */
+	ch->cur = m;    /* the alloc's references */
 	kup_mem_get(m); /* the file's */
 	f->chan = idx;
 	f->attached = 1;

@@ -103,7 +103,7 @@ struct kupdev_softc {
 	wait_queue_head_t idle_wq; /* unload waits for inside == 0 */
 	wait_queue_head_t attach_wq;
 	struct list_head pending; /* attached channels not yet reported */
-	atomic_t notify_gen; /* kupdev_notify bumps it: atomic, so IRQ-safe */
+	atomic_t notify_gen;      /* kupdev_notify bumps it: atomic, so IRQ-safe */
 	wait_queue_head_t notify_wq;
 	struct kup_kchan *ch; /* chan_cnt, NULL after unload (under lock) */
 

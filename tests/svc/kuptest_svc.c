@@ -526,7 +526,7 @@ static int cmd_on_dev(struct kt_dev *d, const struct kt_cmd *cmd, struct kt_repl
 		r = kupdev_recv(d->sc, (int)cmd->chan, &data, &len, flags, kt_tmo(cmd->timeout_ms));
 		if (r == 0) {
 			rep->len = (uint32_t)len;
-			/* KTF_WHOLE: what a module reading fixed-size records past len would see. */
+			/* KTF_WHOLE: what a module reading past len would see. */
 			if (cmd->flags & KTF_WHOLE)
 				len = kupdev_capacity(d->sc);
 			rep->sum = kt_sum(data, (uint32_t)len);

@@ -14,8 +14,8 @@
  * accepts a duplicate or bad name or size.  Writing N to the parameter
  * cycles creates and unloads a device "kupvt_cyc" N times (vmtest checks
  * that no memory is left behind per cycle).  kupvt_big (255 pages, one
- * channel, no module thread) is for tests that attach big memory.  Unload (rmmod) calls kupdev_unload first, then
- * joins the threads.
+ * channel, no module thread) is for tests that attach big memory.  Unload (rmmod) calls
+ * kupdev_unload first, then joins the threads.
  */
 #include "kupsvc.h"
 #include <linux/wait.h>

@@ -642,8 +642,8 @@ KT_TEST_T(munmap_detach_frees_pages_of_open_files, 120)
 	}
 	usleep(100000);
 	vm1 = meminfo("VmallocUsed");
-	printf("# VmallocUsed %ld -> %ld kB with %d detached files open (%zu kB each)\n", vm0,
-	       vm1, BIG_FDS, len / 1024);
+	printf("# VmallocUsed %ld -> %ld kB with %d detached files open (%zu kB each)\n", vm0, vm1,
+	       BIG_FDS, len / 1024);
 	/* Pinned by every file, it would be BIG_FDS * 2 MiB = 32 MiB. */
 	KT_ASSERT(vm1 - vm0 < (long)(2 * len / 1024) + 200);
 	/* Files whose pages are gone answer the same. */
