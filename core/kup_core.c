@@ -242,7 +242,7 @@ static void publish(struct kup_end *e, uint32_t len)
 	wake_peer(e);
 }
 
-int kup_end_send(struct kup_end *e, const void *data, uint32_t len, int flags, int64_t timeout_ns)
+int kup_end_send(struct kup_end *e, const void *data, size_t len, int flags, int64_t timeout_ns)
 {
 	int r;
 
@@ -256,7 +256,7 @@ int kup_end_send(struct kup_end *e, const void *data, uint32_t len, int flags, i
 	if (r)
 		return r;
 	kup_memcpy(e->tx, data, len);
-	publish(e, len);
+	publish(e, (uint32_t)len);
 	return 0;
 }
 
@@ -303,7 +303,7 @@ int kup_end_txbuf(struct kup_end *e, int flags, int64_t timeout_ns, void **buf, 
 	return 0;
 }
 
-int kup_end_commit(struct kup_end *e, uint32_t len)
+int kup_end_commit(struct kup_end *e, size_t len)
 {
 	int r;
 
@@ -316,7 +316,7 @@ int kup_end_commit(struct kup_end *e, uint32_t len)
 	r = kup_end_poll(e);
 	if (r)
 		return r;
-	publish(e, len);
+	publish(e, (uint32_t)len);
 	return 0;
 }
 

@@ -86,13 +86,14 @@ int kup_end_poll(struct kup_end *e);
 /* kup_end_poll, waiting per flags (KUPC_NB, KUPC_POLL) and timeout (< 0 forever). */
 int kup_end_wait(struct kup_end *e, int flags, int64_t timeout_ns);
 
-int kup_end_send(struct kup_end *e, const void *data, uint32_t len, int flags, int64_t timeout_ns);
+/* len is a size_t so that no host truncates it before the capacity check. */
+int kup_end_send(struct kup_end *e, const void *data, size_t len, int flags, int64_t timeout_ns);
 int kup_end_pass(struct kup_end *e, int flags, int64_t timeout_ns);
 /* Wait for the turn; *data is the message (in rx_copy when copy, else shared). */
 int kup_end_recv(struct kup_end *e, int flags, int64_t timeout_ns, const void **data, uint32_t *len,
                  int copy);
 int kup_end_txbuf(struct kup_end *e, int flags, int64_t timeout_ns, void **buf, uint32_t *cap);
-int kup_end_commit(struct kup_end *e, uint32_t len);
+int kup_end_commit(struct kup_end *e, size_t len);
 
 /* Publish our closing (KUP_ST_CLOSING) or shutdown state and wake the peer. */
 void kup_end_close(struct kup_end *e, uint32_t state);

@@ -498,11 +498,7 @@ KP_API int kernproxy_send(void *channel, void *data, size_t len, int flags)
 		return -1;
 	if (flags & ~KP_FLAGS)
 		return fail_int(&c->err, EKU_INVAL);
-	if (len > c->e.cap) {
-		c->e.cnt.errors++;
-		return fail_int(&c->err, EKU_TOOBIG);
-	}
-	r = kup_end_send(&c->e, data, (uint32_t)len, flags, c->timeout_ns);
+	r = kup_end_send(&c->e, data, len, flags, c->timeout_ns);
 	return r ? chan_fail(c, r) : 0;
 }
 
@@ -545,11 +541,7 @@ KP_API int kernproxy_send_commit(void *channel, size_t len)
 
 	if (!c)
 		return -1;
-	if (len > c->e.cap) {
-		c->e.cnt.errors++;
-		return fail_int(&c->err, EKU_TOOBIG);
-	}
-	r = kup_end_commit(&c->e, (uint32_t)len);
+	r = kup_end_commit(&c->e, len);
 	return r ? chan_fail(c, r) : 0;
 }
 

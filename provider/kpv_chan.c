@@ -211,11 +211,7 @@ KPV_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *
 	r = chan_begin(sc, chan_id, &ch);
 	if (r)
 		return early_fail(sc, chan_id, r);
-	if (len > ch->e.cap) {
-		ch->e.cnt.errors++;
-		return chan_end(ch, -EKU_TOOBIG);
-	}
-	r = kup_end_send(&ch->e, data, (uint32_t)len, flags, timeout_ns);
+	r = kup_end_send(&ch->e, data, len, flags, timeout_ns);
 	return chan_end(ch, r);
 }
 
@@ -324,11 +320,7 @@ KPV_API int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
 	r = chan_begin(sc, chan_id, &ch);
 	if (r)
 		return early_fail(sc, chan_id, r);
-	if (len > ch->e.cap) {
-		ch->e.cnt.errors++;
-		return chan_end(ch, -EKU_TOOBIG);
-	}
-	return chan_end(ch, kup_end_commit(&ch->e, (uint32_t)len));
+	return chan_end(ch, kup_end_commit(&ch->e, len));
 }
 
 KPV_API int kupdev_last_error(struct kupdev_softc *sc, int chan_id)

@@ -449,10 +449,7 @@ kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t
 	r = kup_chan_enter(sc, chan_id, &ch);
 	if (r != 0)
 		return (r);
-	if (len > ch->e.cap)
-		r = -EKU_TOOBIG;
-	else
-		r = kup_end_send(&ch->e, data, (uint32_t)len, flags, timeout_ns);
+	r = kup_end_send(&ch->e, data, len, flags, timeout_ns);
 	return (kup_chan_leave(ch, r));
 }
 
@@ -554,10 +551,7 @@ kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
 	r = kup_chan_enter(sc, chan_id, &ch);
 	if (r != 0)
 		return (r);
-	if (len > ch->e.cap)
-		r = -EKU_TOOBIG;
-	else
-		r = kup_end_commit(&ch->e, (uint32_t)len);
+	r = kup_end_commit(&ch->e, len);
 	return (kup_chan_leave(ch, r));
 }
 

@@ -178,7 +178,7 @@ int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, si
 
 	if (r)
 		return r;
-	r = len > U32_MAX ? -EKU_TOOBIG : kup_end_send(&ch->e, data, len, flags, timeout_ns);
+	r = kup_end_send(&ch->e, data, len, flags, timeout_ns);
 	kup_end_call(ch, r);
 	return r;
 }
@@ -284,7 +284,7 @@ int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
 
 	if (r)
 		return r;
-	r = len > U32_MAX ? -EKU_TOOBIG : kup_end_commit(&ch->e, len);
+	r = kup_end_commit(&ch->e, len);
 	kup_end_call(ch, r);
 	return r;
 }

@@ -149,6 +149,8 @@ KT_TEST(too_big_is_refused_and_writes_nothing)
 
 	memset(buf, 0xaa, sizeof(buf));
 	KT_EQ(kup_end_send(&p->k, buf, SIZE * KUP_PAGE + 1, 0, -1), -EKU_TOOBIG);
+	/* A length that a 32-bit cast would wrap to 0 is still too big. */
+	KT_EQ(kup_end_send(&p->k, buf, (size_t)1 << 32, 0, -1), -EKU_TOOBIG);
 	KT_EQ(kctl(p)->k.tw, tw);
 	KT_EQ(((uint8_t *)p->kblock)[KUP_PAGE], 0);
 	/* The turn is still ours: an exact-capacity message goes through. */
