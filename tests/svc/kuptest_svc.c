@@ -500,8 +500,11 @@ static int cmd_on_dev(struct kt_dev *d, const struct kt_cmd *cmd, struct kt_repl
 		rep->cap = (uint32_t)kupdev_capacity(d->sc);
 		rep->chan_cnt = (uint32_t)kupdev_channel_count(d->sc);
 		rep->attached = kupdev_attached(d->sc, (int)cmd->chan);
-		r = kupdev_stats(d->sc, (int)cmd->chan, &rep->st);
-		if (r == 0 && cmd->chan < d->chan_cnt) {
+		/*
+		 * Our counters first, kupdev_stats after: a count seen here was bumped
+		 * after the kupdev_* call that caused it, so its stats are in the snapshot.
+		 */
+		if (cmd->chan < d->chan_cnt) {
 			c = &d->ch[cmd->chan];
 			rep->last_err = (int32_t)kt_ld(&c->last_err);
 			rep->sessions = kt_ld(&c->sessions);
@@ -510,7 +513,7 @@ static int cmd_on_dev(struct kt_dev *d, const struct kt_cmd *cmd, struct kt_repl
 			rep->msgs = kt_ld(&c->msgs);
 			rep->last_len = kt_ld(&c->last_len);
 		}
-		return r;
+		return kupdev_stats(d->sc, (int)cmd->chan, &rep->st);
 	case KTO_RECV:
 		if (cmd->flags & KTF_SEED) {
 			/* The seed's call: no length, no timeout; the client made sure of the turn.
