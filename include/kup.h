@@ -123,7 +123,9 @@ int kernproxy_loop_add(void *loop, void *channel, kernproxy_callback cb, void *a
 int kernproxy_loop_remove(void *loop, void *channel);
 /* One pass: waits up to timeout_ms (-1 forever) and runs the due callbacks.
  * Returns the number of callbacks run, or -1 (EKU_INVAL for an empty loop:
- * nothing could ever end its wait). */
+ * nothing could ever end its wait; EKU_BUSY when called from one of the
+ * loop's own callbacks).  Callbacks may add and remove channels, but not
+ * free the loop.  A pass allocates nothing once the loop has grown. */
 int kernproxy_loop_run(void *loop, int timeout_ms);
 void kernproxy_loop_free(void *loop);
 

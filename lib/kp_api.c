@@ -114,6 +114,30 @@ static uint32_t reg_kind(const void *p)
 	return m;
 }
 
+/*
+ * 1 when h is a live handle of this kind.  Otherwise 0 with kernproxy_errno
+ * EKU_INVAL, also recorded as kernproxy_error() of h when h is a live handle
+ * of the other kind (a device passed where a channel belongs, or back).
+ */
+static int reg_is(void *h, uint32_t kind)
+{
+	int i;
+
+	pthread_mutex_lock(&reg_lock);
+	i = reg_find_locked(h);
+	if (i >= 0 && *(uint32_t *)h == kind) {
+		pthread_mutex_unlock(&reg_lock);
+		return 1;
+	}
+	if (i >= 0 && *(uint32_t *)h == KP_DEV_MAGIC)
+		__atomic_store_n(&((struct kp_dev *)h)->err, EKU_INVAL, __ATOMIC_RELAXED);
+	else if (i >= 0 && *(uint32_t *)h == KP_CHAN_MAGIC)
+		__atomic_store_n(&((struct kp_chan *)h)->err, EKU_INVAL, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&reg_lock);
+	kp_tls_errno = EKU_INVAL;
+	return 0;
+}
+
 /* --- Errors ------------------------------------------------------------------ */
 
 static void *fail_ptr(int *herr, int code)
@@ -333,8 +357,8 @@ KP_API void *kernproxy_channel(void *handle, size_t chan_id, size_t size)
 	struct kp_chan *c;
 	int r;
 
-	if (reg_kind(handle) != KP_DEV_MAGIC)
-		return fail_ptr(NULL, EKU_INVAL);
+	if (!reg_is(handle, KP_DEV_MAGIC))
+		return NULL;
 	if (chan_id >= d->info.chan_cnt)
 		return fail_ptr(&d->err, EKU_RANGE);
 	if (size == 0 || size != d->info.size)
@@ -453,6 +477,7 @@ static struct kp_chan *chan_get(void *h)
 	struct kp_chan *c = h;
 
 	if (!c || c->magic != KP_CHAN_MAGIC) {
+		reg_is(h, KP_CHAN_MAGIC); /* the slow path: records a misused device handle */
 		kp_tls_errno = EKU_INVAL;
 		return NULL;
 	}
@@ -547,10 +572,8 @@ KP_API int kernproxy_send_commit(void *channel, size_t len)
 
 KP_API size_t kernproxy_capacity(void *channel)
 {
-	if (reg_kind(channel) != KP_CHAN_MAGIC) {
-		kp_tls_errno = EKU_INVAL;
+	if (!reg_is(channel, KP_CHAN_MAGIC))
 		return 0;
-	}
 	return ((struct kp_chan *)channel)->e.cap;
 }
 
@@ -558,8 +581,8 @@ KP_API int kernproxy_set_timeout(void *channel, int64_t timeout_ns)
 {
 	struct kp_chan *c = channel;
 
-	if (reg_kind(channel) != KP_CHAN_MAGIC)
-		return fail_int(NULL, EKU_INVAL);
+	if (!reg_is(channel, KP_CHAN_MAGIC))
+		return -1;
 	c->timeout_ns = timeout_ns < 0 ? KP_FOREVER : timeout_ns;
 	return 0;
 }
@@ -568,16 +591,16 @@ KP_API int kernproxy_set_spin(void *channel, int64_t spin_ns)
 {
 	struct kp_chan *c = channel;
 
-	if (reg_kind(channel) != KP_CHAN_MAGIC)
-		return fail_int(NULL, EKU_INVAL);
+	if (!reg_is(channel, KP_CHAN_MAGIC))
+		return -1;
 	c->e.spin_ns = spin_ns < 0 ? -1 : spin_ns;
 	return 0;
 }
 
 KP_API int kernproxy_fd(void *channel)
 {
-	if (reg_kind(channel) != KP_CHAN_MAGIC)
-		return fail_int(NULL, EKU_INVAL);
+	if (!reg_is(channel, KP_CHAN_MAGIC))
+		return -1;
 	return ((struct kp_chan *)channel)->fd;
 }
 
@@ -586,8 +609,10 @@ KP_API int kernproxy_arm(void *channel)
 	struct kp_chan *c = channel;
 	int gone = 0, r;
 
-	if (!c || c->magic != KP_CHAN_MAGIC)
+	if (!c || c->magic != KP_CHAN_MAGIC) {
+		reg_is(c, KP_CHAN_MAGIC);
 		return fail_int(NULL, EKU_INVAL);
+	}
 	/* Drain first: a wake sent after kup_end_arm() must stay readable. */
 	if (c->ops->drain) {
 		r = c->ops->drain(c);
@@ -630,8 +655,10 @@ KP_API int kernproxy_stats(void *channel, struct kernproxy_stats *st)
 {
 	struct kp_chan *c = channel;
 
-	if (reg_kind(channel) != KP_CHAN_MAGIC || !st)
-		return fail_int(NULL, EKU_INVAL);
+	if (!reg_is(channel, KP_CHAN_MAGIC))
+		return -1;
+	if (!st)
+		return fail_int(&c->err, EKU_INVAL);
 	st->sent = c->e.cnt.sent;
 	st->received = c->e.cnt.received;
 	st->bytes_sent = c->e.cnt.bytes_sent;

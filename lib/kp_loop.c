@@ -24,7 +24,12 @@ struct kp_loop {
 	uint32_t magic;
 	struct kp_loop_ent *ent;
 	size_t cnt, cap;
-	int running; /* inside kernproxy_loop_run: removals must keep indices */
+	/* A pass's scratch, kept between passes: no allocation per pass. */
+	struct kp_loop_ent *snap;
+	struct pollfd *pfd;
+	int *due;
+	size_t scap;
+	int running; /* inside kernproxy_loop_run: the scratch is in use */
 };
 
 static struct kp_loop *loop_get(void *l)
@@ -129,37 +134,46 @@ static int loop_dispatch(struct kp_loop *lp, struct kp_loop_ent ent, int failed)
 	return 1;
 }
 
-KP_API int kernproxy_loop_run(void *loop, int timeout_ms)
+/* Room for n entries in the scratch arrays; never called during a pass. */
+static int loop_scratch(struct kp_loop *lp, size_t n)
 {
-	struct kp_loop *lp = loop_get(loop);
-	struct kp_loop_ent *snap = NULL;
-	struct pollfd *pfd = NULL;
-	int *due = NULL;
-	size_t i, n;
-	int ready = 0, ran = 0, r;
+	struct kp_loop_ent *snap;
+	struct pollfd *pfd;
+	int *due;
 
-	if (!lp)
+	if (n <= lp->scap)
+		return 0;
+	snap = realloc(lp->snap, lp->cap * sizeof(*snap));
+	if (snap)
+		lp->snap = snap;
+	pfd = realloc(lp->pfd, lp->cap * sizeof(*pfd));
+	if (pfd)
+		lp->pfd = pfd;
+	due = realloc(lp->due, lp->cap * sizeof(*due));
+	if (due)
+		lp->due = due;
+	if (!snap || !pfd || !due)
 		return -1;
-	n = lp->cnt;
-	if (n == 0) {
-		kernproxy_errno = EKU_INVAL;
-		return -1;
-	}
-	snap = malloc(n * sizeof(*snap));
-	pfd = malloc(n * sizeof(*pfd));
-	due = calloc(n, sizeof(*due));
-	if (!snap || !pfd || !due) {
-		kernproxy_errno = EKU_NOMEM;
-		ran = -1;
-		goto out;
-	}
-	memcpy(snap, lp->ent, n * sizeof(*snap));
+	lp->scap = lp->cap;
+	return 0;
+}
+
+/* One pass over a snapshot of the n channels in lp->snap. */
+static int loop_pass(struct kp_loop *lp, size_t n, int timeout_ms)
+{
+	struct kp_loop_ent *snap = lp->snap;
+	struct pollfd *pfd = lp->pfd;
+	int *due = lp->due;
+	int ready = 0, ran = 0, r;
+	size_t i;
+
 	/* Arm each channel: announces the wait, or says the turn is here already. */
 	for (i = 0; i < n; i++) {
 		pfd[i].fd = kernproxy_fd(snap[i].chan);
 		pfd[i].events = POLLIN;
 		pfd[i].revents = 0;
 		r = pfd[i].fd < 0 ? -1 : kernproxy_arm(snap[i].chan);
+		due[i] = 0;
 		if (r != 0) {
 			due[i] = r < 0 ? (kernproxy_errno ? kernproxy_errno : EKU_INVAL) : -1;
 			ready++;
@@ -171,8 +185,7 @@ KP_API int kernproxy_loop_run(void *loop, int timeout_ms)
 		while (r < 0 && errno == EINTR);
 		if (r < 0) {
 			kernproxy_errno = EKU_SYS;
-			ran = -1;
-			goto out;
+			return -1;
 		}
 		for (i = 0; i < n; i++)
 			if (pfd[i].revents)
@@ -181,10 +194,32 @@ KP_API int kernproxy_loop_run(void *loop, int timeout_ms)
 	for (i = 0; i < n; i++)
 		if (due[i])
 			ran += loop_dispatch(lp, snap[i], due[i] > 0 ? due[i] : 0);
-out:
-	free(snap);
-	free(pfd);
-	free(due);
+	return ran;
+}
+
+KP_API int kernproxy_loop_run(void *loop, int timeout_ms)
+{
+	struct kp_loop *lp = loop_get(loop);
+	int ran;
+
+	if (!lp)
+		return -1;
+	if (lp->running) { /* from one of its own callbacks */
+		kernproxy_errno = EKU_BUSY;
+		return -1;
+	}
+	if (lp->cnt == 0) {
+		kernproxy_errno = EKU_INVAL;
+		return -1;
+	}
+	if (loop_scratch(lp, lp->cnt)) {
+		kernproxy_errno = EKU_NOMEM;
+		return -1;
+	}
+	memcpy(lp->snap, lp->ent, lp->cnt * sizeof(*lp->snap));
+	lp->running = 1;
+	ran = loop_pass(lp, lp->cnt, timeout_ms);
+	lp->running = 0;
 	return ran;
 }
 
@@ -195,6 +230,9 @@ KP_API void kernproxy_loop_free(void *loop)
 	if (!lp)
 		return;
 	lp->magic = KP_DEAD_MAGIC;
+	free(lp->snap);
+	free(lp->pfd);
+	free(lp->due);
 	free(lp->ent);
 	free(lp);
 }

@@ -47,11 +47,12 @@ KT_TEST(bad_arguments_give_clear_errors)
 	KIT_FAILS_WITH(kernproxy_channel(h, 0, 0) == NULL, h, EKU_BADSIZE);
 	KIT_FAILS_WITH(kernproxy_channel(h, 3, 2) == NULL, h, EKU_RANGE);
 	KIT_FAILS_WITH(kernproxy_channel(h, (size_t)-1, 2) == NULL, h, EKU_RANGE);
-	/* A device handle is no channel, and the reverse. */
-	KIT_FAILS_WITH(kernproxy_receive(h, KP_NB) == NULL, NULL, EKU_INVAL);
-	KIT_FAILS_WITH(kernproxy_send(h, "x", 1, KP_NB) == -1, NULL, EKU_INVAL);
+	/* A device handle is no channel, and the reverse: the misused handle says so. */
+	KIT_FAILS_WITH(kernproxy_receive(h, KP_NB) == NULL, h, EKU_INVAL);
+	KIT_FAILS_WITH(kernproxy_send(h, "x", 1, KP_NB) == -1, h, EKU_INVAL);
+	KIT_FAILS_WITH(kernproxy_fd(h) == -1, h, EKU_INVAL);
 	ch = kit_attach(h, 2, 2);
-	KIT_FAILS_WITH(kernproxy_channel(ch, 0, 2) == NULL, NULL, EKU_INVAL);
+	KIT_FAILS_WITH(kernproxy_channel(ch, 0, 2) == NULL, ch, EKU_INVAL);
 	/* The same process attaching a channel twice: it is taken. */
 	h2 = kit_open(n);
 	KIT_FAILS_WITH(kernproxy_channel(h2, 2, 2) == NULL, h2, EKU_BUSY);
@@ -184,7 +185,8 @@ KT_TEST(readiness_fd_with_poll)
 }
 
 struct lstate {
-	int n, target, err, bad;
+	void *loop; /* set: try a nested run from the first callback */
+	int n, target, err, bad, nested_err;
 	uint8_t last[64];
 	size_t last_len;
 };
@@ -198,6 +200,8 @@ static void loop_cb(void *ch, void *data, size_t len, int err, void *arg)
 		s->err = err;
 		return;
 	}
+	if (s->loop && s->n == 0 && kernproxy_loop_run(s->loop, 0) == -1)
+		s->nested_err = kernproxy_errno;
 	if (s->n > s->target)
 		return; /* done: leave the turn with us */
 	if (s->n == 0) {
@@ -238,6 +242,7 @@ KT_TEST(async_loop)
 	}
 	KT_EQ(kernproxy_loop_add(loop, ch[0], loop_cb, &s[0]), -1); /* already in it */
 	KT_EQ(kernproxy_loop_add(NULL, ch[0], loop_cb, &s[0]), -1);
+	s[1].loop = loop;
 	end = kit_now_ms() + 2 * KIT_SOON_MS;
 	while ((s[0].n <= s[0].target || s[1].n <= s[1].target) && kit_now_ms() < end) {
 		r = kernproxy_loop_run(loop, 1000);
@@ -249,6 +254,7 @@ KT_TEST(async_loop)
 		KT_EQ(s[i].n, s[i].target + 1);
 	}
 	KT_ASSERT(total >= 702);
+	KT_EQ(s[1].nested_err, EKU_BUSY); /* a callback cannot run its own loop */
 	/* Unload: each channel's callback runs with the error, then it leaves the loop. */
 	KT_EQ(ctl_unload(c, n), 0);
 	end = kit_now_ms() + KIT_SOON_MS;
