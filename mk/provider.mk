@@ -1,9 +1,9 @@
 # provider/: libkupdev, the kupdev.h API inside an ordinary process (the
 # user-mode provider).  Shared and static builds; only the API is exported.
-KUPDEV_SRC := provider/kpv_dev.c provider/kpv_chan.c provider/kup_wire.c \
+KUPDEV_SRC := provider/kpv_dev.c provider/kpv_chan.c provider/kpv_gate.c provider/kup_wire.c \
 	$(CORE_SRC) lib/kup_plat.c
 KUPDEV_CPPFLAGS := -Iprovider
-KUPDEV_HDRS := include/kupdev.h include/kup_abi.h provider/kpv.h provider/kup_wire.h \
+KUPDEV_HDRS := include/kupdev.h include/kup_abi.h provider/kpv.h provider/kpv_gate.h provider/kup_wire.h \
 	lib/kup_plat.h core/kup_core.h
 
 KUPDEV_SO := $(B)/lib/libkupdev.so
@@ -40,3 +40,17 @@ install-provider: $(KUPDEV_SO) $(KUPDEV_A)
 	$(KUP_PC_SED) lib/kupdev.pc.in > $(DESTDIR)$(PKGDIR)/kupdev.pc
 
 INSTALL_DEPS += install-provider
+
+# The provider's channel gate, against libkupdev and libkup (kpv_gate.c is
+# built in: the libraries do not export it).
+GATE_TEST := $(B)/tests/test_gate
+$(GATE_TEST): tests/unit/test_gate.c provider/kpv_gate.c provider/*.h tests/kt.h $(KUPDEV_SO) $(LIBKUP_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(KUP_CFLAGS) -Iprovider $(CFLAGS) tests/unit/test_gate.c provider/kpv_gate.c -o $@ \
+		-L$(B)/lib -lkupdev -lkup -Wl,-rpath,'$$ORIGIN/../lib' $(LDLIBS_THR)
+
+ALL += $(GATE_TEST)
+SUITES += gate
+.PHONY: suite-gate
+suite-gate: $(GATE_TEST)
+	KUP_QUIET=1 $(GATE_TEST)

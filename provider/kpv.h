@@ -4,8 +4,8 @@
  * objects.  kpv_dev.c owns the socket, the monitor thread, attach/detach
  * and unload; kpv_chan.c the per-channel kupdev_* calls and sleep/wake.
  *
- * Locks, in order: kpv_chan.lock (one kupdev_* call at a time on a
- * channel, held across its sleep) -> kupdev_softc.lock (attach state,
+ * Locks, in order: kpv_chan.gate (one kupdev_* call at a time on a
+ * channel, held across its sleep; kpv_gate.h) -> kupdev_softc.lock (attach state,
  * queue, connections, callers count) -> kpv_chan.conn_lock (the channel
  * connection fd, used by wake).  Nothing that can block for long is done
  * under sc->lock or conn_lock.
@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "kpv_gate.h"
 #include "kupdev.h"
 #include "kup_core.h"
 
@@ -39,9 +40,9 @@ struct kpv_conn {
 struct kpv_chan {
 	struct kupdev_softc *sc;
 	uint32_t id;
-	pthread_mutex_t lock; /* serialises kupdev_* calls on the channel */
+	struct kpv_gate gate; /* serialises kupdev_* calls on the channel */
 
-	/* Memory of the current (or last) attach; swapped under lock by the monitor. */
+	/* Memory of the current (or last) attach; swapped under gate by the monitor. */
 	int live;                  /* e is set up on mapped blocks */
 	void *kmap, *umap;         /* RW in the provider, KUP_BLOCK_LEN(size) each */
 	void *old_kmap, *old_umap; /* previous attach, kept until the next one */
@@ -68,7 +69,7 @@ struct kpv_chan {
 	 */
 	int unseen_close;
 	int stale;
-	int wipe_copy;     /* under lock: a new session began; clear rx_copy at the next call */
+	int wipe_copy;     /* under gate: a new session began; clear rx_copy at the next call */
 	int last_err;      /* atomic: kupdev_last_error */
 	uint64_t attaches; /* atomic */
 	struct kup_counters snap; /* atomic fields: counters as of the last call */
@@ -89,10 +90,10 @@ struct kupdev_softc {
 	int mon_started;
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond; /* attach queue, callers draining */
+	pthread_cond_t cond; /* attach queue */
 	int shutdown;        /* written under lock, read atomically anywhere */
 	int unloading;       /* kupdev_unload has begun: under lock */
-	int inside;          /* atomic: kupdev_* calls in progress */
+	uint32_t inside;     /* device-wide kupdev_* calls in progress (kpv_gate.h) */
 	uint32_t notify_gen;
 	struct kpv_conn *conns; /* every connection but the listener and stopfd */
 	uint32_t *queue;        /* attached channel ids not yet reported, FIFO ring */
@@ -106,7 +107,8 @@ struct kupdev_softc {
 extern const struct kup_host_ops kpv_host_ops;
 /* Wake whatever a kupdev_* call on ch sleeps on, after kup_end_set_local. */
 void kpv_kick(struct kpv_chan *ch);
-/* Enter/leave a kupdev_* call: counts callers so unload can wait for them. */
+/* Enter/leave a device-wide kupdev_* call: counts callers so unload can wait
+ * for them (channel calls are counted by their channel's gate). */
 int kpv_enter(struct kupdev_softc *sc);
 void kpv_leave(struct kupdev_softc *sc);
 

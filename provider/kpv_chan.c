@@ -127,35 +127,30 @@ const struct kup_host_ops kpv_host_ops = {.sleep = kpv_sleep, .wake = kpv_wake};
 
 /* --- Per-channel calls ------------------------------------------------------------ */
 
-/* Enter a call on chan_id: the channel locked and usable, or a negated code. */
+/* Enter a call on chan_id: the channel held and usable, or a negated code. */
 static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **out)
 {
 	struct kpv_chan *ch;
-	int r = kpv_enter(sc);
+	int r;
 
-	if (r)
-		return r;
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
-		kpv_leave(sc);
+	if (!sc || sc->magic != KPV_MAGIC)
+		return -EKU_INVAL;
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
 		return -EKU_RANGE;
-	}
 	ch = &sc->chans[chan_id];
-	pthread_mutex_lock(&ch->lock);
-	if (!ch->live) {
-		pthread_mutex_unlock(&ch->lock);
-		__atomic_store_n(&ch->last_err, EKU_CLOSED, __ATOMIC_RELAXED);
-		kpv_leave(sc);
-		return -EKU_CLOSED; /* never attached */
+	kpv_gate_lock(&ch->gate);
+	/* After the gate's locked add: unload either sees us or we see this. */
+	if (__atomic_load_n(&sc->shutdown, __ATOMIC_SEQ_CST)) {
+		r = -EKU_SHUTDOWN;
+		goto fail;
 	}
+	r = -EKU_CLOSED;
+	if (!ch->live)
+		goto fail_closed; /* never attached */
 	/* A plain load first: no locked instruction on the hot path. */
 	if (__atomic_load_n(&ch->stale, __ATOMIC_RELAXED) &&
-	    __atomic_exchange_n(&ch->stale, 0, __ATOMIC_RELAXED)) {
-		/* The process this caller talked to left; a new one came meanwhile. */
-		__atomic_store_n(&ch->last_err, EKU_CLOSED, __ATOMIC_RELAXED);
-		pthread_mutex_unlock(&ch->lock);
-		kpv_leave(sc);
-		return -EKU_CLOSED;
-	}
+	    __atomic_exchange_n(&ch->stale, 0, __ATOMIC_RELAXED))
+		goto fail_closed; /* the process this caller talked to left; a new one came */
 	if (ch->wipe_copy) {
 		/* No byte of an earlier process's messages for the next one. */
 		memset(ch->rx_copy, 0, (size_t)sc->size * KUP_PAGE);
@@ -164,6 +159,12 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **ou
 	ch->e.spin_ns = __atomic_load_n(&sc->spin_ns, __ATOMIC_RELAXED);
 	*out = ch;
 	return 0;
+
+fail_closed:
+	__atomic_store_n(&ch->last_err, EKU_CLOSED, __ATOMIC_RELAXED);
+fail:
+	kpv_gate_unlock(&ch->gate);
+	return r;
 }
 
 /* Leave a call: publish counters for kupdev_stats and the error for last_error. */
@@ -186,8 +187,7 @@ static int chan_end(struct kpv_chan *ch, int r)
 	__atomic_store_n(&ch->last_err, r < 0 ? -r : 0, __ATOMIC_RELAXED);
 	if (r == -EKU_CLOSED)
 		__atomic_store_n(&ch->unseen_close, 0, __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&ch->lock);
-	kpv_leave(ch->sc);
+	kpv_gate_unlock(&ch->gate);
 	return r;
 }
 

@@ -277,7 +277,7 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	}
 
 	/* Swap the channel's memory; callers of a detached channel leave promptly. */
-	pthread_mutex_lock(&ch->lock);
+	kpv_gate_lock(&ch->gate);
 	if (ch->old_kmap) {
 		munmap(ch->old_kmap, blk);
 		munmap(ch->old_umap, blk);
@@ -301,7 +301,7 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 		kup_end_close(&ch->e, KUP_ST_SHUTDOWN);
 	}
 	pthread_mutex_unlock(&sc->lock);
-	pthread_mutex_unlock(&ch->lock);
+	kpv_gate_unlock(&ch->gate);
 	kmap = umap = NULL;
 
 	pthread_mutex_lock(&ch->conn_lock);
@@ -484,7 +484,6 @@ static void sc_free(struct kupdev_softc *sc)
 			munmap(ch->old_umap, blk);
 		}
 		free(ch->rx_copy);
-		pthread_mutex_destroy(&ch->lock);
 		pthread_mutex_destroy(&ch->conn_lock);
 	}
 	free(sc->chans);
@@ -562,13 +561,10 @@ KPV_API struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, s
 		ch->id = i;
 		ch->conn_fd = -1;
 		ch->rx_copy = malloc(size * KUP_PAGE);
-		if (!ch->rx_copy || pthread_mutex_init(&ch->lock, NULL) ||
-		    pthread_mutex_init(&ch->conn_lock, NULL)) {
-			/* sc_free destroys every channel's locks: init the rest first */
-			for (; i < chan_cnt; i++) {
-				pthread_mutex_init(&sc->chans[i].lock, NULL);
+		if (!ch->rx_copy || pthread_mutex_init(&ch->conn_lock, NULL)) {
+			/* sc_free destroys every channel's lock: init the rest first */
+			for (; i < chan_cnt; i++)
 				pthread_mutex_init(&sc->chans[i].conn_lock, NULL);
-			}
 			r = -EKU_NOMEM;
 			goto fail;
 		}
@@ -650,10 +646,10 @@ static int sc_shutdown(struct kupdev_softc *sc)
 	for (i = 0; i < sc->chan_cnt; i++) {
 		struct kpv_chan *ch = &sc->chans[i];
 
-		pthread_mutex_lock(&ch->lock);
+		kpv_gate_lock(&ch->gate);
 		if (ch->live)
 			kup_end_close(&ch->e, KUP_ST_SHUTDOWN);
-		pthread_mutex_unlock(&ch->lock);
+		kpv_gate_unlock(&ch->gate);
 	}
 	/* 3: stop the monitor, then close every connection: POLLHUP for readiness fds. */
 	if (write(sc->stopfd, &one, sizeof(one)) != sizeof(one))
@@ -688,6 +684,8 @@ KPV_API int kupdev_shutdown(struct kupdev_softc *sc)
 
 KPV_API int kupdev_unload(struct kupdev_softc *sc)
 {
+	uint32_t i;
+
 	if (!sc || sc->magic != KPV_MAGIC)
 		return -EKU_INVAL;
 	pthread_mutex_lock(&sc->lock);
@@ -699,10 +697,9 @@ KPV_API int kupdev_unload(struct kupdev_softc *sc)
 	pthread_mutex_unlock(&sc->lock);
 	sc_shutdown(sc);
 	/* Wait until no caller is inside a kupdev_* call on sc, then free it. */
-	pthread_mutex_lock(&sc->lock);
-	while (__atomic_load_n(&sc->inside, __ATOMIC_SEQ_CST) > 0)
-		pthread_cond_wait(&sc->cond, &sc->lock);
-	pthread_mutex_unlock(&sc->lock);
+	kpv_count_drain(&sc->inside);
+	for (i = 0; i < sc->chan_cnt; i++)
+		kpv_count_drain(&sc->chans[i].gate.n);
 	sc_free(sc);
 	return 0;
 }
@@ -710,16 +707,16 @@ KPV_API int kupdev_unload(struct kupdev_softc *sc)
 /* --- Device-wide calls ----------------------------------------------------------------- */
 
 /*
- * Callers inside kupdev_* are counted without the device lock (the hot
- * path).  enter: count, then look at shutdown; unload: set shutdown, then
- * look at the count.  Both full-fenced, so either the caller sees the
- * shutdown or unload sees the caller and waits for it.
+ * Device-wide calls are counted in sc->inside (channel calls by their
+ * channel's gate).  enter: count, then look at shutdown; unload: set
+ * shutdown, then drain the count (kpv_gate.h).  Both full-fenced, so either
+ * the caller sees the shutdown or unload sees the caller and waits for it.
  */
 int kpv_enter(struct kupdev_softc *sc)
 {
 	if (!sc || sc->magic != KPV_MAGIC)
 		return -EKU_INVAL;
-	__atomic_fetch_add(&sc->inside, 1, __ATOMIC_SEQ_CST);
+	kpv_count_enter(&sc->inside);
 	if (__atomic_load_n(&sc->shutdown, __ATOMIC_SEQ_CST)) {
 		kpv_leave(sc);
 		return -EKU_SHUTDOWN;
@@ -729,13 +726,7 @@ int kpv_enter(struct kupdev_softc *sc)
 
 void kpv_leave(struct kupdev_softc *sc)
 {
-	if (__atomic_sub_fetch(&sc->inside, 1, __ATOMIC_SEQ_CST) == 0 &&
-	    __atomic_load_n(&sc->shutdown, __ATOMIC_SEQ_CST)) {
-		/* Under the lock, so unload cannot miss it between check and wait. */
-		pthread_mutex_lock(&sc->lock);
-		pthread_cond_broadcast(&sc->cond);
-		pthread_mutex_unlock(&sc->lock);
-	}
+	kpv_count_leave(&sc->inside); /* sc may be freed from here */
 }
 
 KPV_API int kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_t timeout_ns)
