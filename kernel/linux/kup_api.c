@@ -7,10 +7,23 @@
 #include <linux/overflow.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
+#include <linux/wait_bit.h>
 
 #include "kup_linux.h"
 
-/* Count the caller in, unless the device is unloading (kupdev_unload waits for 0). */
+static void kup_leave(struct kupdev_softc *sc)
+{
+	/*
+	 * Fully ordered.  Unload's drain bit shares the word, so the last
+	 * leaver learns from its own decrement that unload waits, and reads
+	 * nothing of sc after it (sc may be freed by then; wake_up_var only
+	 * hashes the address).
+	 */
+	if (atomic_dec_return(&sc->inside) == KUP_DRAIN)
+		wake_up_var(&sc->inside);
+}
+
+/* Count the caller in, unless the device is unloading (kupdev_unload drains the count). */
 static int kup_enter(struct kupdev_softc *sc)
 {
 	if (!sc)
@@ -18,18 +31,10 @@ static int kup_enter(struct kupdev_softc *sc)
 	atomic_inc(&sc->inside);
 	smp_mb__after_atomic(); /* pairs with smp_mb() in kupdev_unload */
 	if (READ_ONCE(sc->dead)) {
-		if (atomic_dec_and_test(&sc->inside))
-			wake_up_all(&sc->idle_wq);
+		kup_leave(sc);
 		return -EKU_SHUTDOWN;
 	}
 	return 0;
-}
-
-static void kup_leave(struct kupdev_softc *sc)
-{
-	/* Fully ordered: either we see dead here, or unload sees inside == 0. */
-	if (atomic_dec_and_test(&sc->inside) && READ_ONCE(sc->dead))
-		wake_up_all(&sc->idle_wq);
 }
 
 /* Enter a call on one channel: bounds, the channel's lock, its latest attach. */

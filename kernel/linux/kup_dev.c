@@ -10,6 +10,7 @@
 #include <linux/slab.h>
 #include <linux/version.h>
 #include <linux/vmalloc.h>
+#include <linux/wait_bit.h>
 
 #include "kup_linux.h"
 
@@ -269,7 +270,6 @@ struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t ch
 	mutex_init(&sc->lock);
 	mutex_init(&sc->shut_lock);
 	atomic_set(&sc->inside, 0);
-	init_waitqueue_head(&sc->idle_wq);
 	init_waitqueue_head(&sc->attach_wq);
 	init_waitqueue_head(&sc->notify_wq);
 	INIT_LIST_HEAD(&sc->pending);
@@ -385,9 +385,13 @@ static void kup_dev_shutdown(struct kupdev_softc *sc)
 	wake_up_all(&sc->attach_wq);
 	wake_up_all(&sc->notify_wq);
 
-	/* Pairs with the barrier in kup_enter: either it sees dead or we see it inside. */
+	/*
+	 * Pairs with the barrier in kup_enter: either it sees dead or we see it
+	 * inside.  Later callers still get in and out (they see dead).
+	 */
 	smp_mb();
-	wait_event(sc->idle_wq, atomic_read(&sc->inside) == 0);
+	atomic_fetch_or(KUP_DRAIN, &sc->inside);
+	wait_var_event(&sc->inside, atomic_read(&sc->inside) == KUP_DRAIN);
 
 	/* No kupdev_* caller is left: tell the processes. */
 	for (i = 0; i < sc->chan_cnt; i++) {

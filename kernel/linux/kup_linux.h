@@ -51,6 +51,7 @@
 #include "kup_core.h"
 
 #define KUP_MAX_DEVS 256 /* minors of the kup char major */
+#define KUP_DRAIN    0x40000000 /* in sc->inside: kupdev_unload waits for the count to empty */
 
 struct kup_mem {
 	struct kref ref;  /* the object */
@@ -99,8 +100,7 @@ struct kupdev_softc {
 	int dead;                  /* shut down (or unloaded): every call fails */
 	int unloading;             /* kupdev_unload has begun: under lock */
 	struct mutex shut_lock;    /* serialises kup_dev_shutdown */
-	atomic_t inside;           /* kupdev_* calls in progress */
-	wait_queue_head_t idle_wq; /* unload waits for inside == 0 */
+	atomic_t inside; /* kupdev_* calls in progress, | KUP_DRAIN once unload waits */
 	wait_queue_head_t attach_wq;
 	struct list_head pending; /* attached channels not yet reported */
 	atomic_t notify_gen;      /* kupdev_notify bumps it: atomic, so IRQ-safe */
