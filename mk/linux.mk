@@ -21,9 +21,13 @@ LINUX_HDRS := $(wildcard kernel/linux/*.h) $(wildcard core/*.h) $(wildcard inclu
 
 DEPS_GROUPS += vm
 
+# The kernel the VM boots and modules build against: an image metapackage.
+VM_KERNEL ?= linux-image-amd64
+VM_ENV = KUP_VM_DIR=$(VM_B) KUP_VM_KERNEL=$(VM_KERNEL)
+
 $(VM_KDIR_FILE): tests/vm/fetch-kernel.sh
 	@mkdir -p $(VM_B)
-	tests/vm/fetch-kernel.sh $(VM_B) >$@.tmp && mv $@.tmp $@
+	$(VM_ENV) tests/vm/fetch-kernel.sh $(VM_B) >$@.tmp && mv $@.tmp $@
 
 KDIR_DEP := $(if $(KDIR),,$(VM_KDIR_FILE))
 
@@ -90,17 +94,24 @@ SUITES_LAST += vm
 .PHONY: suite-vm vm-shell demo-vm
 suite-vm: $(VM_MODS) $(VM_PROGS)
 	@[ -z "$(KDIR)" ] || { echo "suite-vm boots Debian's kernel: build without KDIR"; exit 1; }
-	@tests/vm/suite.sh $(VM_ARGS) -o $(VM_B)/suite -t 600 -c 'sh /bin/guest-suite.sh'
+	@echo "# vm: $(VM_KERNEL) ($$(cat $(VM_B)/root/.fetched))"
+	@$(VM_ENV) tests/vm/suite.sh $(VM_ARGS) -o $(VM_B)/suite -t 600 -c 'sh /bin/guest-suite.sh'
+
+# The same suite on Debian 12's newer kernel line (6.12), built in its own tree.
+SUITES_LAST += vm-6.12
+.PHONY: suite-vm-6.12
+suite-vm-6.12:
+	@$(MAKE) --no-print-directory suite-vm B=$(B)/k6.12 VM_KERNEL=linux-image-6.12-amd64
 
 # A shell in the VM with every module and test program (Ctrl-A X quits).
 vm-shell: $(VM_MODS) $(VM_PROGS)
-	@tests/vm/run-vm.sh $(VM_ARGS) -o $(VM_B)/shell -i
+	@$(VM_ENV) tests/vm/run-vm.sh $(VM_ARGS) -o $(VM_B)/shell -i
 
 # The echo demo against kup_echo.ko in the VM.
 demo: demo-vm
 demo-vm: deps
 	@$(MAKE) --no-print-directory $(VM_MODS) $(VM_PROGS)
-	@tests/vm/run-vm.sh $(VM_ARGS) -o $(VM_B)/demo -t 300 -c 'sh /bin/guest-suite.sh demo'
+	@$(VM_ENV) tests/vm/run-vm.sh $(VM_ARGS) -o $(VM_B)/demo -t 300 -c 'sh /bin/guest-suite.sh demo'
 
 # `make` builds the modules when a kernel tree is at hand (KDIR given, or the
 # VM's headers fetched already); `make test` always builds them (suite vm).

@@ -3,24 +3,28 @@
 # with `apt-get download` + `dpkg-deb -x`; the machine's /boot and /lib/modules
 # are never touched.  Prints the KDIR (headers tree) on success.
 # usage: tests/vm/fetch-kernel.sh OUTDIR   (e.g. build/vm)
+# KUP_VM_KERNEL names the image metapackage to follow (default
+# linux-image-amd64; linux-image-6.12-amd64 is Debian 12's newer kernel).
+# One OUTDIR holds one kernel.
 set -eu
 out=${1:?usage: fetch-kernel.sh OUTDIR}
+meta=${KUP_VM_KERNEL:-linux-image-amd64}
 mkdir -p "$out/debs" "$out/root"
 out=$(cd "$out" && pwd)
 stamp=$out/root/.fetched
 
 if [ ! -f "$stamp" ]; then
-	# linux-image-amd64 is a metapackage: follow it to the versioned image.
-	img=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)
+	# $meta is a metapackage: follow it to the versioned image.
+	img=$(apt-cache depends "$meta" 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)
 	if [ -z "$img" ]; then
 		apt-get update -qq >/dev/null
-		img=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)
+		img=$(apt-cache depends "$meta" | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)
 	fi
-	[ -n "$img" ] || { echo "fetch-kernel: cannot resolve linux-image-amd64" >&2; exit 1; }
-	abi=${img#linux-image-}	  # 6.1.0-56-amd64
+	[ -n "$img" ] || { echo "fetch-kernel: cannot resolve $meta" >&2; exit 1; }
+	abi=${img#linux-image-}	  # 6.1.0-56-amd64, 6.12.117+deb12-amd64
 	hdr=linux-headers-$abi
 	common=$(apt-cache depends "$hdr" | sed -n 's/.*Depends: \(linux-headers-.*-common\)$/\1/p' | head -n1)
-	kbuild=$(apt-cache depends "$hdr" | sed -n 's/.*Depends: \(linux-kbuild-[0-9.]*\)$/\1/p' | head -n1)
+	kbuild=$(apt-cache depends "$hdr" | sed -n 's/.*Depends: \(linux-kbuild-[0-9][^ ]*\)$/\1/p' | head -n1)
 	[ -n "$common" ] && [ -n "$kbuild" ] || { echo "fetch-kernel: cannot resolve $hdr deps" >&2; exit 1; }
 	(cd "$out/debs" && rm -f ./*.deb && apt-get download -q "$img" "$hdr" "$common" "$kbuild" >/dev/null) || {
 		apt-get update -qq >/dev/null
