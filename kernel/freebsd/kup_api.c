@@ -3,8 +3,9 @@
  * kup_api.c - the kupdev_* API of kupdev.h on FreeBSD.
  *
  * Every call counts itself in sc->inside while it runs, so kupdev_unload
- * can wait for callers to leave before it frees the channels; a call that
- * comes after unload finds the tombstone and fails with -EKU_SHUTDOWN.
+ * can wait for callers to leave before it drops the device's reference
+ * (sc is invalid once kupdev_unload returned); a call racing unload fails
+ * with -EKU_SHUTDOWN.
  * Calls on one channel are serialised by the channel's sx, held across
  * core's spin and sleep; detach and unload set core's local event and wake
  * the holder first, so no call keeps the sx for long once the process or
@@ -20,6 +21,7 @@
 #include <sys/malloc.h>
 #include <sys/mutex.h>
 #include <sys/proc.h>
+#include <sys/refcount.h>
 #include <sys/selinfo.h>
 #include <sys/sx.h>
 
@@ -92,27 +94,22 @@ kup_enter(struct kupdev_softc *sc)
 	/* Pairs with kupdev_unload: it sets dead, fences, then reads inside. */
 	atomic_thread_fence_seq_cst();
 	if (atomic_load_acq_int(&sc->dead)) {
-		atomic_subtract_int(&sc->inside, 1);
-		atomic_thread_fence_seq_cst();
-		mtx_lock(&sc->mtx);
-		cv_broadcast(&sc->idle_cv);
-		mtx_unlock(&sc->mtx);
+		atomic_subtract_rel_int(&sc->inside, 1);
 		return (-EKU_SHUTDOWN);
 	}
 	return (0);
 }
 
+/*
+ * The caller's last touch of sc: kupdev_unload may free it once inside is
+ * 0, so nothing (no wake-up) follows.  unload polls instead, as
+ * destroy_dev polls si_threadcount.  Never frees, never sleeps: fine for
+ * kupdev_notify in a callout or an interrupt thread.
+ */
 static void
 kup_leave(struct kupdev_softc *sc)
 {
-	int was = atomic_fetchadd_int(&sc->inside, -1);
-
-	atomic_thread_fence_seq_cst();
-	if (was == 1 && atomic_load_acq_int(&sc->dead)) {
-		mtx_lock(&sc->mtx);
-		cv_broadcast(&sc->idle_cv);
-		mtx_unlock(&sc->mtx);
-	}
+	atomic_subtract_rel_int(&sc->inside, 1);
 }
 
 /* A channel call: 0 with ch->api held (and sc entered), or -EKU_*. */
@@ -130,7 +127,7 @@ kup_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_fchan **chp)
 		kup_leave(sc);
 		return (-EKU_RANGE);
 	}
-	ch = &sc->chans[chan_id];
+	ch = &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
 	if (sx_xlock_sig(&ch->api) != 0) {
 		kup_leave(sc);
 		return (-EKU_INTR);
@@ -182,7 +179,8 @@ kup_set_last(struct kupdev_softc *sc, int chan_id, int r)
 	if (kup_enter(sc) != 0)
 		return; /* kupdev_last_error answers EKU_SHUTDOWN by itself */
 	if (chan_id >= 0 && (uint32_t)chan_id < sc->chan_cnt)
-		atomic_store_rel_int(&sc->chans[chan_id].last_err, -r);
+		atomic_store_rel_int(
+		    &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->chan_cnt)].last_err, -r);
 	kup_leave(sc);
 }
 
@@ -201,19 +199,59 @@ kup_chan_init(struct kupdev_softc *sc, struct kup_fchan *ch, uint32_t id)
 	ch->e.local = EKU_CLOSED; /* nobody attached yet */
 }
 
+/* Free a channel with its softc: nobody can reach it any more. */
 static void
 kup_chan_fini(struct kup_fchan *ch)
 {
 	KASSERT(ch->cur == NULL, ("kup: channel %u still attached", ch->id));
-	kup_chan_drain(ch);
-	kup_mem_put(ch->emem);
-	ch->emem = NULL;
+	KASSERT(ch->emem == NULL, ("kup: channel %u still mapped", ch->id));
+	knlist_destroy(&ch->sel.si_note);
 	cv_destroy(&ch->kcv);
 	cv_destroy(&ch->ucv);
 	mtx_destroy(&ch->mtx);
 	sx_destroy(&ch->api);
 	free(ch->rx_copy, M_KUP);
 	ch->rx_copy = NULL;
+}
+
+/* The last reference is gone, or create failed: nothing can reach sc. */
+static void
+kup_sc_free(struct kupdev_softc *sc)
+{
+	uint32_t i;
+
+	for (i = 0; i < sc->chan_cnt; i++)
+		kup_chan_fini(&sc->chans[i]);
+	free(sc->chans, M_KUP);
+	knlist_destroy(&sc->sel.si_note);
+	cv_destroy(&sc->attach_cv);
+	cv_destroy(&sc->notify_cv);
+	mtx_destroy(&sc->mtx);
+	free(sc, M_KUP);
+}
+
+/* An open file or a mapping takes a reference while sc is reachable. */
+void
+kup_sc_hold(struct kupdev_softc *sc)
+{
+	refcount_acquire(&sc->refs);
+}
+
+/*
+ * Drop a reference; the last frees sc.  Never the caller of a kupdev_*
+ * call (unload holds the device's reference until they left), so the
+ * last one is dropped by kupdev_unload, a cdevpriv destructor or a pager
+ * destructor: all may sleep, though freeing does not.
+ */
+void
+kup_sc_release(struct kupdev_softc *sc)
+{
+	if (!refcount_release(&sc->refs))
+		return;
+	mtx_lock(&kup_devs_mtx);
+	LIST_REMOVE(sc, link);
+	mtx_unlock(&kup_devs_mtx);
+	kup_sc_free(sc);
 }
 
 struct kupdev_softc *
@@ -224,8 +262,7 @@ kupdev_create_attr(const char *name, size_t size, size_t chan_cnt, const struct 
 	int error;
 
 	error = -kup_create_check(name, size, chan_cnt);
-	if (error == 0 && (PAGE_SIZE != KUP_PAGE ||
-	    (attr != NULL && (attr->mode & ~07777u) != 0)))
+	if (error == 0 && (PAGE_SIZE != KUP_PAGE || (attr != NULL && (attr->mode & ~07777u) != 0)))
 		error = EKU_INVAL;
 	if (error != 0) {
 		atomic_store_rel_int(&kup_create_err, error);
@@ -238,9 +275,9 @@ kupdev_create_attr(const char *name, size_t size, size_t chan_cnt, const struct 
 	sc->chan_cnt = (uint32_t)chan_cnt;
 	sc->spin_ns = KUP_DEFAULT_SPIN_NS;
 	mtx_init(&sc->mtx, "kup dev", NULL, MTX_DEF);
+	refcount_init(&sc->refs, 1); /* the device's, until kupdev_unload */
 	cv_init(&sc->attach_cv, "kupattach");
 	cv_init(&sc->notify_cv, "kupnotify");
-	cv_init(&sc->idle_cv, "kupidle");
 	knlist_init_mtx(&sc->sel.si_note, &sc->mtx);
 	sc->chans = malloc(sizeof(*sc->chans) * sc->chan_cnt, M_KUP, M_WAITOK | M_ZERO);
 	for (i = 0; i < sc->chan_cnt; i++)
@@ -251,15 +288,7 @@ kupdev_create_attr(const char *name, size_t size, size_t chan_cnt, const struct 
 		if (error != EEXIST)
 			printf("kup: cannot create /dev/%s: error %d\n", name, error);
 		atomic_store_rel_int(&kup_create_err, error == EEXIST ? EKU_EXIST : EKU_SYS);
-		for (i = 0; i < sc->chan_cnt; i++)
-			kup_chan_fini(&sc->chans[i]);
-		free(sc->chans, M_KUP);
-		knlist_destroy(&sc->sel.si_note);
-		cv_destroy(&sc->attach_cv);
-		cv_destroy(&sc->notify_cv);
-		cv_destroy(&sc->idle_cv);
-		mtx_destroy(&sc->mtx);
-		free(sc, M_KUP);
+		kup_sc_free(sc);
 		return (NULL);
 	}
 	mtx_lock(&kup_devs_mtx);
@@ -328,6 +357,7 @@ kupdev_shutdown(struct kupdev_softc *sc)
 int
 kupdev_unload(struct kupdev_softc *sc)
 {
+	struct kup_fchan *ch;
 	uint32_t i;
 
 	if (sc == NULL)
@@ -335,7 +365,7 @@ kupdev_unload(struct kupdev_softc *sc)
 	mtx_lock(&sc->mtx);
 	if (sc->unloading) {
 		mtx_unlock(&sc->mtx);
-		return (-EKU_SHUTDOWN);
+		return (-EKU_SHUTDOWN); /* a racing second unload: the first frees */
 	}
 	atomic_store_rel_int(&sc->unloading, 1);
 	mtx_unlock(&sc->mtx);
@@ -343,27 +373,33 @@ kupdev_unload(struct kupdev_softc *sc)
 
 	/*
 	 * Waits for threads inside our d_* methods (all woken above), then runs
-	 * the destructor of every file still open: each detaches its channel.
-	 * Files stay open in their processes but see a dead device (ENXIO);
-	 * their mappings keep the pages.
+	 * the destructor of every file still open: each detaches its channel
+	 * and drops its reference.  Files stay open in their processes but see
+	 * a dead device (ENXIO); mappings keep the pages and a reference.
 	 */
 	destroy_dev(sc->cdev);
 	sc->cdev = NULL;
 
-	/* Destructors that started before destroy_dev, and API callers, finish. */
+	/*
+	 * API callers leave (all woken above).  kup_leave's release store is
+	 * their last touch of sc, so they cannot wake us: poll.
+	 */
 	atomic_thread_fence_seq_cst();
-	mtx_lock(&sc->mtx);
-	while (sc->privs > 0 || atomic_load_acq_int(&sc->inside) > 0)
-		cv_wait(&sc->idle_cv, &sc->mtx);
-	mtx_unlock(&sc->mtx);
+	while (atomic_load_acq_int(&sc->inside) > 0)
+		pause_sbt("kupidle", SBT_1MS, 0, 0);
 
-	for (i = 0; i < sc->chan_cnt; i++)
-		kup_chan_fini(&sc->chans[i]);
-	free(sc->chans, M_KUP);
-	sc->chans = NULL;
+	/* The kern side's pages and readiness; the rest goes with sc. */
+	for (i = 0; i < sc->chan_cnt; i++) {
+		ch = &sc->chans[i];
+		sx_xlock(&ch->api);
+		kup_mem_put(ch->emem);
+		ch->emem = NULL;
+		sx_xunlock(&ch->api);
+		kup_chan_drain(ch);
+	}
 	seldrain(&sc->sel);
 	knlist_delete(&sc->sel.si_note, curthread, 0);
-	/* sc stays as a tombstone (with its mutex and cvs) until kup.ko unloads. */
+	kup_sc_release(sc); /* the device's: freed now, or by the last mapping */
 	return (0);
 }
 
@@ -613,7 +649,7 @@ kupdev_attached(struct kupdev_softc *sc, int chan_id)
 		kup_leave(sc);
 		return (-EKU_RANGE);
 	}
-	ch = &sc->chans[chan_id];
+	ch = &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
 	mtx_lock(&ch->mtx);
 	r = ch->cur != NULL && !ch->dying;
 	mtx_unlock(&ch->mtx);
@@ -634,7 +670,8 @@ kupdev_last_error(struct kupdev_softc *sc, int chan_id)
 	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
 		r = EKU_RANGE;
 	else
-		r = atomic_load_acq_int(&sc->chans[chan_id].last_err);
+		r = atomic_load_acq_int(
+		    &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->chan_cnt)].last_err);
 	kup_leave(sc);
 	return (r);
 }
@@ -660,7 +697,7 @@ kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st)
 		kup_leave(sc);
 		return (-EKU_RANGE);
 	}
-	ch = &sc->chans[chan_id];
+	ch = &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
 	mtx_lock(&ch->mtx);
 	c = ch->base;
 	if (ch->emem != NULL)
@@ -681,35 +718,17 @@ kup_strerror(int code)
 
 /* --- kup.ko load and unload ------------------------------------------------- */
 
-/* A device still live (its module never called kupdev_unload): kup.ko must stay. */
+/*
+ * A softc still exists: a device its module never unloaded, or one kept by
+ * a process mapping (whose pager ops are kup.ko's): kup.ko must stay.
+ */
 int
 kup_devs_busy(void)
 {
-	struct kupdev_softc *sc;
-	int busy = 0;
+	int busy;
 
 	mtx_lock(&kup_devs_mtx);
-	LIST_FOREACH(sc, &kup_devs, link)
-	if (!atomic_load_acq_int(&sc->unloading)) /* shut down is not unloaded */
-		busy = 1;
+	busy = !LIST_EMPTY(&kup_devs);
 	mtx_unlock(&kup_devs_mtx);
 	return (busy);
-}
-
-void
-kup_devs_free(void)
-{
-	struct kupdev_softc *sc;
-
-	mtx_lock(&kup_devs_mtx);
-	while ((sc = LIST_FIRST(&kup_devs)) != NULL) {
-		LIST_REMOVE(sc, link);
-		knlist_destroy(&sc->sel.si_note);
-		cv_destroy(&sc->attach_cv);
-		cv_destroy(&sc->notify_cv);
-		cv_destroy(&sc->idle_cv);
-		mtx_destroy(&sc->mtx);
-		free(sc, M_KUP);
-	}
-	mtx_unlock(&kup_devs_mtx);
 }

@@ -133,17 +133,33 @@ const struct kup_host_ops kup_kern_ops = {
 };
 
 /*
- * The process's readiness (ch->mtx held): -1 when the channel is gone or
- * closing, 1 when the process holds the turn, 0 when the kernel does.
- * Each word is read once; the user's word only decides a wake-up.
+ * The memory of attach number gen while it lasts, else NULL (ch->mtx held).
+ * ch->cur holds a reference until detach, which clears it under ch->mtx.
+ */
+struct kup_fmem *
+kup_chan_attached(struct kup_fchan *ch, uint32_t gen)
+{
+	struct kup_fmem *mem = ch->cur;
+
+	mtx_assert(&ch->mtx, MA_OWNED);
+	return (mem != NULL && mem->gen == gen ? mem : NULL);
+}
+
+/*
+ * The process's readiness for attach gen (ch->mtx held): -1 when the
+ * channel is gone or closing, 1 when the process holds the turn, 0 when
+ * the kernel does.  Each word is read once; the user's word only decides
+ * a wake-up.
  */
 static int
-kup_user_ready(struct kup_fchan *ch, struct kup_fmem *mem)
+kup_user_ready(struct kup_fchan *ch, uint32_t gen)
 {
+	struct kup_fmem *mem;
 	uint32_t ktw, utw;
 
 	mtx_assert(&ch->mtx, MA_OWNED);
-	if (ch->dying || mem == NULL || ch->cur != mem)
+	mem = kup_chan_attached(ch, gen);
+	if (ch->dying || mem == NULL)
 		return (-1);
 	ktw = kup_load_acquire(&kup_mem_kctl(mem)->k.tw);
 	utw = kup_load_once(&kup_mem_uctl(mem, ch->sc->size)->u.tw);
@@ -222,6 +238,8 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 
 	if (a->abi != KUP_ABI_VERSION)
 		return (EPROTO);
+	if (a->flags != 0)
+		return (EINVAL); /* reserved */
 	if (a->chan >= sc->chan_cnt)
 		return (ERANGE);
 	if (a->size != sc->size)
@@ -238,7 +256,8 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 	if (error)
 		return (error);
 
-	ch = &sc->chans[a->chan];
+	/* Refused below before anything is allocated. */
+	ch = &sc->chans[kup_index_nospec(a->chan, sc->chan_cnt)];
 	mtx_lock(&ch->mtx);
 	if (ch->dying)
 		error = ESHUTDOWN;
@@ -276,12 +295,12 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 		goto release;
 	}
 	mem->gen = ++ch->gen;
-	ch->cur = mem;
+	ch->cur = mem; /* the allocation's reference, until detach */
 	ch->attaches++;
 	mtx_unlock(&ch->mtx);
 
 	mtx_lock(&sc->mtx);
-	priv->mem = mem;
+	priv->gen = mem->gen;
 	atomic_store_rel_ptr((volatile uintptr_t *)&priv->ch, (uintptr_t)ch);
 	priv->attaching = 0;
 	ch->pending = 1;
@@ -303,28 +322,45 @@ out:
 }
 
 /*
- * The file let the channel go (last close, process exit, or destroy_dev).
- * Tell the kern side's end if it works on this attach and wake it, so a
- * call holding ch->api returns; publish CLOSING for a mapping left behind.
- * The kernel's mapping stays until the kern side moves on (kup_chan_switch).
+ * Attach gen ends (last close, the last munmap, process exit, destroy_dev),
+ * once: whoever finds it still current clears ch->cur.  Tell the kern
+ * side's end if it works on this attach and wake it, so a call holding
+ * ch->api returns; publish CLOSING for a mapping left behind.  The
+ * kernel's mapping stays until the kern side moves on (kup_chan_switch),
+ * process mappings until their pager objects die.
  */
-static void
-kup_detach(struct kup_fchan *ch, struct kup_fmem *mem)
+void
+kup_detach(struct kup_fchan *ch, uint32_t gen)
 {
+	struct kupdev_softc *sc = ch->sc;
+	struct kup_fmem *mem;
+
+	mtx_lock(&sc->mtx);
 	mtx_lock(&ch->mtx);
+	mem = kup_chan_attached(ch, gen);
+	if (mem == NULL) {
+		mtx_unlock(&ch->mtx);
+		mtx_unlock(&sc->mtx);
+		return;
+	}
+	if (ch->pending) { /* gone before kupdev_wait_channel saw it */
+		ch->pending = 0;
+		sc->npending--;
+	}
 	if (ch->emem == mem)
 		kup_end_set_local(&ch->e, ch->dying ? EKU_SHUTDOWN : EKU_CLOSED);
 	ch->cur = NULL;
 	ch->owner = NULL;
 	kup_chan_wake_locked(ch);
 	mtx_unlock(&ch->mtx);
+	mtx_unlock(&sc->mtx);
 	selwakeup(&ch->sel);
 
 	sx_xlock(&ch->api);
 	if (ch->emem == mem && ch->e.state == KUP_ST_OPEN)
 		kup_end_close(&ch->e, KUP_ST_CLOSING);
 	sx_xunlock(&ch->api);
-	kup_mem_put(mem);
+	kup_mem_put(mem); /* the attach's reference */
 }
 
 /* cdevpriv destructor: runs once per open file, never inside a d_* method of it. */
@@ -335,21 +371,10 @@ kup_priv_dtor(void *arg)
 	struct kupdev_softc *sc = priv->sc;
 	struct kup_fchan *ch = kup_priv_chan(priv);
 
-	if (ch != NULL) {
-		mtx_lock(&sc->mtx);
-		if (ch->pending) {
-			ch->pending = 0;
-			sc->npending--;
-		}
-		mtx_unlock(&sc->mtx);
-		kup_detach(ch, priv->mem);
-	}
+	if (ch != NULL)
+		kup_detach(ch, priv->gen);
 	free(priv, M_KUP);
-	/* Last touch of sc: kupdev_unload waits for privs == 0. */
-	mtx_lock(&sc->mtx);
-	if (--sc->privs == 0)
-		cv_broadcast(&sc->idle_cv);
-	mtx_unlock(&sc->mtx);
+	kup_sc_release(sc); /* the file's reference: may free sc */
 }
 
 /* --- d_* methods ---------------------------------------------------------- */
@@ -363,6 +388,12 @@ kup_d_open(struct cdev *dev, int oflags, int devtype, struct thread *td)
 
 	priv = malloc(sizeof(*priv), M_KUP, M_WAITOK | M_ZERO);
 	priv->sc = sc;
+	/*
+	 * destroy_dev waits for us to return, then runs the destructor of the
+	 * cdevpriv set here, so an open racing kupdev_unload either fails
+	 * here or is detached by it; sc lives meanwhile (the device's
+	 * reference is dropped only after destroy_dev).
+	 */
 	mtx_lock(&sc->mtx);
 	if (atomic_load_acq_int(&sc->dead)) {
 		mtx_unlock(&sc->mtx);
@@ -370,39 +401,47 @@ kup_d_open(struct cdev *dev, int oflags, int devtype, struct thread *td)
 		return (ENXIO);
 	}
 	priv->nseen = sc->notify;
-	sc->privs++;
+	kup_sc_hold(sc);
 	mtx_unlock(&sc->mtx);
 	error = devfs_set_cdevpriv(priv, kup_priv_dtor);
 	if (error != 0) {
 		free(priv, M_KUP);
-		mtx_lock(&sc->mtx);
-		if (--sc->privs == 0)
-			cv_broadcast(&sc->idle_cv);
-		mtx_unlock(&sc->mtx);
+		kup_sc_release(sc);
 	}
 	return (error);
 }
 
 /*
  * KUP_IOC_WAIT: the process sleeps while the kernel's turn word is `seen`.
- * 0 (woken or already different), ETIMEDOUT, EINTR, ESHUTDOWN.
+ * 0 (woken or already different), ETIMEDOUT, EINTR, ESHUTDOWN, ENOTCONN
+ * (detached: closed by munmap).  The pages are read only while the attach
+ * lasts, under ch->mtx, which detach takes to end it.
  */
 static int
-kup_ioc_wait(struct kup_fchan *ch, struct kup_fmem *mem, const struct kup_ioc_wait *w)
+kup_ioc_wait(struct kup_fchan *ch, uint32_t gen, const struct kup_ioc_wait *w)
 {
-	int64_t deadline = kup_deadline(w->timeout_ns);
+	int64_t deadline;
+	struct kup_fmem *mem;
 	int error = 0;
 
+	if (w->spare != 0)
+		return (EINVAL); /* reserved */
+	deadline = kup_deadline(w->timeout_ns);
 	mtx_lock(&ch->mtx);
-	while (!ch->dying && kup_load_acquire(&kup_mem_kctl(mem)->k.tw) == w->seen) {
+	while (!ch->dying && (mem = kup_chan_attached(ch, gen)) != NULL &&
+	    kup_load_acquire(&kup_mem_kctl(mem)->k.tw) == w->seen) {
 		error = kup_cv_wait(&ch->ucv, &ch->mtx, deadline);
 		if (error != 0)
 			break;
 	}
 	if (ch->dying)
-		error = -1;
+		error = ESHUTDOWN;
+	else if (kup_chan_attached(ch, gen) == NULL)
+		error = ENOTCONN;
+	else
+		error = kup_wait_errno(error);
 	mtx_unlock(&ch->mtx);
-	return (error < 0 ? ESHUTDOWN : kup_wait_errno(error));
+	return (error);
 }
 
 /* KUP_IOC_NOTIFY: sleep until kupdev_notify moves the generation on; ESHUTDOWN at unload. */
@@ -410,9 +449,12 @@ static int
 kup_ioc_notify(struct kup_fpriv *priv, const struct kup_ioc_wait *w)
 {
 	struct kupdev_softc *sc = priv->sc;
-	int64_t deadline = kup_deadline(w->timeout_ns);
+	int64_t deadline;
 	int error = 0;
 
+	if (w->spare != 0)
+		return (EINVAL); /* reserved */
+	deadline = kup_deadline(w->timeout_ns);
 	mtx_lock(&sc->mtx);
 	while (!atomic_load_acq_int(&sc->dead) && sc->notify == w->seen) {
 		error = kup_cv_wait(&sc->notify_cv, &sc->mtx, deadline);
@@ -457,7 +499,7 @@ kup_d_ioctl(struct cdev *dev, u_long cmd, caddr_t data, int fflag, struct thread
 	case KUP_IOC_WAIT:
 		if (ch == NULL)
 			return (ENOTCONN);
-		return (kup_ioc_wait(ch, priv->mem, (struct kup_ioc_wait *)data));
+		return (kup_ioc_wait(ch, priv->gen, (struct kup_ioc_wait *)data));
 	case KUP_IOC_WAKE:
 		if (ch == NULL)
 			return (ENOTCONN);
@@ -496,7 +538,7 @@ kup_d_poll(struct cdev *dev, int events, struct thread *td)
 		return (revents);
 	}
 	mtx_lock(&ch->mtx);
-	ready = kup_user_ready(ch, priv->mem);
+	ready = kup_user_ready(ch, priv->gen);
 	if (ready < 0)
 		revents = POLLHUP | (events & (POLLIN | POLLRDNORM));
 	else if (ready)
@@ -522,7 +564,7 @@ kup_kn_event(struct knote *kn, long hint)
 	struct kup_fchan *ch = kn->kn_hook;
 	int ready;
 
-	ready = kup_user_ready(ch, ch->cur);
+	ready = kup_user_ready(ch, (uint32_t)kn->kn_hookid); /* this file's attach */
 	if (ready < 0) {
 		kn->kn_flags |= EV_EOF;
 		return (1);
@@ -554,6 +596,7 @@ kup_d_kqfilter(struct cdev *dev, struct knote *kn)
 	/* kn_hook is the channel: it outlives the file (freed after knlist_delete). */
 	kn->kn_fop = &kup_read_filtops;
 	kn->kn_hook = ch;
+	kn->kn_hookid = (int)priv->gen;
 	knlist_add(&ch->sel.si_note, kn, 0);
 	return (0);
 }
@@ -572,18 +615,20 @@ kup_d_mmap_single(
 	ch = kup_priv_chan(priv);
 	if (ch == NULL)
 		return (ENOTCONN);
-	/* priv->mem lives until this file's destructor, which cannot run now. */
-	return (kup_mem_mmap(priv->mem, ch->sc->size, offset, size, objp, nprot));
+	return (kup_mem_mmap(ch, priv->gen, offset, size, objp, nprot));
 }
 
-/* Final teardown of a channel's readiness state (nobody inside any more). */
+/*
+ * Unload: end a channel's readiness state (no d_* method can run any more).
+ * The knlist itself is destroyed with the softc: a late detach still
+ * KNOTEs it, empty.
+ */
 void
 kup_chan_drain(struct kup_fchan *ch)
 {
 	seldrain(&ch->sel);
 	/* Drop knotes outright: none may keep pointing at kup.ko's filterops. */
 	knlist_delete(&ch->sel.si_note, curthread, 0);
-	knlist_destroy(&ch->sel.si_note);
 }
 
 int

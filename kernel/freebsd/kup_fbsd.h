@@ -4,25 +4,40 @@
  * memory, open files.
  *
  * Objects and lifetimes
- *   kupdev_softc  one device (/dev/NAME).  kupdev_unload frees its channels
- *                 and leaves a small tombstone that answers -EKU_SHUTDOWN,
- *                 so a module thread that makes one more call after unload
- *                 never touches freed memory.  Tombstones are freed when
- *                 kup.ko itself is unloaded (after every client module).
+ *   kupdev_softc  one device (/dev/NAME).  Reference counted (refcount(9),
+ *                 sc->refs): one for the device itself until kupdev_unload
+ *                 returns, one per open file until its cdevpriv destructor
+ *                 ends, one per process mapping until its pager object's
+ *                 destructor ends.  kupdev_* callers are counted apart
+ *                 (sc->inside) and kupdev_unload waits for them before it
+ *                 drops the device's reference.  The last reference frees
+ *                 the softc and its channels; kup.ko refuses MOD_UNLOAD
+ *                 while any softc exists (its pager ops live in kup.ko).
  *   kup_fchan     one channel: the kern side's kup_end, its locks, cvs and
- *                 selinfo.  Freed by kupdev_unload once no caller is inside.
+ *                 selinfo.  Lives as long as its softc.
  *   kup_fmem      the pages of one attach: an OBJT_PHYS VM object, zeroed,
  *                 wired into kernel_map.  Allocated fresh by every attach.
- *                 Referenced by the file that attached it (until its last
- *                 close) and by the kern side's end (until the kern side's
- *                 next call after a newer attach, or unload), so pointers
- *                 the module got from kupdev_send_buf or the zero-copy
- *                 receive never dangle because the process died.  A
- *                 process mapping holds a VM object reference of its own,
- *                 so the pages outlive kup.ko's use of them.
+ *                 Referenced by the attach (ch->cur, until detach), by the
+ *                 kern side's end (until the kern side's next call after a
+ *                 newer attach, or unload) and by every process mapping
+ *                 (until the mapping's pager object dies), so pointers the
+ *                 module got from kupdev_send_buf or the zero-copy receive
+ *                 never dangle because the process died, and a process
+ *                 never maps freed pages.
+ *   kup_fmap      one d_mmap_single: the handle of an OBJT_DEVICE pager
+ *                 object whose fault handler hands out the attach's pages
+ *                 (fictitious pages at their physical addresses).  The
+ *                 object dies when its last mapping goes (munmap, exit,
+ *                 exec); its destructor drops the references above and,
+ *                 when it was the attach's last mapping, detaches.
  *   kup_fpriv     one open file (devfs cdevpriv): a device handle, or after
  *                 KUP_IOC_ATTACH one channel.  Its destructor (last close of
  *                 the file, or destroy_dev) detaches the channel.
+ *
+ * Detach (close, the last munmap, process exit, unload) ends the attach
+ * whose number (gen) the file or mapping holds, once: ch->cur is the live
+ * attach's memory, NULL after detach.  Files and mappings compare attach
+ * numbers, never pointers, since a freed kup_fmem's address can return.
  *
  * Locks, in order: kup_fchan.api (sx: one kupdev_* call at a time, held
  * across its sleeps) -> kupdev_softc.mtx -> kup_fchan.mtx (attach state,
@@ -47,9 +62,10 @@
 #include "kup_core.h"
 
 /*
- * Written for the FreeBSD 14/15 KPIs; every KPI used here has the same
- * shape back to 12.0 (compile-checked against 12.1 and 13 headers), so no
- * __FreeBSD_version branches are needed yet.  Add them here when one is.
+ * Written for the FreeBSD 14/15 KPIs and compile-checked against 12.1 and
+ * 13-CURRENT (1300010) headers.  The one difference met so far is in the
+ * device pager's fault handler (kup_mem.c): how a replaced page is freed
+ * and marked valid.
  */
 #if __FreeBSD_version < 1200000
 #error "kup.ko needs FreeBSD 12.0 or later"
@@ -63,8 +79,19 @@ struct kup_fmem {
 	struct vm_object *obj; /* OBJT_PHYS; this reference is kup.ko's */
 	vm_offset_t kva;       /* wired kernel address of the whole mapping */
 	size_t len;            /* KUP_MAP_LEN(size) */
-	u_int ref;             /* refcount(9): the attaching file, the kern end */
+	u_int ref;             /* refcount(9): the attach, the kern end, mappings */
 	uint32_t gen;          /* the channel's attach number */
+	uint32_t maps;         /* (ch->mtx) pager objects of this attach alive */
+	int mapped;            /* (ch->mtx) one was ever made: the last going detaches */
+};
+
+struct kup_fchan;
+
+/* The handle of one pager object (one d_mmap_single). */
+struct kup_fmap {
+	struct kupdev_softc *sc; /* a reference */
+	struct kup_fchan *ch;
+	struct kup_fmem *mem; /* a reference */
 };
 
 struct kup_fpriv;
@@ -99,40 +126,39 @@ struct kup_fchan {
 };
 
 struct kupdev_softc {
-	LIST_ENTRY(kupdev_softc) link; /* kup_devs: devices and tombstones */
+	LIST_ENTRY(kupdev_softc) link; /* kup_devs: every softc not yet freed */
 	char name[KUP_NAME_MAX];
 	uint32_t size, cap, chan_cnt;
 	struct cdev *cdev;
 
+	u_int refs;              /* refcount(9): the device, open files, mappings */
 	struct mtx mtx;          /* everything below but inside */
 	struct cv attach_cv;     /* kupdev_wait_channel */
 	struct cv notify_cv;     /* KUP_IOC_NOTIFY */
-	struct cv idle_cv;       /* kupdev_unload waits for inside and privs */
 	struct selinfo sel;      /* poll of device handles: notify */
 	int dead;                /* atomic: shut down (kupdev_shutdown or unload) */
 	int unloading;           /* atomic, set under mtx: kupdev_unload has begun */
 	int inside;              /* atomic: kupdev_* calls in progress */
-	int privs;               /* open files whose destructor has not finished */
 	uint32_t notify;         /* kupdev_notify generation */
 	uint32_t npending;       /* channels with pending set */
 	uint32_t scan;           /* where kupdev_wait_channel looks first */
 	int64_t spin_ns;         /* kupdev_set_spin */
 	uint32_t spin_gen;       /* atomic: bumped by kupdev_set_spin */
-	struct kup_fchan *chans; /* chan_cnt of them; NULL once unloaded */
+	struct kup_fchan *chans; /* chan_cnt of them, freed with the softc */
 };
 
 struct kup_fpriv {
 	struct kupdev_softc *sc;
-	struct kup_fchan *ch; /* atomic; set once by attach, after mem */
-	struct kup_fmem *mem; /* this file's attach (a reference) */
+	struct kup_fchan *ch; /* atomic; set once by attach, after gen */
+	uint32_t gen;         /* this file's attach: live while ch->cur->gen == gen */
 	int attaching;        /* (sc->mtx) an attach is under way */
 	uint32_t nseen;       /* (sc->mtx) notify generation INFO/NOTIFY returned */
 };
 
-/* kup_mem.c: channel pages. */
+/* kup_mem.c: channel pages and process mappings. */
 int kup_mem_alloc(uint32_t size, struct kup_fmem **memp);
 void kup_mem_put(struct kup_fmem *mem);
-int kup_mem_mmap(struct kup_fmem *mem, uint32_t size, vm_ooffset_t *offset, vm_size_t len,
+int kup_mem_mmap(struct kup_fchan *ch, uint32_t gen, vm_ooffset_t *offset, vm_size_t len,
     struct vm_object **objp, int nprot);
 
 /* kup_dev.c: the device node and its files. */
@@ -140,14 +166,34 @@ int kup_dev_create(struct kupdev_softc *sc, const struct kupdev_attr *attr);
 void kup_chan_wake_all(struct kup_fchan *ch);
 int kup_chan_switch(struct kup_fchan *ch, int force);
 void kup_chan_drain(struct kup_fchan *ch);
+struct kup_fmem *kup_chan_attached(struct kup_fchan *ch, uint32_t gen);
+void kup_detach(struct kup_fchan *ch, uint32_t gen);
 extern const struct kup_host_ops kup_kern_ops;
 
 /* kup_api.c */
 int kup_cv_wait(struct cv *cv, struct mtx *m, int64_t deadline);
 int64_t kup_deadline(int64_t timeout_ns);
 void kup_chan_shutdown(struct kup_fchan *ch);
-void kup_devs_free(void);
+void kup_sc_hold(struct kupdev_softc *sc);
+void kup_sc_release(struct kupdev_softc *sc);
 int kup_devs_busy(void);
+
+/*
+ * idx when idx < n, else 0, computed without a branch, so a mispredicted
+ * bounds check cannot index past an array under speculation (FreeBSD 12
+ * and 13 have no array_index_nospec).  The empty asm keeps the compiler
+ * from turning the mask back into a branch.
+ */
+static __inline uint32_t
+kup_index_nospec(uint32_t idx, uint32_t n)
+{
+	uint64_t mask;
+
+	/* Negative (all ones after the shift) exactly when idx < n. */
+	mask = (uint64_t)((int64_t)((uint64_t)idx - (uint64_t)n) >> 63);
+	__asm__ __volatile__("" : "+r"(mask));
+	return (idx & (uint32_t)mask);
+}
 
 /* Channel words as the kernel reads them: its own block is trusted. */
 static __inline struct kup_kctl *

@@ -1,12 +1,19 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * kup_mem.c - the pages of one channel attach.
+ * kup_mem.c - the pages of one channel attach, and process mappings of them.
  *
- * An OBJT_PHYS VM object (pages are zeroed when first faulted, never paged
- * out), wired into kernel_map for the kern side, and handed to the process
- * by d_mmap_single with a reference of its own: the pages stay valid while
- * any mapping exists, after detach, kupdev_unload and kldunload alike.
- * The same pattern as System V shared memory mapped into the kernel.
+ * The pages: an OBJT_PHYS VM object (zeroed when first faulted, never
+ * paged out), wired into kernel_map for the kern side, as System V shared
+ * memory mapped into the kernel.
+ *
+ * A process maps them through an OBJT_DEVICE pager object per mmap(2)
+ * (cdev_pager_allocate with a handle of our own, struct kup_fmap): its
+ * fault handler hands out fictitious pages at the wired pages' physical
+ * addresses, and its destructor runs when the object's last mapping goes
+ * (munmap, exit, exec).  That is how kup.ko hears of munmap: the last
+ * mapping of an attach detaches it, as close does.  The pager object
+ * holds a reference on the pages, so they stay valid while any mapping
+ * exists, after detach, kupdev_unload and the module's own unload alike.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -15,6 +22,7 @@
 #include <sys/mutex.h>
 #include <sys/refcount.h>
 #include <sys/rwlock.h>
+#include <sys/sx.h>
 
 #include <vm/vm.h>
 #include <vm/vm_param.h>
@@ -79,27 +87,169 @@ kup_mem_put(struct kup_fmem *mem)
 }
 
 /*
- * d_mmap_single for an attached file.  The kern block (offset 0, one
+ * off when off < len, else 0, without a branch (a borrow of off - len
+ * decides), so a mispredicted bounds check cannot reach past the pages.
+ */
+static __inline uint64_t
+kup_off_nospec(uint64_t off, uint64_t len)
+{
+	uint64_t borrow, mask;
+
+	borrow = ((~off & len) | (~(off ^ len) & (off - len))) >> 63;
+	mask = 0 - borrow;
+	__asm__ __volatile__("" : "+r"(mask));
+	return (off & mask);
+}
+
+/*
+ * How a fault handler frees the page it replaces and marks its own valid
+ * changed in 13.0 (page locks left vm_page_free; vm_page_valid came).
+ * 13-CURRENT snapshots between 1300010 and 13.0 are not supported.
+ */
+#if __FreeBSD_version >= 1300139
+#define KUP_PAGE_FREE(m)  vm_page_free(m)
+#define KUP_PAGE_VALID(m) vm_page_valid(m)
+#else
+#define KUP_PAGE_FREE(m)                                                                           \
+	do {                                                                                       \
+		vm_page_lock(m);                                                                   \
+		vm_page_free(m);                                                                   \
+		vm_page_unlock(m);                                                                 \
+	} while (0)
+#define KUP_PAGE_VALID(m) ((m)->valid = VM_PAGE_BITS_ALL)
+#endif
+
+/* A mapping is gone (its object died) or was never made. */
+static void
+kup_map_drop(struct kup_fmap *map)
+{
+	struct kupdev_softc *sc = map->sc;
+	struct kup_fchan *ch = map->ch;
+	struct kup_fmem *mem = map->mem;
+	int last;
+
+	mtx_lock(&ch->mtx);
+	last = --mem->maps == 0 && mem->mapped;
+	mtx_unlock(&ch->mtx);
+	if (last)
+		kup_detach(ch, mem->gen); /* the attach's last mapping: munmap detaches */
+	kup_mem_put(mem);
+	free(map, M_KUP);
+	kup_sc_release(sc); /* may free sc */
+}
+
+/*
+ * Called by every cdev_pager_allocate, the destructor once per object;
+ * each of our handles makes one object, so the references are taken and
+ * dropped around the object in kup_mem_mmap and kup_pg_dtor instead.
+ */
+static int
+kup_pg_ctor(void *handle, vm_ooffset_t size, vm_prot_t prot, vm_ooffset_t foff, struct ucred *cred,
+    u_short *color)
+{
+	*color = 0;
+	return (0);
+}
+
+/* The object's last mapping went; runs unlocked, may sleep. */
+static void
+kup_pg_dtor(void *handle)
+{
+	kup_map_drop(handle);
+}
+
+/*
+ * A process touched a page of the mapping (the object locked): a
+ * fictitious page at the wired page's physical address, as the device
+ * pager does for d_mmap.  The pages cannot go meanwhile: the object holds
+ * a reference on them.
+ */
+static int
+kup_pg_fault(vm_object_t object, vm_ooffset_t offset, int prot, vm_page_t *mres)
+{
+	struct kup_fmap *map = object->handle;
+	struct kup_fmem *mem = map->mem;
+	vm_paddr_t paddr;
+	vm_page_t page;
+	uint64_t off = (uint64_t)offset;
+
+	if (off >= mem->len)
+		return (VM_PAGER_FAIL);
+	off = kup_off_nospec(off, mem->len);
+	paddr = pmap_kextract(mem->kva + (vm_offset_t)off);
+	if (((*mres)->flags & PG_FICTITIOUS) != 0) {
+		page = *mres;
+		vm_page_updatefake(page, paddr, VM_MEMATTR_DEFAULT);
+	} else {
+		/* getfake may sleep: not with the object locked. */
+		VM_OBJECT_WUNLOCK(object);
+		page = vm_page_getfake(paddr, VM_MEMATTR_DEFAULT);
+		VM_OBJECT_WLOCK(object);
+		vm_page_replace_checked(page, object, (*mres)->pindex, *mres);
+		KUP_PAGE_FREE(*mres);
+		*mres = page;
+	}
+	KUP_PAGE_VALID(page);
+	return (VM_PAGER_OK);
+}
+
+/* Not const: cdev_pager_allocate takes a non-const pointer. */
+static struct cdev_pager_ops kup_pager_ops = {
+    .cdev_pg_ctor = kup_pg_ctor,
+    .cdev_pg_dtor = kup_pg_dtor,
+    .cdev_pg_fault = kup_pg_fault,
+};
+
+/*
+ * d_mmap_single for the file of attach gen.  The kern block (offset 0, one
  * control page and `size` data pages) may only be mapped without write;
  * the user block after it read-write.  Never executable, never outside.
+ * Every call makes a pager object of its own (see kup_pg_ctor).
  * Note: FreeBSD derives a mapping's maximum protection from the file's
  * open mode, not from the driver, so a process can mprotect the kern
  * block writable after mapping it.  That only breaks its own channel: the
  * kern side never reads its own block back (trust.md).
  */
 int
-kup_mem_mmap(struct kup_fmem *mem, uint32_t size, vm_ooffset_t *offset, vm_size_t len,
+kup_mem_mmap(struct kup_fchan *ch, uint32_t gen, vm_ooffset_t *offset, vm_size_t len,
     struct vm_object **objp, int nprot)
 {
-	vm_ooffset_t off = *offset;
+	struct kupdev_softc *sc = ch->sc;
+	uint64_t off = (uint64_t)*offset, mlen = KUP_MAP_LEN(sc->size);
+	struct kup_fmap *map;
+	struct kup_fmem *mem;
+	vm_object_t obj;
 
-	if (len == 0 || off > mem->len || len > mem->len - off)
+	if (len == 0 || off > mlen || len > mlen - off)
 		return (EINVAL);
 	if ((nprot & VM_PROT_EXECUTE) != 0)
 		return (EACCES);
-	if ((nprot & VM_PROT_WRITE) != 0 && off < KUP_BLOCK_LEN(size))
+	if ((nprot & VM_PROT_WRITE) != 0 && off < KUP_BLOCK_LEN(sc->size))
 		return (EACCES);
-	vm_object_reference(mem->obj);
-	*objp = mem->obj;
+	map = malloc(sizeof(*map), M_KUP, M_WAITOK | M_ZERO);
+	mtx_lock(&ch->mtx);
+	mem = kup_chan_attached(ch, gen);
+	if (mem == NULL) {
+		mtx_unlock(&ch->mtx);
+		free(map, M_KUP);
+		return (ENOTCONN); /* detached: closed by munmap */
+	}
+	mem->maps++;
+	refcount_acquire(&mem->ref);
+	mtx_unlock(&ch->mtx);
+	/* sc lives: we are inside a d_* method, which destroy_dev waits for. */
+	kup_sc_hold(sc);
+	map->sc = sc;
+	map->ch = ch;
+	map->mem = mem;
+	obj = cdev_pager_allocate(map, OBJT_DEVICE, &kup_pager_ops, mem->len, nprot, 0, NULL);
+	if (obj == NULL) {
+		kup_map_drop(map);
+		return (ENOMEM);
+	}
+	mtx_lock(&ch->mtx);
+	mem->mapped = 1;
+	mtx_unlock(&ch->mtx);
+	*objp = obj; /* with the object's first reference, for the mapping */
 	return (0);
 }

@@ -108,10 +108,8 @@ kup_modevent(module_t mod, int type, void *data)
 	case MOD_QUIESCE:
 		return (kup_devs_busy() ? EBUSY : 0);
 	case MOD_UNLOAD:
-		if (kup_devs_busy())
-			return (EBUSY);
-		kup_devs_free();
-		return (0);
+		/* Every softc is freed by its last user; none may be left. */
+		return (kup_devs_busy() ? EBUSY : 0);
 	case MOD_SHUTDOWN:
 		return (0);
 	default:

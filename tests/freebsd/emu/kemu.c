@@ -25,9 +25,21 @@ void kemu_panic(const char *fmt, ...)
 	abort();
 }
 
+__thread int kemu_no_sleeping;
+
+void kemu_may_sleep(const char *what)
+{
+	if (kemu_no_sleeping)
+		kemu_panic("%s: may sleep where sleeping is forbidden", what);
+}
+
 void *kemu_malloc(size_t len, int flags)
 {
-	void *p = (flags & M_ZERO) ? calloc(1, len) : malloc(len);
+	void *p;
+
+	if (flags & M_WAITOK)
+		kemu_may_sleep("malloc(M_WAITOK)");
+	p = (flags & M_ZERO) ? calloc(1, len) : malloc(len);
 
 	if (!p)
 		kemu_panic("out of memory");
@@ -133,6 +145,7 @@ void kthread_exit(void)
 int msleep(void *ident, struct mtx *m, int pri, const char *wmesg, int timo)
 {
 	(void)ident, (void)pri, (void)wmesg, (void)timo;
+	kemu_may_sleep("msleep");
 	mtx_unlock(m);
 	usleep(200);
 	mtx_lock(m);
@@ -149,6 +162,7 @@ int pause_sbt(const char *wmesg, sbintime_t sbt, sbintime_t pr, int flags)
 	struct timespec ts = {(time_t)(sbt >> 32), (long)(((sbt & 0xffffffff) * 1000000000) >> 32)};
 
 	(void)wmesg, (void)pr, (void)flags;
+	kemu_may_sleep("pause_sbt");
 	nanosleep(&ts, NULL);
 	return 0;
 }
@@ -206,6 +220,7 @@ void cv_broadcast(struct cv *cv)
 
 void cv_wait(struct cv *cv, struct mtx *m)
 {
+	kemu_may_sleep("cv_wait");
 	mtx_assert(m, MA_OWNED);
 	m->held = 0;
 	pthread_cond_wait(&cv->c, &m->m);
@@ -225,6 +240,7 @@ int cv_timedwait_sig_sbt(struct cv *cv, struct mtx *m, sbintime_t sbt, sbintime_
 	int r;
 
 	(void)pr, (void)flags;
+	kemu_may_sleep("cv_timedwait_sig_sbt");
 	mtx_assert(m, MA_OWNED);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += (time_t)(sbt >> 32);
@@ -524,24 +540,121 @@ int kemu_kqfilter(struct kemu_file *f, struct knote *kn)
 	return r;
 }
 
-int kemu_mmap(struct kemu_file *f, vm_ooffset_t off, size_t len, int prot, vm_object_t *objp,
-              void **addr)
+struct kemu_vmap {
+	vm_object_t obj;
+	char *addr;
+	size_t len;
+	int prot;
+	vm_ooffset_t off;
+};
+
+/* Map len bytes of obj from off at addr (fixed), page by page for a device object. */
+static int map_pages(vm_object_t obj, char *addr, vm_ooffset_t off, size_t len, int prot)
 {
+	int mprot = ((prot & VM_PROT_READ) ? PROT_READ : 0) |
+	            ((prot & VM_PROT_WRITE) ? PROT_WRITE : 0) |
+	            ((prot & VM_PROT_EXECUTE) ? PROT_EXEC : 0);
+	size_t i;
+
+	if (obj->type == OBJT_PHYS)
+		return mmap(addr, len, mprot, MAP_SHARED | MAP_FIXED, obj->memfd, off) == MAP_FAILED
+		           ? errno
+		           : 0;
+	for (i = 0; i < len; i += PAGE_SIZE) {
+		vm_pindex_t pidx = (vm_pindex_t)(off + (vm_ooffset_t)i) / PAGE_SIZE;
+		vm_page_t m;
+		int r;
+
+		mtx_lock(&obj->lock);
+		for (m = obj->pages; m && m->pindex != pidx; m = m->next)
+			;
+		if (!m) {
+			/* vm_fault: a fresh page for the pager to fill or replace. */
+			m = calloc(1, sizeof(*m));
+			if (!m)
+				kemu_panic("out of memory");
+			m->pindex = pidx;
+			m->object = obj;
+			m->next = obj->pages;
+			obj->pages = m;
+			r = obj->ops->cdev_pg_fault(obj, (vm_ooffset_t)pidx * PAGE_SIZE, prot, &m);
+			KASSERT(obj->lock.held, ("fault handler returned the object unlocked"));
+			if (r != VM_PAGER_OK) {
+				mtx_unlock(&obj->lock);
+				return EFAULT;
+			}
+			KASSERT((m->flags & PG_FICTITIOUS) && m->valid == VM_PAGE_BITS_ALL &&
+			            m->object == obj && m->pindex == pidx,
+			        ("device pager fault: not a valid fictitious page of the object"));
+		}
+		mtx_unlock(&obj->lock);
+		if (mmap(addr + i, PAGE_SIZE, mprot, MAP_SHARED | MAP_FIXED, m->phys->memfd,
+		         (off_t)m->physoff) == MAP_FAILED)
+			return errno;
+	}
+	return 0;
+}
+
+int kemu_mmap_at(struct kemu_file *f, void *at, vm_ooffset_t off, size_t len, int prot,
+                 struct kemu_vmap **vp, void **addr)
+{
+	struct kemu_vmap *v;
+	vm_object_t obj;
 	vm_ooffset_t o = off;
+	void *p;
 	int r = enter(f);
 
 	if (r)
 		return r;
-	r = f->dev->si_devsw->d_mmap_single(f->dev, &o, len, objp, prot);
+	r = f->dev->si_devsw->d_mmap_single(f->dev, &o, len, &obj, prot);
 	leave(f);
-	if (!r)
-		*addr = (char *)(*objp)->mem + o;
-	return r;
+	if (r)
+		return r;
+	v = calloc(1, sizeof(*v));
+	p = at ? at : mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!v || p == MAP_FAILED)
+		kemu_panic("out of memory");
+	v->obj = obj;
+	v->addr = p;
+	v->len = len;
+	v->prot = prot;
+	v->off = o;
+	r = map_pages(obj, p, o, len, prot);
+	if (r) {
+		kemu_munmap(v); /* vm_mmap_object failed: the object reference goes */
+		return r;
+	}
+	*vp = v;
+	*addr = p;
+	return 0;
 }
 
-void kemu_munmap(vm_object_t obj)
+int kemu_mmap(struct kemu_file *f, vm_ooffset_t off, size_t len, int prot, struct kemu_vmap **vp,
+              void **addr)
 {
-	vm_object_deallocate(obj);
+	return kemu_mmap_at(f, NULL, off, len, prot, vp, addr);
+}
+
+void kemu_munmap(struct kemu_vmap *v)
+{
+	munmap(v->addr, v->len);
+	vm_object_deallocate(v->obj);
+	free(v);
+}
+
+struct kemu_vmap *kemu_vmap_fork(struct kemu_vmap *v)
+{
+	struct kemu_vmap *c = calloc(1, sizeof(*c));
+	void *p = mmap(NULL, v->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (!c || p == MAP_FAILED)
+		kemu_panic("out of memory");
+	*c = *v;
+	c->addr = p;
+	vm_object_reference(v->obj);
+	if (map_pages(c->obj, c->addr, c->off, c->len, c->prot))
+		kemu_panic("kemu_vmap_fork: cannot map");
+	return c;
 }
 
 /* Last close: FreeBSD drops the file's knotes first, then the cdevpriv. */
@@ -569,19 +682,38 @@ vm_map_t kernel_map;
 
 struct kmapping {
 	vm_offset_t kva;
+	size_t len;
 	vm_object_t obj;
 };
 static struct kmapping kmaps[4096];
 static pthread_mutex_t kmap_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t devpager_lock = PTHREAD_MUTEX_INITIALIZER;
+static vm_object_t devpager_list;
+
+static vm_object_t object_new(int type, void *handle)
+{
+	vm_object_t o = calloc(1, sizeof(*o));
+
+	if (!o)
+		kemu_panic("out of memory");
+	o->type = type;
+	o->handle = handle;
+	o->ref = 1;
+	o->memfd = -1;
+	mtx_init(&o->lock, "vm object", NULL, MTX_DEF);
+	__atomic_fetch_add(&kemu_objects, 1, __ATOMIC_RELAXED);
+	return o;
+}
 
 vm_object_t vm_pager_allocate(int type, void *handle, vm_ooffset_t size, vm_prot_t prot,
                               vm_ooffset_t off, void *cred)
 {
-	vm_object_t o = calloc(1, sizeof(*o));
+	vm_object_t o;
 
-	(void)type, (void)handle, (void)prot, (void)off, (void)cred;
-	if (!o)
-		return NULL;
+	(void)handle, (void)prot, (void)off, (void)cred;
+	KASSERT(type == OBJT_PHYS, ("vm_pager_allocate: only OBJT_PHYS is emulated"));
+	kemu_may_sleep("vm_pager_allocate");
+	o = object_new(type, NULL);
 	/* Zero-filled pages that a process mapping (kemu_sys.c) can share. */
 	o->memfd = memfd_create("kemu-vm-object", MFD_CLOEXEC);
 	if (o->memfd < 0 || ftruncate(o->memfd, (off_t)size) < 0)
@@ -590,8 +722,39 @@ vm_object_t vm_pager_allocate(int type, void *handle, vm_ooffset_t size, vm_prot
 	if (o->mem == MAP_FAILED)
 		kemu_panic("mmap: %s", strerror(errno));
 	o->len = (size_t)size;
-	o->ref = 1;
-	__atomic_fetch_add(&kemu_objects, 1, __ATOMIC_RELAXED);
+	return o;
+}
+
+/*
+ * As device_pager.c: the ctor runs on every call, an object is made only
+ * for a handle no live object has, and the dtor runs once per object.
+ */
+vm_object_t cdev_pager_allocate(void *handle, int type, struct cdev_pager_ops *ops,
+                                vm_ooffset_t size, vm_prot_t prot, vm_ooffset_t foff,
+                                struct ucred *cred)
+{
+	vm_object_t o;
+	u_short color;
+
+	KASSERT(type == OBJT_DEVICE, ("cdev_pager_allocate: only OBJT_DEVICE is emulated"));
+	kemu_may_sleep("cdev_pager_allocate");
+	if ((foff & (PAGE_SIZE - 1)) || size <= 0)
+		return NULL;
+	if (ops->cdev_pg_ctor(handle, size, prot, foff, cred, &color))
+		return NULL;
+	pthread_mutex_lock(&devpager_lock);
+	for (o = devpager_list; o; o = o->next)
+		if (o->handle == handle && o->ref > 0) {
+			vm_object_reference(o);
+			pthread_mutex_unlock(&devpager_lock);
+			return o;
+		}
+	o = object_new(OBJT_DEVICE, handle);
+	o->ops = ops;
+	o->len = (size_t)size;
+	o->next = devpager_list;
+	devpager_list = o;
+	pthread_mutex_unlock(&devpager_lock);
 	return o;
 }
 
@@ -600,15 +763,52 @@ void vm_object_reference(vm_object_t obj)
 	__atomic_fetch_add(&obj->ref, 1, __ATOMIC_RELAXED);
 }
 
-/* The last reference unmaps the pages: a stale kernel pointer then faults. */
+static void devpager_dealloc(vm_object_t obj)
+{
+	vm_object_t *pp;
+	vm_page_t m;
+
+	/* Nothing maps the object's pages any more: they may go now. */
+	for (m = obj->pages; m; m = m->next) {
+		KASSERT(m->flags & PG_FICTITIOUS, ("a real page in a device object"));
+		__atomic_fetch_sub(&m->phys->fakes, 1, __ATOMIC_RELAXED);
+	}
+	/* dev_pager_dealloc: the dtor first, the object unlocked. */
+	obj->ops->cdev_pg_dtor(obj->handle);
+	pthread_mutex_lock(&devpager_lock);
+	for (pp = &devpager_list; *pp; pp = &(*pp)->next)
+		if (*pp == obj) {
+			*pp = obj->next;
+			break;
+		}
+	pthread_mutex_unlock(&devpager_lock);
+	while ((m = obj->pages) != NULL) {
+		obj->pages = m->next;
+		free(m);
+	}
+}
+
+/*
+ * The last reference destroys the object.  For OBJT_PHYS that frees the
+ * pages: a fictitious page of a live device object still pointing at them
+ * means a process maps freed memory, which FreeBSD would not notice.
+ */
 void vm_object_deallocate(vm_object_t obj)
 {
-	if (__atomic_fetch_sub(&obj->ref, 1, __ATOMIC_ACQ_REL) == 1) {
+	if (__atomic_fetch_sub(&obj->ref, 1, __ATOMIC_ACQ_REL) != 1)
+		return;
+	kemu_may_sleep("vm_object_deallocate");
+	if (obj->type == OBJT_DEVICE)
+		devpager_dealloc(obj);
+	if (obj->type == OBJT_PHYS) {
+		KASSERT(__atomic_load_n(&obj->fakes, __ATOMIC_RELAXED) == 0,
+		        ("pages freed while a process maps them"));
 		munmap(obj->mem, obj->len);
 		close(obj->memfd);
-		free(obj);
-		__atomic_fetch_sub(&kemu_objects, 1, __ATOMIC_RELAXED);
 	}
+	mtx_destroy(&obj->lock);
+	free(obj);
+	__atomic_fetch_sub(&kemu_objects, 1, __ATOMIC_RELAXED);
 }
 
 vm_offset_t vm_map_min(vm_map_t map)
@@ -622,13 +822,14 @@ int vm_map_find(vm_map_t map, vm_object_t obj, vm_ooffset_t off, vm_offset_t *ad
 {
 	int i;
 
-	(void)map, (void)off, (void)len, (void)max, (void)find, (void)prot, (void)maxprot,
-	    (void)cow;
+	(void)map, (void)off, (void)max, (void)find, (void)prot, (void)maxprot, (void)cow;
+	kemu_may_sleep("vm_map_find");
 	pthread_mutex_lock(&kmap_lock);
 	for (i = 0; i < 4096; i++)
 		if (!kmaps[i].obj) {
 			kmaps[i].obj = obj; /* the map entry takes the caller's reference */
 			kmaps[i].kva = (vm_offset_t)obj->mem;
+			kmaps[i].len = len;
 			*addr = kmaps[i].kva;
 			pthread_mutex_unlock(&kmap_lock);
 			return KERN_SUCCESS;
@@ -640,6 +841,7 @@ int vm_map_find(vm_map_t map, vm_object_t obj, vm_ooffset_t off, vm_offset_t *ad
 int vm_map_wire(vm_map_t map, vm_offset_t start, vm_offset_t end, int flags)
 {
 	(void)map, (void)start, (void)end, (void)flags;
+	kemu_may_sleep("vm_map_wire");
 	return KERN_SUCCESS;
 }
 
@@ -649,6 +851,7 @@ int vm_map_remove(vm_map_t map, vm_offset_t start, vm_offset_t end)
 	int i;
 
 	(void)map, (void)end;
+	kemu_may_sleep("vm_map_remove");
 	pthread_mutex_lock(&kmap_lock);
 	for (i = 0; i < 4096; i++)
 		if (kmaps[i].obj && kmaps[i].kva == start) {
@@ -660,4 +863,77 @@ int vm_map_remove(vm_map_t map, vm_offset_t start, vm_offset_t end)
 	KASSERT(obj, ("vm_map_remove: no such mapping"));
 	vm_object_deallocate(obj);
 	return KERN_SUCCESS;
+}
+
+/* A "physical address": the kernel_map slot (+1) above bit 40, the offset below. */
+vm_paddr_t pmap_kextract(vm_offset_t va)
+{
+	vm_paddr_t pa = 0;
+	int i;
+
+	pthread_mutex_lock(&kmap_lock);
+	for (i = 0; i < 4096; i++)
+		if (kmaps[i].obj && va >= kmaps[i].kva && va < kmaps[i].kva + kmaps[i].len) {
+			pa = ((vm_paddr_t)(i + 1) << 40) | (va - kmaps[i].kva);
+			break;
+		}
+	pthread_mutex_unlock(&kmap_lock);
+	KASSERT(pa, ("pmap_kextract: not a wired kernel address"));
+	return pa;
+}
+
+static void fake_set(vm_page_t m, vm_paddr_t paddr)
+{
+	size_t slot = (size_t)(paddr >> 40) - 1;
+
+	KASSERT((paddr & (PAGE_SIZE - 1)) == 0, ("fictitious page not page aligned"));
+	pthread_mutex_lock(&kmap_lock);
+	KASSERT(slot < 4096 && kmaps[slot].obj, ("fictitious page of no kernel mapping"));
+	m->phys = kmaps[slot].obj;
+	m->physoff = (size_t)(paddr & (((vm_paddr_t)1 << 40) - 1));
+	__atomic_fetch_add(&m->phys->fakes, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&kmap_lock);
+	m->phys_addr = paddr;
+}
+
+vm_page_t vm_page_getfake(vm_paddr_t paddr, vm_memattr_t memattr)
+{
+	vm_page_t m = calloc(1, sizeof(*m));
+
+	(void)memattr;
+	kemu_may_sleep("vm_page_getfake");
+	if (!m)
+		kemu_panic("out of memory");
+	m->flags = PG_FICTITIOUS;
+	fake_set(m, paddr);
+	return m;
+}
+
+void vm_page_updatefake(vm_page_t m, vm_paddr_t paddr, vm_memattr_t memattr)
+{
+	(void)memattr;
+	__atomic_fetch_sub(&m->phys->fakes, 1, __ATOMIC_RELAXED);
+	fake_set(m, paddr);
+}
+
+void vm_page_replace_checked(vm_page_t mnew, vm_object_t object, vm_pindex_t pindex, vm_page_t mold)
+{
+	vm_page_t *pp;
+
+	mtx_assert(&object->lock, MA_OWNED);
+	KASSERT(mold->object == object && mold->pindex == pindex, ("replacing a stranger"));
+	for (pp = &object->pages; *pp != mold; pp = &(*pp)->next)
+		KASSERT(*pp, ("vm_page_replace: page not in object"));
+	*pp = mnew;
+	mnew->next = mold->next;
+	mnew->object = object;
+	mnew->pindex = pindex;
+	mold->object = NULL;
+}
+
+void vm_page_free(vm_page_t m)
+{
+	KASSERT(!(m->flags & PG_FICTITIOUS) && m->object == NULL,
+	        ("vm_page_free: fictitious or still in an object"));
+	free(m);
 }

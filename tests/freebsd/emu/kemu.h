@@ -39,6 +39,10 @@ typedef uintptr_t vm_offset_t;
 typedef int64_t vm_ooffset_t;
 typedef size_t vm_size_t;
 typedef int vm_prot_t;
+typedef uint64_t vm_paddr_t;
+typedef uint64_t vm_pindex_t;
+typedef int vm_memattr_t;
+struct ucred;
 #define PAGE_SIZE 4096
 
 void kemu_panic(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -72,6 +76,7 @@ size_t strlcpy(char *dst, const char *src, size_t size);
 #define atomic_store_rel_ptr(p, v)    __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define atomic_add_int(p, v)          ((void)__atomic_fetch_add((p), (v), __ATOMIC_RELAXED))
 #define atomic_subtract_int(p, v)     ((void)__atomic_fetch_sub((p), (v), __ATOMIC_RELAXED))
+#define atomic_subtract_rel_int(p, v) ((void)__atomic_fetch_sub((p), (v), __ATOMIC_RELEASE))
 #define atomic_add_rel_32(p, v)       ((void)__atomic_fetch_add((p), (v), __ATOMIC_RELEASE))
 #define atomic_fetchadd_int(p, v)     __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
 #define atomic_thread_fence_seq_cst() __atomic_thread_fence(__ATOMIC_SEQ_CST)
@@ -91,6 +96,16 @@ void kemu_log(int pri, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 struct thread;
 struct proc;
 #define curthread ((struct thread *)0)
+/*
+ * Where sleeping is forbidden (callouts run so; an interrupt thread must
+ * not sleep either), as THREAD_NO_SLEEPING() marks it: every emulated KPI
+ * that may sleep (cv and sx waits, M_WAITOK, pause, the VM) panics there.
+ * Taking a default mutex is allowed, as in FreeBSD.
+ */
+extern __thread int kemu_no_sleeping;
+#define THREAD_NO_SLEEPING() (kemu_no_sleeping++)
+#define THREAD_SLEEPING_OK() (kemu_no_sleeping--)
+void kemu_may_sleep(const char *what);
 void maybe_yield(void);
 int kthread_add(void (*fn)(void *), void *arg, struct proc *p, struct thread **tdp, int flags,
                 int pages, const char *fmt, ...);
@@ -124,8 +139,8 @@ struct sx {
 };
 #define sx_init(s, name)   mtx_init(&(s)->m, (name), NULL, 0)
 #define sx_destroy(s)      mtx_destroy(&(s)->m)
-#define sx_xlock(s)        mtx_lock(&(s)->m)
-#define sx_xlock_sig(s)    (mtx_lock(&(s)->m), 0)
+#define sx_xlock(s)        (kemu_may_sleep("sx_xlock"), mtx_lock(&(s)->m))
+#define sx_xlock_sig(s)    (kemu_may_sleep("sx_xlock_sig"), mtx_lock(&(s)->m), 0)
 #define sx_xunlock(s)      mtx_unlock(&(s)->m)
 #define sx_assert(s, what) mtx_assert(&(s)->m, MA_OWNED)
 struct cv {
@@ -166,6 +181,7 @@ struct filterops {
 struct knote {
 	struct filterops *kn_fop;
 	void *kn_hook;
+	int kn_hookid;
 	short kn_filter;
 	unsigned short kn_flags;
 	int64_t kn_data;
@@ -245,24 +261,61 @@ int devfs_set_cdevpriv(void *priv, d_priv_dtor_t *dtor);
 int devfs_get_cdevpriv(void **datap);
 
 /* --- VM -------------------------------------------------------------------------- */
+/*
+ * Objects: OBJT_PHYS is memory of its own (a memfd, mapped once as the
+ * "kernel" view); OBJT_DEVICE is a device pager object (cdev_pager_allocate)
+ * whose pages are fictitious pages the driver's fault handler returns.  A
+ * "physical address" (pmap_kextract) names a page of an OBJT_PHYS object
+ * wired into kernel_map; a fictitious page holds its object, and the
+ * object panics if it dies while one exists (pages freed under a process).
+ */
 typedef struct vm_object *vm_object_t;
+typedef struct vm_page *vm_page_t;
+struct cdev_pager_ops;
+struct vm_page {
+	vm_paddr_t phys_addr;
+	vm_pindex_t pindex;
+	int flags;
+	int valid;
+	vm_object_t object; /* the object it is in */
+	vm_object_t phys;   /* emulation: a fictitious page's backing object */
+	size_t physoff;     /* emulation: and the offset in it */
+	vm_page_t next;
+};
+#define PG_FICTITIOUS      0x04
+#define VM_PAGE_BITS_ALL   0xff
+#define VM_MEMATTR_DEFAULT 6
 struct vm_object {
 	u_int ref;
+	int type;
+	void *handle;
+	/* OBJT_PHYS */
 	void *mem; /* the "kernel" view: a shared mapping of memfd */
 	size_t len;
-	int memfd; /* so a process view can map the very same pages */
+	int memfd;
+	int fakes; /* fictitious pages pointing here */
+	/* OBJT_DEVICE */
+	struct cdev_pager_ops *ops;
+	vm_page_t pages;
+	struct mtx lock;
+	vm_object_t next; /* the device pager list */
 };
 typedef struct kemu_map *vm_map_t;
 extern vm_map_t kernel_map;
-#define OBJT_PHYS           5
-#define VM_PROT_READ        1
-#define VM_PROT_WRITE       2
-#define VM_PROT_EXECUTE     4
-#define VM_PROT_DEFAULT     (VM_PROT_READ | VM_PROT_WRITE | VM_PROT_EXECUTE)
-#define KERN_SUCCESS        0
-#define VMFS_OPTIMAL_SPACE  4
-#define VM_MAP_WIRE_SYSTEM  0
-#define VM_MAP_WIRE_NOHOLES 0
+#define OBJT_DEVICE          4
+#define OBJT_PHYS            5
+#define VM_PROT_READ         1
+#define VM_PROT_WRITE        2
+#define VM_PROT_EXECUTE      4
+#define VM_PROT_DEFAULT      (VM_PROT_READ | VM_PROT_WRITE | VM_PROT_EXECUTE)
+#define KERN_SUCCESS         0
+#define VMFS_OPTIMAL_SPACE   4
+#define VM_MAP_WIRE_SYSTEM   0
+#define VM_MAP_WIRE_NOHOLES  0
+#define VM_PAGER_OK          0
+#define VM_PAGER_FAIL        2
+#define VM_OBJECT_WLOCK(o)   mtx_lock(&(o)->lock)
+#define VM_OBJECT_WUNLOCK(o) mtx_unlock(&(o)->lock)
 vm_object_t vm_pager_allocate(int type, void *handle, vm_ooffset_t size, vm_prot_t prot,
                               vm_ooffset_t off, void *cred);
 void vm_object_reference(vm_object_t obj);
@@ -272,6 +325,24 @@ int vm_map_find(vm_map_t map, vm_object_t obj, vm_ooffset_t off, vm_offset_t *ad
                 vm_offset_t max, int find, vm_prot_t prot, vm_prot_t maxprot, int cow);
 int vm_map_wire(vm_map_t map, vm_offset_t start, vm_offset_t end, int flags);
 int vm_map_remove(vm_map_t map, vm_offset_t start, vm_offset_t end);
+vm_paddr_t pmap_kextract(vm_offset_t va);
+vm_page_t vm_page_getfake(vm_paddr_t paddr, vm_memattr_t memattr);
+void vm_page_updatefake(vm_page_t m, vm_paddr_t paddr, vm_memattr_t memattr);
+void vm_page_replace_checked(vm_page_t mnew, vm_object_t object, vm_pindex_t pindex,
+                             vm_page_t mold);
+void vm_page_free(vm_page_t m);
+#define vm_page_valid(m) ((m)->valid = VM_PAGE_BITS_ALL)
+struct cdev_pager_ops {
+	int (*cdev_pg_fault)(vm_object_t vm_obj, vm_ooffset_t offset, int prot, vm_page_t *mres);
+	int (*cdev_pg_populate)(vm_object_t vm_obj, vm_pindex_t pidx, int fault_type,
+	                        vm_prot_t max_prot, vm_pindex_t *first, vm_pindex_t *last);
+	int (*cdev_pg_ctor)(void *handle, vm_ooffset_t size, vm_prot_t prot, vm_ooffset_t foff,
+	                    struct ucred *cred, u_short *color);
+	void (*cdev_pg_dtor)(void *handle);
+};
+vm_object_t cdev_pager_allocate(void *handle, int type, struct cdev_pager_ops *ops,
+                                vm_ooffset_t size, vm_prot_t prot, vm_ooffset_t foff,
+                                struct ucred *cred);
 extern long kemu_objects; /* live VM objects */
 
 /* --- modules ------------------------------------------------------------------- */
@@ -298,10 +369,21 @@ struct kemu_file;
 struct kemu_file *kemu_open(const char *name, int *err);
 int kemu_ioctl(struct kemu_file *f, u_long cmd, void *data);
 int kemu_poll(struct kemu_file *f, int events);
-/* mmap: the object's memory at off (no protection is enforced), a reference held. */
-int kemu_mmap(struct kemu_file *f, vm_ooffset_t off, size_t len, int prot, vm_object_t *objp,
+/*
+ * mmap: d_mmap_single's object mapped with the protection asked for, at
+ * `at` (MAP_FIXED) or anywhere.  A device pager object is faulted in
+ * whole at once (FreeBSD faults a page at first touch): each page is what
+ * the driver's fault handler returned.  munmap drops the mapping's object
+ * reference, as vm_map_delete does.
+ */
+struct kemu_vmap;
+int kemu_mmap_at(struct kemu_file *f, void *at, vm_ooffset_t off, size_t len, int prot,
+                 struct kemu_vmap **vp, void **addr);
+int kemu_mmap(struct kemu_file *f, vm_ooffset_t off, size_t len, int prot, struct kemu_vmap **vp,
               void **addr);
-void kemu_munmap(vm_object_t obj);
+void kemu_munmap(struct kemu_vmap *v);
+/* fork: the child's mapping shares the object (MAP_SHARED), as vmspace_fork does. */
+struct kemu_vmap *kemu_vmap_fork(struct kemu_vmap *v);
 int kemu_kqfilter(struct kemu_file *f, struct knote *kn);
 void kemu_close(struct kemu_file *f);
 

@@ -2,10 +2,10 @@
 /*
  * kemu_sys.c - the system calls of a process, for the emulated run: a
  * /dev/NAME open reaches the emulated devfs (kemu.h), and its fd's ioctl,
- * mmap, poll and close reach kup.ko's d_* methods.  A mapping is the VM
- * object's own memfd mapped at the address asked for, with the protection
- * asked for, so the process sees the kernel's pages as on FreeBSD.  Any
- * other fd goes to the real system call.
+ * mmap, poll and close reach kup.ko's d_* methods.  A mapping is made by
+ * kemu_mmap_at (the pages the driver's pager hands out) at the address and
+ * with the protection asked for, so the process sees the kernel's pages as
+ * on FreeBSD.  Any other fd goes to the real system call.
  */
 #include <stdarg.h>
 #include <unistd.h>
@@ -27,7 +27,7 @@ static struct kemu_file *fds[KEMU_FDS]; /* fake fds: real fds of /dev/null */
 static struct {
 	char *addr;
 	size_t len;
-	vm_object_t obj;
+	struct kemu_vmap *v;
 } maps[KEMU_MAPS];
 
 static struct kemu_file *fake(int fd)
@@ -95,8 +95,8 @@ int kemu_sys_ioctl(int fd, unsigned long req, ...)
 void *kemu_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	struct kemu_file *f = fake(fd);
-	vm_object_t obj;
-	void *kaddr, *p;
+	struct kemu_vmap *v;
+	void *p;
 	int r, i, vp = 0;
 
 	if (!f)
@@ -108,49 +108,44 @@ void *kemu_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t o
 	vp |= (prot & PROT_READ) ? VM_PROT_READ : 0;
 	vp |= (prot & PROT_WRITE) ? VM_PROT_WRITE : 0;
 	vp |= (prot & PROT_EXEC) ? VM_PROT_EXECUTE : 0;
-	r = kemu_mmap(f, off, len, vp, &obj, &kaddr);
+	r = kemu_mmap_at(f, (flags & MAP_FIXED) ? addr : NULL, off, len, vp, &v, &p);
 	if (r) {
 		errno = r;
 		return MAP_FAILED;
 	}
-	p = mmap(addr, len, prot, flags, obj->memfd, off);
-	if (p == MAP_FAILED) {
-		kemu_munmap(obj);
-		return MAP_FAILED;
-	}
 	pthread_mutex_lock(&sys_lock);
-	for (i = 0; i < KEMU_MAPS && maps[i].obj; i++)
+	for (i = 0; i < KEMU_MAPS && maps[i].v; i++)
 		;
 	if (i == KEMU_MAPS)
 		kemu_panic("kemu_sys_mmap: too many mappings");
 	maps[i].addr = p;
 	maps[i].len = len;
-	maps[i].obj = obj;
+	maps[i].v = v;
 	pthread_mutex_unlock(&sys_lock);
 	return p;
 }
 
-/* Unmapping drops the references of the device mappings inside the range. */
+/* Unmapping drops the device mappings inside the range (and their object references). */
 int kemu_sys_munmap(void *addr, size_t len)
 {
 	char *a = addr;
 	int i;
 
 	for (;;) {
-		vm_object_t obj = NULL;
+		struct kemu_vmap *v = NULL;
 
 		pthread_mutex_lock(&sys_lock);
 		for (i = 0; i < KEMU_MAPS; i++)
-			if (maps[i].obj && maps[i].addr >= a &&
+			if (maps[i].v && maps[i].addr >= a &&
 			    maps[i].addr + maps[i].len <= a + len) {
-				obj = maps[i].obj;
-				maps[i].obj = NULL;
+				v = maps[i].v;
+				maps[i].v = NULL;
 				break;
 			}
 		pthread_mutex_unlock(&sys_lock);
-		if (!obj)
+		if (!v)
 			break;
-		kemu_munmap(obj);
+		kemu_munmap(v);
 	}
 	return munmap(addr, len);
 }

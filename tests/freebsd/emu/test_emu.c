@@ -12,6 +12,8 @@
 #include "kup_core.h"
 #include "kup.h"
 #include "kemu_sys.h" /* the test's own poll() reaches the emulated files too */
+#include "kup_fbsd.h"
+#include <limits.h>
 
 extern moduledata_t *kemu_module_kup;
 extern moduledata_t *kemu_module_kup_echo; /* examples/echo/kup_echo.c */
@@ -24,7 +26,7 @@ extern int kemu_quiet;
 /* --- the process side ------------------------------------------------------ */
 struct user {
 	struct kemu_file *f;
-	vm_object_t kobj, uobj;
+	struct kemu_vmap *kobj, *uobj;
 	uint8_t *kblk, *ublk;
 	struct kup_end e;
 };
@@ -172,7 +174,7 @@ static int k_wait_channel(void *arg)
 }
 
 /* --- tests ------------------------------------------------------------------------ */
-KT_TEST(create_validates_and_unload_leaves_a_tombstone)
+KT_TEST(create_validates_and_unload_frees_the_device)
 {
 	struct kupdev_softc *sc, *sc2;
 	struct kupdev_attr at = {.uid = 5, .gid = 6, .mode = 0660};
@@ -203,11 +205,9 @@ KT_TEST(create_validates_and_unload_leaves_a_tombstone)
 	sc2 = kupdev_create("emu_b", 1, 1);
 	KT_ASSERT(sc2);
 	KT_EQ(kupdev_unload(sc), 0);
-	KT_EQ(kupdev_unload(sc), -EKU_SHUTDOWN);
-	KT_EQ(kupdev_send(sc, "x", 1, 0), -EKU_SHUTDOWN);
-	KT_ASSERT(kupdev_receive(sc, 0) == NULL);
-	KT_EQ(kupdev_last_error(sc, 0), EKU_SHUTDOWN);
 	KT_EQ(kupdev_unload(sc2), 0);
+	/* No user left: both softcs are gone at once, no tombstone stays. */
+	KT_EQ(kemu_allocs, 0);
 	/* Shut down is not unloaded: kup.ko must refuse to go (its node still exists). */
 	sc2 = kupdev_create("emu_shut", 1, 1);
 	KT_ASSERT(sc2);
@@ -271,7 +271,7 @@ KT_TEST(attach_errors_and_mmap_rules)
 	struct kup_ioc_wait w = {.seen = 0, .timeout_ns = 0};
 	struct kemu_file *f;
 	struct user u, u2;
-	vm_object_t o;
+	struct kemu_vmap *o;
 	void *p;
 	int err;
 
@@ -531,15 +531,14 @@ KT_TEST(unload_wakes_every_waiter_and_mappings_outlive_it)
 	KT_EQ(kup_end_poll(&v.e), -EKU_SHUTDOWN);
 	kemu_close(dh);
 	u_close(&v);
-	/* kup.ko can go while a process still maps a channel. */
+	/* A mapping keeps the softc and its pages, so kup.ko (its pager ops) stays. */
 	kemu_close(u.f);
 	u.f = NULL;
-	KT_EQ(kemu_module_kup->evhand(NULL, MOD_UNLOAD, NULL), 0);
-	KT_EQ(kemu_allocs, 0);
-	KT_EQ(kemu_objects, 1); /* the channel's pages: u still maps both blocks */
+	KT_ASSERT(kemu_allocs > 0);
+	KT_EQ(kemu_module_kup->evhand(NULL, MOD_UNLOAD, NULL), EBUSY);
 	KT_EQ(kc->hdr.magic, KUP_MAGIC);
-	u_unmap(&u);
-	KT_EQ(kemu_objects, 0);
+	u_unmap(&u); /* the last user: the softc goes with the mapping */
+	unload_kup();
 }
 
 KT_TEST(poll_follows_the_turn)
@@ -590,6 +589,269 @@ KT_TEST(echo_example_module_loads_serves_and_unloads)
 	KT_EQ(kup_end_poll(&u.e), -EKU_SHUTDOWN);
 	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), -EKU_SHUTDOWN);
 	u_close(&u);
+	unload_kup();
+}
+
+/* The last munmap of an attach detaches it, as close does; a forked mapping counts. */
+KT_TEST(munmap_detaches_and_fork_keeps_the_channel)
+{
+	struct kupdev_softc *sc;
+	struct kup_ioc_attach a = {.abi = KUP_ABI_VERSION, .chan = 0, .size = SIZE};
+	struct kup_ioc_wait w = {.seen = 0, .timeout_ns = 0};
+	struct kjob j = {0};
+	struct kupsvc_thread *t;
+	struct kemu_vmap *child, *o;
+	struct user u, v;
+	void *p;
+
+	load_kup();
+	j.sc = sc = kupdev_create("emu_unmap", SIZE, 1);
+	KT_ASSERT(sc);
+	KT_EQ(u_attach(&u, "emu_unmap", 0), 0);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	kupdev_pass(sc, 0);
+	/* One mapping of two going changes nothing. */
+	kemu_munmap(u.kobj);
+	u.kobj = NULL;
+	KT_EQ(kupdev_attached(sc, 0), 1);
+	/* A forked child's mapping keeps the attach when the parent unmaps. */
+	child = kemu_vmap_fork(u.uobj);
+	kemu_munmap(u.uobj);
+	u.uobj = NULL;
+	KT_EQ(kupdev_attached(sc, 0), 1);
+	/* The kernel waits for the process; the child's munmap ends the attach. */
+	j.chan = 0;
+	t = kupsvc_thread_start(k_receive, &j, "recv");
+	KT_ASSERT(t);
+	kemu_munmap(child);
+	KT_EQ(kupsvc_thread_join(t), -EKU_CLOSED);
+	KT_EQ(kupdev_attached(sc, 0), 0);
+	/* The file stays open but is no channel any more, and cannot be one again. */
+	KT_EQ(kemu_ioctl(u.f, KUP_IOC_WAIT, &w), ENOTCONN);
+	KT_EQ(kemu_poll(u.f, POLLIN) & POLLHUP, POLLHUP);
+	KT_EQ(kemu_mmap(u.f, 0, KUP_BLOCK_LEN(SIZE), VM_PROT_READ, &o, &p), ENOTCONN);
+	KT_EQ(kemu_ioctl(u.f, KUP_IOC_ATTACH, &a), EISCONN);
+	/* Another process attaches the channel meanwhile. */
+	KT_EQ(u_attach(&v, "emu_unmap", 0), 0);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kupdev_send(sc, "v", 1, 0), 0);
+	u_close(&u); /* the old file's close touches the new attach in nothing */
+	KT_EQ(kupdev_attached(sc, 0), 1);
+	u_close(&v);
+	KT_EQ(kupdev_unload(sc), 0);
+	unload_kup();
+}
+
+/* A knote of a detached file reports EOF, not the state of the next attach. */
+KT_TEST(knote_follows_its_own_attach)
+{
+	struct kupdev_softc *sc;
+	struct user u, v;
+	struct knote kn;
+
+	load_kup();
+	sc = kupdev_create("emu_kn", SIZE, 1);
+	KT_ASSERT(sc);
+	KT_EQ(u_attach(&u, "emu_kn", 0), 0);
+	KT_EQ(kemu_kqfilter(u.f, &kn), 0);
+	u_unmap(&u); /* detached, the file (and its knote) stay */
+	KT_EQ(u_attach(&v, "emu_kn", 0), 0);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kup_end_arm(&v.e, KUP_WAIT_FD), 0);
+	kn.kn_fired = 0;
+	kn.kn_flags = 0;
+	KT_EQ(kupdev_send(sc, "x", 1, 0), 0); /* fires the channel's knotes */
+	KT_ASSERT(kn.kn_fired);
+	KT_EQ(kn.kn_flags & EV_EOF, EV_EOF);
+	kn.kn_fop->f_detach(&kn);
+	u_close(&u);
+	u_close(&v);
+	KT_EQ(kupdev_unload(sc), 0);
+	unload_kup();
+}
+
+/* The softc goes with its last user, not at kup.ko's unload: no tombstones pile up. */
+KT_TEST(create_unload_cycles_leave_nothing)
+{
+	struct kupdev_softc *sc;
+	struct user u;
+	int i;
+
+	load_kup();
+	for (i = 0; i < 300; i++) {
+		sc = kupdev_create("emu_cycle", 1, 2);
+		KT_ASSERT(sc);
+		if (i % 3 == 0)
+			KT_EQ(u_attach_sz(&u, "emu_cycle", 1, 1), 0);
+		KT_EQ(kupdev_unload(sc), 0);
+		if (i % 3 == 0)
+			u_close(&u);
+		KT_EQ(kemu_allocs, 0);
+		KT_EQ(kemu_objects, 0);
+	}
+	unload_kup();
+}
+
+struct racer {
+	const char *name;
+	int stop;
+	int rounds;
+};
+
+/* A process that opens, attaches, maps, unmaps and closes as fast as it can. */
+static void *r_churn(void *arg)
+{
+	struct racer *r = arg;
+	struct kup_ioc_attach a = {.abi = KUP_ABI_VERSION, .size = 1};
+	struct kemu_vmap *m1, *m2;
+	struct kemu_file *f;
+	void *p;
+	int err, ok1, ok2;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		f = kemu_open(r->name, &err);
+		if (!f)
+			continue;
+		a.chan = (uint32_t)(r->rounds % 2);
+		if (kemu_ioctl(f, KUP_IOC_ATTACH, &a) == 0) {
+			ok1 = kemu_mmap(f, 0, KUP_BLOCK_LEN(1), VM_PROT_READ, &m1, &p) == 0;
+			ok2 = kemu_mmap(f, KUP_BLOCK_LEN(1), KUP_BLOCK_LEN(1),
+			                VM_PROT_READ | VM_PROT_WRITE, &m2, &p) == 0;
+			if (r->rounds % 3 == 0)
+				kemu_close(f); /* close first, unmap after */
+			if (ok1)
+				kemu_munmap(m1);
+			if (ok2)
+				kemu_munmap(m2);
+			if (r->rounds % 3 != 0)
+				kemu_close(f);
+		} else {
+			kemu_close(f);
+		}
+		r->rounds++;
+	}
+	return NULL;
+}
+
+/* kupdev_unload racing open, attach, mmap, munmap and close: nothing leaks or crashes. */
+KT_TEST(unload_races_open_close_and_mmap)
+{
+	struct racer r[3] = {{.name = "emu_race"}, {.name = "emu_race"}, {.name = "emu_race"}};
+	struct kupdev_softc *sc;
+	pthread_t pt[3];
+	int i, k;
+
+	load_kup();
+	for (k = 0; k < 20; k++) {
+		sc = kupdev_create("emu_race", 1, 2);
+		KT_ASSERT(sc);
+		for (i = 0; i < 3; i++) {
+			r[i].stop = 0;
+			r[i].rounds = 0;
+			KT_EQ(pthread_create(&pt[i], NULL, r_churn, &r[i]), 0);
+		}
+		while (r[0].rounds + r[1].rounds + r[2].rounds < 20)
+			usleep(100);
+		KT_EQ(kupdev_unload(sc), 0);
+		for (i = 0; i < 3; i++) {
+			__atomic_store_n(&r[i].stop, 1, __ATOMIC_RELEASE);
+			pthread_join(pt[i], NULL);
+		}
+		KT_EQ(kemu_allocs, 0);
+		KT_EQ(kemu_objects, 0);
+	}
+	unload_kup();
+}
+
+/* Review items that apply to every host: reserved fields, refused attaches, limits. */
+KT_TEST(reserved_fields_refusals_and_limits)
+{
+	struct kupdev_softc *sc;
+	struct kup_ioc_attach a = {.abi = KUP_ABI_VERSION, .chan = 0, .size = SIZE, .flags = 1};
+	struct kup_ioc_wait w = {.seen = 0, .spare = 1, .timeout_ns = 0};
+	struct kemu_file *f, *g;
+	struct user u;
+	long allocs, objects;
+	int err;
+
+	load_kup();
+	KT_ASSERT(kup_strerror(INT_MIN) != NULL);
+	KT_EQ(kup_index_nospec(2, 3), 2);
+	KT_EQ(kup_index_nospec(3, 3), 0);
+	KT_EQ(kup_index_nospec(0xffffffffu, 3), 0);
+	KT_EQ(kup_index_nospec(0xfffffffeu, 0xffffffffu), 0xfffffffeu);
+	sc = kupdev_create("emu_resv", SIZE, 1);
+	KT_ASSERT(sc);
+	f = kemu_open("emu_resv", &err);
+	KT_ASSERT(f);
+	KT_EQ(kemu_ioctl(f, KUP_IOC_ATTACH, &a), EINVAL);
+	KT_EQ(kemu_ioctl(f, KUP_IOC_NOTIFY, &w), EINVAL);
+	a.flags = 0;
+	KT_EQ(kemu_ioctl(f, KUP_IOC_ATTACH, &a), 0);
+	KT_EQ(kemu_ioctl(f, KUP_IOC_WAIT, &w), EINVAL);
+	/* Refused attaches allocate nothing. */
+	g = kemu_open("emu_resv", &err);
+	KT_ASSERT(g);
+	allocs = kemu_allocs;
+	objects = kemu_objects;
+	KT_EQ(kemu_ioctl(g, KUP_IOC_ATTACH, &a), EBUSY);
+	KT_EQ(kemu_ioctl(f, KUP_IOC_ATTACH, &a), EISCONN);
+	KT_EQ(kemu_allocs, allocs);
+	KT_EQ(kemu_objects, objects);
+	kemu_close(g);
+	kemu_close(f);
+	/* A deadline past INT64_MAX is no deadline: the wait ends by the turn. */
+	KT_EQ(u_attach(&u, "emu_resv", 0), 0);
+	KT_EQ(kupdev_wait_channel_timed(sc, 0, INT64_MAX), 0);
+	w.spare = 0;
+	w.seen = __atomic_load_n(&((struct kup_kctl *)u.kblk)->k.tw, __ATOMIC_ACQUIRE);
+	w.timeout_ns = INT64_MAX;
+	kupdev_pass(sc, 0);
+	KT_EQ(kemu_ioctl(u.f, KUP_IOC_WAIT, &w), 0);
+	u_close(&u);
+	KT_EQ(kupdev_unload(sc), 0);
+	unload_kup();
+}
+
+static void *u_notify_wait(void *arg)
+{
+	struct kemu_file *f = arg;
+	struct kup_ioc_info info;
+	struct kup_ioc_wait w = {.timeout_ns = -1};
+
+	if (kemu_ioctl(f, KUP_IOC_INFO, &info))
+		return (void *)1;
+	w.seen = info.notify;
+	return (void *)(intptr_t)kemu_ioctl(f, KUP_IOC_NOTIFY, &w);
+}
+
+/* kupdev_notify never sleeps: from a callout (no sleeping allowed), live or shut down. */
+KT_TEST(notify_from_a_context_that_cannot_sleep)
+{
+	struct kupdev_softc *sc;
+	struct kemu_file *f;
+	pthread_t pt;
+	void *res = (void *)1;
+	int err;
+
+	load_kup();
+	sc = kupdev_create("emu_ntf", 1, 1);
+	KT_ASSERT(sc);
+	f = kemu_open("emu_ntf", &err);
+	KT_ASSERT(f);
+	KT_EQ(pthread_create(&pt, NULL, u_notify_wait, f), 0);
+	usleep(20000); /* let it sleep (not required: the generation decides) */
+	THREAD_NO_SLEEPING();
+	kupdev_notify(sc);
+	THREAD_SLEEPING_OK();
+	pthread_join(pt, &res);
+	KT_ASSERT(res == NULL);
+	KT_EQ(kupdev_shutdown(sc), 0);
+	THREAD_NO_SLEEPING();
+	kupdev_notify(sc); /* a shut-down device: still no sleep */
+	THREAD_SLEEPING_OK();
+	kemu_close(f);
+	KT_EQ(kupdev_unload(sc), 0);
 	unload_kup();
 }
 
