@@ -25,7 +25,6 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/version.h>
-#include <linux/vmalloc.h>
 
 #include "kup_linux.h"
 
@@ -344,7 +343,7 @@ static int kup_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct kup_file *f = file->private_data;
 	struct kupdev_softc *sc = f->sc;
-	unsigned long off = vma->vm_pgoff, len = vma_pages(vma), blk, total;
+	unsigned long off = vma->vm_pgoff, len = vma_pages(vma), blk, total, num;
 	int r;
 
 	if (!(vma->vm_flags & VM_SHARED))
@@ -376,10 +375,13 @@ static int kup_mmap(struct file *file, struct vm_area_struct *vma)
 	kup_vm_flags_clear(vma, VM_MAYEXEC);
 	/* A child process must not share the channel: it is not attached. */
 	kup_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP);
-	/* Inserts the pages with a reference each: they outlive vfree. */
-	r = remap_vmalloc_range(vma, f->mem->va, off);
+	/* A reference per page and mapping: they outlive the module's release. */
+	num = len;
+	r = vm_insert_pages(vma, vma->vm_start, f->mem->pages + off, &num);
+	if (!r && num)
+		r = -EFAULT; /* not documented to happen: all or an error */
 	if (r)
-		goto out;
+		goto out; /* mmap_region unmaps what went in */
 	vma->vm_ops = &kup_vm_ops;
 	vma->vm_private_data = f;
 	f->maps++;
