@@ -330,9 +330,43 @@ static void kup_vm_close(struct vm_area_struct *vma)
 	mutex_unlock(&f->sc->lock);
 }
 
+/*
+ * ptrace and /proc/PID/mem: get_user_pages refuses VM_IO, so debuggers
+ * come here and copy through the kernel's view of the same pages, within
+ * this mapping and with its rights (the kern block is never written).
+ */
+static int kup_vm_access(struct vm_area_struct *vma, unsigned long addr, void *buf, int len,
+                         int write)
+{
+	struct kup_file *f = vma->vm_private_data;
+	struct kup_mem *m = f->mem; /* set before any mapping, kept until release */
+	unsigned long off, n;
+
+	if (write && !(vma->vm_flags & VM_WRITE))
+		return -EACCES;
+	if (len <= 0 || addr < vma->vm_start || addr >= vma->vm_end)
+		return -EINVAL;
+	n = min_t(unsigned long, len, vma->vm_end - addr);
+	off = (vma->vm_pgoff << PAGE_SHIFT) + (addr - vma->vm_start);
+	/* The module lets go of the pages at detach or unload: hold them while we copy. */
+	if (!kup_mem_get_pages(m))
+		return -EIO;
+	if (off >= m->npages << PAGE_SHIFT || n > (m->npages << PAGE_SHIFT) - off) {
+		kup_mem_put_pages(m);
+		return -EINVAL; /* cannot happen: mmap checked, VM_DONTEXPAND */
+	}
+	if (write)
+		memcpy((uint8_t *)m->va + off, buf, n);
+	else
+		memcpy(buf, (const uint8_t *)m->va + off, n);
+	kup_mem_put_pages(m);
+	return (int)n;
+}
+
 static const struct vm_operations_struct kup_vm_ops = {
     .open = kup_vm_open,
     .close = kup_vm_close,
+    .access = kup_vm_access,
 };
 
 /*
@@ -373,8 +407,14 @@ static int kup_mmap(struct file *file, struct vm_area_struct *vma)
 		kup_vm_flags_clear(vma, VM_MAYWRITE);
 	}
 	kup_vm_flags_clear(vma, VM_MAYEXEC);
-	/* A child process must not share the channel: it is not attached. */
-	kup_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP);
+	/*
+	 * A child process must not share the channel (it is not attached):
+	 * VM_DONTCOPY, and VM_IO because madvise(MADV_DOFORK) refuses to
+	 * clear VM_DONTCOPY there.  The cost: get_user_pages on the channel
+	 * fails (O_DIRECT, vmsplice, process_vm_readv); copy_{to,from}_user
+	 * works as ever, and debuggers get kup_vm_access.
+	 */
+	kup_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP | VM_IO);
 	/* A reference per page and mapping: they outlive the module's release. */
 	num = len;
 	r = vm_insert_pages(vma, vma->vm_start, f->mem->pages + off, &num);

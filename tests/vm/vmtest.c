@@ -550,6 +550,86 @@ KT_TEST(split_and_moved_mappings_counted)
 	vt_close(&v);
 }
 
+/*
+ * A forked child never shares the channel: the mapping is not inherited
+ * (VM_DONTCOPY), and MADV_DOFORK cannot make it so.  The child touches
+ * where the channel is mapped in its parent and must die of it.
+ */
+static void fork_and_touch(struct vt *v, int dofork)
+{
+	volatile const uint32_t *magic = &((const struct kup_kctl *)v->map)->hdr.magic;
+	volatile uint8_t *u = v->map + v->blk;
+	int st, r;
+	pid_t pid;
+
+	if (dofork) {
+		r = madvise(v->map, v->len, MADV_DOFORK);
+		printf("# madvise(MADV_DOFORK) on the channel: %d (%s)\n", r,
+		       r ? strerror(errno) : "accepted");
+		KT_EQ(r, -1);
+		KT_EQ(errno, EINVAL);
+	}
+	pid = fork();
+	KT_ASSERT(pid >= 0);
+	if (pid == 0) {
+		st = *magic == KUP_MAGIC;
+		u[64] = 0x5a;
+		_exit(st ? 10 : 11); /* 10: the child shares the channel */
+	}
+	KT_EQ(waitpid(pid, &st, 0), pid);
+	if (WIFEXITED(st))
+		printf("# the child exited %d: it %s the channel\n", WEXITSTATUS(st),
+		       WEXITSTATUS(st) == 10 ? "shares" : "sees other memory at");
+	else
+		printf("# the child died of signal %d\n", WTERMSIG(st));
+	KT_ASSERT(WIFSIGNALED(st));
+	KT_ASSERT(WTERMSIG(st) == SIGSEGV || WTERMSIG(st) == SIGBUS);
+	KT_EQ(u[64], 0);
+}
+
+KT_TEST(fork_child_never_shares_channel)
+{
+	struct vt v;
+
+	KT_EQ(vt_open(&v, 2), 0);
+	vt_hello(&v);
+	fork_and_touch(&v, 0);
+	fork_and_touch(&v, 1);
+	/* Still ours alone, still working. */
+	KT_EQ(kup_end_send(&v.e, "Eok", 3, 0, SECOND), 0);
+	KT_EQ(kup_end_wait(&v.e, 0, 10 * SECOND), 0);
+	vt_close(&v);
+}
+
+/*
+ * The mapping is VM_IO (so MADV_DOFORK is refused), which get_user_pages
+ * refuses: /proc/PID/mem, as debuggers use it, still reads the channel and
+ * writes the user block, never the kern block.
+ */
+KT_TEST(proc_mem_reads_channel)
+{
+	uint32_t magic = 0;
+	uint8_t b = 0x77;
+	struct vt v;
+	int fd;
+
+	KT_EQ(vt_open(&v, 2), 0);
+	vt_hello(&v);
+	fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	KT_ASSERT(fd >= 0);
+	/* hdr.magic is the kern block's first word. */
+	KT_EQ(pread(fd, &magic, sizeof(magic), (off_t)(uintptr_t)v.map), sizeof(magic));
+	KT_EQ(magic, KUP_MAGIC);
+	/* Across the end of the kern block's mapping: cut short, not past it. */
+	KT_ASSERT(pread(fd, &magic, sizeof(magic), (off_t)(uintptr_t)(v.map + v.blk - 2)) > 0);
+	KT_EQ(pwrite(fd, &b, 1, (off_t)(uintptr_t)(v.map + v.blk + v.blk - 1)), 1);
+	KT_EQ(v.map[v.blk + v.blk - 1], 0x77);
+	KT_EQ(pwrite(fd, &b, 1, (off_t)(uintptr_t)(v.map + 100)), -1);
+	KT_EQ(v.map[100], 0);
+	close(fd);
+	vt_close(&v);
+}
+
 static void *unmap_later(void *arg)
 {
 	struct vt *v = arg;
