@@ -47,6 +47,7 @@ static int kup_open(struct inode *inode, struct file *file)
 	if (!f)
 		return -ENOMEM;
 	f->sc = sc;
+	f->nseen = (uint32_t)atomic_read(&sc->notify_gen);
 	get_device(&sc->dev); /* sc outlives kupdev_unload while the file is open */
 	file->private_data = f;
 	return nonseekable_open(inode, file);
@@ -230,6 +231,8 @@ static long kup_ioc_notify(struct kup_file *f, void __user *uarg)
 		r = wait_event_interruptible_hrtimeout(sc->notify_wq, KUP_NOTIFIED,
 		                                       ns_to_ktime(w.timeout_ns));
 #undef KUP_NOTIFIED
+	/* The file has seen this generation: its poll is quiet until the next. */
+	WRITE_ONCE(f->nseen, (uint32_t)atomic_read(&sc->notify_gen));
 	if (READ_ONCE(sc->dead))
 		return -ESHUTDOWN;
 	if (r == -ERESTARTSYS)
@@ -255,6 +258,7 @@ static long kup_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		info.size = sc->size;
 		info.chan_cnt = sc->chan_cnt;
 		info.notify = (uint32_t)atomic_read(&sc->notify_gen);
+		WRITE_ONCE(f->nseen, info.notify);
 		info.state = sc->dead ? KUP_ST_SHUTDOWN : KUP_ST_OPEN;
 		mutex_unlock(&sc->lock);
 		return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
@@ -288,8 +292,16 @@ static __poll_t kup_poll(struct file *file, poll_table *pt)
 	uint32_t ktw, utw;
 
 	if (!m) {
+		/* A device handle: kupdev_notify since this file last saw the generation. */
+		__poll_t mask = 0;
+
+		/* Queued before the load: kupdev_notify bumps, then wakes the queue. */
 		poll_wait(file, &sc->notify_wq, pt);
-		return READ_ONCE(sc->dead) ? EPOLLHUP | EPOLLERR : 0;
+		if ((uint32_t)atomic_read(&sc->notify_gen) != READ_ONCE(f->nseen))
+			mask |= EPOLLIN | EPOLLRDNORM;
+		if (READ_ONCE(sc->dead))
+			mask |= EPOLLHUP | EPOLLERR;
+		return mask;
 	}
 	poll_wait(file, &m->uwq, pt);
 	/* The pages go at detach (gone is set first): hold them while we look. */

@@ -124,6 +124,8 @@ struct kup_file {
 	int attached; /* holds sc->ch[chan] */
 	int pages;    /* holds a pref on mem (attached, or shut down not yet) */
 	int maps;     /* live vmas of this file */
+	/* Atomic: the notify generation this file last saw (open, INFO, NOTIFY). */
+	uint32_t nseen;
 };
 
 /* kup_dev.c */

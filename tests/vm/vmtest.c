@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -422,6 +423,87 @@ KT_TEST(poll_readiness)
 		KT_EQ(poll(&pfd, 1, 10000), 1);
 	KT_ASSERT(pfd.revents & POLLIN);
 	vt_close(&v);
+}
+
+/* kupdev_notify(kupvt) n times (kupvt's parameter notify). */
+static void vt_notify(int n)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%d", n);
+	put_str("/sys/module/kupvt/parameters/notify", buf);
+}
+
+static short poll_now(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+	KT_ASSERT(poll(&pfd, 1, 0) >= 0);
+	return pfd.revents;
+}
+
+static void *notify_later(void *arg)
+{
+	(void)arg;
+	usleep(100000);
+	vt_notify(1);
+	return NULL;
+}
+
+/*
+ * A device handle (a file not attached) polls readable once kupdev_notify
+ * moved the generation past the one this file last read (KUP_IOC_INFO) or
+ * waited past (KUP_IOC_NOTIFY); the generation at open counts as read.
+ */
+KT_TEST(poll_device_handle_reports_notify)
+{
+	struct kup_ioc_wait w = {.timeout_ns = 0};
+	struct epoll_event ev = {.events = EPOLLIN};
+	struct kup_ioc_info in;
+	struct pollfd pfd;
+	int fd, late, ep;
+	pthread_t t;
+
+	fd = open(DEV, O_RDWR | O_CLOEXEC);
+	KT_ASSERT(fd >= 0);
+	KT_EQ(poll_now(fd), 0);
+	vt_notify(1);
+	late = open(DEV, O_RDWR | O_CLOEXEC); /* opened after that notify */
+	KT_ASSERT(late >= 0);
+	KT_EQ(poll_now(fd), POLLIN);
+	KT_EQ(poll_now(fd), POLLIN); /* level-triggered: until the file reads it */
+	KT_EQ(poll_now(late), 0);
+	KT_EQ(ioctl(fd, KUP_IOC_INFO, &in), 0);
+	KT_EQ(poll_now(fd), 0);
+
+	/* KUP_IOC_NOTIFY that returns past a generation counts as reading it. */
+	vt_notify(2);
+	KT_EQ(poll_now(late), POLLIN);
+	w.seen = in.notify;
+	KT_EQ(ioctl(late, KUP_IOC_NOTIFY, &w), 0);
+	KT_EQ(poll_now(late), 0);
+	KT_EQ(poll_now(fd), POLLIN);
+	KT_EQ(ioctl(fd, KUP_IOC_INFO, &in), 0);
+
+	/* A poll and an epoll asleep on the handle wake for the notify. */
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	KT_EQ(pthread_create(&t, NULL, notify_later, NULL), 0);
+	KT_EQ(poll(&pfd, 1, 10000), 1);
+	KT_EQ(pfd.revents, POLLIN);
+	KT_EQ(pthread_join(t, NULL), 0);
+	KT_EQ(ioctl(fd, KUP_IOC_INFO, &in), 0);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	KT_ASSERT(ep >= 0);
+	KT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
+	KT_EQ(epoll_wait(ep, &ev, 1, 0), 0);
+	KT_EQ(pthread_create(&t, NULL, notify_later, NULL), 0);
+	KT_EQ(epoll_wait(ep, &ev, 1, 10000), 1);
+	KT_EQ(ev.events, EPOLLIN);
+	KT_EQ(pthread_join(t, NULL), 0);
+	close(ep);
+	close(late);
+	close(fd);
 }
 
 KT_TEST(stable_copy_while_process_rewrites)
@@ -930,6 +1012,8 @@ KT_TEST_T(unload_with_blocked_process, 60)
 	KT_EQ(system("rmmod kupvt"), 0);
 	KT_EQ(waitpid(pid, &st, 0), pid);
 	KT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* A device handle polls POLLHUP once its device is gone. */
+	KT_ASSERT(poll_now(spare) & POLLHUP);
 	KT_EQ(ioctl(spare, KUP_IOC_INFO, &in), 0);
 	KT_EQ(in.state, KUP_ST_SHUTDOWN);
 	KT_EQ(ioctl(spare, KUP_IOC_ATTACH, &a), -1);
