@@ -150,13 +150,21 @@ _Static_assert(__builtin_offsetof(struct kup_uctl, u) == 0, "user words on line 
 /*
  * Device ioctls (kernel hosts).  One open file of /dev/NAME is either a
  * device handle or, after KUP_IOC_ATTACH, one channel: mmap of that file
- * maps the channel (kern block read-only, user block read-write).
+ * maps the channel (kern block read-only, user block read-write; never
+ * inherited by a child process).
+ *
+ * poll on a device handle: POLLIN|POLLRDNORM while the kupdev_notify
+ * generation differs from the one this file last saw, POLLHUP once the
+ * device is unloading.  A file sees the generation at open, when
+ * KUP_IOC_INFO returns it (notify) and when KUP_IOC_NOTIFY returns.  poll
+ * on a channel reports the turn instead (POLLIN: the process's turn;
+ * POLLHUP: detached, closing or unloading).
  */
 struct kup_ioc_info {
 	uint32_t abi;      /* out: KUP_ABI_VERSION */
 	uint32_t size;     /* out: pages per direction */
 	uint32_t chan_cnt; /* out */
-	uint32_t notify;   /* out: kupdev_notify generation */
+	uint32_t notify;   /* out: kupdev_notify generation (this file has seen it) */
 	uint32_t state;    /* out: KUP_ST_OPEN or KUP_ST_SHUTDOWN */
 	uint32_t spare[3];
 };

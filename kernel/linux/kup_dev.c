@@ -6,6 +6,7 @@
 #include <linux/ctype.h>
 #include <linux/fs.h>
 #include <linux/idr.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/version.h>
@@ -27,18 +28,42 @@ static atomic_t kup_create_err = ATOMIC_INIT(0); /* kupdev_last_error(NULL, _) *
 
 /* --- memory of one attach ------------------------------------------------ */
 
+/*
+ * Charged to the attaching process's memory cgroup (it runs this), zeroed,
+ * and given back as ENOMEM rather than by waking the OOM killer: a channel
+ * can be 128 MiB.
+ */
+#define KUP_MEM_GFP (GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN | __GFP_RETRY_MAYFAIL)
+
+static void kup_mem_free_pages(struct page **pages, unsigned long n)
+{
+	/* Pages still mapped by a process keep the reference each mapping took. */
+	while (n)
+		__free_page(pages[--n]);
+	kvfree(pages);
+}
+
 struct kup_mem *kup_mem_alloc(uint32_t size, uint32_t chan, uint32_t chan_cnt)
 {
-	struct kup_mem *m = kzalloc(sizeof(*m), GFP_KERNEL);
+	unsigned long i, n = KUP_MAP_LEN(size) >> PAGE_SHIFT;
+	struct kup_mem *m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
 
 	if (!m)
 		return NULL;
-	/* vmalloc_user: zeroed and VM_USERMAP, so remap_vmalloc_range accepts it. */
-	m->va = vmalloc_user(KUP_MAP_LEN(size));
-	if (!m->va) {
-		kfree(m);
-		return NULL;
+	m->pages = kvmalloc_array(n, sizeof(*m->pages), GFP_KERNEL_ACCOUNT);
+	if (!m->pages)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		m->pages[i] = alloc_page(KUP_MEM_GFP);
+		if (!m->pages[i] || fatal_signal_pending(current))
+			goto fail_pages;
+		cond_resched();
 	}
+	/* The kernel's view; mmap inserts the same pages (vm_insert_pages). */
+	m->va = vmap(m->pages, n, VM_MAP, PAGE_KERNEL);
+	if (!m->va)
+		goto fail_pages;
+	m->npages = n;
 	kref_init(&m->ref);
 	kref_init(&m->pref);
 	m->size = size;
@@ -47,15 +72,24 @@ struct kup_mem *kup_mem_alloc(uint32_t size, uint32_t chan, uint32_t chan_cnt)
 	init_waitqueue_head(&m->uwq);
 	kup_chan_format(m->va, (uint8_t *)m->va + KUP_BLOCK_LEN(size), size, chan, chan_cnt);
 	return m;
+
+fail_pages:
+	if (i < n && m->pages[i])
+		i++; /* allocated, then a fatal signal */
+	kup_mem_free_pages(m->pages, i);
+fail:
+	kfree(m);
+	return NULL;
 }
 
 static void kup_mem_release_pages(struct kref *pref)
 {
 	struct kup_mem *m = container_of(pref, struct kup_mem, pref);
 
-	/* Pages still mapped by a process keep a page reference each. */
-	vfree(m->va);
+	vunmap(m->va);
+	kup_mem_free_pages(m->pages, m->npages);
 	m->va = NULL;
+	m->pages = NULL;
 }
 
 static void kup_mem_release(struct kref *ref)

@@ -25,7 +25,6 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/version.h>
-#include <linux/vmalloc.h>
 
 #include "kup_linux.h"
 
@@ -48,6 +47,7 @@ static int kup_open(struct inode *inode, struct file *file)
 	if (!f)
 		return -ENOMEM;
 	f->sc = sc;
+	f->nseen = (uint32_t)atomic_read(&sc->notify_gen);
 	get_device(&sc->dev); /* sc outlives kupdev_unload while the file is open */
 	file->private_data = f;
 	return nonseekable_open(inode, file);
@@ -231,6 +231,8 @@ static long kup_ioc_notify(struct kup_file *f, void __user *uarg)
 		r = wait_event_interruptible_hrtimeout(sc->notify_wq, KUP_NOTIFIED,
 		                                       ns_to_ktime(w.timeout_ns));
 #undef KUP_NOTIFIED
+	/* The file has seen this generation: its poll is quiet until the next. */
+	WRITE_ONCE(f->nseen, (uint32_t)atomic_read(&sc->notify_gen));
 	if (READ_ONCE(sc->dead))
 		return -ESHUTDOWN;
 	if (r == -ERESTARTSYS)
@@ -256,6 +258,7 @@ static long kup_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		info.size = sc->size;
 		info.chan_cnt = sc->chan_cnt;
 		info.notify = (uint32_t)atomic_read(&sc->notify_gen);
+		WRITE_ONCE(f->nseen, info.notify);
 		info.state = sc->dead ? KUP_ST_SHUTDOWN : KUP_ST_OPEN;
 		mutex_unlock(&sc->lock);
 		return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
@@ -289,8 +292,16 @@ static __poll_t kup_poll(struct file *file, poll_table *pt)
 	uint32_t ktw, utw;
 
 	if (!m) {
+		/* A device handle: kupdev_notify since this file last saw the generation. */
+		__poll_t mask = 0;
+
+		/* Queued before the load: kupdev_notify bumps, then wakes the queue. */
 		poll_wait(file, &sc->notify_wq, pt);
-		return READ_ONCE(sc->dead) ? EPOLLHUP | EPOLLERR : 0;
+		if ((uint32_t)atomic_read(&sc->notify_gen) != READ_ONCE(f->nseen))
+			mask |= EPOLLIN | EPOLLRDNORM;
+		if (READ_ONCE(sc->dead))
+			mask |= EPOLLHUP | EPOLLERR;
+		return mask;
 	}
 	poll_wait(file, &m->uwq, pt);
 	/* The pages go at detach (gone is set first): hold them while we look. */
@@ -331,9 +342,43 @@ static void kup_vm_close(struct vm_area_struct *vma)
 	mutex_unlock(&f->sc->lock);
 }
 
+/*
+ * ptrace and /proc/PID/mem: get_user_pages refuses VM_IO, so debuggers
+ * come here and copy through the kernel's view of the same pages, within
+ * this mapping and with its rights (the kern block is never written).
+ */
+static int kup_vm_access(struct vm_area_struct *vma, unsigned long addr, void *buf, int len,
+                         int write)
+{
+	struct kup_file *f = vma->vm_private_data;
+	struct kup_mem *m = f->mem; /* set before any mapping, kept until release */
+	unsigned long off, n;
+
+	if (write && !(vma->vm_flags & VM_WRITE))
+		return -EACCES;
+	if (len <= 0 || addr < vma->vm_start || addr >= vma->vm_end)
+		return -EINVAL;
+	n = min_t(unsigned long, len, vma->vm_end - addr);
+	off = (vma->vm_pgoff << PAGE_SHIFT) + (addr - vma->vm_start);
+	/* The module lets go of the pages at detach or unload: hold them while we copy. */
+	if (!kup_mem_get_pages(m))
+		return -EIO;
+	if (off >= m->npages << PAGE_SHIFT || n > (m->npages << PAGE_SHIFT) - off) {
+		kup_mem_put_pages(m);
+		return -EINVAL; /* cannot happen: mmap checked, VM_DONTEXPAND */
+	}
+	if (write)
+		memcpy((uint8_t *)m->va + off, buf, n);
+	else
+		memcpy(buf, (const uint8_t *)m->va + off, n);
+	kup_mem_put_pages(m);
+	return (int)n;
+}
+
 static const struct vm_operations_struct kup_vm_ops = {
     .open = kup_vm_open,
     .close = kup_vm_close,
+    .access = kup_vm_access,
 };
 
 /*
@@ -344,7 +389,7 @@ static int kup_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct kup_file *f = file->private_data;
 	struct kupdev_softc *sc = f->sc;
-	unsigned long off = vma->vm_pgoff, len = vma_pages(vma), blk, total;
+	unsigned long off = vma->vm_pgoff, len = vma_pages(vma), blk, total, num;
 	int r;
 
 	if (!(vma->vm_flags & VM_SHARED))
@@ -374,12 +419,21 @@ static int kup_mmap(struct file *file, struct vm_area_struct *vma)
 		kup_vm_flags_clear(vma, VM_MAYWRITE);
 	}
 	kup_vm_flags_clear(vma, VM_MAYEXEC);
-	/* A child process must not share the channel: it is not attached. */
-	kup_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP);
-	/* Inserts the pages with a reference each: they outlive vfree. */
-	r = remap_vmalloc_range(vma, f->mem->va, off);
+	/*
+	 * A child process must not share the channel (it is not attached):
+	 * VM_DONTCOPY, and VM_IO because madvise(MADV_DOFORK) refuses to
+	 * clear VM_DONTCOPY there.  The cost: get_user_pages on the channel
+	 * fails (O_DIRECT, vmsplice, process_vm_readv); copy_{to,from}_user
+	 * works as ever, and debuggers get kup_vm_access.
+	 */
+	kup_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP | VM_IO);
+	/* A reference per page and mapping: they outlive the module's release. */
+	num = len;
+	r = vm_insert_pages(vma, vma->vm_start, f->mem->pages + off, &num);
+	if (!r && num)
+		r = -EFAULT; /* not documented to happen: all or an error */
 	if (r)
-		goto out;
+		goto out; /* mmap_region unmaps what went in */
 	vma->vm_ops = &kup_vm_ops;
 	vma->vm_private_data = f;
 	f->maps++;

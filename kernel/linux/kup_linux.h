@@ -15,7 +15,8 @@
  *                 kupdev_unload returns (kupdev.h).
  *   kup_kchan     one channel: the kern side's kup_end and its lock.  Freed
  *                 by kupdev_unload once no kupdev_* caller is inside.
- *   kup_mem       one attach: its pages (vmalloc_user, zeroed), its two
+ *   kup_mem       one attach: its pages (zeroed, charged to the memory
+ *                 cgroup of the process that attached, vmapped), its two
  *                 wait queues and its gone flag, with two counts.  ref
  *                 keeps the small object (wait queues, gone): held by the
  *                 channel (cur, emem) and by the file that attached it
@@ -27,7 +28,8 @@
  *                 or poll (kup_mem_get_pages, which fails once the pages
  *                 are gone, and then gone is set).  Every pref holder
  *                 holds a ref.  Pages mapped into a process are refcounted
- *                 by the mapping, so they outlive vfree.
+ *                 by the mapping, so they outlive the module's release
+ *                 (vunmap and a put of each page).
  *   kup_file      one open file of /dev/NAME: a device handle, or after
  *                 KUP_IOC_ATTACH one channel.
  *
@@ -56,7 +58,9 @@
 struct kup_mem {
 	struct kref ref;  /* the object */
 	struct kref pref; /* va */
-	void *va;         /* KUP_MAP_LEN(size) bytes, vmalloc_user */
+	void *va;         /* KUP_MAP_LEN(size) bytes: vmap of pages */
+	struct page **pages;
+	unsigned long npages;
 	uint32_t size, chan;
 	wait_queue_head_t kwq; /* the kern side sleeps here (sleep op) */
 	wait_queue_head_t uwq; /* the process sleeps (KUP_IOC_WAIT) and polls here */
@@ -120,6 +124,8 @@ struct kup_file {
 	int attached; /* holds sc->ch[chan] */
 	int pages;    /* holds a pref on mem (attached, or shut down not yet) */
 	int maps;     /* live vmas of this file */
+	/* Atomic: the notify generation this file last saw (open, INFO, NOTIFY). */
+	uint32_t nseen;
 };
 
 /* kup_dev.c */

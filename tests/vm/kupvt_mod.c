@@ -13,7 +13,8 @@
  * mode 0660), checks kupdev_create_attr; load fails if kupdev_create
  * accepts a duplicate or bad name or size.  Writing N to the parameter
  * cycles creates and unloads a device "kupvt_cyc" N times (vmtest checks
- * that no memory is left behind per cycle).  kupvt_big (255 pages, one
+ * that no memory is left behind per cycle); writing N to notify calls
+ * kupdev_notify(kupvt) N times.  kupvt_big (255 pages, one
  * channel, no module thread) is for tests that attach big memory.  Unload (rmmod) calls
  * kupdev_unload first, then joins the threads.
  */
@@ -63,6 +64,28 @@ static const struct kernel_param_ops kupvt_cycles_ops = {
     .get = param_get_uint,
 };
 module_param_cb(cycles, &kupvt_cycles_ops, &cycles_done, 0644);
+
+/* Write N: kupdev_notify(kupvt) N times (vmtest polls a device handle). */
+static struct kupdev_softc *notify_sc; /* under kernel_param_lock */
+
+static int kupvt_notify_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int n, i;
+	int r = kstrtouint(val, 0, &n);
+
+	if (r)
+		return r;
+	if (!notify_sc)
+		return -ENODEV;
+	for (i = 0; i < n && i < 1000; i++)
+		kupdev_notify(notify_sc);
+	return 0;
+}
+
+static const struct kernel_param_ops kupvt_notify_ops = {
+    .set = kupvt_notify_set,
+};
+module_param_cb(notify, &kupvt_notify_ops, NULL, 0200);
 
 static struct kupsvc_thread *disp, *workers[KUPVT_CHANS];
 static DECLARE_WAIT_QUEUE_HEAD(kupvt_wq);
@@ -164,6 +187,9 @@ static void kupvt_stop(void)
 {
 	int i;
 
+	kernel_param_lock(THIS_MODULE);
+	notify_sc = NULL;
+	kernel_param_unlock(THIS_MODULE);
 	WRITE_ONCE(stopping, 1);
 	wake_up_interruptible_all(&kupvt_wq);
 	if (sc)
@@ -234,6 +260,9 @@ static int kupvt_start(void)
 	disp = kupsvc_thread_start(kupvt_dispatch, NULL, "kupvt_d");
 	if (!disp)
 		goto fail;
+	kernel_param_lock(THIS_MODULE);
+	notify_sc = sc;
+	kernel_param_unlock(THIS_MODULE);
 	return 0;
 fail:
 	kupvt_stop();

@@ -11,8 +11,10 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <pthread.h>
 
@@ -163,6 +165,76 @@ static long meminfo(const char *key)
 	KT_ASSERT(v >= 0);
 	return v;
 }
+
+/* --- memory cgroups: what an attach is charged to ------------------------ */
+
+#define CG "/sys/fs/cgroup"
+
+static void put_str(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		KT_FAIL("open %s: %s", path, strerror(errno));
+	n = write(fd, val, strlen(val));
+	if (n != (ssize_t)strlen(val))
+		KT_FAIL("write %s to %s: %s", val, path, strerror(errno));
+	close(fd);
+}
+
+/*
+ * Move this test process into a fresh child cgroup NAME of a cgroup2 root
+ * with the memory controller (mounted here: the initramfs does not).
+ */
+static void cg_enter(const char *name)
+{
+	char path[128];
+
+	if (access(CG "/cgroup.controllers", F_OK) != 0 &&
+	    mount("cgroup2", CG, "cgroup2", 0, NULL) != 0)
+		KT_FAIL("mount cgroup2 on " CG ": %s", strerror(errno));
+	put_str(CG "/cgroup.subtree_control", "+memory");
+	snprintf(path, sizeof(path), CG "/%s", name);
+	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		KT_FAIL("mkdir %s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), CG "/%s/cgroup.procs", name);
+	put_str(path, "0"); /* 0: the writer itself */
+}
+
+/* Back to the root cgroup and remove NAME (its charges stay where they are). */
+static void cg_leave(const char *name)
+{
+	char path[128];
+
+	put_str(CG "/cgroup.procs", "0");
+	snprintf(path, sizeof(path), CG "/%s", name);
+	(void)rmdir(path);
+}
+
+/* memory.current of cgroup NAME, in KiB. */
+static long cg_kb(const char *name)
+{
+	char path[128], buf[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), CG "/%s/memory.current", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		KT_FAIL("open %s: %s", path, strerror(errno));
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	KT_ASSERT(n > 0);
+	buf[n] = 0;
+	return atol(buf) / 1024;
+}
+
+/*
+ * memcg charges go through a per-CPU stock of up to 64 pages: a reading
+ * may be off by that much per CPU (2 here) either way.
+ */
+#define CG_SLACK_KB 1024
 
 KT_TEST(device_node_is_root_0600)
 {
@@ -353,6 +425,87 @@ KT_TEST(poll_readiness)
 	vt_close(&v);
 }
 
+/* kupdev_notify(kupvt) n times (kupvt's parameter notify). */
+static void vt_notify(int n)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%d", n);
+	put_str("/sys/module/kupvt/parameters/notify", buf);
+}
+
+static short poll_now(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+	KT_ASSERT(poll(&pfd, 1, 0) >= 0);
+	return pfd.revents;
+}
+
+static void *notify_later(void *arg)
+{
+	(void)arg;
+	usleep(100000);
+	vt_notify(1);
+	return NULL;
+}
+
+/*
+ * A device handle (a file not attached) polls readable once kupdev_notify
+ * moved the generation past the one this file last read (KUP_IOC_INFO) or
+ * waited past (KUP_IOC_NOTIFY); the generation at open counts as read.
+ */
+KT_TEST(poll_device_handle_reports_notify)
+{
+	struct kup_ioc_wait w = {.timeout_ns = 0};
+	struct epoll_event ev = {.events = EPOLLIN};
+	struct kup_ioc_info in;
+	struct pollfd pfd;
+	int fd, late, ep;
+	pthread_t t;
+
+	fd = open(DEV, O_RDWR | O_CLOEXEC);
+	KT_ASSERT(fd >= 0);
+	KT_EQ(poll_now(fd), 0);
+	vt_notify(1);
+	late = open(DEV, O_RDWR | O_CLOEXEC); /* opened after that notify */
+	KT_ASSERT(late >= 0);
+	KT_EQ(poll_now(fd), POLLIN);
+	KT_EQ(poll_now(fd), POLLIN); /* level-triggered: until the file reads it */
+	KT_EQ(poll_now(late), 0);
+	KT_EQ(ioctl(fd, KUP_IOC_INFO, &in), 0);
+	KT_EQ(poll_now(fd), 0);
+
+	/* KUP_IOC_NOTIFY that returns past a generation counts as reading it. */
+	vt_notify(2);
+	KT_EQ(poll_now(late), POLLIN);
+	w.seen = in.notify;
+	KT_EQ(ioctl(late, KUP_IOC_NOTIFY, &w), 0);
+	KT_EQ(poll_now(late), 0);
+	KT_EQ(poll_now(fd), POLLIN);
+	KT_EQ(ioctl(fd, KUP_IOC_INFO, &in), 0);
+
+	/* A poll and an epoll asleep on the handle wake for the notify. */
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	KT_EQ(pthread_create(&t, NULL, notify_later, NULL), 0);
+	KT_EQ(poll(&pfd, 1, 10000), 1);
+	KT_EQ(pfd.revents, POLLIN);
+	KT_EQ(pthread_join(t, NULL), 0);
+	KT_EQ(ioctl(fd, KUP_IOC_INFO, &in), 0);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	KT_ASSERT(ep >= 0);
+	KT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
+	KT_EQ(epoll_wait(ep, &ev, 1, 0), 0);
+	KT_EQ(pthread_create(&t, NULL, notify_later, NULL), 0);
+	KT_EQ(epoll_wait(ep, &ev, 1, 10000), 1);
+	KT_EQ(ev.events, EPOLLIN);
+	KT_EQ(pthread_join(t, NULL), 0);
+	close(ep);
+	close(late);
+	close(fd);
+}
+
 KT_TEST(stable_copy_while_process_rewrites)
 {
 	struct vt v;
@@ -479,6 +632,86 @@ KT_TEST(split_and_moved_mappings_counted)
 	vt_close(&v);
 }
 
+/*
+ * A forked child never shares the channel: the mapping is not inherited
+ * (VM_DONTCOPY), and MADV_DOFORK cannot make it so.  The child touches
+ * where the channel is mapped in its parent and must die of it.
+ */
+static void fork_and_touch(struct vt *v, int dofork)
+{
+	volatile const uint32_t *magic = &((const struct kup_kctl *)v->map)->hdr.magic;
+	volatile uint8_t *u = v->map + v->blk;
+	int st, r;
+	pid_t pid;
+
+	if (dofork) {
+		r = madvise(v->map, v->len, MADV_DOFORK);
+		printf("# madvise(MADV_DOFORK) on the channel: %d (%s)\n", r,
+		       r ? strerror(errno) : "accepted");
+		KT_EQ(r, -1);
+		KT_EQ(errno, EINVAL);
+	}
+	pid = fork();
+	KT_ASSERT(pid >= 0);
+	if (pid == 0) {
+		st = *magic == KUP_MAGIC;
+		u[64] = 0x5a;
+		_exit(st ? 10 : 11); /* 10: the child shares the channel */
+	}
+	KT_EQ(waitpid(pid, &st, 0), pid);
+	if (WIFEXITED(st))
+		printf("# the child exited %d: it %s the channel\n", WEXITSTATUS(st),
+		       WEXITSTATUS(st) == 10 ? "shares" : "sees other memory at");
+	else
+		printf("# the child died of signal %d\n", WTERMSIG(st));
+	KT_ASSERT(WIFSIGNALED(st));
+	KT_ASSERT(WTERMSIG(st) == SIGSEGV || WTERMSIG(st) == SIGBUS);
+	KT_EQ(u[64], 0);
+}
+
+KT_TEST(fork_child_never_shares_channel)
+{
+	struct vt v;
+
+	KT_EQ(vt_open(&v, 2), 0);
+	vt_hello(&v);
+	fork_and_touch(&v, 0);
+	fork_and_touch(&v, 1);
+	/* Still ours alone, still working. */
+	KT_EQ(kup_end_send(&v.e, "Eok", 3, 0, SECOND), 0);
+	KT_EQ(kup_end_wait(&v.e, 0, 10 * SECOND), 0);
+	vt_close(&v);
+}
+
+/*
+ * The mapping is VM_IO (so MADV_DOFORK is refused), which get_user_pages
+ * refuses: /proc/PID/mem, as debuggers use it, still reads the channel and
+ * writes the user block, never the kern block.
+ */
+KT_TEST(proc_mem_reads_channel)
+{
+	uint32_t magic = 0;
+	uint8_t b = 0x77;
+	struct vt v;
+	int fd;
+
+	KT_EQ(vt_open(&v, 2), 0);
+	vt_hello(&v);
+	fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	KT_ASSERT(fd >= 0);
+	/* hdr.magic is the kern block's first word. */
+	KT_EQ(pread(fd, &magic, sizeof(magic), (off_t)(uintptr_t)v.map), sizeof(magic));
+	KT_EQ(magic, KUP_MAGIC);
+	/* Across the end of the kern block's mapping: cut short, not past it. */
+	KT_ASSERT(pread(fd, &magic, sizeof(magic), (off_t)(uintptr_t)(v.map + v.blk - 2)) > 0);
+	KT_EQ(pwrite(fd, &b, 1, (off_t)(uintptr_t)(v.map + v.blk + v.blk - 1)), 1);
+	KT_EQ(v.map[v.blk + v.blk - 1], 0x77);
+	KT_EQ(pwrite(fd, &b, 1, (off_t)(uintptr_t)(v.map + 100)), -1);
+	KT_EQ(v.map[100], 0);
+	close(fd);
+	vt_close(&v);
+}
+
 static void *unmap_later(void *arg)
 {
 	struct vt *v = arg;
@@ -545,10 +778,12 @@ KT_TEST_T(random_garbage_survives, 120)
 
 KT_TEST_T(no_leak_over_attach_cycles, 120)
 {
-	long vm0, sl0, vm1, sl1;
+	long vm0, sl0, cg0, vm1, sl1, cg1;
 	struct vt v;
 	int i;
 
+	/* The pages are charged here: a leaked one stays. */
+	cg_enter("vt_cycles");
 	for (i = 0; i < 20; i++) { /* warm the caches first */
 		KT_EQ(vt_open(&v, 0), 0);
 		vt_hello(&v);
@@ -556,6 +791,7 @@ KT_TEST_T(no_leak_over_attach_cycles, 120)
 	}
 	vm0 = meminfo("VmallocUsed");
 	sl0 = meminfo("Slab");
+	cg0 = cg_kb("vt_cycles");
 	for (i = 0; i < 400; i++) {
 		KT_EQ(vt_open(&v, i & 3), 0);
 		vt_hello(&v);
@@ -566,9 +802,13 @@ KT_TEST_T(no_leak_over_attach_cycles, 120)
 	usleep(200000);
 	vm1 = meminfo("VmallocUsed");
 	sl1 = meminfo("Slab");
-	printf("# VmallocUsed %ld -> %ld kB, Slab %ld -> %ld kB over 400 attaches\n", vm0, vm1, sl0,
-	       sl1);
-	/* A leak of one attach's memory (12 KiB vmalloc) each time would be 4.8 MB. */
+	cg1 = cg_kb("vt_cycles");
+	cg_leave("vt_cycles");
+	printf("# memory.current %ld -> %ld kB, VmallocUsed %ld -> %ld kB, Slab %ld -> %ld kB "
+	       "over 400 attaches\n",
+	       cg0, cg1, vm0, vm1, sl0, sl1);
+	/* A leak of one attach's pages (12 KiB) each time would be 4.8 MB. */
+	KT_ASSERT(cg1 - cg0 < CG_SLACK_KB);
 	KT_ASSERT(vm1 - vm0 < 200);
 	KT_ASSERT(sl1 - sl0 < 200);
 }
@@ -606,6 +846,65 @@ KT_TEST_T(no_leak_over_create_unload_cycles, 120)
 	KT_ASSERT(access("/dev/kupvt_cyc", F_OK) != 0);
 }
 
+/* Attach kupvt_big's channel on a new file and map all of it; returns the fd. */
+static int big_attach(uint8_t **map)
+{
+	struct kup_ioc_attach a = {.abi = KUP_ABI_VERSION, .chan = 0, .size = 255};
+	size_t blk = KUP_BLOCK_LEN(255);
+	int fd = open("/dev/kupvt_big", O_RDWR | O_CLOEXEC);
+	uint8_t *p;
+
+	KT_ASSERT(fd >= 0);
+	KT_EQ(ioctl(fd, KUP_IOC_ATTACH, &a), 0);
+	p = mmap(NULL, 2 * blk, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	KT_ASSERT(p != MAP_FAILED);
+	KT_ASSERT(mmap(p, blk, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0) != MAP_FAILED);
+	KT_ASSERT(mmap(p + blk, blk, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, blk) !=
+	          MAP_FAILED);
+	KT_EQ(((const struct kup_kctl *)p)->hdr.magic, KUP_MAGIC);
+	p[blk + blk - 1] = 1;
+	*map = p;
+	return fd;
+}
+
+/*
+ * An attach's pages are charged to the memory cgroup of the process that
+ * attached: memory.current grows by the channel's size, and falls back
+ * once the pages are freed.  (A detached channel's latest attach stays
+ * allocated until the next attach replaces it: attach again, from another
+ * cgroup, to free it.)
+ */
+KT_TEST_T(attach_charged_to_attaching_cgroup, 60)
+{
+	long len_kb = (long)(KUP_MAP_LEN(255) / 1024), a0, a1, a2, b0, b1;
+	uint8_t *p;
+	int fd;
+
+	cg_enter("vt_a");
+	a0 = cg_kb("vt_a");
+	fd = big_attach(&p);
+	a1 = cg_kb("vt_a");
+	munmap(p, KUP_MAP_LEN(255));
+	close(fd);
+
+	cg_enter("vt_b");
+	b0 = cg_kb("vt_b");
+	fd = big_attach(&p);
+	b1 = cg_kb("vt_b");
+	a2 = cg_kb("vt_a");
+	munmap(p, KUP_MAP_LEN(255));
+	close(fd);
+	cg_leave("vt_a");
+	cg_leave("vt_b");
+	printf("# attach of %ld kB: cgroup a %ld -> %ld -> %ld kB (b attached), b %ld -> %ld kB\n",
+	       len_kb, a0, a1, a2, b0, b1);
+	KT_ASSERT(a1 - a0 > len_kb - CG_SLACK_KB / 2);
+	KT_ASSERT(a1 - a0 < len_kb + CG_SLACK_KB);
+	KT_ASSERT(b1 - b0 > len_kb - CG_SLACK_KB / 2);
+	KT_ASSERT(b1 - b0 < len_kb + CG_SLACK_KB);
+	KT_ASSERT(a1 - a2 > len_kb - CG_SLACK_KB / 2);
+}
+
 /*
  * A file detached by munmap pins no pages: attach, map and unmap the
  * 2 MiB channel of kupvt_big on many files kept open.  Only the channel's
@@ -619,10 +918,11 @@ KT_TEST_T(munmap_detach_frees_pages_of_open_files, 120)
 	size_t len = KUP_MAP_LEN(255), blk = KUP_BLOCK_LEN(255);
 	int fd[BIG_FDS], i;
 	struct pollfd pfd;
-	long vm0, vm1;
+	long cg0, cg1;
 	uint8_t *p;
 
-	vm0 = meminfo("VmallocUsed");
+	cg_enter("vt_big");
+	cg0 = cg_kb("vt_big");
 	for (i = 0; i < BIG_FDS; i++) {
 		fd[i] = open("/dev/kupvt_big", O_RDWR | O_CLOEXEC);
 		KT_ASSERT(fd[i] >= 0);
@@ -641,11 +941,11 @@ KT_TEST_T(munmap_detach_frees_pages_of_open_files, 120)
 		KT_ASSERT(pfd.revents & POLLHUP);
 	}
 	usleep(100000);
-	vm1 = meminfo("VmallocUsed");
-	printf("# VmallocUsed %ld -> %ld kB with %d detached files open (%zu kB each)\n", vm0, vm1,
-	       BIG_FDS, len / 1024);
+	cg1 = cg_kb("vt_big");
+	printf("# memory.current %ld -> %ld kB with %d detached files open (%zu kB each)\n", cg0,
+	       cg1, BIG_FDS, len / 1024);
 	/* Pinned by every file, it would be BIG_FDS * 2 MiB = 32 MiB. */
-	KT_ASSERT(vm1 - vm0 < (long)(2 * len / 1024) + 200);
+	KT_ASSERT(cg1 - cg0 < (long)(2 * len / 1024) + CG_SLACK_KB);
 	/* Files whose pages are gone answer the same. */
 	for (i = 0; i < BIG_FDS; i++) {
 		KT_EQ(ioctl(fd[i], KUP_IOC_WAIT, &w), -1);
@@ -656,6 +956,7 @@ KT_TEST_T(munmap_detach_frees_pages_of_open_files, 120)
 		KT_ASSERT(pfd.revents & POLLHUP);
 		close(fd[i]);
 	}
+	cg_leave("vt_big");
 }
 
 /* Last: unloads kupvt under a blocked process, then loads it again. */
@@ -711,6 +1012,8 @@ KT_TEST_T(unload_with_blocked_process, 60)
 	KT_EQ(system("rmmod kupvt"), 0);
 	KT_EQ(waitpid(pid, &st, 0), pid);
 	KT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* A device handle polls POLLHUP once its device is gone. */
+	KT_ASSERT(poll_now(spare) & POLLHUP);
 	KT_EQ(ioctl(spare, KUP_IOC_INFO, &in), 0);
 	KT_EQ(in.state, KUP_ST_SHUTDOWN);
 	KT_EQ(ioctl(spare, KUP_IOC_ATTACH, &a), -1);
