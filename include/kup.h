@@ -91,11 +91,15 @@ int kernproxy_set_spin(void *channel, int64_t spin_ns);
  * unloads.  Call kernproxy_arm() before each wait on it: it announces the
  * wait to the peer and returns 1 when the channel is ready already (then do
  * not wait), 0 when it is armed, -1 on error.  The fd belongs to the channel.
+ * Given a device handle, kernproxy_fd() returns the device's fd: readable
+ * when a kupdev_notify() came since kernproxy_wait_notify() last returned,
+ * or when the device goes away (then call kernproxy_wait_notify(h, 0)).
  */
-int kernproxy_fd(void *channel);
+int kernproxy_fd(void *handle);
 int kernproxy_arm(void *channel);
 
-/* Device handle: wait until the kernel side calls kupdev_notify(). 0, or -1. */
+/* Device handle: wait until the kernel side calls kupdev_notify(). 0, or -1.
+ * Notifies that came since the last return count as one. */
 int kernproxy_wait_notify(void *handle, int64_t timeout_ns);
 
 struct kernproxy_stats {

@@ -597,11 +597,15 @@ KP_API int kernproxy_set_spin(void *channel, int64_t spin_ns)
 	return 0;
 }
 
-KP_API int kernproxy_fd(void *channel)
+KP_API int kernproxy_fd(void *handle)
 {
-	if (!reg_is(channel, KP_CHAN_MAGIC))
-		return -1;
-	return ((struct kp_chan *)channel)->fd;
+	uint32_t m = reg_kind(handle);
+
+	if (m == KP_CHAN_MAGIC)
+		return ((struct kp_chan *)handle)->fd;
+	if (m == KP_DEV_MAGIC) /* readable: a notify came, or the device went away */
+		return ((struct kp_dev *)handle)->fd;
+	return fail_int(NULL, EKU_INVAL);
 }
 
 KP_API int kernproxy_arm(void *channel)

@@ -71,7 +71,7 @@ KP_API int kernproxy_loop_add(void *loop, void *channel, kernproxy_callback cb, 
 
 	if (!lp)
 		return -1;
-	if (!cb || kernproxy_fd(channel) < 0 || loop_find(lp, channel) >= 0) {
+	if (!cb || kernproxy_capacity(channel) == 0 || loop_find(lp, channel) >= 0) {
 		kernproxy_errno = EKU_INVAL;
 		return -1;
 	}

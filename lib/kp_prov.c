@@ -289,6 +289,16 @@ static int prov_wait_notify(struct kp_dev *d, uint32_t *seen, int64_t timeout_ns
 	int ms, r;
 
 	for (;;) {
+		/* Take all that is queued: notifies coalesce, and the device fd
+		 * (kernproxy_fd) stays readable only for news. */
+		while ((n = kw_recv(d->fd, &m, NULL, 0, NULL, 1)) != -EAGAIN) {
+			if (n == 0 || n == -ECONNRESET)
+				return -EKU_SHUTDOWN;
+			if (n < 0)
+				return kp_errno_to_eku((int)-n);
+			if ((size_t)n == sizeof(m) && m.magic == KW_MAGIC && m.type == KW_NOTIFY)
+				d->info.notify = m.notify;
+		}
 		if (d->info.notify != *seen) {
 			*seen = d->info.notify;
 			return 0;
@@ -302,19 +312,8 @@ static int prov_wait_notify(struct kp_dev *d, uint32_t *seen, int64_t timeout_ns
 			ms = (int)((left + 999999) / 1000000);
 		}
 		r = wait_readable(d->fd, ms);
-		if (r == -EKU_TIMEDOUT)
-			continue; /* re-check the deadline in ns */
-		if (r)
+		if (r && r != -EKU_TIMEDOUT) /* a timeout: re-check the deadline in ns */
 			return r;
-		n = kw_recv(d->fd, &m, NULL, 0, NULL, 1);
-		if (n == -EAGAIN)
-			continue;
-		if (n == 0 || n == -ECONNRESET)
-			return -EKU_SHUTDOWN;
-		if (n < 0)
-			return kp_errno_to_eku((int)-n);
-		if ((size_t)n == sizeof(m) && m.magic == KW_MAGIC && m.type == KW_NOTIFY)
-			d->info.notify = m.notify;
 	}
 }
 

@@ -50,7 +50,7 @@ KT_TEST(bad_arguments_give_clear_errors)
 	/* A device handle is no channel, and the reverse: the misused handle says so. */
 	KIT_FAILS_WITH(kernproxy_receive(h, KP_NB) == NULL, h, EKU_INVAL);
 	KIT_FAILS_WITH(kernproxy_send(h, "x", 1, KP_NB) == -1, h, EKU_INVAL);
-	KIT_FAILS_WITH(kernproxy_fd(h) == -1, h, EKU_INVAL);
+	KIT_FAILS_WITH(kernproxy_arm(h) == -1, h, EKU_INVAL);
 	ch = kit_attach(h, 2, 2);
 	KIT_FAILS_WITH(kernproxy_channel(ch, 0, 2) == NULL, ch, EKU_INVAL);
 	/* The same process attaching a channel twice: it is taken. */
