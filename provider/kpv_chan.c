@@ -127,6 +127,13 @@ const struct kup_host_ops kpv_host_ops = {.sleep = kpv_sleep, .wake = kpv_wake};
 
 /* --- Per-channel calls ------------------------------------------------------------ */
 
+const void *kpv_self(void)
+{
+	static __thread char self; /* one address per live thread */
+
+	return &self;
+}
+
 /* Enter a call on chan_id: the channel locked and usable, or a negated code. */
 static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **out)
 {
@@ -147,14 +154,18 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **ou
 		kpv_leave(sc);
 		return -EKU_CLOSED; /* never attached */
 	}
-	/* A plain load first: no locked instruction on the hot path. */
-	if (__atomic_load_n(&ch->stale, __ATOMIC_RELAXED) &&
-	    __atomic_exchange_n(&ch->stale, 0, __ATOMIC_RELAXED)) {
-		/* The process this caller talked to left; a new one came meanwhile. */
-		__atomic_store_n(&ch->last_err, EKU_CLOSED, __ATOMIC_RELAXED);
-		pthread_mutex_unlock(&ch->lock);
-		kpv_leave(sc);
-		return -EKU_CLOSED;
+	/* The hot path only compares: gen and sess.egen change under ch->lock too. */
+	if (!kup_session_current(&ch->sess, ch->gen)) {
+		/* e is on the newest attach already (swapped at attach); the rule decides. */
+		pthread_mutex_lock(&sc->lock);
+		r = kup_session_next(&ch->sess, ch->gen, ch->handed, ch->holder == kpv_self());
+		pthread_mutex_unlock(&sc->lock);
+		if (r < 0) {
+			__atomic_store_n(&ch->last_err, -r, __ATOMIC_RELAXED);
+			pthread_mutex_unlock(&ch->lock);
+			kpv_leave(sc);
+			return r;
+		}
 	}
 	if (ch->wipe_copy) {
 		/* No byte of an earlier process's messages for the next one. */
@@ -184,8 +195,11 @@ static int chan_end(struct kpv_chan *ch, int r)
 	SNAP(proto_errors);
 #undef SNAP
 	__atomic_store_n(&ch->last_err, r < 0 ? -r : 0, __ATOMIC_RELAXED);
-	if (r == -EKU_CLOSED)
-		__atomic_store_n(&ch->unseen_close, 0, __ATOMIC_SEQ_CST);
+	if (kup_session_ending(r)) {
+		pthread_mutex_lock(&ch->sc->lock);
+		kup_session_told(&ch->sess);
+		pthread_mutex_unlock(&ch->sc->lock);
+	}
 	pthread_mutex_unlock(&ch->lock);
 	kpv_leave(ch->sc);
 	return r;

@@ -90,7 +90,9 @@ void kemu_log(int pri, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* --- threads and sleeping ------------------------------------------------- */
 struct thread;
 struct proc;
-#define curthread ((struct thread *)0)
+/* One address per live pthread: kup.ko compares curthread (the session rule). */
+struct thread *kemu_curthread(void);
+#define curthread kemu_curthread()
 void maybe_yield(void);
 int kthread_add(void (*fn)(void *), void *arg, struct proc *p, struct thread **tdp, int flags,
                 int pages, const char *fmt, ...);
