@@ -41,6 +41,7 @@ extern "C" {
 
 struct kupdev_softc;
 
+/* Flags of the calls that take them; any other bit gives -EKU_INVAL on every host. */
 #define KUP_NB      0x1 /* nonblocking: -EKU_NOTREADY when it is not our turn */
 #define KUP_POLL    0x2 /* wait by spinning only, never sleep */
 #define KUP_FOREVER ((int64_t)-1)

@@ -220,7 +220,7 @@ KPV_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *
 	struct kpv_chan *ch;
 	int r;
 
-	if (flags & ~(KUP_NB | KUP_POLL))
+	if (!kup_flags_ok(flags))
 		return early_fail(sc, chan_id, -EKU_INVAL);
 	r = chan_begin(sc, chan_id, &ch);
 	if (r)
@@ -242,7 +242,7 @@ static int recv_common(struct kupdev_softc *sc, int chan_id, const void **data, 
 	uint32_t l;
 	int r;
 
-	if ((flags & ~(KUP_NB | KUP_POLL)) || !data)
+	if (!kup_flags_ok(flags) || !data)
 		return early_fail(sc, chan_id, -EKU_INVAL);
 	r = chan_begin(sc, chan_id, &ch);
 	if (r)
@@ -291,7 +291,7 @@ KPV_API int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, i
 	struct kpv_chan *ch;
 	int r;
 
-	if (flags & ~(KUP_NB | KUP_POLL))
+	if (!kup_flags_ok(flags))
 		return early_fail(sc, chan_id, -EKU_INVAL);
 	r = chan_begin(sc, chan_id, &ch);
 	if (r)
@@ -312,7 +312,7 @@ KPV_API int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, si
 	uint32_t c;
 	int r;
 
-	if ((flags & ~(KUP_NB | KUP_POLL)) || !buf)
+	if (!kup_flags_ok(flags) || !buf)
 		return early_fail(sc, chan_id, -EKU_INVAL);
 	r = chan_begin(sc, chan_id, &ch);
 	if (r)

@@ -227,8 +227,7 @@ kupdev_create_attr(const char *name, size_t size, size_t chan_cnt, const struct 
 	int error;
 
 	error = -kup_create_check(name, size, chan_cnt);
-	if (error == 0 && (PAGE_SIZE != KUP_PAGE ||
-	    (attr != NULL && (attr->mode & ~07777u) != 0)))
+	if (error == 0 && (PAGE_SIZE != KUP_PAGE || (attr != NULL && (attr->mode & ~07777u) != 0)))
 		error = EKU_INVAL;
 	if (error != 0) {
 		atomic_store_rel_int(&kup_create_err, error);
@@ -485,6 +484,8 @@ kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t
 	struct kup_fchan *ch;
 	int r;
 
+	if (!kup_flags_ok(flags))
+		return (-EKU_INVAL);
 	r = kup_chan_enter(sc, chan_id, &ch);
 	if (r != 0)
 		return (r);
@@ -507,6 +508,8 @@ kup_recv(struct kupdev_softc *sc, int chan_id, const void **data, size_t *len, i
 	uint32_t l;
 	int r;
 
+	if (!kup_flags_ok(flags))
+		return (-EKU_INVAL);
 	r = kup_chan_enter(sc, chan_id, &ch);
 	if (r != 0)
 		return (r);
@@ -570,7 +573,7 @@ kupdev_send_buf(
 	uint32_t c;
 	int r;
 
-	if (buf == NULL || cap == NULL)
+	if (buf == NULL || cap == NULL || !kup_flags_ok(flags))
 		return (-EKU_INVAL);
 	r = kup_chan_enter(sc, chan_id, &ch);
 	if (r != 0)
@@ -600,6 +603,8 @@ kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeo
 	struct kup_fchan *ch;
 	int r;
 
+	if (!kup_flags_ok(flags))
+		return (-EKU_INVAL);
 	r = kup_chan_enter(sc, chan_id, &ch);
 	if (r != 0)
 		return (r);

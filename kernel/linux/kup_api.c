@@ -198,8 +198,11 @@ int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, si
                       int64_t timeout_ns)
 {
 	struct kup_kchan *ch;
-	int r = kup_begin(sc, chan_id, &ch);
+	int r;
 
+	if (!kup_flags_ok(flags))
+		return -EKU_INVAL;
+	r = kup_begin(sc, chan_id, &ch);
 	if (r)
 		return r;
 	r = kup_end_send(&ch->e, data, len, flags, timeout_ns);
@@ -219,7 +222,7 @@ static int kup_recv(struct kupdev_softc *sc, int chan_id, const void **data, siz
 	uint32_t n = 0;
 	int r;
 
-	if (!data || !len)
+	if (!data || !len || !kup_flags_ok(flags))
 		return -EKU_INVAL;
 	r = kup_begin(sc, chan_id, &ch);
 	if (r)
@@ -266,8 +269,11 @@ void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id)
 int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeout_ns)
 {
 	struct kup_kchan *ch;
-	int r = kup_begin(sc, chan_id, &ch);
+	int r;
 
+	if (!kup_flags_ok(flags))
+		return -EKU_INVAL;
+	r = kup_begin(sc, chan_id, &ch);
 	if (r)
 		return r;
 	r = kup_end_pass(&ch->e, flags, timeout_ns);
@@ -290,7 +296,7 @@ int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, size_t *ca
 	uint32_t c = 0;
 	int r;
 
-	if (!buf || !cap)
+	if (!buf || !cap || !kup_flags_ok(flags))
 		return -EKU_INVAL;
 	r = kup_begin(sc, chan_id, &ch);
 	if (r)

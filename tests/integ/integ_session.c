@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * integ_session.c - the session rule across thread layouts (kupdev.h,
- * "Sessions"; docs/protocol.md) and the flags of kupdev_wait_channel_timed.
+ * "Sessions"; docs/protocol.md) and the flags of kupdev_wait_channel_timed
+ * and the channel calls.
  * Two control channels are two service threads: one can play the thread
  * kupdev_wait_channel returned a channel to, the other any other thread.
  */
@@ -157,6 +158,30 @@ KT_TEST(wait_channel_flags_alike)
 	a = kit_attach(h, 1, 1);
 	KT_EQ(waitchan_flags(c, n, KIT_SOON_MS, KUP_POLL), 1);
 	KT_EQ(waitchan_flags(c, n, 100, KUP_POLL | KUP_NB), -EKU_NOTREADY);
+	kernproxy_close(a);
+	kernproxy_close(h);
+	KT_EQ(ctl_unload(c, n), 0);
+	ctl_close(c);
+}
+
+/* The channel calls refuse unknown flags alike, before looking at the channel. */
+KT_TEST(channel_calls_refuse_unknown_flags)
+{
+	char namebuf[64];
+	const char *n = NAME("callflags");
+	struct kit_ctl *c = ctl_open();
+	void *h, *a;
+
+	ctl_mkdev(c, n, 1, 1, KTB_MANUAL, 0, 0);
+	h = kit_open(n);
+	a = kit_attach(h, 0, 1);
+	KT_EQ(ctl_waitchan(c, n, KIT_SOON_MS), 0);
+	KT_EQ(ctl_send(c, n, 0, 8, 1, 100, 0x4), -EKU_INVAL);
+	KT_EQ(ctl_send(c, n, 0, 8, 1, 100, KTF_ZC | 0x8), -EKU_INVAL);
+	KT_EQ(ctl_recv(c, n, 0, 100, 0x10, NULL), -EKU_INVAL);
+	KT_EQ(ctl_pass(c, n, 0, 100, 0x40 | KUP_NB), -EKU_INVAL);
+	/* Nothing was sent: the kern side still holds the turn. */
+	KT_EQ(ctl_send(c, n, 0, 8, 1, 100, KUP_NB | KUP_POLL), 0);
 	kernproxy_close(a);
 	kernproxy_close(h);
 	KT_EQ(ctl_unload(c, n), 0);

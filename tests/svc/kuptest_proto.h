@@ -22,8 +22,7 @@
  *                                    behaviour thread saw (struct kt_reply)
  *   KTO_NOTIFY name                  kupdev_notify
  *   KTO_WAITCHAN name timeout_ms flags
- *                                    kupdev_wait_channel_timed with the low byte of
- *                                    flags as is (unknown bits too): status = channel
+ *                                    kupdev_wait_channel_timed: status = channel
  *   KTO_CLAIM name chan              kupdev_claim_channel in this control thread
  *   KTO_RECV name chan timeout_ms flags
  *                                    kupdev_recv on a KTB_MANUAL device: status,
@@ -108,8 +107,8 @@ enum kt_beh {
 #define KTF_SEED       0x200 /* KTO_RECV: the seed's kupdev_receive (blocks without timeout) */
 #define KTF_WHOLE      0x400 /* KTO_RECV: sum the whole private copy buffer (capacity bytes) */
 #define KT_LEN_UNKNOWN 0xffffffffu /* KTO_RECV with KTF_SEED: the seed's call has no length */
-/* Lower bits of flags are KUP_NB / KUP_POLL, passed to the kupdev_* call. */
-#define KTF_KUP_MASK 0xffu /* KTO_WAITCHAN passes these bits unchecked */
+/* The low byte of flags goes to the kupdev_* call as is (KUP_NB, KUP_POLL, unknown bits). */
+#define KTF_KUP_MASK 0xffu
 
 struct kt_cmd {
 	uint32_t magic; /* KT_CMD_MAGIC */

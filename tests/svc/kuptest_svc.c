@@ -568,7 +568,7 @@ static int64_t kt_tmo(int32_t ms)
 static int cmd_on_dev(struct kt_dev *d, const struct kt_cmd *cmd, struct kt_reply *rep,
                       uint8_t *scratch, uint32_t scratch_len)
 {
-	int flags = (int)(cmd->flags & (KUP_NB | KUP_POLL)), r;
+	int flags = (int)(cmd->flags & KTF_KUP_MASK), r;
 	struct kt_chan *c;
 	void *data, *buf;
 	size_t len, cap;
@@ -578,8 +578,7 @@ static int cmd_on_dev(struct kt_dev *d, const struct kt_cmd *cmd, struct kt_repl
 		kupdev_notify(d->sc);
 		return 0;
 	case KTO_WAITCHAN:
-		return kupdev_wait_channel_timed(d->sc, (int)(cmd->flags & KTF_KUP_MASK),
-		                                 kt_tmo(cmd->timeout_ms));
+		return kupdev_wait_channel_timed(d->sc, flags, kt_tmo(cmd->timeout_ms));
 	case KTO_CLAIM:
 		return kupdev_claim_channel(d->sc, (int)cmd->chan);
 	case KTO_STATS:
