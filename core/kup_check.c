@@ -2,7 +2,7 @@
 /*
  * kup_check.c - what every host does alike around the protocol: the rules
  * for a device's name and geometry (so kupdev_create refuses the same
- * things everywhere) and the bookkeeping of counters.
+ * things everywhere), the session rule and the bookkeeping of counters.
  */
 #include "kup_core.h"
 #include "kupdev.h"
@@ -61,4 +61,26 @@ void kup_counters_to_stats(struct kupdev_stats *st, const struct kup_counters *c
 	st->timeouts = c->timeouts;
 	st->errors = c->errors;
 	st->proto_errors = c->proto_errors;
+}
+
+int kup_session_next(struct kup_session *s, uint32_t cur, uint32_t handed, int holder)
+{
+	if (kup_session_current(s, cur))
+		return KUP_SESS_STAY;
+	/*
+	 * A newer attach.  The caller may talk to it when the module never
+	 * talked to an older one, was told the older one ended, or when the
+	 * caller is the thread that holds this very attach.  Any other thread
+	 * may still be in the older conversation (a pool thread between two
+	 * calls, a worker busy with a request): the generations alone cannot
+	 * tell it from a new one, so it hears the old end first.
+	 */
+	if (s->on && !s->told && !(holder && handed == cur)) {
+		s->told = 1;
+		return -EKU_CLOSED;
+	}
+	s->egen = cur;
+	s->on = 1;
+	s->told = 0;
+	return KUP_SESS_MOVE;
 }

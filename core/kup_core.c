@@ -229,6 +229,38 @@ timedout:
 	return -EKU_TIMEDOUT;
 }
 
+int kup_cond_wait(const struct kup_cond_ops *ops, void *arg, int flags, int64_t timeout_ns)
+{
+	int64_t deadline, left;
+	int r, s, i;
+
+	if (!kup_flags_ok(flags))
+		return -EKU_INVAL;
+	r = ops->check(arg);
+	if (r != -EKU_NOTREADY || (flags & KUPC_NB))
+		return r;
+	deadline = deadline_after(kup_now_ns(), timeout_ns);
+	for (;;) {
+		s = 0;
+		if (flags & KUPC_POLL) {
+			for (i = 0; i < 64; i++)
+				kup_cpu_relax();
+			kup_resched();
+		}
+		left = deadline < 0 ? -1 : deadline - kup_now_ns();
+		if (deadline >= 0 && left <= 0)
+			s = -EKU_TIMEDOUT;
+		else if (!(flags & KUPC_POLL))
+			s = ops->sleep(arg, left);
+		/* Ready wins over a timeout or a signal that came with it. */
+		r = ops->check(arg);
+		if (r != -EKU_NOTREADY)
+			return r;
+		if (s)
+			return s;
+	}
+}
+
 /* Hand the turn over with a message of len bytes already in e->tx. */
 static void publish(struct kup_end *e, uint32_t len)
 {

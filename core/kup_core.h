@@ -104,6 +104,63 @@ void kup_end_set_local(struct kup_end *e, uint32_t code);
 int kup_end_arm(struct kup_end *e, uint32_t bits);
 void kup_end_disarm(struct kup_end *e, uint32_t bits);
 
+/*
+ * Waiting for a host condition (kupdev_wait_channel): the flags and timeout
+ * of the channel calls mean the same here.  check: >= 0 or -EKU_* (done),
+ * -EKU_NOTREADY (not yet).  sleep: wait until check may answer otherwise,
+ * at most timeout_ns (< 0: forever); re-check the condition and go to sleep
+ * atomically with respect to the wake-up; 0 (woken, perhaps spuriously),
+ * -EKU_TIMEDOUT, -EKU_INTR or another -EKU_* to give up.
+ */
+struct kup_cond_ops {
+	int (*check)(void *arg);
+	int (*sleep)(void *arg, int64_t timeout_ns);
+};
+/* KUPC_NB: check once; KUPC_POLL: spin on check, never sleep; else sleep at once. */
+int kup_cond_wait(const struct kup_cond_ops *ops, void *arg, int flags, int64_t timeout_ns);
+/* 1 when flags hold only KUPC_NB and KUPC_POLL. */
+static inline int kup_flags_ok(int flags)
+{
+	return (flags & ~(KUPC_NB | KUPC_POLL)) == 0;
+}
+
+/*
+ * The session rule (docs/protocol.md, "Sessions"), kept per channel by the
+ * kern side's host, under the lock that orders its calls with the
+ * attaches, kupdev_wait_channel, kupdev_claim_channel and kupdev_attached.
+ */
+struct kup_session {
+	uint32_t egen; /* generation of the attach the module's calls work on */
+	uint8_t on;    /* egen is set: the module's calls have worked on an attach */
+	uint8_t told;  /* the module was told that egen's attach ended */
+};
+#define KUP_SESS_STAY 0 /* carry on with egen's attach */
+#define KUP_SESS_MOVE 1 /* the host moves its end to attach cur (egen = cur now) */
+/*
+ * Before a kern side's call: cur is the generation of the channel's latest
+ * attach (call only when there is one), handed the one kupdev_wait_channel
+ * last returned, holder 1 when the calling thread is the one it was
+ * returned to (or that claimed it since).  STAY, MOVE, or -EKU_CLOSED: the
+ * call reports the end of egen's attach instead (once: told is set).
+ */
+int kup_session_next(struct kup_session *s, uint32_t cur, uint32_t handed, int holder);
+/* 1 when the module's calls are on attach cur already (the hot path's test). */
+static inline int kup_session_current(const struct kup_session *s, uint32_t cur)
+{
+	return s->on && s->egen == cur;
+}
+/* A kern side's call returned r: 1 when r tells the module its process is gone. */
+static inline int kup_session_ending(int r)
+{
+	return r == -EKU_CLOSED || r == -EKU_PROTO;
+}
+/* The module was told egen's attach ended (a call ending so, kupdev_attached() == 0). */
+static inline void kup_session_told(struct kup_session *s)
+{
+	if (s->on)
+		s->told = 1;
+}
+
 const char *kup_core_strerror(int code);
 
 /* Counters: dst += src (a host keeps earlier sessions' totals); the public view. */

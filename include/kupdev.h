@@ -12,11 +12,17 @@
  * returning a pointer give NULL on failure; kupdev_last_error() says why.
  *
  * Sessions: a process attaching a channel starts a session, which ends
- * when it detaches.  If a process leaves and another attaches before the
- * module noticed, the module's next call on that channel returns
- * -EKU_CLOSED once (the old session's end) unless kupdev_wait_channel has
- * handed the channel out since; the module never carries on a conversation
- * with a process that did not start it.
+ * when it detaches.  The module never carries on a conversation with a
+ * process that did not start it: when a process leaves and another
+ * attaches before the module was told (no call on the channel returned
+ * -EKU_CLOSED or -EKU_PROTO since, and kupdev_attached did not answer 0),
+ * the next call on the channel returns -EKU_CLOSED once, then works on the
+ * new process.  The exception is the thread that holds the new attach:
+ * the one kupdev_wait_channel returned it to, or, in a dispatcher, the
+ * worker that took it over with kupdev_claim_channel.  Its calls go
+ * straight to the new process, while any other thread, perhaps still in
+ * the old conversation, hears the old end first.  docs/protocol.md has
+ * the rule in full.
  *
  * Threads: every call may be made from any thread; calls on one channel are
  * serialised by the host.  Every blocking call ends with an error when the
@@ -35,6 +41,7 @@ extern "C" {
 
 struct kupdev_softc;
 
+/* Flags of the calls that take them; any other bit gives -EKU_INVAL on every host. */
 #define KUP_NB      0x1 /* nonblocking: -EKU_NOTREADY when it is not our turn */
 #define KUP_POLL    0x2 /* wait by spinning only, never sleep */
 #define KUP_FOREVER ((int64_t)-1)
@@ -84,7 +91,19 @@ struct kupdev_attr {
 struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t chan_cnt,
                                         const struct kupdev_attr *attr);
 
+/*
+ * kupdev_wait_channel with flags and timeout: KUP_NB looks once
+ * (-EKU_NOTREADY when nothing is pending), KUP_POLL waits by spinning and
+ * never sleeps; other bits are refused (-EKU_INVAL), on every host.
+ */
 int kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_t timeout_ns);
+/*
+ * Take over, in the calling thread, the attach kupdev_wait_channel last
+ * returned for chan_id (to another thread: a dispatcher's).  A worker that
+ * is handed a channel calls it before its first call on it; see Sessions
+ * above.  0, or -EKU_*.
+ */
+int kupdev_claim_channel(struct kupdev_softc *sc, int chan_id);
 
 /* Send with flags and timeout. */
 int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t len, int flags,

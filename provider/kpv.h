@@ -61,14 +61,16 @@ struct kpv_chan {
 
 	uint32_t ev; /* private futex word: bumped on host events */
 	/*
-	 * Session bookkeeping (atomic): a process left and the module has not
-	 * yet had -EKU_CLOSED for it (unseen_close); a new process attached
-	 * meanwhile, so the module's next call reports the old session's end
-	 * once (stale) instead of talking to the newcomer mid-conversation.
-	 * kupdev_wait_channel handing out the channel clears stale.
+	 * The session rule (core's kup_session_next): gen counts attaches
+	 * (written under gate and sc->lock, so either reads it); sess,
+	 * handed (the gen kupdev_wait_channel last returned) and holder (the
+	 * thread holding it: kpv_self) under sc->lock, sess.egen under gate too.
+	 * A call takes sc->lock only when gen moved past sess.egen.
 	 */
-	int unseen_close;
-	int stale;
+	uint32_t gen;
+	uint32_t handed;
+	const void *holder;
+	struct kup_session sess;
 	int wipe_copy;     /* under gate: a new session began; clear rx_copy at the next call */
 	int last_err;      /* atomic: kupdev_last_error */
 	uint64_t attaches; /* atomic */
@@ -107,6 +109,8 @@ struct kupdev_softc {
 extern const struct kup_host_ops kpv_host_ops;
 /* Wake whatever a kupdev_* call on ch sleeps on, after kup_end_set_local. */
 void kpv_kick(struct kpv_chan *ch);
+/* This thread's identity for the session rule (compared only). */
+const void *kpv_self(void);
 /* Enter/leave a device-wide kupdev_* call: counts callers so unload can wait
  * for them (channel calls are counted by their channel's gate). */
 int kpv_enter(struct kupdev_softc *sc);

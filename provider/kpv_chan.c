@@ -127,6 +127,13 @@ const struct kup_host_ops kpv_host_ops = {.sleep = kpv_sleep, .wake = kpv_wake};
 
 /* --- Per-channel calls ------------------------------------------------------------ */
 
+const void *kpv_self(void)
+{
+	static __thread char self; /* one address per live thread */
+
+	return &self;
+}
+
 /* Enter a call on chan_id: the channel held and usable, or a negated code. */
 static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **out)
 {
@@ -146,11 +153,16 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **ou
 	}
 	r = -EKU_CLOSED;
 	if (!ch->live)
-		goto fail_closed; /* never attached */
-	/* A plain load first: no locked instruction on the hot path. */
-	if (__atomic_load_n(&ch->stale, __ATOMIC_RELAXED) &&
-	    __atomic_exchange_n(&ch->stale, 0, __ATOMIC_RELAXED))
-		goto fail_closed; /* the process this caller talked to left; a new one came */
+		goto fail_last; /* never attached */
+	/* The hot path only compares: gen and sess.egen change under the gate too. */
+	if (!kup_session_current(&ch->sess, ch->gen)) {
+		/* e is on the newest attach already (swapped at attach); the rule decides. */
+		pthread_mutex_lock(&sc->lock);
+		r = kup_session_next(&ch->sess, ch->gen, ch->handed, ch->holder == kpv_self());
+		pthread_mutex_unlock(&sc->lock);
+		if (r < 0)
+			goto fail_last;
+	}
 	if (ch->wipe_copy) {
 		/* No byte of an earlier process's messages for the next one. */
 		memset(ch->rx_copy, 0, (size_t)sc->size * KUP_PAGE);
@@ -160,8 +172,8 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **ou
 	*out = ch;
 	return 0;
 
-fail_closed:
-	__atomic_store_n(&ch->last_err, EKU_CLOSED, __ATOMIC_RELAXED);
+fail_last:
+	__atomic_store_n(&ch->last_err, -r, __ATOMIC_RELAXED);
 fail:
 	kpv_gate_unlock(&ch->gate);
 	return r;
@@ -185,8 +197,11 @@ static int chan_end(struct kpv_chan *ch, int r)
 	SNAP(proto_errors);
 #undef SNAP
 	__atomic_store_n(&ch->last_err, r < 0 ? -r : 0, __ATOMIC_RELAXED);
-	if (r == -EKU_CLOSED)
-		__atomic_store_n(&ch->unseen_close, 0, __ATOMIC_SEQ_CST);
+	if (kup_session_ending(r)) {
+		pthread_mutex_lock(&ch->sc->lock);
+		kup_session_told(&ch->sess);
+		pthread_mutex_unlock(&ch->sc->lock);
+	}
 	kpv_gate_unlock(&ch->gate);
 	return r;
 }
@@ -206,7 +221,7 @@ KPV_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *
 	struct kpv_chan *ch;
 	int r;
 
-	if (flags & ~(KUP_NB | KUP_POLL))
+	if (!kup_flags_ok(flags))
 		return early_fail(sc, chan_id, -EKU_INVAL);
 	r = chan_begin(sc, chan_id, &ch);
 	if (r)
@@ -228,7 +243,7 @@ static int recv_common(struct kupdev_softc *sc, int chan_id, const void **data, 
 	uint32_t l;
 	int r;
 
-	if ((flags & ~(KUP_NB | KUP_POLL)) || !data)
+	if (!kup_flags_ok(flags) || !data)
 		return early_fail(sc, chan_id, -EKU_INVAL);
 	r = chan_begin(sc, chan_id, &ch);
 	if (r)
@@ -277,7 +292,7 @@ KPV_API int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, i
 	struct kpv_chan *ch;
 	int r;
 
-	if (flags & ~(KUP_NB | KUP_POLL))
+	if (!kup_flags_ok(flags))
 		return early_fail(sc, chan_id, -EKU_INVAL);
 	r = chan_begin(sc, chan_id, &ch);
 	if (r)
@@ -298,7 +313,7 @@ KPV_API int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, si
 	uint32_t c;
 	int r;
 
-	if ((flags & ~(KUP_NB | KUP_POLL)) || !buf)
+	if (!kup_flags_ok(flags) || !buf)
 		return early_fail(sc, chan_id, -EKU_INVAL);
 	r = chan_begin(sc, chan_id, &ch);
 	if (r)

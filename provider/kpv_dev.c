@@ -292,10 +292,9 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	ch->wipe_copy = 1;
 	kup_end_init(&ch->e, KUP_SIDE_KERN, kmap, umap, sc->size, &kpv_host_ops, ch);
 	ch->live = 1;
-	if (__atomic_exchange_n(&ch->unseen_close, 0, __ATOMIC_RELAXED))
-		__atomic_store_n(&ch->stale, 1, __ATOMIC_RELAXED);
 	/* An unload that began after our check must still see this channel shut. */
 	pthread_mutex_lock(&sc->lock);
+	ch->gen++;
 	if (sc->shutdown) {
 		kup_end_set_local(&ch->e, EKU_SHUTDOWN);
 		kup_end_close(&ch->e, KUP_ST_SHUTDOWN);
@@ -348,8 +347,6 @@ static void do_detach(struct kupdev_softc *sc, struct kpv_chan *ch)
 	pthread_mutex_lock(&ch->conn_lock);
 	ch->conn_fd = -1;
 	pthread_mutex_unlock(&ch->conn_lock);
-	/* Before local: a call that sees local and reports CLOSED clears it after. */
-	__atomic_store_n(&ch->unseen_close, 1, __ATOMIC_SEQ_CST);
 	kup_end_set_local(&ch->e, EKU_CLOSED);
 	kpv_kick(ch);
 	pthread_mutex_lock(&sc->lock);
@@ -729,57 +726,67 @@ void kpv_leave(struct kupdev_softc *sc)
 	kpv_count_leave(&sc->inside); /* sc may be freed from here */
 }
 
-KPV_API int kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_t timeout_ns)
+/* kupdev_wait_channel's condition: an attach not yet reported, or shutdown. */
+static int wait_check(void *arg)
 {
-	struct timespec ts;
-	int r;
+	struct kupdev_softc *sc = arg;
+	int r = -EKU_NOTREADY;
 
-	r = kpv_enter(sc);
-	if (r)
-		return r;
-	if (timeout_ns >= 0) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += timeout_ns / 1000000000;
-		ts.tv_nsec += timeout_ns % 1000000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
+	pthread_mutex_lock(&sc->lock);
+	while (sc->q_cnt) {
+		struct kpv_chan *ch = &sc->chans[sc->queue[sc->q_head]];
+
+		sc->q_head = (sc->q_head + 1) % sc->chan_cnt;
+		sc->q_cnt--;
+		ch->queued = 0;
+		if (ch->attached) { /* skip channels detached before we looked */
+			/* This thread holds the attach now (core's session rule). */
+			ch->handed = ch->gen;
+			ch->holder = kpv_self();
+			r = (int)ch->id;
+			break;
 		}
 	}
-	pthread_mutex_lock(&sc->lock);
-	for (;;) {
-		while (sc->q_cnt) {
-			struct kpv_chan *ch = &sc->chans[sc->queue[sc->q_head]];
+	if (r == -EKU_NOTREADY && sc->shutdown)
+		r = -EKU_SHUTDOWN;
+	pthread_mutex_unlock(&sc->lock);
+	return r;
+}
 
-			sc->q_head = (sc->q_head + 1) % sc->chan_cnt;
-			sc->q_cnt--;
-			ch->queued = 0;
-			if (ch->attached) { /* skip channels detached before we looked */
-				__atomic_store_n(&ch->stale, 0, __ATOMIC_RELAXED);
-				r = (int)ch->id;
-				goto out;
-			}
-		}
-		if (sc->shutdown) {
-			r = -EKU_SHUTDOWN;
-			break;
-		}
-		if (flags & KUP_NB) {
-			r = -EKU_NOTREADY;
-			break;
-		}
+static int wait_sleep(void *arg, int64_t timeout_ns)
+{
+	struct kupdev_softc *sc = arg;
+	struct timespec ts;
+	int r = 0;
+
+	pthread_mutex_lock(&sc->lock);
+	if (!sc->q_cnt && !sc->shutdown) { /* under the lock: no attach slips by */
 		if (timeout_ns < 0) {
 			r = pthread_cond_wait(&sc->cond, &sc->lock);
 		} else {
-			r = pthread_cond_timedwait(&sc->cond, &sc->lock, &ts);
-			if (r == ETIMEDOUT) {
-				r = -EKU_TIMEDOUT;
-				break;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += timeout_ns / 1000000000;
+			ts.tv_nsec += timeout_ns % 1000000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
 			}
+			r = pthread_cond_timedwait(&sc->cond, &sc->lock, &ts);
 		}
 	}
-out:
 	pthread_mutex_unlock(&sc->lock);
+	return r == ETIMEDOUT ? -EKU_TIMEDOUT : 0;
+}
+
+static const struct kup_cond_ops wait_ops = {.check = wait_check, .sleep = wait_sleep};
+
+KPV_API int kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_t timeout_ns)
+{
+	int r = kpv_enter(sc);
+
+	if (r)
+		return r;
+	r = kup_cond_wait(&wait_ops, sc, flags, timeout_ns);
 	kpv_leave(sc);
 	return r;
 }
@@ -787,6 +794,23 @@ out:
 KPV_API int kupdev_wait_channel(struct kupdev_softc *sc)
 {
 	return kupdev_wait_channel_timed(sc, 0, KUP_FOREVER);
+}
+
+KPV_API int kupdev_claim_channel(struct kupdev_softc *sc, int chan_id)
+{
+	int r = kpv_enter(sc);
+
+	if (r)
+		return r;
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
+		kpv_leave(sc);
+		return -EKU_RANGE;
+	}
+	pthread_mutex_lock(&sc->lock);
+	sc->chans[chan_id].holder = kpv_self();
+	pthread_mutex_unlock(&sc->lock);
+	kpv_leave(sc);
+	return 0;
 }
 
 KPV_API void kupdev_notify(struct kupdev_softc *sc)
@@ -828,14 +852,19 @@ KPV_API size_t kupdev_channel_count(struct kupdev_softc *sc)
 
 KPV_API int kupdev_attached(struct kupdev_softc *sc, int chan_id)
 {
+	struct kpv_chan *ch;
 	int r;
 
 	if (!sc || sc->magic != KPV_MAGIC)
 		return -EKU_INVAL;
 	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
 		return -EKU_RANGE;
+	ch = &sc->chans[chan_id];
 	pthread_mutex_lock(&sc->lock);
-	r = sc->chans[chan_id].attached && sc->chans[chan_id].conn != NULL;
+	r = ch->attached && ch->conn != NULL;
+	/* Nothing attached nor attaching: the module now knows its process left. */
+	if (!ch->attached)
+		kup_session_told(&ch->sess);
 	pthread_mutex_unlock(&sc->lock);
 	return r;
 }

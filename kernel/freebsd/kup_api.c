@@ -165,8 +165,11 @@ kup_chan_leave(struct kup_fchan *ch, int r)
 	struct kupdev_softc *sc = ch->sc;
 
 	atomic_store_rel_int(&ch->last_err, r < 0 ? -r : 0);
-	if (r == -EKU_CLOSED || r == -EKU_PROTO)
-		ch->told = 1; /* the module knows this attach ended */
+	if (kup_session_ending(r)) {
+		mtx_lock(&ch->mtx);
+		kup_session_told(&ch->sess);
+		mtx_unlock(&ch->mtx);
+	}
 	sx_xunlock(&ch->api);
 	kup_leave(sc);
 	return (r);
@@ -403,53 +406,68 @@ kupdev_unload(struct kupdev_softc *sc)
 	return (0);
 }
 
+/* kupdev_wait_channel's condition: an attach not yet reported, or shutdown. */
+static int
+kup_wait_check(void *arg)
+{
+	struct kupdev_softc *sc = arg;
+	uint32_t i, n;
+	int r = -EKU_NOTREADY;
+
+	mtx_lock(&sc->mtx);
+	if (atomic_load_acq_int(&sc->dead)) {
+		r = -EKU_SHUTDOWN;
+	} else if (sc->npending > 0) {
+		/* Round robin, so one busy channel cannot hide the others. */
+		for (n = 0, i = sc->scan % sc->chan_cnt; n < sc->chan_cnt; n++) {
+			if (sc->chans[i].pending)
+				break;
+			i = (i + 1) % sc->chan_cnt;
+		}
+		KASSERT(n < sc->chan_cnt, ("kup: npending without a pending channel"));
+		sc->chans[i].pending = 0;
+		/* This thread holds the attach now (core's session rule). */
+		mtx_lock(&sc->chans[i].mtx);
+		sc->chans[i].handed_gen = sc->chans[i].gen;
+		sc->chans[i].holder = curthread;
+		mtx_unlock(&sc->chans[i].mtx);
+		sc->npending--;
+		sc->scan = i + 1;
+		r = (int)i;
+	}
+	mtx_unlock(&sc->mtx);
+	return (r);
+}
+
+static int
+kup_wait_sleep(void *arg, int64_t timeout_ns)
+{
+	struct kupdev_softc *sc = arg;
+	int error = 0;
+
+	mtx_lock(&sc->mtx);
+	if (!atomic_load_acq_int(&sc->dead) && sc->npending == 0)
+		error = kup_cv_wait(&sc->attach_cv, &sc->mtx, kup_deadline(timeout_ns));
+	mtx_unlock(&sc->mtx);
+	if (error == EWOULDBLOCK)
+		return (-EKU_TIMEDOUT);
+	return (error != 0 ? -EKU_INTR : 0);
+}
+
+static const struct kup_cond_ops kup_wait_ops = {
+    .check = kup_wait_check,
+    .sleep = kup_wait_sleep,
+};
+
 int
 kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_t timeout_ns)
 {
-	int64_t deadline = kup_deadline(timeout_ns);
-	uint32_t i, n;
-	int r, error;
+	int r;
 
 	r = kup_enter(sc);
 	if (r != 0)
 		return (r);
-	mtx_lock(&sc->mtx);
-	for (;;) {
-		if (atomic_load_acq_int(&sc->dead)) {
-			r = -EKU_SHUTDOWN;
-			break;
-		}
-		if (sc->npending > 0) {
-			/* Round robin, so one busy channel cannot hide the others. */
-			for (n = 0, i = sc->scan % sc->chan_cnt; n < sc->chan_cnt; n++) {
-				if (sc->chans[i].pending)
-					break;
-				i = (i + 1) % sc->chan_cnt;
-			}
-			KASSERT(n < sc->chan_cnt, ("kup: npending without a pending channel"));
-			sc->chans[i].pending = 0;
-			atomic_store_rel_32(&sc->chans[i].handed_gen,
-			    atomic_load_acq_32(&sc->chans[i].gen));
-			sc->npending--;
-			sc->scan = i + 1;
-			r = (int)i;
-			break;
-		}
-		if (flags & KUP_NB) {
-			r = -EKU_NOTREADY;
-			break;
-		}
-		error = kup_cv_wait(&sc->attach_cv, &sc->mtx, deadline);
-		if (error == EWOULDBLOCK) {
-			r = -EKU_TIMEDOUT;
-			break;
-		}
-		if (error != 0) {
-			r = -EKU_INTR;
-			break;
-		}
-	}
-	mtx_unlock(&sc->mtx);
+	r = kup_cond_wait(&kup_wait_ops, sc, flags, timeout_ns);
 	kup_leave(sc);
 	return (r);
 }
@@ -458,6 +476,27 @@ int
 kupdev_wait_channel(struct kupdev_softc *sc)
 {
 	return (kupdev_wait_channel_timed(sc, 0, KUP_FOREVER));
+}
+
+int
+kupdev_claim_channel(struct kupdev_softc *sc, int chan_id)
+{
+	struct kup_fchan *ch;
+	int r;
+
+	r = kup_enter(sc);
+	if (r != 0)
+		return (r);
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
+		kup_leave(sc);
+		return (-EKU_RANGE);
+	}
+	ch = &sc->chans[chan_id];
+	mtx_lock(&ch->mtx);
+	ch->holder = curthread;
+	mtx_unlock(&ch->mtx);
+	kup_leave(sc);
+	return (0);
 }
 
 void
@@ -482,6 +521,8 @@ kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t
 	struct kup_fchan *ch;
 	int r;
 
+	if (!kup_flags_ok(flags))
+		return (-EKU_INVAL);
 	r = kup_chan_enter(sc, chan_id, &ch);
 	if (r != 0)
 		return (r);
@@ -504,6 +545,8 @@ kup_recv(struct kupdev_softc *sc, int chan_id, const void **data, size_t *len, i
 	uint32_t l;
 	int r;
 
+	if (!kup_flags_ok(flags))
+		return (-EKU_INVAL);
 	r = kup_chan_enter(sc, chan_id, &ch);
 	if (r != 0)
 		return (r);
@@ -567,7 +610,7 @@ kupdev_send_buf(
 	uint32_t c;
 	int r;
 
-	if (buf == NULL || cap == NULL)
+	if (buf == NULL || cap == NULL || !kup_flags_ok(flags))
 		return (-EKU_INVAL);
 	r = kup_chan_enter(sc, chan_id, &ch);
 	if (r != 0)
@@ -597,6 +640,8 @@ kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeo
 	struct kup_fchan *ch;
 	int r;
 
+	if (!kup_flags_ok(flags))
+		return (-EKU_INVAL);
 	r = kup_chan_enter(sc, chan_id, &ch);
 	if (r != 0)
 		return (r);
@@ -652,6 +697,9 @@ kupdev_attached(struct kupdev_softc *sc, int chan_id)
 	ch = &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
 	mtx_lock(&ch->mtx);
 	r = ch->cur != NULL && !ch->dying;
+	/* Seeing nothing attached, the module knows its process left. */
+	if (ch->cur == NULL)
+		kup_session_told(&ch->sess);
 	mtx_unlock(&ch->mtx);
 	kup_leave(sc);
 	return (r);

@@ -173,13 +173,10 @@ kup_user_ready(struct kup_fchan *ch, uint32_t gen)
 /*
  * Point the kern side's end at the latest attach (ch->api held).  Only the
  * kern side's own calls (and unload) move it, so memory the module got a
- * pointer into stays mapped until the module calls again.
- *
- * Session boundary: when the attach the end works on has ended unreported
- * (no call returned -EKU_CLOSED or -EKU_PROTO for it) and kupdev_wait_channel
- * has not handed out the new one, return -EKU_CLOSED once instead of moving
- * on, so the module never carries an old conversation on with a new
- * process.  force (unload) always moves on.
+ * pointer into stays mapped until the module calls again.  Whether the
+ * call may move on, or must first report the end of the attach it worked
+ * on, is core's session rule (kup_session_next).  force (unload) always
+ * moves on.
  */
 int
 kup_chan_switch(struct kup_fchan *ch, int force)
@@ -187,21 +184,22 @@ kup_chan_switch(struct kup_fchan *ch, int force)
 	struct kupdev_softc *sc = ch->sc;
 	struct kup_fmem *old, *mem;
 	void *kblock;
+	int r;
 
 	sx_assert(&ch->api, SA_XLOCKED);
 	mtx_lock(&ch->mtx);
 	mem = ch->cur;
-	if (mem == NULL || (ch->emem != NULL && mem->gen == ch->egen)) {
+	if (mem == NULL) {
 		mtx_unlock(&ch->mtx);
 		return (0);
 	}
-	if (ch->emem != NULL && !ch->told && !force &&
-	    atomic_load_acq_32(&ch->handed_gen) != mem->gen) {
-		ch->told = 1;
+	/* Forced, it moves on as if the attach had been handed to this thread. */
+	r = kup_session_next(&ch->sess, mem->gen, force ? mem->gen : ch->handed_gen,
+	    force || ch->holder == curthread);
+	if (r != KUP_SESS_MOVE) {
 		mtx_unlock(&ch->mtx);
-		return (-EKU_CLOSED);
+		return (r < 0 ? r : 0);
 	}
-	ch->told = 0;
 	refcount_acquire(&mem->ref);
 	old = ch->emem;
 	if (old != NULL)
@@ -215,7 +213,6 @@ kup_chan_switch(struct kup_fchan *ch, int force)
 	if (ch->dying)
 		kup_end_set_local(&ch->e, EKU_SHUTDOWN);
 	ch->emem = mem;
-	ch->egen = mem->gen;
 	ch->spin_gen = atomic_load_acq_32(&sc->spin_gen) - 1; /* reload spin_ns */
 	mtx_unlock(&ch->mtx);
 	kup_mem_put(old);

@@ -106,13 +106,13 @@ struct kup_fchan {
 	struct cv ucv;      /* the process sleeps here (KUP_IOC_WAIT) */
 	struct selinfo sel; /* poll and kqueue of the attached file */
 
-	/* Under api; emem and egen are changed under api and mtx. */
+	/* Under api; emem and sess are changed under api and mtx. */
 	struct kup_end e;         /* KUP_SIDE_KERN, on emem */
 	struct kup_fmem *emem;    /* the attach e works on (a reference), or NULL */
-	uint32_t egen;            /* emem->gen */
+	struct kup_session sess;  /* (m) core's session rule; sess.egen is emem->gen */
 	uint32_t spin_gen;        /* sc->spin_gen that e.spin_ns reflects */
-	int told;                 /* a call reported the end of emem's attach */
-	uint32_t handed_gen;      /* atomic: the attach kupdev_wait_channel last reported */
+	uint32_t handed_gen;      /* (m) the gen kupdev_wait_channel last returned */
+	const void *holder;       /* (m) the thread holding it (compared only) */
 	uint8_t *rx_copy;         /* (m) cap bytes, kupdev_receive's copy */
 	struct kup_counters base; /* (m) counters of earlier attaches */
 

@@ -4,7 +4,6 @@
  * channel's lock and call core/.  No protocol decision is made here.
  */
 #include <linux/nospec.h>
-#include <linux/overflow.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/wait_bit.h>
@@ -57,7 +56,7 @@ static int kup_begin(struct kupdev_softc *sc, int chan_id, struct kup_kchan **ch
 	r = -EKU_SHUTDOWN;
 	if (READ_ONCE(sc->dead))
 		goto fail;
-	if (READ_ONCE(ch->gen) != ch->egen) {
+	if (!kup_session_current(&ch->sess, READ_ONCE(ch->gen))) {
 		r = kup_chan_switch(ch, 0);
 		if (r)
 			goto fail;
@@ -83,10 +82,9 @@ static void kup_end_call(struct kup_kchan *ch, int r)
 	size_t i;
 
 	WRITE_ONCE(ch->last_err, r < 0 ? -r : 0);
-	/* The module now knows this attach ended (see kup_chan_switch). */
-	if (r == -EKU_CLOSED || r == -EKU_PROTO) {
+	if (kup_session_ending(r)) {
 		mutex_lock(&sc->lock);
-		ch->told = 1;
+		kup_session_told(&ch->sess);
 		mutex_unlock(&sc->lock);
 	}
 	/* Publish the counters for kupdev_stats, which must not wait for ch->lock. */
@@ -109,53 +107,60 @@ static void kup_note_err(struct kupdev_softc *sc, int chan_id, int r)
 	kup_leave(sc);
 }
 
+/* kupdev_wait_channel's condition: an attach not yet reported, or shutdown. */
+static int kup_wait_check(void *arg)
+{
+	struct kupdev_softc *sc = arg;
+	struct kup_kchan *ch;
+	int r = -EKU_NOTREADY;
+
+	/* Peek first: a spinning (KUP_POLL) wait takes no lock until there is news. */
+	if (!READ_ONCE(sc->dead) && list_empty_careful(&sc->pending))
+		return r;
+	mutex_lock(&sc->lock);
+	if (sc->dead) {
+		r = -EKU_SHUTDOWN;
+	} else if (!list_empty(&sc->pending)) {
+		ch = list_first_entry(&sc->pending, struct kup_kchan, pend);
+		list_del_init(&ch->pend);
+		/* This thread holds the attach now (core's session rule). */
+		ch->handed = ch->gen;
+		ch->holder = current;
+		r = ch->id;
+	}
+	mutex_unlock(&sc->lock);
+	return r;
+}
+
+static int kup_wait_sleep(void *arg, int64_t timeout_ns)
+{
+	struct kupdev_softc *sc = arg;
+	long w;
+
+#define KUP_ATTACHED (READ_ONCE(sc->dead) || !list_empty_careful(&sc->pending))
+	if (timeout_ns < 0)
+		w = wait_event_interruptible(sc->attach_wq, KUP_ATTACHED);
+	else
+		w = wait_event_interruptible_hrtimeout(sc->attach_wq, KUP_ATTACHED,
+		                                       ns_to_ktime(timeout_ns));
+#undef KUP_ATTACHED
+	if (w == -ERESTARTSYS)
+		return -EKU_INTR;
+	return w == -ETIME ? -EKU_TIMEDOUT : 0;
+}
+
+static const struct kup_cond_ops kup_wait_ops = {
+    .check = kup_wait_check,
+    .sleep = kup_wait_sleep,
+};
+
 int kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_t timeout_ns)
 {
-	int64_t deadline = -1;
-	struct kup_kchan *ch;
-	long w = 0;
 	int r = kup_enter(sc);
 
-	/* Overflow means "never". */
-	if (timeout_ns >= 0 && check_add_overflow((int64_t)ktime_get_ns(), timeout_ns, &deadline))
-		deadline = -1;
 	if (r)
 		return r;
-	for (;;) {
-		mutex_lock(&sc->lock);
-		if (sc->dead) {
-			r = -EKU_SHUTDOWN;
-		} else if (!list_empty(&sc->pending)) {
-			ch = list_first_entry(&sc->pending, struct kup_kchan, pend);
-			list_del_init(&ch->pend);
-			/* This thread starts the attach's session: it may move on to it. */
-			ch->acker = current;
-			ch->acker_gen = ch->gen;
-			r = ch->id;
-		} else if (flags & KUP_NB) {
-			r = -EKU_NOTREADY;
-		} else if (w == -ERESTARTSYS) {
-			r = -EKU_INTR;
-		} else if (w == -ETIME) {
-			r = -EKU_TIMEDOUT;
-		} else {
-			r = INT_MIN; /* nothing yet: sleep */
-		}
-		mutex_unlock(&sc->lock);
-		if (r != INT_MIN)
-			break;
-#define KUP_ATTACHED (READ_ONCE(sc->dead) || !list_empty_careful(&sc->pending))
-		if (deadline < 0) {
-			w = wait_event_interruptible(sc->attach_wq, KUP_ATTACHED);
-		} else {
-			int64_t left = deadline - (int64_t)ktime_get_ns();
-
-			w = left <= 0 ? -ETIME
-			              : wait_event_interruptible_hrtimeout(
-			                    sc->attach_wq, KUP_ATTACHED, ns_to_ktime(left));
-		}
-#undef KUP_ATTACHED
-	}
+	r = kup_cond_wait(&kup_wait_ops, sc, flags, timeout_ns);
 	kup_leave(sc);
 	return r;
 }
@@ -163,6 +168,25 @@ int kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_t timeou
 int kupdev_wait_channel(struct kupdev_softc *sc)
 {
 	return kupdev_wait_channel_timed(sc, 0, KUP_FOREVER);
+}
+
+int kupdev_claim_channel(struct kupdev_softc *sc, int chan_id)
+{
+	int r = kup_enter(sc);
+
+	if (r)
+		return r;
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
+		r = -EKU_RANGE;
+	} else {
+		struct kup_kchan *ch = &sc->ch[array_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
+
+		mutex_lock(&sc->lock);
+		ch->holder = current;
+		mutex_unlock(&sc->lock);
+	}
+	kup_leave(sc);
+	return r;
 }
 
 void kupdev_notify(struct kupdev_softc *sc)
@@ -179,8 +203,11 @@ int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, si
                       int64_t timeout_ns)
 {
 	struct kup_kchan *ch;
-	int r = kup_begin(sc, chan_id, &ch);
+	int r;
 
+	if (!kup_flags_ok(flags))
+		return -EKU_INVAL;
+	r = kup_begin(sc, chan_id, &ch);
 	if (r)
 		return r;
 	r = kup_end_send(&ch->e, data, len, flags, timeout_ns);
@@ -200,7 +227,7 @@ static int kup_recv(struct kupdev_softc *sc, int chan_id, const void **data, siz
 	uint32_t n = 0;
 	int r;
 
-	if (!data || !len)
+	if (!data || !len || !kup_flags_ok(flags))
 		return -EKU_INVAL;
 	r = kup_begin(sc, chan_id, &ch);
 	if (r)
@@ -247,8 +274,11 @@ void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id)
 int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeout_ns)
 {
 	struct kup_kchan *ch;
-	int r = kup_begin(sc, chan_id, &ch);
+	int r;
 
+	if (!kup_flags_ok(flags))
+		return -EKU_INVAL;
+	r = kup_begin(sc, chan_id, &ch);
 	if (r)
 		return r;
 	r = kup_end_pass(&ch->e, flags, timeout_ns);
@@ -271,7 +301,7 @@ int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, size_t *ca
 	uint32_t c = 0;
 	int r;
 
-	if (!buf || !cap)
+	if (!buf || !cap || !kup_flags_ok(flags))
 		return -EKU_INVAL;
 	r = kup_begin(sc, chan_id, &ch);
 	if (r)
@@ -323,9 +353,9 @@ int kupdev_attached(struct kupdev_softc *sc, int chan_id)
 
 		mutex_lock(&sc->lock);
 		r = ch->owner != NULL;
-		/* Seeing 0, the module knows its attach ended (see kup_chan_switch). */
-		if (!r && ch->emem)
-			ch->told = 1;
+		/* Seeing 0, the module knows its process left (core's session rule). */
+		if (!r)
+			kup_session_told(&ch->sess);
 		mutex_unlock(&sc->lock);
 	}
 	kup_leave(sc);

@@ -169,19 +169,15 @@ const struct kup_host_ops kup_kern_ops = {
  * Move the kern side's end to the channel's latest attach.  Done only
  * inside a kupdev_* call (ch->lock held), so a pointer the module got from
  * an earlier call (zero-copy buffers) stays valid until its next call.
- *
- * A session boundary the module can see: when the attach the end works on
- * has ended and the module has not been told (no call returned
- * -EKU_CLOSED or -EKU_PROTO for it), the call returns -EKU_CLOSED once
- * instead of moving on, so a thread still in the old session never
- * continues it with the next process.  Exception: the thread that
- * kupdev_wait_channel gave this very attach to moves on at once (it is
- * starting the new session).  force (unload) always moves on.
+ * Whether the call may move on, or must first report the end of the
+ * attach it worked on, is core's session rule (kup_session_next).  force
+ * (unload) always moves on.
  */
 int kup_chan_switch(struct kup_kchan *ch, int force)
 {
 	struct kupdev_softc *sc = ch->sc;
 	struct kup_mem *old = NULL, *m;
+	int r = KUP_SESS_STAY;
 
 	/* Unload only needs the switch to publish its state: no copy buffer then. */
 	if (!ch->rx_copy && !force) {
@@ -191,20 +187,20 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 	}
 	mutex_lock(&sc->lock);
 	m = ch->cur;
-	if (m && ch->egen != ch->gen && ch->emem && !ch->told && !force &&
-	    !(ch->acker == current && ch->acker_gen == ch->gen)) {
-		ch->told = 1;
+	/* Forced, it moves on as if the attach had been handed to this thread. */
+	if (m)
+		r = kup_session_next(&ch->sess, ch->gen, force ? ch->gen : ch->handed,
+		                     force || ch->holder == current);
+	if (r < 0) {
 		mutex_unlock(&sc->lock);
-		return -EKU_CLOSED;
+		return r;
 	}
-	if (m && ch->egen != ch->gen) {
-		ch->told = 0;
+	if (r == KUP_SESS_MOVE) {
 		old = ch->emem;
 		if (old)
 			kup_counters_add(&ch->base, &ch->e.cnt);
 		kup_mem_get(m);
 		ch->emem = m;
-		ch->egen = ch->gen;
 		/* No byte of an earlier process's messages (or of the heap) for the next one. */
 		if (ch->rx_copy)
 			memset(ch->rx_copy, 0, sc->cap);
@@ -432,9 +428,9 @@ static void kup_dev_shutdown(struct kupdev_softc *sc)
 		struct kup_kchan *ch = &sc->ch[i];
 
 		mutex_lock(&ch->lock);
-		if (ch->gen != ch->egen)
+		if (!kup_session_current(&ch->sess, ch->gen))
 			kup_chan_switch(ch, 1); /* forced: cannot fail */
-		if (ch->emem && ch->egen == ch->gen) {
+		if (ch->emem && kup_session_current(&ch->sess, ch->gen)) {
 			/* The process sees KUP_ST_SHUTDOWN in the kern tw, even when it spins. */
 			kup_end_close(&ch->e, KUP_ST_SHUTDOWN);
 			wake_up_all(&ch->emem->uwq);

@@ -11,6 +11,7 @@ EXPORT_SYMBOL_GPL(kupdev_create);
 EXPORT_SYMBOL_GPL(kupdev_create_attr);
 EXPORT_SYMBOL_GPL(kupdev_wait_channel);
 EXPORT_SYMBOL_GPL(kupdev_wait_channel_timed);
+EXPORT_SYMBOL_GPL(kupdev_claim_channel);
 EXPORT_SYMBOL_GPL(kupdev_shutdown);
 EXPORT_SYMBOL_GPL(kupdev_unload);
 EXPORT_SYMBOL_GPL(kupdev_notify);

@@ -76,21 +76,20 @@ struct kup_kchan {
 	/* Under lock (changed also under sc->lock). */
 	struct kup_end e;
 	struct kup_mem *emem;     /* the attach e works on, or NULL */
-	uint32_t egen;            /* gen of emem */
 	uint8_t *rx_copy;         /* cap bytes, kupdev_receive's private copy */
 	struct kup_counters base; /* counters of earlier attaches */
 	spinlock_t snap_lock;
 	struct kup_counters snap; /* base + e.cnt as of the last call, for kupdev_stats */
-	int told; /* a call reported the end of emem's attach (under sc->lock too) */
-	/* Under sc->lock. */
+	/* Under sc->lock; egen and on change under lock too: sess.egen is emem's gen. */
+	struct kup_session sess;
 	struct kup_mem *cur;    /* the latest attach, or NULL */
-	uint32_t gen;           /* attaches so far */
+	uint32_t gen;           /* attaches so far: cur's generation */
+	uint32_t handed;        /* the gen kupdev_wait_channel last returned */
+	const void *holder;     /* the task holding it (compared only, never dereferenced) */
 	struct kup_file *owner; /* the attached file, or NULL */
 	struct list_head pend;  /* on sc->pending until kupdev_wait_channel reports it */
 	uint64_t attaches;
-	const void *acker;  /* the task kupdev_wait_channel reported gen acker_gen to */
-	uint32_t acker_gen; /* (compared only, never dereferenced) */
-	int last_err;       /* atomic: kupdev_last_error */
+	int last_err; /* atomic: kupdev_last_error */
 };
 
 struct kupdev_softc {

@@ -21,7 +21,9 @@
  *   KTO_STATS name chan              kupdev_stats + kupdev_attached + what the
  *                                    behaviour thread saw (struct kt_reply)
  *   KTO_NOTIFY name                  kupdev_notify
- *   KTO_WAITCHAN name timeout_ms     kupdev_wait_channel_timed: status = channel
+ *   KTO_WAITCHAN name timeout_ms flags
+ *                                    kupdev_wait_channel_timed: status = channel
+ *   KTO_CLAIM name chan              kupdev_claim_channel in this control thread
  *   KTO_RECV name chan timeout_ms flags
  *                                    kupdev_recv on a KTB_MANUAL device: status,
  *                                    len, sum (kt_sum) and byte0 of the message;
@@ -52,6 +54,12 @@
  *               KTO_UNLOAD unloads such a device first and joins its threads
  *               after: every kern-side wait must end with -EKU_SHUTDOWN, and
  *               the reply's `sessions` counts the threads that saw it.
+ *   KTB_DISPATCH a dispatcher thread waits in kupdev_wait_channel and hands
+ *               each attach to the channel's worker thread, which claims it
+ *               (kupdev_claim_channel), sends a struct kt_hello and echoes
+ *               every message (after delay_ms) until an empty one: that ends
+ *               the session by protocol, and the worker makes no more calls
+ *               until the next hand-off.
  * A session ends on any error but a timeout; the thread records it
  * (last_err, closed, proto) and waits for the next attach.
  */
@@ -82,6 +90,7 @@ enum kt_op {
 	KTO_RECV,
 	KTO_SEND,
 	KTO_PASS,
+	KTO_CLAIM,
 };
 
 enum kt_beh {
@@ -91,13 +100,15 @@ enum kt_beh {
 	KTB_HOLD,
 	KTB_CHECK,
 	KTB_BLOCK,
+	KTB_DISPATCH,
 };
 
 #define KTF_ZC         0x100 /* KTO_SEND: zero-copy kern send (kupdev_send_buf + commit) */
 #define KTF_SEED       0x200 /* KTO_RECV: the seed's kupdev_receive (blocks without timeout) */
 #define KTF_WHOLE      0x400 /* KTO_RECV: sum the whole private copy buffer (capacity bytes) */
 #define KT_LEN_UNKNOWN 0xffffffffu /* KTO_RECV with KTF_SEED: the seed's call has no length */
-/* Lower bits of flags are KUP_NB / KUP_POLL, passed to the kupdev_* call. */
+/* The low byte of flags goes to the kupdev_* call as is (KUP_NB, KUP_POLL, unknown bits). */
+#define KTF_KUP_MASK 0xffu
 
 struct kt_cmd {
 	uint32_t magic; /* KT_CMD_MAGIC */

@@ -75,6 +75,15 @@ static void kt_copy(void *d, const void *s, uint32_t n)
 struct kt_chan {
 	uint32_t last_err; /* stored as the negative int's bits */
 	uint32_t sessions, closed, proto, msgs, last_len;
+	uint32_t handoffs; /* KTB_DISPATCH: attaches the dispatcher handed to the worker */
+};
+
+struct kt_dev;
+
+/* A KTB_DISPATCH worker's argument. */
+struct kt_worker {
+	struct kt_dev *d;
+	uint32_t chan;
 };
 
 struct kt_dev {
@@ -86,8 +95,9 @@ struct kt_dev {
 	uint32_t stop;      /* behaviour threads: leave */
 	uint32_t users;     /* control commands in progress on the device */
 	uint32_t nthr;
-	struct kupsvc_thread **thr;
+	struct kupsvc_thread **thr; /* chan_cnt + 1 (KTB_DISPATCH: the dispatcher too) */
 	struct kt_chan *ch;
+	struct kt_worker *wk; /* KTB_DISPATCH */
 };
 
 static struct kt_dev *devs[KT_MAX_DEVS];
@@ -271,6 +281,68 @@ static int kt_block(struct kt_dev *d)
 	return 0;
 }
 
+/* End a session: what ended it, for KTO_STATS. */
+static void kt_session_end(struct kt_chan *c, int r)
+{
+	kt_st(&c->last_err, (uint32_t)r);
+	if (r == -EKU_CLOSED)
+		kt_inc(&c->closed);
+	else if (r == -EKU_PROTO)
+		kt_inc(&c->proto);
+}
+
+/* KTB_DISPATCH: hand every attach to its channel's worker. */
+static int kt_dispatch(struct kt_dev *d)
+{
+	int chan;
+
+	while (!kt_ld(&d->stop)) {
+		chan = kupdev_wait_channel_timed(d->sc, 0, (int64_t)KT_IDLE_MS * 1000000);
+		if (chan == -EKU_SHUTDOWN)
+			break;
+		if (chan >= 0 && (uint32_t)chan < d->chan_cnt)
+			kt_inc(&d->ch[chan].handoffs);
+		else if (chan != -EKU_TIMEDOUT)
+			kt_nap(KT_IDLE_MS, &d->stop);
+	}
+	return 0;
+}
+
+/* KTB_DISPATCH: one session per hand-off; an empty message ends it by protocol. */
+static int kt_work(void *arg)
+{
+	struct kt_worker *w = arg;
+	struct kt_dev *d = w->d;
+	struct kt_chan *c = &d->ch[w->chan];
+	int chan = (int)w->chan, r;
+	uint32_t done = 0;
+	void *data;
+	size_t len;
+
+	for (;;) {
+		/* A test service may poll: 1 ms steps, the stop flag every step. */
+		while (kt_ld(&c->handoffs) == done)
+			if (kt_nap(1, &d->stop))
+				return 0;
+		done++;
+		kt_inc(&c->sessions);
+		r = kupdev_claim_channel(d->sc, chan);
+		if (r == 0)
+			r = kt_hello_msg(d, chan);
+		while (r == 0) {
+			r = kt_recv(d, chan, &data, &len);
+			if (r)
+				break;
+			kt_inc(&c->msgs);
+			kt_st(&c->last_len, (uint32_t)len);
+			if (len == 0)
+				break; /* r == 0: the session ended by protocol */
+			r = kt_reply_msg(d, chan, data, len);
+		}
+		kt_session_end(c, r);
+	}
+}
+
 /* One behaviour thread: serve whichever channel gets attached, again and again. */
 static int kt_behave(void *arg)
 {
@@ -280,6 +352,8 @@ static int kt_behave(void *arg)
 
 	if (d->beh == KTB_BLOCK)
 		return kt_block(d);
+	if (d->beh == KTB_DISPATCH)
+		return kt_dispatch(d);
 	while (!kt_ld(&d->stop)) {
 		chan = kupdev_wait_channel_timed(d->sc, 0, (int64_t)KT_IDLE_MS * 1000000);
 		if (chan == -EKU_TIMEDOUT)
@@ -309,11 +383,7 @@ static int kt_behave(void *arg)
 		default:
 			r = -EKU_INVAL;
 		}
-		kt_st(&c->last_err, (uint32_t)r);
-		if (r == -EKU_CLOSED)
-			kt_inc(&c->closed);
-		else if (r == -EKU_PROTO)
-			kt_inc(&c->proto);
+		kt_session_end(c, r);
 	}
 	return 0;
 }
@@ -321,6 +391,7 @@ static int kt_behave(void *arg)
 static void dev_free(struct kt_dev *d)
 {
 	kupsvc_free(d->thr);
+	kupsvc_free(d->wk);
 	kupsvc_free(d->ch);
 	kupsvc_free(d);
 }
@@ -364,7 +435,7 @@ static int cmd_create(const struct kt_cmd *cmd)
 	uint32_t i, slot = KT_MAX_DEVS;
 	int r = 0;
 
-	if (cmd->beh > KTB_BLOCK)
+	if (cmd->beh > KTB_DISPATCH)
 		return -EKU_INVAL;
 	d = kupsvc_alloc(sizeof(*d));
 	if (!d)
@@ -395,8 +466,9 @@ static int cmd_create(const struct kt_cmd *cmd)
 		goto fail;
 	}
 	d->ch = kupsvc_alloc(sizeof(*d->ch) * d->chan_cnt);
-	d->thr = kupsvc_alloc(sizeof(*d->thr) * d->chan_cnt);
-	if (!d->ch || !d->thr) {
+	d->thr = kupsvc_alloc(sizeof(*d->thr) * (d->chan_cnt + 1));
+	d->wk = kupsvc_alloc(sizeof(*d->wk) * d->chan_cnt);
+	if (!d->ch || !d->thr || !d->wk) {
 		r = -EKU_NOMEM;
 		goto fail;
 	}
@@ -411,14 +483,26 @@ static int cmd_create(const struct kt_cmd *cmd)
 		r = -EKU_NOMEM;
 		goto fail;
 	}
-	if (d->beh != KTB_MANUAL) {
+	if (d->beh == KTB_DISPATCH) {
+		/* Thread 0 dispatches; one worker per channel after it. */
+		d->thr[0] = kupsvc_thread_start(kt_behave, d, "kuptest_disp");
+		d->nthr = d->thr[0] != NULL;
+		for (i = 0; d->nthr == i + 1 && i < d->chan_cnt; i++) {
+			d->wk[i].d = d;
+			d->wk[i].chan = i;
+			d->thr[i + 1] = kupsvc_thread_start(kt_work, &d->wk[i], "kuptest_work");
+			d->nthr += d->thr[i + 1] != NULL;
+		}
+	} else if (d->beh != KTB_MANUAL) {
 		for (i = 0; i < d->chan_cnt; i++) {
 			d->thr[i] = kupsvc_thread_start(kt_behave, d, "kuptest_beh");
 			if (!d->thr[i])
 				break;
 			d->nthr++;
 		}
-		if (d->nthr < d->chan_cnt) {
+	}
+	if (d->beh != KTB_MANUAL) {
+		if (d->nthr < d->chan_cnt + (d->beh == KTB_DISPATCH)) {
 			tbl_lock();
 			devs[slot] = NULL;
 			tbl_unlock();
@@ -484,11 +568,10 @@ static int64_t kt_tmo(int32_t ms)
 static int cmd_on_dev(struct kt_dev *d, const struct kt_cmd *cmd, struct kt_reply *rep,
                       uint8_t *scratch, uint32_t scratch_len)
 {
-	int flags = (int)(cmd->flags & (KUP_NB | KUP_POLL));
+	int flags = (int)(cmd->flags & KTF_KUP_MASK), r;
 	struct kt_chan *c;
 	void *data, *buf;
 	size_t len, cap;
-	int r;
 
 	switch (cmd->op) {
 	case KTO_NOTIFY:
@@ -496,6 +579,8 @@ static int cmd_on_dev(struct kt_dev *d, const struct kt_cmd *cmd, struct kt_repl
 		return 0;
 	case KTO_WAITCHAN:
 		return kupdev_wait_channel_timed(d->sc, flags, kt_tmo(cmd->timeout_ms));
+	case KTO_CLAIM:
+		return kupdev_claim_channel(d->sc, (int)cmd->chan);
 	case KTO_STATS:
 		rep->cap = (uint32_t)kupdev_capacity(d->sc);
 		rep->chan_cnt = (uint32_t)kupdev_channel_count(d->sc);

@@ -439,6 +439,105 @@ KT_TEST(create_arguments_checked_alike_everywhere)
 	KT_EQ(kup_create_check("mydev", 1, KUP_MAX_CHANNELS + 1), -EKU_RANGE);
 }
 
+/* A host condition that turns true at the ready-th check; the sleeps it was asked for. */
+struct cond {
+	int checks, ready, sleeps, sleep_ret;
+};
+
+static int cond_check(void *arg)
+{
+	struct cond *c = arg;
+
+	return ++c->checks >= c->ready ? 7 : -EKU_NOTREADY;
+}
+
+static int cond_sleep(void *arg, int64_t tmo)
+{
+	struct cond *c = arg;
+	(void)tmo;
+
+	c->sleeps++;
+	return c->sleep_ret;
+}
+
+static const struct kup_cond_ops cond_ops = {.check = cond_check, .sleep = cond_sleep};
+
+KT_TEST(cond_wait_honours_flags)
+{
+	struct cond c = {.ready = 1000};
+
+	/* KUPC_POLL spins on the condition and never sleeps, with or without a timeout. */
+	KT_EQ(kup_cond_wait(&cond_ops, &c, KUPC_POLL, -1), 7);
+	KT_EQ(c.checks, 1000);
+	KT_EQ(c.sleeps, 0);
+	c = (struct cond){.ready = 1000};
+	KT_EQ(kup_cond_wait(&cond_ops, &c, KUPC_POLL, 60000000000LL), 7);
+	KT_EQ(c.sleeps, 0);
+	/* No flag: sleep between checks. */
+	c = (struct cond){.ready = 3};
+	KT_EQ(kup_cond_wait(&cond_ops, &c, 0, -1), 7);
+	KT_EQ(c.sleeps, 2);
+	/* KUPC_NB: one look, even with KUPC_POLL. */
+	c = (struct cond){.ready = 2};
+	KT_EQ(kup_cond_wait(&cond_ops, &c, KUPC_NB | KUPC_POLL, -1), -EKU_NOTREADY);
+	KT_EQ(c.checks, 1);
+	KT_EQ(c.sleeps, 0);
+	/* Unknown flags are refused before anything is looked at. */
+	c = (struct cond){.ready = 1};
+	KT_EQ(kup_cond_wait(&cond_ops, &c, 0x4, -1), -EKU_INVAL);
+	KT_EQ(c.checks, 0);
+	/* A zero timeout: look, then time out, spinning or not. */
+	c = (struct cond){.ready = 1000};
+	KT_EQ(kup_cond_wait(&cond_ops, &c, KUPC_POLL, 0), -EKU_TIMEDOUT);
+	KT_EQ(c.sleeps, 0);
+	c = (struct cond){.ready = 1000};
+	KT_EQ(kup_cond_wait(&cond_ops, &c, 0, 0), -EKU_TIMEDOUT);
+	KT_EQ(c.sleeps, 0);
+	/* A sleep that gives up ends the wait, unless the condition came with it. */
+	c = (struct cond){.ready = 1000, .sleep_ret = -EKU_INTR};
+	KT_EQ(kup_cond_wait(&cond_ops, &c, 0, -1), -EKU_INTR);
+	KT_EQ(c.sleeps, 1);
+	c = (struct cond){.ready = 2, .sleep_ret = -EKU_INTR};
+	KT_EQ(kup_cond_wait(&cond_ops, &c, 0, -1), 7);
+}
+
+KT_TEST(session_rule)
+{
+	struct kup_session s = {0};
+
+	/* The first attach: nothing to report, whoever calls. */
+	KT_EQ(kup_session_next(&s, 1, 0, 0), KUP_SESS_MOVE);
+	KT_EQ(kup_session_next(&s, 1, 0, 0), KUP_SESS_STAY);
+	/* Attach 1 ended unreported, 2 came, not handed out: the end once, then 2. */
+	KT_EQ(kup_session_next(&s, 2, 1, 1), -EKU_CLOSED);
+	KT_EQ(kup_session_next(&s, 2, 1, 1), KUP_SESS_MOVE);
+	KT_EQ(s.egen, 2);
+	/* 3 came; the thread kupdev_wait_channel returned it to goes straight on. */
+	KT_EQ(kup_session_next(&s, 3, 3, 1), KUP_SESS_MOVE);
+	/* 4 came and was handed out, but not to this thread: 3's end first. */
+	KT_EQ(kup_session_next(&s, 4, 4, 0), -EKU_CLOSED);
+	KT_EQ(kup_session_next(&s, 4, 4, 0), KUP_SESS_MOVE);
+	/* The module was told 4 ended (a call, kupdev_attached): any thread moves to 5. */
+	KT_EQ(kup_session_ending(-EKU_CLOSED), 1);
+	KT_EQ(kup_session_ending(-EKU_PROTO), 1);
+	KT_EQ(kup_session_ending(-EKU_TIMEDOUT), 0);
+	KT_EQ(kup_session_ending(0), 0);
+	kup_session_told(&s);
+	KT_EQ(kup_session_next(&s, 5, 4, 0), KUP_SESS_MOVE);
+	KT_EQ(s.told, 0);
+	/* 6 was handed to us but ended, and 7 came: 6's end is news to the module. */
+	KT_EQ(kup_session_next(&s, 7, 6, 1), -EKU_CLOSED);
+	KT_EQ(kup_session_next(&s, 7, 6, 1), KUP_SESS_MOVE);
+	/* Generations wrap; 0 is an ordinary one. */
+	s = (struct kup_session){.egen = 0xffffffffu, .on = 1};
+	KT_EQ(kup_session_next(&s, 0, 0, 1), KUP_SESS_MOVE);
+	KT_EQ(kup_session_next(&s, 0, 0, 0), KUP_SESS_STAY);
+	/* Told before anything was attached means nothing. */
+	s = (struct kup_session){0};
+	kup_session_told(&s);
+	KT_EQ(s.told, 0);
+}
+
 KT_TEST(strerror_covers_every_code)
 {
 	int c;

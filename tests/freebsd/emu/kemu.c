@@ -117,6 +117,13 @@ static void *kemu_kthread_main(void *p)
 	return NULL;
 }
 
+struct thread *kemu_curthread(void)
+{
+	static __thread char self;
+
+	return (struct thread *)(void *)&self;
+}
+
 int kthread_add(void (*fn)(void *), void *arg, struct proc *p, struct thread **tdp, int flags,
                 int pages, const char *fmt, ...)
 {

@@ -95,7 +95,9 @@ void kemu_log(int pri, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* --- threads and sleeping ------------------------------------------------- */
 struct thread;
 struct proc;
-#define curthread ((struct thread *)0)
+/* One address per live pthread: kup.ko compares curthread (the session rule). */
+struct thread *kemu_curthread(void);
+#define curthread kemu_curthread()
 /*
  * Where sleeping is forbidden (callouts run so; an interrupt thread must
  * not sleep either), as THREAD_NO_SLEEPING() marks it: every emulated KPI

@@ -386,6 +386,78 @@ KT_TEST(reattach_before_the_module_notices_reports_the_old_end)
 	unload_kup();
 }
 
+static void *send_mid(void *arg)
+{
+	return (void *)(intptr_t)kupdev_send(arg, "mid", 3, 0);
+}
+
+static void *claim_and_send(void *arg)
+{
+	int r = kupdev_claim_channel(arg, 0);
+
+	return (void *)(intptr_t)(r ? r : kupdev_send(arg, "new", 3, 0));
+}
+
+/* A thread-keyed rule: another thread hears the old end, unless it claimed the attach. */
+KT_TEST(session_belongs_to_the_thread_holding_the_attach)
+{
+	struct kupdev_softc *sc;
+	struct user u;
+	const void *d;
+	uint32_t len;
+	pthread_t t;
+	void *r;
+
+	load_kup();
+	sc = kupdev_create("emu_hold", SIZE, 1);
+	KT_ASSERT(sc);
+	KT_EQ(u_attach(&u, "emu_hold", 0), 0);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kupdev_send(sc, "old", 3, 0), 0);
+	u_close(&u);
+	KT_EQ(u_attach(&u, "emu_hold", 0), 0);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(pthread_create(&t, NULL, send_mid, sc), 0);
+	KT_EQ(pthread_join(t, &r), 0);
+	KT_EQ((intptr_t)r, -EKU_CLOSED);
+	u_close(&u);
+	KT_EQ(u_attach(&u, "emu_hold", 0), 0);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kupdev_send(sc, "one", 3, 0), 0); /* we hold it: no old end to hear */
+	u_close(&u);
+	KT_EQ(u_attach(&u, "emu_hold", 0), 0);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(pthread_create(&t, NULL, claim_and_send, sc), 0);
+	KT_EQ(pthread_join(t, &r), 0);
+	KT_EQ((intptr_t)r, 0);
+	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+	KT_EQ(len, 3);
+	KT_ASSERT(memcmp(d, "new", 3) == 0);
+	KT_EQ(kupdev_claim_channel(sc, 1), -EKU_RANGE);
+	u_close(&u);
+	KT_EQ(kupdev_unload(sc), 0);
+	unload_kup();
+}
+
+/* kupdev_wait_channel_timed's flags: as on every host (tests/integ/integ_session.c). */
+KT_TEST(wait_channel_flags)
+{
+	struct kupdev_softc *sc;
+	struct user u;
+
+	load_kup();
+	sc = kupdev_create("emu_wflags", SIZE, 1);
+	KT_ASSERT(sc);
+	KT_EQ(kupdev_wait_channel_timed(sc, 0x4, 0), -EKU_INVAL);
+	KT_EQ(kupdev_wait_channel_timed(sc, KUP_NB | KUP_POLL, -1), -EKU_NOTREADY);
+	KT_EQ(kupdev_wait_channel_timed(sc, KUP_POLL, 10 * MS), -EKU_TIMEDOUT);
+	KT_EQ(u_attach(&u, "emu_wflags", 0), 0);
+	KT_EQ(kupdev_wait_channel_timed(sc, KUP_POLL, -1), 0);
+	u_close(&u);
+	KT_EQ(kupdev_unload(sc), 0);
+	unload_kup();
+}
+
 KT_TEST(pass_reads_as_zero_byte_and_receive_is_a_private_copy)
 {
 	struct kupdev_softc *sc;
