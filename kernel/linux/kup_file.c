@@ -224,6 +224,8 @@ static long kup_ioc_notify(struct kup_file *f, void __user *uarg)
 
 	if (copy_from_user(&w, uarg, sizeof(w)))
 		return -EFAULT;
+	if (w.spare)
+		return -EINVAL; /* reserved */
 #define KUP_NOTIFIED ((uint32_t)atomic_read(&sc->notify_gen) != w.seen || READ_ONCE(sc->dead))
 	if (w.timeout_ns < 0)
 		r = wait_event_interruptible(sc->notify_wq, KUP_NOTIFIED);

@@ -166,7 +166,9 @@ static int kupvt_worker(void *arg)
 		if (READ_ONCE(stopping))
 			return 0;
 		atomic_set(&go[ch], 0);
-		kupvt_session(ch);
+		/* The dispatcher got the attach: this thread takes it over. */
+		if (kupdev_claim_channel(sc, ch) == 0)
+			kupvt_session(ch);
 	}
 }
 

@@ -480,6 +480,11 @@ KT_TEST(poll_device_handle_reports_notify)
 	vt_notify(2);
 	KT_EQ(poll_now(late), POLLIN);
 	w.seen = in.notify;
+	w.spare = 1; /* reserved: must be 0 */
+	KT_EQ(ioctl(late, KUP_IOC_NOTIFY, &w), -1);
+	KT_EQ(errno, EINVAL);
+	KT_EQ(poll_now(late), POLLIN); /* a refused call reads nothing */
+	w.spare = 0;
 	KT_EQ(ioctl(late, KUP_IOC_NOTIFY, &w), 0);
 	KT_EQ(poll_now(late), 0);
 	KT_EQ(poll_now(fd), POLLIN);
