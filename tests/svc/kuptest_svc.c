@@ -71,7 +71,12 @@ static void kt_copy(void *d, const void *s, uint32_t n)
 		*dp++ = *sp++;
 }
 
-/* What the behaviour threads saw on one channel (read by KTO_STATS). */
+/*
+ * What the behaviour threads saw on one channel (read by KTO_STATS).
+ * Written data first, counter after: last_err before closed/proto,
+ * last_len before msgs; KTO_STATS reads in the reverse order, so a count
+ * it reports always comes with the data written before it.
+ */
 struct kt_chan {
 	uint32_t last_err; /* stored as the negative int's bits */
 	uint32_t sessions, closed, proto, msgs, last_len;
@@ -160,8 +165,8 @@ static int beh_echo(struct kt_dev *d, int chan, struct kt_chan *c)
 		r = kt_recv(d, chan, &data, &len);
 		if (r)
 			break;
-		kt_inc(&c->msgs);
 		kt_st(&c->last_len, (uint32_t)len);
+		kt_inc(&c->msgs);
 		r = kt_reply_msg(d, chan, data, len);
 	}
 	return r;
@@ -179,8 +184,8 @@ static int beh_pass(struct kt_dev *d, int chan, struct kt_chan *c)
 		r = kt_recv(d, chan, &data, &len);
 		if (r)
 			break;
-		kt_inc(&c->msgs);
 		kt_st(&c->last_len, (uint32_t)len);
+		kt_inc(&c->msgs);
 		kupdev_unlock_channel(d->sc, chan);
 		if (d->delay_ms && kt_nap(d->delay_ms, &d->stop))
 			return -EKU_SHUTDOWN;
@@ -221,8 +226,8 @@ static int beh_check(struct kt_dev *d, int chan, struct kt_chan *c)
 		k.sum_before = kt_sum(data, (uint32_t)len);
 		k.changed = 0;
 		k.sum_shared = k.sum_before;
-		kt_inc(&c->msgs); /* the client starts rewriting when it sees this */
 		kt_st(&c->last_len, (uint32_t)len);
+		kt_inc(&c->msgs); /* the client starts rewriting when it sees this */
 		/* Until the shared bytes differ from the copy and stay put for 10 ms. */
 		for (waited = 0; waited < 3000; waited += 10) {
 			uint32_t prev = k.sum_shared;
@@ -501,16 +506,17 @@ static int cmd_on_dev(struct kt_dev *d, const struct kt_cmd *cmd, struct kt_repl
 		rep->chan_cnt = (uint32_t)kupdev_channel_count(d->sc);
 		rep->attached = kupdev_attached(d->sc, (int)cmd->chan);
 		/*
-		 * Our counters first, kupdev_stats after: a count seen here was bumped
-		 * after the kupdev_* call that caused it, so its stats are in the snapshot.
+		 * Our counters first, then what was written before them (see struct
+		 * kt_chan), kupdev_stats last: a count seen here was bumped after the
+		 * kupdev_* call that caused it, so its stats are in the snapshot.
 		 */
 		if (cmd->chan < d->chan_cnt) {
 			c = &d->ch[cmd->chan];
-			rep->last_err = (int32_t)kt_ld(&c->last_err);
 			rep->sessions = kt_ld(&c->sessions);
 			rep->closed = kt_ld(&c->closed);
 			rep->proto = kt_ld(&c->proto);
 			rep->msgs = kt_ld(&c->msgs);
+			rep->last_err = (int32_t)kt_ld(&c->last_err);
 			rep->last_len = kt_ld(&c->last_len);
 		}
 		return kupdev_stats(d->sc, (int)cmd->chan, &rep->st);
