@@ -333,6 +333,40 @@ KT_TEST(close_and_reattach)
 	ctl_close(c);
 }
 
+/*
+ * The process leaves while the service's thread is between two calls (it
+ * waits delay_ms before its echo) and attaches again at once: the new
+ * session starts with a hello and gets its own echoes, never the late echo
+ * meant for the process that left.  (A thread pool taking sessions from
+ * kupdev_wait_channel got this wrong: a second thread was handed the new
+ * session while the first went on in it with its stale echo.)
+ */
+KT_TEST(reattach_while_service_between_calls)
+{
+	char namebuf[64];
+	const char *n = NAME("between");
+	struct kit_ctl *c = ctl_open();
+	struct kt_reply rep;
+	void *h, *ch;
+
+	ctl_mkdev(c, n, 1, 2, KTB_ECHO, 500, 0);
+	h = kit_open(n);
+	ch = kit_attach(h, 0, 1);
+	kit_hello(ch, 0);
+	KT_EQ(kernproxy_send(ch, "old message", 11, 0), 0);
+	CTL_WAIT(c, n, 0, msgs, 1, &rep); /* the service holds it, echoing in 500 ms */
+	kernproxy_close(ch);
+	ch = kit_attach(h, 0, 1);
+	kit_hello(ch, 0);
+	kit_echo(ch, 40, 1);
+	kit_echo(ch, 7, 2);
+	CTL_WAIT(c, n, 0, closed, 1, &rep);
+	KT_EQ(rep.sessions, 2);
+	kernproxy_close(h);
+	KT_EQ(ctl_unload(c, n), 0);
+	ctl_close(c);
+}
+
 /* The module's private receive copy holds nothing of an earlier process's messages. */
 KT_TEST(private_copy_does_not_leak_between_processes)
 {

@@ -5,8 +5,9 @@
  * kup_test kernel module) and the client suites (tests/integ).
  *
  * The service creates the control device KT_CTL_NAME with KT_CTL_CHANS
- * channels of one page.  A client attaches any free control channel; the
- * service moves first with a struct kt_hello (chan = the control channel).
+ * channels of one page, each served by a thread of its own.  A client
+ * attaches any free control channel; the service moves first with a struct
+ * kt_hello (chan = the control channel).
  * Then each exchange is: the client sends one struct kt_cmd, the service
  * answers with one struct kt_reply.  Commands:
  *
@@ -35,7 +36,10 @@
  * A timeout_ms < 0 means KT_CTL_MAX_WAIT_MS: a control thread never blocks
  * forever, so an unload can always complete.
  *
- * Behaviours (each channel of a test device, per attach, "session"):
+ * Behaviours (each channel of a test device, per attach, "session").  Each
+ * channel has a thread of its own that finds the channel's next attach by
+ * kupdev_attached and the attach count (not kupdev_wait_channel: see
+ * kt_next_session in kuptest_svc.c), but KTB_BLOCK's:
  *   KTB_MANUAL  no thread: the client drives the kern side with KTO_* ops.
  *   KTB_ECHO    send a struct kt_hello (kupdev_send), then echo every message
  *               back (kupdev_recv + kupdev_send_timed; KTF_ZC: kupdev_send_buf

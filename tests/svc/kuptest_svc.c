@@ -17,6 +17,7 @@
 #include "kuptest_proto.h"
 
 #define KT_IDLE_MS 200 /* how often idle threads look at their stop flag */
+#define KT_POLL_MS 50  /* longest nap of a thread waiting for its channel's next attach */
 
 /* Small atomics for flags and counters shared between service threads. */
 static inline uint32_t kt_ld(const uint32_t *p)
@@ -72,7 +73,7 @@ static void kt_copy(void *d, const void *s, uint32_t n)
 }
 
 /*
- * What the behaviour threads saw on one channel (read by KTO_STATS).
+ * What the behaviour thread saw on one channel (read by KTO_STATS).
  * Written data first, counter after: last_err before closed/proto,
  * last_len before msgs; KTO_STATS reads in the reverse order, so a count
  * it reports always comes with the data written before it.
@@ -80,6 +81,8 @@ static void kt_copy(void *d, const void *s, uint32_t n)
 struct kt_chan {
 	uint32_t last_err; /* stored as the negative int's bits */
 	uint32_t sessions, closed, proto, msgs, last_len;
+	struct kt_dev *dev; /* the thread's argument: its device and channel */
+	uint32_t id;
 };
 
 struct kt_dev {
@@ -128,6 +131,55 @@ static int kt_recv(struct kt_dev *d, int chan, void **data, size_t *len)
 	}
 }
 
+/*
+ * One thread per channel, for the life of the device, finds the channel's
+ * sessions itself instead of taking them from kupdev_wait_channel.  With a
+ * pool of threads taking whichever channel kupdev_wait_channel hands out, a
+ * thread that had not yet noticed its process leave (it was between two
+ * calls) went on with the channel's next process beside the thread that was
+ * handed it: two threads answered each command, and replies came late or
+ * twice.  kupdev_* calls cannot tell threads apart, so only the module can
+ * prevent that.
+ *
+ * Wait until a process attaches chan in a session newer than *att (the
+ * attach count of the last one served), napping up to KT_POLL_MS.
+ */
+static int kt_next_session(struct kupdev_softc *sc, int chan, uint64_t *att, const uint32_t *stop)
+{
+	struct kupdev_stats st;
+	uint32_t nap = 1;
+	int a, r;
+
+	for (;;) {
+		if (kt_ld(stop))
+			return -EKU_SHUTDOWN;
+		a = kupdev_attached(sc, chan);
+		if (a < 0)
+			return a;
+		if (a) {
+			r = kupdev_stats(sc, chan, &st);
+			if (r)
+				return r;
+			/* Attached, but maybe still the session we served, closing. */
+			if (st.attaches != *att) {
+				*att = st.attaches;
+				return 0;
+			}
+		}
+		kupsvc_sleep_ms(nap);
+		nap = nap * 2 > KT_POLL_MS ? KT_POLL_MS : nap * 2;
+	}
+}
+
+/* 1 while chan is still attached in the session counted *att. */
+static int kt_same_session(struct kupdev_softc *sc, int chan, uint64_t att)
+{
+	struct kupdev_stats st;
+
+	return kupdev_attached(sc, chan) == 1 && kupdev_stats(sc, chan, &st) == 0 &&
+	       st.attaches == att;
+}
+
 static int kt_reply_msg(struct kt_dev *d, int chan, const void *msg, size_t len)
 {
 	void *buf;
@@ -150,9 +202,14 @@ static int kt_reply_msg(struct kt_dev *d, int chan, const void *msg, size_t len)
 static int kt_hello_msg(struct kt_dev *d, int chan)
 {
 	struct kt_hello h = {KT_HELLO_MAGIC, (uint32_t)chan, d->size, d->beh};
+	int r;
 
 	/* The seed's call: at attach the kern side holds the turn, so this does not wait. */
-	return kupdev_send(d->sc, &h, sizeof(h), chan);
+	r = kupdev_send(d->sc, &h, sizeof(h), chan);
+	/* Once: the end of the previous session, if its process left unnoticed. */
+	if (r == -EKU_CLOSED)
+		r = kupdev_send(d->sc, &h, sizeof(h), chan);
+	return r;
 }
 
 static int beh_echo(struct kt_dev *d, int chan, struct kt_chan *c)
@@ -180,6 +237,10 @@ static int beh_pass(struct kt_dev *d, int chan, struct kt_chan *c)
 
 	kupdev_pass(d->sc, chan); /* the seed's call; it reports through last_error */
 	r = -kupdev_last_error(d->sc, chan);
+	if (r == -EKU_CLOSED) { /* once: see kt_hello_msg */
+		kupdev_pass(d->sc, chan);
+		r = -kupdev_last_error(d->sc, chan);
+	}
 	while (r == 0) {
 		r = kt_recv(d, chan, &data, &len);
 		if (r)
@@ -194,14 +255,11 @@ static int beh_pass(struct kt_dev *d, int chan, struct kt_chan *c)
 	return r;
 }
 
-static int beh_hold(struct kt_dev *d, int chan)
+/* Until the process detaches (or another one has attached meanwhile). */
+static int beh_hold(struct kt_dev *d, int chan, uint64_t att)
 {
 	for (;;) {
-		int a = kupdev_attached(d->sc, chan);
-
-		if (a < 0)
-			return a;
-		if (a == 0)
+		if (!kt_same_session(d->sc, chan, att))
 			return -EKU_CLOSED;
 		if (kt_nap(20, &d->stop))
 			return -EKU_SHUTDOWN;
@@ -276,27 +334,26 @@ static int kt_block(struct kt_dev *d)
 	return 0;
 }
 
-/* One behaviour thread: serve whichever channel gets attached, again and again. */
+/* The behaviour thread of one channel: serve its sessions one after the other. */
 static int kt_behave(void *arg)
 {
-	struct kt_dev *d = arg;
-	struct kt_chan *c;
-	int chan, r;
+	struct kt_chan *c = arg;
+	struct kt_dev *d = c->dev;
+	int chan = (int)c->id, r;
+	uint64_t att = 0;
 
 	if (d->beh == KTB_BLOCK)
 		return kt_block(d);
-	while (!kt_ld(&d->stop)) {
-		chan = kupdev_wait_channel_timed(d->sc, 0, (int64_t)KT_IDLE_MS * 1000000);
-		if (chan == -EKU_TIMEDOUT)
-			continue;
-		if (chan == -EKU_SHUTDOWN)
+	for (;;) {
+		r = kt_next_session(d->sc, chan, &att, &d->stop);
+		if (r == -EKU_SHUTDOWN)
 			break;
-		if (chan < 0 || (uint32_t)chan >= d->chan_cnt) {
-			kupsvc_log("kuptest: %s: wait_channel: %d\n", d->name, chan);
-			kt_nap(KT_IDLE_MS, &d->stop);
+		if (r) {
+			kupsvc_log("kuptest: %s: channel %d: %d\n", d->name, chan, r);
+			if (kt_nap(KT_IDLE_MS, &d->stop))
+				break;
 			continue;
 		}
-		c = &d->ch[chan];
 		kt_inc(&c->sessions);
 		switch (d->beh) {
 		case KTB_ECHO:
@@ -306,7 +363,7 @@ static int kt_behave(void *arg)
 			r = beh_pass(d, chan, c);
 			break;
 		case KTB_HOLD:
-			r = beh_hold(d, chan);
+			r = beh_hold(d, chan, att);
 			break;
 		case KTB_CHECK:
 			r = beh_check(d, chan, c);
@@ -418,7 +475,9 @@ static int cmd_create(const struct kt_cmd *cmd)
 	}
 	if (d->beh != KTB_MANUAL) {
 		for (i = 0; i < d->chan_cnt; i++) {
-			d->thr[i] = kupsvc_thread_start(kt_behave, d, "kuptest_beh");
+			d->ch[i].dev = d;
+			d->ch[i].id = i;
+			d->thr[i] = kupsvc_thread_start(kt_behave, &d->ch[i], "kuptest_beh");
 			if (!d->thr[i])
 				break;
 			d->nthr++;
@@ -597,32 +656,34 @@ static void ctl_handle(const struct kt_cmd *cmd, size_t len, struct kt_reply *re
 }
 
 struct kt_ctl_buf {
+	uint32_t chan; /* the control channel this thread serves */
 	struct kt_cmd cmd;
 	struct kt_reply rep;
 	uint8_t scratch[KT_MAX_DEV_SIZE * KUP_PAGE + 1];
 };
 
-/* One control thread: serve control channels, one command at a time. */
+/* The thread of one control channel: serve its sessions, one command at a time. */
 static int kt_ctl(void *arg)
 {
 	struct kt_ctl_buf *b = arg;
-	struct kt_hello h = {KT_HELLO_MAGIC, 0, 1, 0};
+	int chan = (int)b->chan;
+	struct kt_hello h = {KT_HELLO_MAGIC, (uint32_t)chan, 1, 0};
+	uint64_t att = 0;
 	void *data;
 	size_t len;
-	int chan, r;
+	int r;
 
-	while (!kt_ld(&ctl_stop)) {
-		chan = kupdev_wait_channel_timed(ctl_sc, 0, (int64_t)KT_IDLE_MS * 1000000);
-		if (chan == -EKU_TIMEDOUT)
-			continue;
-		if (chan < 0) {
-			if (chan == -EKU_SHUTDOWN)
-				break;
+	for (;;) {
+		r = kt_next_session(ctl_sc, chan, &att, &ctl_stop);
+		if (r == -EKU_SHUTDOWN)
+			break;
+		if (r) {
 			kt_nap(KT_IDLE_MS, &ctl_stop);
 			continue;
 		}
-		h.chan = (uint32_t)chan;
 		r = kupdev_send_timed(ctl_sc, chan, &h, sizeof(h), 0, KUP_FOREVER);
+		if (r == -EKU_CLOSED) /* once: the previous session, if it ended unnoticed */
+			r = kupdev_send_timed(ctl_sc, chan, &h, sizeof(h), 0, KUP_FOREVER);
 		while (r == 0) {
 			r = kupdev_recv(ctl_sc, chan, &data, &len, 0,
 			                (int64_t)KT_IDLE_MS * 1000000);
@@ -682,6 +743,7 @@ static int kuptest_start(void)
 		ctl_bufs[i] = kupsvc_alloc(sizeof(*ctl_bufs[i]));
 		if (!ctl_bufs[i])
 			goto fail;
+		ctl_bufs[i]->chan = i;
 		ctl_thr[i] = kupsvc_thread_start(kt_ctl, ctl_bufs[i], "kuptest_ctl");
 		if (!ctl_thr[i])
 			goto fail;
