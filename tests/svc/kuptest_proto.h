@@ -47,9 +47,10 @@
  *   KTB_PASS    kupdev_pass first, then answer every message with a pass.
  *   KTB_HOLD    never send: keep the turn until the process detaches.
  *   KTB_CHECK   send a hello, then for every message: sum its private copy
- *               (kupdev_recv), count it in msgs, wait up to 3 s for the shared
- *               bytes to change (the client rewrites them), sum the private
- *               copy again and answer with a struct kt_check.
+ *               (kupdev_recv), count it in msgs, wait (up to KT_CHECK_WAIT_MS)
+ *               until the shared bytes hold kt_fill(len, KT_REWRITE_SEED) (the
+ *               client rewrites them when it sees msgs), sum the private copy
+ *               again and answer with a struct kt_check.
  *   KTB_BLOCK   the seed's pattern, with waits that only an event ends: each
  *               thread waits in kupdev_wait_channel, sends a hello, then
  *               waits in kupdev_recv without timeout; one session per thread.
@@ -67,6 +68,7 @@
 #define KT_CTL_NAME        "kuptest_ctl"
 #define KT_CTL_CHANS       4
 #define KT_CTL_MAX_WAIT_MS 30000
+#define KT_CHECK_WAIT_MS   10000 /* KTB_CHECK: longest wait for the client's rewrite */
 #define KT_MAX_DEVS        32
 #define KT_MAX_DEV_CHANS   256
 #define KT_MAX_DEV_SIZE    16 /* pages per direction of a test device */
@@ -97,10 +99,11 @@ enum kt_beh {
 	KTB_BLOCK,
 };
 
-#define KTF_ZC         0x100 /* KTO_SEND: zero-copy kern send (kupdev_send_buf + commit) */
-#define KTF_SEED       0x200 /* KTO_RECV: the seed's kupdev_receive (blocks without timeout) */
-#define KTF_WHOLE      0x400 /* KTO_RECV: sum the whole private copy buffer (capacity bytes) */
-#define KT_LEN_UNKNOWN 0xffffffffu /* KTO_RECV with KTF_SEED: the seed's call has no length */
+#define KTF_ZC          0x100 /* KTO_SEND: zero-copy kern send (kupdev_send_buf + commit) */
+#define KTF_SEED        0x200 /* KTO_RECV: the seed's kupdev_receive (blocks without timeout) */
+#define KTF_WHOLE       0x400 /* KTO_RECV: sum the whole private copy buffer (capacity bytes) */
+#define KT_LEN_UNKNOWN  0xffffffffu /* KTO_RECV with KTF_SEED: the seed's call has no length */
+#define KT_REWRITE_SEED 0xc3u       /* KTB_CHECK: what the client rewrites a message with */
 /* Lower bits of flags are KUP_NB / KUP_POLL, passed to the kupdev_* call. */
 
 struct kt_cmd {
@@ -176,6 +179,16 @@ static inline void kt_fill(void *p, uint32_t len, uint32_t seed)
 
 	for (i = 0; i < len; i++)
 		b[i] = (uint8_t)(seed + i * 7u + (i >> 8));
+}
+
+/* kt_sum of len bytes kt_fill(seed), without a buffer. */
+static inline uint32_t kt_fill_sum(uint32_t len, uint32_t seed)
+{
+	uint32_t h = 2166136261u, i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (uint8_t)(seed + i * 7u + (i >> 8))) * 16777619u;
+	return h;
 }
 
 #endif /* KUPTEST_PROTO_H */

@@ -272,7 +272,7 @@ static int beh_check(struct kt_dev *d, int chan, struct kt_chan *c)
 	const void *shared;
 	void *data;
 	size_t len, slen;
-	uint32_t waited;
+	uint32_t waited, want;
 	int r = kt_hello_msg(d, chan);
 
 	while (r == 0) {
@@ -284,17 +284,16 @@ static int beh_check(struct kt_dev *d, int chan, struct kt_chan *c)
 		k.sum_before = kt_sum(data, (uint32_t)len);
 		k.changed = 0;
 		k.sum_shared = k.sum_before;
+		want = kt_fill_sum((uint32_t)len, KT_REWRITE_SEED);
 		kt_st(&c->last_len, (uint32_t)len);
 		kt_inc(&c->msgs); /* the client starts rewriting when it sees this */
-		/* Until the shared bytes differ from the copy and stay put for 10 ms. */
-		for (waited = 0; waited < 3000; waited += 10) {
-			uint32_t prev = k.sum_shared;
-
+		/* Until the shared bytes hold the whole rewrite (not a part of it). */
+		for (waited = 0; waited < KT_CHECK_WAIT_MS; waited += 10) {
 			r = kupdev_recv_shared_untrusted(d->sc, chan, &shared, &slen, KUP_NB, 0);
 			if (r)
 				return r;
 			k.sum_shared = kt_sum(shared, (uint32_t)slen);
-			if (k.sum_shared != k.sum_before && k.sum_shared == prev) {
+			if (k.sum_shared == want) {
 				k.changed = 1;
 				break;
 			}
