@@ -485,23 +485,37 @@ KT_TEST(unload_wakes_blocked_kern_side)
 	struct kit_ctl *c = ctl_open();
 	struct kt_cmd cmd = {.magic = KT_CMD_MAGIC, .op = KTO_UNLOAD};
 	struct kt_reply rep;
-	void *h, *ch;
+	struct kt_hello *hello;
+	void *h, *ch[3];
+	size_t len;
+	uint32_t i;
 
+	/* The seed's way, kupdev_unload under threads blocked in kupdev_recv. */
 	ctl_mkdev(c, n, 1, 3, KTB_BLOCK, 0, 0);
 	h = kit_open(n);
-	ch = kit_attach(h, 1, 1);
-	kit_hello(ch, 1);
-	/* One thread now waits in kupdev_recv for us, two in kupdev_wait_channel. */
-	kit_sleep_ms(300);
+	for (i = 0; i < 3; i++) {
+		ch[i] = kit_attach(h, i, 1);
+		hello = kit_recv(ch[i], &len);
+		KT_EQ(len, sizeof(*hello));
+		KT_EQ(hello->chan, i);
+		/* Unload may free the device only once the thread is inside its call. */
+		kit_wait_asleep(&kit_kctl(hello, 1)->k.wait, -1);
+	}
 	snprintf(cmd.name, sizeof(cmd.name), "%s", n);
 	KT_EQ(ctl_do(c, &cmd, &rep), 0);
 	KT_EQ(rep.sessions, 3);
-	KIT_FAILS_WITH(kernproxy_receive(ch, 0) == NULL, ch, EKU_SHUTDOWN);
+	for (i = 0; i < 3; i++)
+		KIT_FAILS_WITH(kernproxy_receive(ch[i], 0) == NULL, ch[i], EKU_SHUTDOWN);
 	kernproxy_close(h);
 
-	/* Nobody attached: all three wait in kupdev_wait_channel. */
+	/*
+	 * Nobody attached: all three wait in kupdev_wait_channel, which nothing
+	 * shows from here, so kupdev_shutdown first: a thread not yet in its
+	 * call finds the device shut down (not freed) and sees -EKU_SHUTDOWN too.
+	 */
 	ctl_mkdev(c, n, 1, 3, KTB_BLOCK, 0, 0);
-	kit_sleep_ms(100);
+	kit_sleep_ms(100); /* usually they wait by now: then the shutdown wakes them */
+	cmd.flags = KTF_SHUTDOWN;
 	KT_EQ(ctl_do(c, &cmd, &rep), 0);
 	KT_EQ(rep.sessions, 3);
 	ctl_close(c);

@@ -17,7 +17,7 @@
  *                                    is set) + one thread per channel
  *                                    running the behaviour; status 0 or the
  *                                    -EKU_* of kupdev_create
- *   KTO_UNLOAD name                  stop the threads, kupdev_unload; -EKU_NOENT
+ *   KTO_UNLOAD name [flags]          stop the threads, kupdev_unload; -EKU_NOENT
  *                                    when no such test device
  *   KTO_STATS name chan              kupdev_stats + kupdev_attached + what the
  *                                    behaviour thread saw (struct kt_reply)
@@ -56,7 +56,12 @@
  *               waits in kupdev_recv without timeout; one session per thread.
  *               KTO_UNLOAD unloads such a device first and joins its threads
  *               after: every kern-side wait must end with -EKU_SHUTDOWN, and
- *               the reply's `sessions` counts the threads that saw it.
+ *               the reply's `sessions` counts the threads that saw it.  Only
+ *               safe once every thread is inside its kupdev_recv (the client
+ *               sees the kern side's KUP_WAIT_SLEEP bit on every channel): a
+ *               thread not yet in its call would use the freed device.  With
+ *               KTF_SHUTDOWN, KTO_UNLOAD calls kupdev_shutdown, joins, then
+ *               unloads: safe at any time (threads in kupdev_wait_channel).
  * A session ends on any error but a timeout; the thread records it
  * (last_err, closed, proto) and waits for the next attach.
  */
@@ -102,6 +107,7 @@ enum kt_beh {
 #define KTF_ZC          0x100 /* KTO_SEND: zero-copy kern send (kupdev_send_buf + commit) */
 #define KTF_SEED        0x200 /* KTO_RECV: the seed's kupdev_receive (blocks without timeout) */
 #define KTF_WHOLE       0x400 /* KTO_RECV: sum the whole private copy buffer (capacity bytes) */
+#define KTF_SHUTDOWN    0x800 /* KTO_UNLOAD: kupdev_shutdown, join, then unload */
 #define KT_LEN_UNKNOWN  0xffffffffu /* KTO_RECV with KTF_SEED: the seed's call has no length */
 #define KT_REWRITE_SEED 0xc3u       /* KTB_CHECK: what the client rewrites a message with */
 /* Lower bits of flags are KUP_NB / KUP_POLL, passed to the kupdev_* call. */

@@ -89,7 +89,6 @@ struct kt_dev {
 	char name[KUP_NAME_MAX];
 	struct kupdev_softc *sc;
 	uint32_t size, chan_cnt, beh, delay_ms, flags;
-	uint32_t waiting;   /* KTB_BLOCK: threads that reached kupdev_wait_channel */
 	uint32_t shutdowns; /* KTB_BLOCK: threads whose wait ended with -EKU_SHUTDOWN */
 	uint32_t stop;      /* behaviour threads: leave */
 	uint32_t users;     /* control commands in progress on the device */
@@ -317,7 +316,6 @@ static int kt_block(struct kt_dev *d)
 	size_t len;
 	int chan, r;
 
-	kt_inc(&d->waiting); /* dev_destroy unloads once every thread got this far */
 	chan = kupdev_wait_channel(d->sc);
 	if (chan >= 0 && (uint32_t)chan < d->chan_cnt) {
 		kt_inc(&d->ch[chan].sessions);
@@ -388,31 +386,38 @@ static void dev_free(struct kt_dev *d)
 
 /*
  * Stop the threads, wait for control commands to leave, unload, free.
- * KTB_BLOCK threads are blocked in kupdev_* calls: unload first, then join.
- * *shutdowns (if set) gets the KTB_BLOCK threads that saw -EKU_SHUTDOWN.
+ * KTB_BLOCK threads are blocked in kupdev_* calls: with shut (KTF_SHUTDOWN)
+ * kupdev_shutdown, join, unload; without, unload first, then join (the
+ * seed's way: the client made sure every thread is inside its call, where
+ * unload waits for it; a thread about to make the call would touch a freed
+ * device).  *shutdowns (if set) gets the KTB_BLOCK threads that saw
+ * -EKU_SHUTDOWN.
  */
-static int dev_destroy(struct kt_dev *d, uint32_t *shutdowns)
+static int dev_destroy(struct kt_dev *d, int shut, uint32_t *shutdowns)
 {
 	uint32_t i;
 	int r = 0, unloaded = 0;
 
 	kt_st(&d->stop, 1);
 	if (d->beh == KTB_BLOCK) {
-		/* A thread must be inside its call, not about to make it, when sc goes. */
-		for (i = 0; i < 1000 && kt_ld(&d->waiting) < d->nthr; i++)
-			kupsvc_sleep_ms(5);
-		kupsvc_sleep_ms(20);
 		while (kt_ld(&d->users))
 			kupsvc_sleep_ms(5);
-		r = kupdev_unload(d->sc);
-		unloaded = 1;
+		if (shut) {
+			r = kupdev_shutdown(d->sc);
+		} else {
+			r = kupdev_unload(d->sc);
+			unloaded = 1;
+		}
 	}
 	for (i = 0; i < d->nthr; i++)
 		kupsvc_thread_join(d->thr[i]);
 	while (kt_ld(&d->users))
 		kupsvc_sleep_ms(5);
-	if (!unloaded)
-		r = kupdev_unload(d->sc);
+	if (!unloaded) {
+		int u = kupdev_unload(d->sc);
+
+		r = r ? r : u;
+	}
 	if (shutdowns)
 		*shutdowns = kt_ld(&d->shutdowns);
 	dev_free(d);
@@ -485,7 +490,7 @@ static int cmd_create(const struct kt_cmd *cmd)
 			tbl_lock();
 			devs[slot] = NULL;
 			tbl_unlock();
-			dev_destroy(d, NULL);
+			dev_destroy(d, 1, NULL);
 			return -EKU_NOMEM;
 		}
 	}
@@ -518,7 +523,7 @@ static void dev_put(struct kt_dev *d)
 	kt_dec(&d->users);
 }
 
-static int cmd_unload(const char *name, uint32_t *shutdowns)
+static int cmd_unload(const char *name, int shut, uint32_t *shutdowns)
 {
 	struct kt_dev *d = NULL;
 	uint32_t i;
@@ -533,7 +538,7 @@ static int cmd_unload(const char *name, uint32_t *shutdowns)
 	tbl_unlock();
 	if (!d)
 		return -EKU_NOENT;
-	return dev_destroy(d, shutdowns);
+	return dev_destroy(d, shut, shutdowns);
 }
 
 static int64_t kt_tmo(int32_t ms)
@@ -642,7 +647,7 @@ static void ctl_handle(const struct kt_cmd *cmd, size_t len, struct kt_reply *re
 		rep->status = cmd_create(cmd);
 		return;
 	case KTO_UNLOAD:
-		rep->status = cmd_unload(name, &rep->sessions);
+		rep->status = cmd_unload(name, (cmd->flags & KTF_SHUTDOWN) != 0, &rep->sessions);
 		return;
 	}
 	d = dev_get(name);
@@ -715,7 +720,7 @@ static void kuptest_stop(void)
 			kupsvc_thread_join(ctl_thr[i]);
 	for (i = 0; i < KT_MAX_DEVS; i++)
 		if (devs[i]) {
-			dev_destroy(devs[i], NULL);
+			dev_destroy(devs[i], 1, NULL);
 			devs[i] = NULL;
 		}
 	if (ctl_sc)
