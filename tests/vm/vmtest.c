@@ -373,7 +373,7 @@ KT_TEST(poll_readiness)
 	pfd.events = POLLIN;
 	/* The hello arrives: POLLIN, whether armed before or after it. */
 	if (kup_end_arm(&v.e, KUP_WAIT_FD) == 0)
-		KT_EQ(poll(&pfd, 1, 10000), 1);
+		KT_EQ(poll(&pfd, 1, (int)(SOON / 1000000)), 1);
 	KT_EQ(poll(&pfd, 1, 0), 1);
 	KT_ASSERT(pfd.revents & POLLIN);
 	kup_end_disarm(&v.e, KUP_WAIT_FD);
@@ -381,7 +381,7 @@ KT_TEST(poll_readiness)
 	/* Our turn passed with a message: not readable until the echo. */
 	KT_EQ(kup_end_send(&v.e, "E12345", 6, 0, SECOND), 0);
 	if (kup_end_arm(&v.e, KUP_WAIT_FD) == 0)
-		KT_EQ(poll(&pfd, 1, 10000), 1);
+		KT_EQ(poll(&pfd, 1, (int)(SOON / 1000000)), 1);
 	KT_ASSERT(pfd.revents & POLLIN);
 	vt_close(&v);
 }
