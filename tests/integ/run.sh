@@ -20,6 +20,11 @@ if [ "${KUP_BACKEND:-provider}" = kernel ]; then
 	exec "$bin" "$@"
 fi
 
+# many_channels_parallel holds 128 channels (a few fds each, on both sides):
+# a soft fd limit of 128 or so, as some CI containers set, is raised to the
+# hard one for the service and the suite.
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+
 svc=${KUPTEST_SVC:-$here/build/tests/kuptest_svc}
 mkdir -p "$here/build/run"
 rt=$(mktemp -d "$here/build/run/integ.XXXXXX") || exit 1
