@@ -295,7 +295,7 @@ KT_TEST(sigkill_while_kern_holds_turn)
 		_exit(3);
 	}
 	KT_EQ(read(to_parent[0], &b, 1), 1);
-	kit_sleep_ms(100);
+	kit_sleep_ms(100); /* usually blocked in its receive by now; the outcome is the same */
 	KT_EQ(kill(pid, SIGKILL), 0);
 	KT_EQ(waitpid(pid, &st, 0), pid);
 	KT_ASSERT(WIFSIGNALED(st));
@@ -437,6 +437,7 @@ KT_TEST(unload_wakes_blocked_user)
 		b[i].flags = i ? KP_POLL : 0; /* a sleeping and a polling waiter */
 		KT_EQ(pthread_create(&t[i], NULL, block_receive, &b[i]), 0);
 	}
+	/* Usually both wait by now; a receive that begins after the unload fails alike. */
 	kit_sleep_ms(300);
 	KT_EQ(ctl_unload(c, n), 0);
 	for (i = 0; i < 2; i++) {
