@@ -6,6 +6,7 @@
  * in its own child process under a timeout (KT_TIMEOUT seconds, default
  * 30): a crash or a hang fails that test only.  Output is TAP, then
  * "N passed, N failed[, N skipped]".  KT_SKIP("why") skips with a reason.
+ * A test that used more than a third of its timeout is named ("# slow:").
  * Arguments to the binary select tests whose names contain any of them.
  */
 #ifndef KT_H
@@ -117,6 +118,7 @@ int kt_main(int argc, char **argv);
 		for (i = 0; i < kt_ncases; i++) {                                                  \
 			struct kt_case *c = &kt_cases[i];                                          \
 			int st = 0, tmo = c->timeout ? c->timeout : deftmo;                        \
+			long long t0 = kt_now_us(), ms;                                            \
 			pid_t pid;                                                                 \
 			if (!kt_selected(c->name, argc, argv))                                     \
 				continue;                                                          \
@@ -133,6 +135,9 @@ int kt_main(int argc, char **argv);
 			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)                         \
 				;                                                                  \
 			kill(-pid, SIGKILL); /* the test's helpers die with it */                  \
+			ms = (kt_now_us() - t0) / 1000;                                            \
+			if (ms > tmo * 1000LL / 3) /* a timeout that gets close, in the log */     \
+				printf("# slow: %s took %lld ms of its %d s\n", c->name, ms, tmo); \
 			if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {                               \
 				pass++;                                                            \
 				printf("ok %d - %s\n", n, c->name);                                \

@@ -9,6 +9,12 @@ root=$PWD
 B=${B:-build}
 mkdir -p "$B/run"
 stage=$(mktemp -d "$root/$B/run/install.XXXXXX") || exit 1
+# The service's socket lives in $stage/work/rt: a deep checkout stages in /tmp
+# instead, so its path fits sockaddr_un.
+if [ ${#stage} -gt 60 ]; then
+	rmdir "$stage"
+	stage=$(mktemp -d /tmp/kup-install.XXXXXX) || exit 1
+fi
 dest=$stage/root
 work=$stage/work
 mkdir -p "$dest" "$work"
@@ -60,7 +66,19 @@ run_pair() { # run_pair CLIENT: the staged service and a client, private runtime
 	export KUP_RUNTIME_DIR=$rt KUP_BACKEND=provider LD_LIBRARY_PATH=$lib
 	KUPSVC_READY_FILE=$rt/ready "$work/kup_echo" >/dev/null 2>"$rt/svc.log" &
 	svc=$!
-	for _ in $(seq 100); do [ -s "$rt/ready" ] && break; sleep 0.1; done
+	# Bounded poll for the ready line (a minute, for a slow or loaded machine).
+	for _ in $(seq 600); do
+		[ -s "$rt/ready" ] && break
+		kill -0 $svc 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ ! -s "$rt/ready" ]; then
+		echo "the service did not get ready"
+		kill -KILL $svc 2>/dev/null
+		wait $svc
+		cat "$rt/svc.log"
+		return 1
+	fi
 	"$1" -n 2000; rc=$?
 	kill -TERM $svc; wait $svc || rc=1
 	cat "$rt/svc.log"

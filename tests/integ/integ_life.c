@@ -295,7 +295,7 @@ KT_TEST(sigkill_while_kern_holds_turn)
 		_exit(3);
 	}
 	KT_EQ(read(to_parent[0], &b, 1), 1);
-	kit_sleep_ms(100);
+	kit_sleep_ms(100); /* usually blocked in its receive by now; the outcome is the same */
 	KT_EQ(kill(pid, SIGKILL), 0);
 	KT_EQ(waitpid(pid, &st, 0), pid);
 	KT_ASSERT(WIFSIGNALED(st));
@@ -328,6 +328,40 @@ KT_TEST(close_and_reattach)
 		KT_EQ(rep.last_err, -EKU_CLOSED);
 	}
 	KT_EQ(rep.sessions, 5);
+	kernproxy_close(h);
+	KT_EQ(ctl_unload(c, n), 0);
+	ctl_close(c);
+}
+
+/*
+ * The process leaves while the service's thread is between two calls (it
+ * waits delay_ms before its echo) and attaches again at once: the new
+ * session starts with a hello and gets its own echoes, never the late echo
+ * meant for the process that left.  (A thread pool taking sessions from
+ * kupdev_wait_channel got this wrong: a second thread was handed the new
+ * session while the first went on in it with its stale echo.)
+ */
+KT_TEST(reattach_while_service_between_calls)
+{
+	char namebuf[64];
+	const char *n = NAME("between");
+	struct kit_ctl *c = ctl_open();
+	struct kt_reply rep;
+	void *h, *ch;
+
+	ctl_mkdev(c, n, 1, 2, KTB_ECHO, 500, 0);
+	h = kit_open(n);
+	ch = kit_attach(h, 0, 1);
+	kit_hello(ch, 0);
+	KT_EQ(kernproxy_send(ch, "old message", 11, 0), 0);
+	CTL_WAIT(c, n, 0, msgs, 1, &rep); /* the service holds it, echoing in 500 ms */
+	kernproxy_close(ch);
+	ch = kit_attach(h, 0, 1);
+	kit_hello(ch, 0);
+	kit_echo(ch, 40, 1);
+	kit_echo(ch, 7, 2);
+	CTL_WAIT(c, n, 0, closed, 1, &rep);
+	KT_EQ(rep.sessions, 2);
 	kernproxy_close(h);
 	KT_EQ(ctl_unload(c, n), 0);
 	ctl_close(c);
@@ -403,6 +437,7 @@ KT_TEST(unload_wakes_blocked_user)
 		b[i].flags = i ? KP_POLL : 0; /* a sleeping and a polling waiter */
 		KT_EQ(pthread_create(&t[i], NULL, block_receive, &b[i]), 0);
 	}
+	/* Usually both wait by now; a receive that begins after the unload fails alike. */
 	kit_sleep_ms(300);
 	KT_EQ(ctl_unload(c, n), 0);
 	for (i = 0; i < 2; i++) {
@@ -451,23 +486,37 @@ KT_TEST(unload_wakes_blocked_kern_side)
 	struct kit_ctl *c = ctl_open();
 	struct kt_cmd cmd = {.magic = KT_CMD_MAGIC, .op = KTO_UNLOAD};
 	struct kt_reply rep;
-	void *h, *ch;
+	struct kt_hello *hello;
+	void *h, *ch[3];
+	size_t len;
+	uint32_t i;
 
+	/* The seed's way, kupdev_unload under threads blocked in kupdev_recv. */
 	ctl_mkdev(c, n, 1, 3, KTB_BLOCK, 0, 0);
 	h = kit_open(n);
-	ch = kit_attach(h, 1, 1);
-	kit_hello(ch, 1);
-	/* One thread now waits in kupdev_recv for us, two in kupdev_wait_channel. */
-	kit_sleep_ms(300);
+	for (i = 0; i < 3; i++) {
+		ch[i] = kit_attach(h, i, 1);
+		hello = kit_recv(ch[i], &len);
+		KT_EQ(len, sizeof(*hello));
+		KT_EQ(hello->chan, i);
+		/* Unload may free the device only once the thread is inside its call. */
+		kit_wait_asleep(&kit_kctl(hello, 1)->k.wait, -1);
+	}
 	snprintf(cmd.name, sizeof(cmd.name), "%s", n);
 	KT_EQ(ctl_do(c, &cmd, &rep), 0);
 	KT_EQ(rep.sessions, 3);
-	KIT_FAILS_WITH(kernproxy_receive(ch, 0) == NULL, ch, EKU_SHUTDOWN);
+	for (i = 0; i < 3; i++)
+		KIT_FAILS_WITH(kernproxy_receive(ch[i], 0) == NULL, ch[i], EKU_SHUTDOWN);
 	kernproxy_close(h);
 
-	/* Nobody attached: all three wait in kupdev_wait_channel. */
+	/*
+	 * Nobody attached: all three wait in kupdev_wait_channel, which nothing
+	 * shows from here, so kupdev_shutdown first: a thread not yet in its
+	 * call finds the device shut down (not freed) and sees -EKU_SHUTDOWN too.
+	 */
 	ctl_mkdev(c, n, 1, 3, KTB_BLOCK, 0, 0);
-	kit_sleep_ms(100);
+	kit_sleep_ms(100); /* usually they wait by now: then the shutdown wakes them */
+	cmd.flags = KTF_SHUTDOWN;
 	KT_EQ(ctl_do(c, &cmd, &rep), 0);
 	KT_EQ(rep.sessions, 3);
 	ctl_close(c);

@@ -318,19 +318,70 @@ struct waker {
 	long long t_back;
 	size_t len;
 	int ok;
+	long tid; /* atomic: 0 until the receiver runs */
 };
 
 static void *blocked_receiver(void *arg)
 {
 	struct waker *w = arg;
-	void *p = kernproxy_receive_len(w->ch, &w->len, 0);
+	void *p;
 
+	__atomic_store_n(&w->tid, kit_tid(), __ATOMIC_RELEASE);
+	p = kernproxy_receive_len(w->ch, &w->len, 0);
 	w->t_back = kt_now_us();
 	w->ok = p != NULL;
 	return NULL;
 }
 
-/* A sleeping receiver wakes as soon as the turn comes, not at some polling interval. */
+/*
+ * One round on a KTB_MANUAL channel whose kern side holds the turn: a thread
+ * receives while the kern side sends 8 bytes, either once the thread sleeps
+ * (asleep) or 30 ms after it began; the turn goes back with one byte.
+ * Returns how long after the send began the receiver was back, in us.
+ */
+static long long recv_round(struct kit_ctl *c, const char *n, struct waker *w,
+                            const struct kup_uctl *u, int asleep)
+{
+	long long t0, end = kit_now_ms() + KIT_SOON_MS;
+	pthread_t t;
+	long tid;
+
+	w->ok = 0;
+	w->tid = 0;
+	KT_EQ(pthread_create(&t, NULL, blocked_receiver, w), 0);
+	if (asleep) {
+		while ((tid = __atomic_load_n(&w->tid, __ATOMIC_ACQUIRE)) == 0 &&
+		       kit_now_ms() < end)
+			kit_sleep_ms(1);
+		kit_wait_asleep(&u->u.wait, tid);
+	} else {
+		kit_sleep_ms(30); /* a long wait for a spinner; any length does */
+	}
+	t0 = kt_now_us();
+	KT_EQ(ctl_send(c, n, 0, 8, 1, -1, 0), 0);
+	KT_EQ(pthread_join(t, NULL), 0);
+	KT_ASSERT(w->ok);
+	KT_EQ(w->len, 8);
+	KT_EQ(kernproxy_send(w->ch, "k", 1, 0), 0);
+	KT_EQ(ctl_recv(c, n, 0, -1, 0, NULL), 0);
+	return w->t_back - t0;
+}
+
+/* A first exchange on a fresh KTB_MANUAL channel: the user control page. */
+static struct kup_uctl *first_round(struct kit_ctl *c, const char *n, void *ch)
+{
+	size_t len;
+	void *p;
+
+	KT_EQ(ctl_waitchan(c, n, KIT_SOON_MS), 0);
+	KT_EQ(ctl_send(c, n, 0, 8, 1, -1, 0), 0);
+	p = kit_recv(ch, &len);
+	KT_EQ(kernproxy_send(ch, "k", 1, 0), 0);
+	KT_EQ(ctl_recv(c, n, 0, -1, 0, NULL), 0);
+	return kit_uctl(p, 1);
+}
+
+/* A sleeping receiver is woken by the kern side's send, not found by some polling. */
 KT_TEST(sleeper_wakes_on_turn)
 {
 	char namebuf[64];
@@ -338,30 +389,26 @@ KT_TEST(sleeper_wakes_on_turn)
 	struct kit_ctl *c = ctl_open();
 	struct waker w = {0};
 	struct kernproxy_stats st;
-	long long t0;
-	pthread_t t;
+	struct kt_reply rep;
+	struct kup_uctl *u;
+	long long dt;
 	void *h;
 	int i;
 
 	ctl_mkdev(c, n, 1, 1, KTB_MANUAL, 0, 0);
 	h = kit_open(n);
 	w.ch = kit_attach(h, 0, 1);
-	KT_EQ(ctl_waitchan(c, n, KIT_SOON_MS), 0);
+	u = first_round(c, n, w.ch);
 	for (i = 0; i < 3; i++) {
-		KT_EQ(pthread_create(&t, NULL, blocked_receiver, &w), 0);
-		kit_sleep_ms(300); /* long past the spin phase: the receiver sleeps */
-		t0 = kt_now_us();
-		KT_EQ(ctl_send(c, n, 0, 8, 1, -1, 0), 0);
-		KT_EQ(pthread_join(t, NULL), 0);
-		KT_ASSERT(w.ok);
-		KT_EQ(w.len, 8);
-		printf("# woke %lld us after the kern side's send began\n", w.t_back - t0);
-		KT_ASSERT(w.t_back - t0 < 2000000); /* sanity bound only */
-		KT_EQ(kernproxy_send(w.ch, "k", 1, 0), 0);
-		KT_EQ(ctl_recv(c, n, 0, -1, 0, NULL), 0);
+		dt = recv_round(c, n, &w, u, 1);
+		printf("# woke %lld us after the kern side's send began\n", dt);
+		KT_ASSERT(dt < KIT_SOON_MS * 1000LL); /* a hang guard, not a latency check */
 	}
 	KT_EQ(kernproxy_stats(w.ch, &st), 0);
 	KT_ASSERT(st.sleeps >= 3);
+	/* Each send found the sleeper's announcement and made the wake-up call. */
+	KT_EQ(ctl_stats(c, n, 0, &rep), 0);
+	KT_ASSERT(rep.st.wakeups >= 3);
 	kernproxy_close(h);
 	KT_EQ(ctl_unload(c, n), 0);
 	ctl_close(c);
@@ -502,23 +549,25 @@ KT_TEST(spin_tuning)
 	const char *n = NAME("spin");
 	struct kit_ctl *c = ctl_open();
 	struct kernproxy_stats st0, st1;
-	void *h, *ch;
+	struct waker w = {0};
+	struct kup_uctl *u;
+	void *h;
 	int i;
 
-	ctl_mkdev(c, n, 1, 1, KTB_ECHO, 30, 0); /* each answer comes 30 ms late */
+	ctl_mkdev(c, n, 1, 1, KTB_MANUAL, 0, 0);
 	h = kit_open(n);
-	ch = kit_attach(h, 0, 1);
-	kit_hello(ch, 0);
-	KT_EQ(kernproxy_set_spin(ch, KP_FOREVER), 0);
-	KT_EQ(kernproxy_stats(ch, &st0), 0);
+	w.ch = kit_attach(h, 0, 1);
+	u = first_round(c, n, w.ch);
+	KT_EQ(kernproxy_set_spin(w.ch, KP_FOREVER), 0);
+	KT_EQ(kernproxy_stats(w.ch, &st0), 0);
 	for (i = 0; i < 3; i++)
-		kit_echo(ch, 8, (uint32_t)i);
-	KT_EQ(kernproxy_stats(ch, &st1), 0);
+		recv_round(c, n, &w, u, 0);
+	KT_EQ(kernproxy_stats(w.ch, &st1), 0);
 	KT_EQ(st1.sleeps, st0.sleeps); /* polled through 30 ms waits */
-	KT_EQ(kernproxy_set_spin(ch, 0), 0);
+	KT_EQ(kernproxy_set_spin(w.ch, 0), 0);
 	for (i = 0; i < 3; i++)
-		kit_echo(ch, 8, (uint32_t)i);
-	KT_EQ(kernproxy_stats(ch, &st0), 0);
+		recv_round(c, n, &w, u, 1);
+	KT_EQ(kernproxy_stats(w.ch, &st0), 0);
 	KT_ASSERT(st0.sleeps >= st1.sleeps + 3);
 	KIT_FAILS_WITH(kernproxy_set_spin(NULL, 0) == -1, NULL, EKU_INVAL);
 	KIT_FAILS_WITH(kernproxy_set_timeout(NULL, 0) == -1, NULL, EKU_INVAL);

@@ -134,7 +134,7 @@ KT_TEST(payload_rewrite_does_not_reach_kern_copy)
 	const char *n = NAME("stable");
 	struct kit_ctl *c = ctl_open();
 	uint32_t lens[] = {1, 100, KUP_PAGE};
-	uint8_t *ref = malloc(KUP_PAGE);
+	uint8_t *ref = malloc(KUP_PAGE), *rw = malloc(KUP_PAGE);
 	struct kt_check *k;
 	struct kt_reply rep;
 	size_t cap, len;
@@ -142,7 +142,7 @@ KT_TEST(payload_rewrite_does_not_reach_kern_copy)
 	void *h, *ch;
 	uint32_t i;
 
-	KT_ASSERT(ref);
+	KT_ASSERT(ref && rw);
 	ctl_mkdev(c, n, 1, 1, KTB_CHECK, 0, 0);
 	h = kit_open(n);
 	ch = kit_attach(h, 0, 1);
@@ -153,9 +153,15 @@ KT_TEST(payload_rewrite_does_not_reach_kern_copy)
 		kt_fill(buf, lens[i], 10 + i);
 		kt_fill(ref, lens[i], 10 + i);
 		KT_EQ(kernproxy_send_commit(ch, lens[i]), 0);
-		/* Once the service holds its copy, rewrite the shared bytes under it. */
+		/*
+		 * Once the service holds its copy, rewrite the shared bytes under it,
+		 * in two halves with a pause between, as a preempted writer would.
+		 */
 		CTL_WAIT(c, n, 0, msgs, i + 1, &rep);
-		memset(buf, 0xc3, lens[i]);
+		kt_fill(rw, lens[i], KT_REWRITE_SEED);
+		memcpy(buf, rw, lens[i] / 2);
+		kit_sleep_ms(100);
+		memcpy(buf + lens[i] / 2, rw + lens[i] / 2, lens[i] - lens[i] / 2);
 		k = kit_recv(ch, &len);
 		KT_EQ(len, sizeof(*k));
 		KT_EQ(k->magic, KT_CHECK_MAGIC);
@@ -163,12 +169,12 @@ KT_TEST(payload_rewrite_does_not_reach_kern_copy)
 		KT_EQ(k->sum_before, kt_sum(ref, lens[i]));
 		KT_EQ(k->sum_after, kt_sum(ref, lens[i]));
 		KT_EQ(k->changed, 1); /* the rewrite did reach the shared pages */
-		memset(ref, 0xc3, lens[i]);
-		KT_EQ(k->sum_shared, kt_sum(ref, lens[i]));
+		KT_EQ(k->sum_shared, kt_sum(rw, lens[i]));
 	}
 	kernproxy_close(h);
 	KT_EQ(ctl_unload(c, n), 0);
 	free(ref);
+	free(rw);
 	ctl_close(c);
 }
 

@@ -2,6 +2,9 @@
 /* kit.c - helpers of the integration suite (see kit.h). */
 #include <fcntl.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 
 #include "kit.h"
 
@@ -287,6 +290,57 @@ struct kup_uctl *kit_uctl(const void *rx_data, size_t size)
 	uint8_t *base = (uint8_t *)rx_data - KUP_OFF_K2U(size);
 
 	return (struct kup_uctl *)(base + KUP_OFF_UCTL(size));
+}
+
+const struct kup_kctl *kit_kctl(const void *rx_data, size_t size)
+{
+	const uint8_t *base = (const uint8_t *)rx_data - KUP_OFF_K2U(size);
+
+	return (const struct kup_kctl *)(base + KUP_OFF_KCTL(size));
+}
+
+long kit_tid(void)
+{
+#ifdef __linux__
+	return (long)syscall(SYS_gettid);
+#else
+	return -1;
+#endif
+}
+
+/* 1 when /proc says thread tid of this process sleeps (S), 0 when not, -1 unknown. */
+static int tid_sleeps(long tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* the name may hold anything; the state follows it */
+	return p && p[1] == ' ' ? p[2] == 'S' : -1;
+}
+
+void kit_wait_asleep(const uint32_t *wait, long tid)
+{
+	long long end = kit_now_ms() + KIT_SOON_MS;
+
+	for (;;) {
+		if (__atomic_load_n(wait, __ATOMIC_ACQUIRE) & KUP_WAIT_SLEEP) {
+			if (tid < 0 || tid_sleeps(tid) != 0)
+				return;
+		}
+		if (kit_now_ms() > end)
+			KT_FAIL("the waiter never went to sleep");
+		kit_sleep_ms(1);
+	}
 }
 
 const char *kit_name(const char *base, char *buf, size_t len)

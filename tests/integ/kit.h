@@ -91,6 +91,18 @@ void kit_echo(void *ch, size_t len, uint32_t seed);
 
 /* The user control page of a channel, found from a received message pointer. */
 struct kup_uctl *kit_uctl(const void *rx_data, size_t size);
+/* The kern control page (read-only to us), found the same way. */
+const struct kup_kctl *kit_kctl(const void *rx_data, size_t size);
+
+/* The calling thread's id for kit_wait_asleep, or -1 where there is none. */
+long kit_tid(void);
+/*
+ * Wait (KIT_SOON_MS at most) until a side announced in its wait word that it
+ * sleeps (KUP_WAIT_SLEEP: it is inside a blocking call, past its spin) and,
+ * when tid >= 0 and /proc has it, that thread sleeps in the kernel too.
+ * Instead of a fixed sleep before an event that must find a sleeper.
+ */
+void kit_wait_asleep(const uint32_t *wait, long tid);
 
 /* Device name for this test: "kt_" + base, unique per test. */
 const char *kit_name(const char *base, char *buf, size_t len);

@@ -20,9 +20,20 @@ if [ "${KUP_BACKEND:-provider}" = kernel ]; then
 	exec "$bin" "$@"
 fi
 
+# many_channels_parallel holds 128 channels (a few fds each, on both sides):
+# a soft fd limit of 128 or so, as some CI containers set, is raised to the
+# hard one for the service and the suite.
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+
 svc=${KUPTEST_SVC:-$here/build/tests/kuptest_svc}
 mkdir -p "$here/build/run"
 rt=$(mktemp -d "$here/build/run/integ.XXXXXX") || exit 1
+# Endpoints are Unix sockets in $rt: their paths must fit sockaddr_un (108
+# bytes with the device name).  A deep checkout gets a short directory.
+if [ ${#rt} -gt 60 ]; then
+	rmdir "$rt"
+	rt=$(mktemp -d /tmp/kup-integ.XXXXXX) || exit 1
+fi
 export KUP_RUNTIME_DIR=$rt KUP_BACKEND=provider KUPSVC_READY_FILE=$rt/ready KUPTEST_SVC=$svc
 if [ -n "${KUPTEST_SVC_CMD:-}" ]; then
 	bash -c "$KUPTEST_SVC_CMD" 2>"$rt/svc.log" &
@@ -32,7 +43,8 @@ fi
 pid=$!
 unset KUPSVC_READY_FILE
 
-for _ in $(seq 300); do
+# A bounded poll for the ready line: a slow or loaded machine gets a minute.
+for _ in $(seq 600); do
 	[ -s "$rt/ready" ] && break
 	kill -0 $pid 2>/dev/null || break
 	sleep 0.1

@@ -5,8 +5,9 @@
  * kup_test kernel module) and the client suites (tests/integ).
  *
  * The service creates the control device KT_CTL_NAME with KT_CTL_CHANS
- * channels of one page.  A client attaches any free control channel; the
- * service moves first with a struct kt_hello (chan = the control channel).
+ * channels of one page, each served by a thread of its own.  A client
+ * attaches any free control channel; the service moves first with a struct
+ * kt_hello (chan = the control channel).
  * Then each exchange is: the client sends one struct kt_cmd, the service
  * answers with one struct kt_reply.  Commands:
  *
@@ -16,7 +17,7 @@
  *                                    is set) + one thread per channel
  *                                    running the behaviour; status 0 or the
  *                                    -EKU_* of kupdev_create
- *   KTO_UNLOAD name                  stop the threads, kupdev_unload; -EKU_NOENT
+ *   KTO_UNLOAD name [flags]          stop the threads, kupdev_unload; -EKU_NOENT
  *                                    when no such test device
  *   KTO_STATS name chan              kupdev_stats + kupdev_attached + what the
  *                                    behaviour thread saw (struct kt_reply)
@@ -37,7 +38,10 @@
  * A timeout_ms < 0 means KT_CTL_MAX_WAIT_MS: a control thread never blocks
  * forever, so an unload can always complete.
  *
- * Behaviours (each channel of a test device, per attach, "session"):
+ * Behaviours (each channel of a test device, per attach, "session").  Each
+ * channel has a thread of its own that finds the channel's next attach by
+ * kupdev_attached and the attach count (not kupdev_wait_channel: see
+ * kt_next_session in kuptest_svc.c), but KTB_BLOCK's:
  *   KTB_MANUAL  no thread: the client drives the kern side with KTO_* ops.
  *   KTB_ECHO    send a struct kt_hello (kupdev_send), then echo every message
  *               back (kupdev_recv + kupdev_send_timed; KTF_ZC: kupdev_send_buf
@@ -45,15 +49,21 @@
  *   KTB_PASS    kupdev_pass first, then answer every message with a pass.
  *   KTB_HOLD    never send: keep the turn until the process detaches.
  *   KTB_CHECK   send a hello, then for every message: sum its private copy
- *               (kupdev_recv), count it in msgs, wait up to 3 s for the shared
- *               bytes to change (the client rewrites them), sum the private
- *               copy again and answer with a struct kt_check.
+ *               (kupdev_recv), count it in msgs, wait (up to KT_CHECK_WAIT_MS)
+ *               until the shared bytes hold kt_fill(len, KT_REWRITE_SEED) (the
+ *               client rewrites them when it sees msgs), sum the private copy
+ *               again and answer with a struct kt_check.
  *   KTB_BLOCK   the seed's pattern, with waits that only an event ends: each
  *               thread waits in kupdev_wait_channel, sends a hello, then
  *               waits in kupdev_recv without timeout; one session per thread.
  *               KTO_UNLOAD unloads such a device first and joins its threads
  *               after: every kern-side wait must end with -EKU_SHUTDOWN, and
- *               the reply's `sessions` counts the threads that saw it.
+ *               the reply's `sessions` counts the threads that saw it.  Only
+ *               safe once every thread is inside its kupdev_recv (the client
+ *               sees the kern side's KUP_WAIT_SLEEP bit on every channel): a
+ *               thread not yet in its call would use the freed device.  With
+ *               KTF_SHUTDOWN, KTO_UNLOAD calls kupdev_shutdown, joins, then
+ *               unloads: safe at any time (threads in kupdev_wait_channel).
  *   KTB_DISPATCH a dispatcher thread waits in kupdev_wait_channel and hands
  *               each attach to the channel's worker thread, which claims it
  *               (kupdev_claim_channel), sends a struct kt_hello and echoes
@@ -71,6 +81,7 @@
 #define KT_CTL_NAME        "kuptest_ctl"
 #define KT_CTL_CHANS       4
 #define KT_CTL_MAX_WAIT_MS 30000
+#define KT_CHECK_WAIT_MS   10000 /* KTB_CHECK: longest wait for the client's rewrite */
 #define KT_MAX_DEVS        32
 #define KT_MAX_DEV_CHANS   256
 #define KT_MAX_DEV_SIZE    16 /* pages per direction of a test device */
@@ -103,10 +114,12 @@ enum kt_beh {
 	KTB_DISPATCH,
 };
 
-#define KTF_ZC         0x100 /* KTO_SEND: zero-copy kern send (kupdev_send_buf + commit) */
-#define KTF_SEED       0x200 /* KTO_RECV: the seed's kupdev_receive (blocks without timeout) */
-#define KTF_WHOLE      0x400 /* KTO_RECV: sum the whole private copy buffer (capacity bytes) */
-#define KT_LEN_UNKNOWN 0xffffffffu /* KTO_RECV with KTF_SEED: the seed's call has no length */
+#define KTF_ZC          0x100 /* KTO_SEND: zero-copy kern send (kupdev_send_buf + commit) */
+#define KTF_SEED        0x200 /* KTO_RECV: the seed's kupdev_receive (blocks without timeout) */
+#define KTF_WHOLE       0x400 /* KTO_RECV: sum the whole private copy buffer (capacity bytes) */
+#define KTF_SHUTDOWN    0x800 /* KTO_UNLOAD: kupdev_shutdown, join, then unload */
+#define KT_LEN_UNKNOWN  0xffffffffu /* KTO_RECV with KTF_SEED: the seed's call has no length */
+#define KT_REWRITE_SEED 0xc3u       /* KTB_CHECK: what the client rewrites a message with */
 /* The low byte of flags goes to the kupdev_* call as is (KUP_NB, KUP_POLL, unknown bits). */
 #define KTF_KUP_MASK 0xffu
 
@@ -183,6 +196,16 @@ static inline void kt_fill(void *p, uint32_t len, uint32_t seed)
 
 	for (i = 0; i < len; i++)
 		b[i] = (uint8_t)(seed + i * 7u + (i >> 8));
+}
+
+/* kt_sum of len bytes kt_fill(seed), without a buffer. */
+static inline uint32_t kt_fill_sum(uint32_t len, uint32_t seed)
+{
+	uint32_t h = 2166136261u, i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (uint8_t)(seed + i * 7u + (i >> 8))) * 16777619u;
+	return h;
 }
 
 #endif /* KUPTEST_PROTO_H */

@@ -17,6 +17,7 @@
 #include "kuptest_proto.h"
 
 #define KT_IDLE_MS 200 /* how often idle threads look at their stop flag */
+#define KT_POLL_MS 50  /* longest nap of a thread waiting for its channel's next attach */
 
 /* Small atomics for flags and counters shared between service threads. */
 static inline uint32_t kt_ld(const uint32_t *p)
@@ -71,33 +72,30 @@ static void kt_copy(void *d, const void *s, uint32_t n)
 		*dp++ = *sp++;
 }
 
-/* What the behaviour threads saw on one channel (read by KTO_STATS). */
+/*
+ * What the behaviour thread saw on one channel (read by KTO_STATS).
+ * Written data first, counter after: last_err before closed/proto,
+ * last_len before msgs; KTO_STATS reads in the reverse order, so a count
+ * it reports always comes with the data written before it.
+ */
 struct kt_chan {
 	uint32_t last_err; /* stored as the negative int's bits */
 	uint32_t sessions, closed, proto, msgs, last_len;
-	uint32_t handoffs; /* KTB_DISPATCH: attaches the dispatcher handed to the worker */
-};
-
-struct kt_dev;
-
-/* A KTB_DISPATCH worker's argument. */
-struct kt_worker {
-	struct kt_dev *d;
-	uint32_t chan;
+	uint32_t handoffs;  /* KTB_DISPATCH: attaches the dispatcher handed to the worker */
+	struct kt_dev *dev; /* the thread's argument: its device and channel */
+	uint32_t id;
 };
 
 struct kt_dev {
 	char name[KUP_NAME_MAX];
 	struct kupdev_softc *sc;
 	uint32_t size, chan_cnt, beh, delay_ms, flags;
-	uint32_t waiting;   /* KTB_BLOCK: threads that reached kupdev_wait_channel */
 	uint32_t shutdowns; /* KTB_BLOCK: threads whose wait ended with -EKU_SHUTDOWN */
 	uint32_t stop;      /* behaviour threads: leave */
 	uint32_t users;     /* control commands in progress on the device */
 	uint32_t nthr;
 	struct kupsvc_thread **thr; /* chan_cnt + 1 (KTB_DISPATCH: the dispatcher too) */
 	struct kt_chan *ch;
-	struct kt_worker *wk; /* KTB_DISPATCH */
 };
 
 static struct kt_dev *devs[KT_MAX_DEVS];
@@ -133,6 +131,55 @@ static int kt_recv(struct kt_dev *d, int chan, void **data, size_t *len)
 	}
 }
 
+/*
+ * One thread per channel, for the life of the device, finds the channel's
+ * sessions itself instead of taking them from kupdev_wait_channel.  With a
+ * pool of threads taking whichever channel kupdev_wait_channel hands out, a
+ * thread that had not yet noticed its process leave (it was between two
+ * calls) went on with the channel's next process beside the thread that was
+ * handed it: two threads answered each command, and replies came late or
+ * twice.  kupdev_* calls cannot tell threads apart, so only the module can
+ * prevent that.
+ *
+ * Wait until a process attaches chan in a session newer than *att (the
+ * attach count of the last one served), napping up to KT_POLL_MS.
+ */
+static int kt_next_session(struct kupdev_softc *sc, int chan, uint64_t *att, const uint32_t *stop)
+{
+	struct kupdev_stats st;
+	uint32_t nap = 1;
+	int a, r;
+
+	for (;;) {
+		if (kt_ld(stop))
+			return -EKU_SHUTDOWN;
+		a = kupdev_attached(sc, chan);
+		if (a < 0)
+			return a;
+		if (a) {
+			r = kupdev_stats(sc, chan, &st);
+			if (r)
+				return r;
+			/* Attached, but maybe still the session we served, closing. */
+			if (st.attaches != *att) {
+				*att = st.attaches;
+				return 0;
+			}
+		}
+		kupsvc_sleep_ms(nap);
+		nap = nap * 2 > KT_POLL_MS ? KT_POLL_MS : nap * 2;
+	}
+}
+
+/* 1 while chan is still attached in the session counted *att. */
+static int kt_same_session(struct kupdev_softc *sc, int chan, uint64_t att)
+{
+	struct kupdev_stats st;
+
+	return kupdev_attached(sc, chan) == 1 && kupdev_stats(sc, chan, &st) == 0 &&
+	       st.attaches == att;
+}
+
 static int kt_reply_msg(struct kt_dev *d, int chan, const void *msg, size_t len)
 {
 	void *buf;
@@ -155,9 +202,14 @@ static int kt_reply_msg(struct kt_dev *d, int chan, const void *msg, size_t len)
 static int kt_hello_msg(struct kt_dev *d, int chan)
 {
 	struct kt_hello h = {KT_HELLO_MAGIC, (uint32_t)chan, d->size, d->beh};
+	int r;
 
 	/* The seed's call: at attach the kern side holds the turn, so this does not wait. */
-	return kupdev_send(d->sc, &h, sizeof(h), chan);
+	r = kupdev_send(d->sc, &h, sizeof(h), chan);
+	/* Once: the end of the previous session, if its process left unnoticed. */
+	if (r == -EKU_CLOSED)
+		r = kupdev_send(d->sc, &h, sizeof(h), chan);
+	return r;
 }
 
 static int beh_echo(struct kt_dev *d, int chan, struct kt_chan *c)
@@ -170,8 +222,8 @@ static int beh_echo(struct kt_dev *d, int chan, struct kt_chan *c)
 		r = kt_recv(d, chan, &data, &len);
 		if (r)
 			break;
-		kt_inc(&c->msgs);
 		kt_st(&c->last_len, (uint32_t)len);
+		kt_inc(&c->msgs);
 		r = kt_reply_msg(d, chan, data, len);
 	}
 	return r;
@@ -185,12 +237,16 @@ static int beh_pass(struct kt_dev *d, int chan, struct kt_chan *c)
 
 	kupdev_pass(d->sc, chan); /* the seed's call; it reports through last_error */
 	r = -kupdev_last_error(d->sc, chan);
+	if (r == -EKU_CLOSED) { /* once: see kt_hello_msg */
+		kupdev_pass(d->sc, chan);
+		r = -kupdev_last_error(d->sc, chan);
+	}
 	while (r == 0) {
 		r = kt_recv(d, chan, &data, &len);
 		if (r)
 			break;
-		kt_inc(&c->msgs);
 		kt_st(&c->last_len, (uint32_t)len);
+		kt_inc(&c->msgs);
 		kupdev_unlock_channel(d->sc, chan);
 		if (d->delay_ms && kt_nap(d->delay_ms, &d->stop))
 			return -EKU_SHUTDOWN;
@@ -199,14 +255,11 @@ static int beh_pass(struct kt_dev *d, int chan, struct kt_chan *c)
 	return r;
 }
 
-static int beh_hold(struct kt_dev *d, int chan)
+/* Until the process detaches (or another one has attached meanwhile). */
+static int beh_hold(struct kt_dev *d, int chan, uint64_t att)
 {
 	for (;;) {
-		int a = kupdev_attached(d->sc, chan);
-
-		if (a < 0)
-			return a;
-		if (a == 0)
+		if (!kt_same_session(d->sc, chan, att))
 			return -EKU_CLOSED;
 		if (kt_nap(20, &d->stop))
 			return -EKU_SHUTDOWN;
@@ -219,7 +272,7 @@ static int beh_check(struct kt_dev *d, int chan, struct kt_chan *c)
 	const void *shared;
 	void *data;
 	size_t len, slen;
-	uint32_t waited;
+	uint32_t waited, want;
 	int r = kt_hello_msg(d, chan);
 
 	while (r == 0) {
@@ -231,17 +284,16 @@ static int beh_check(struct kt_dev *d, int chan, struct kt_chan *c)
 		k.sum_before = kt_sum(data, (uint32_t)len);
 		k.changed = 0;
 		k.sum_shared = k.sum_before;
-		kt_inc(&c->msgs); /* the client starts rewriting when it sees this */
+		want = kt_fill_sum((uint32_t)len, KT_REWRITE_SEED);
 		kt_st(&c->last_len, (uint32_t)len);
-		/* Until the shared bytes differ from the copy and stay put for 10 ms. */
-		for (waited = 0; waited < 3000; waited += 10) {
-			uint32_t prev = k.sum_shared;
-
+		kt_inc(&c->msgs); /* the client starts rewriting when it sees this */
+		/* Until the shared bytes hold the whole rewrite (not a part of it). */
+		for (waited = 0; waited < KT_CHECK_WAIT_MS; waited += 10) {
 			r = kupdev_recv_shared_untrusted(d->sc, chan, &shared, &slen, KUP_NB, 0);
 			if (r)
 				return r;
 			k.sum_shared = kt_sum(shared, (uint32_t)slen);
-			if (k.sum_shared != k.sum_before && k.sum_shared == prev) {
+			if (k.sum_shared == want) {
 				k.changed = 1;
 				break;
 			}
@@ -265,7 +317,6 @@ static int kt_block(struct kt_dev *d)
 	size_t len;
 	int chan, r;
 
-	kt_inc(&d->waiting); /* dev_destroy unloads once every thread got this far */
 	chan = kupdev_wait_channel(d->sc);
 	if (chan >= 0 && (uint32_t)chan < d->chan_cnt) {
 		kt_inc(&d->ch[chan].sessions);
@@ -281,7 +332,7 @@ static int kt_block(struct kt_dev *d)
 	return 0;
 }
 
-/* End a session: what ended it, for KTO_STATS. */
+/* End a session: what ended it, for KTO_STATS (data first, counters after). */
 static void kt_session_end(struct kt_chan *c, int r)
 {
 	kt_st(&c->last_err, (uint32_t)r);
@@ -292,8 +343,9 @@ static void kt_session_end(struct kt_chan *c, int r)
 }
 
 /* KTB_DISPATCH: hand every attach to its channel's worker. */
-static int kt_dispatch(struct kt_dev *d)
+static int kt_dispatch(void *arg)
 {
+	struct kt_dev *d = arg;
 	int chan;
 
 	while (!kt_ld(&d->stop)) {
@@ -311,10 +363,9 @@ static int kt_dispatch(struct kt_dev *d)
 /* KTB_DISPATCH: one session per hand-off; an empty message ends it by protocol. */
 static int kt_work(void *arg)
 {
-	struct kt_worker *w = arg;
-	struct kt_dev *d = w->d;
-	struct kt_chan *c = &d->ch[w->chan];
-	int chan = (int)w->chan, r;
+	struct kt_chan *c = arg;
+	struct kt_dev *d = c->dev;
+	int chan = (int)c->id, r;
 	uint32_t done = 0;
 	void *data;
 	size_t len;
@@ -333,8 +384,8 @@ static int kt_work(void *arg)
 			r = kt_recv(d, chan, &data, &len);
 			if (r)
 				break;
-			kt_inc(&c->msgs);
 			kt_st(&c->last_len, (uint32_t)len);
+			kt_inc(&c->msgs);
 			if (len == 0)
 				break; /* r == 0: the session ended by protocol */
 			r = kt_reply_msg(d, chan, data, len);
@@ -343,29 +394,26 @@ static int kt_work(void *arg)
 	}
 }
 
-/* One behaviour thread: serve whichever channel gets attached, again and again. */
+/* The behaviour thread of one channel: serve its sessions one after the other. */
 static int kt_behave(void *arg)
 {
-	struct kt_dev *d = arg;
-	struct kt_chan *c;
-	int chan, r;
+	struct kt_chan *c = arg;
+	struct kt_dev *d = c->dev;
+	int chan = (int)c->id, r;
+	uint64_t att = 0;
 
 	if (d->beh == KTB_BLOCK)
 		return kt_block(d);
-	if (d->beh == KTB_DISPATCH)
-		return kt_dispatch(d);
-	while (!kt_ld(&d->stop)) {
-		chan = kupdev_wait_channel_timed(d->sc, 0, (int64_t)KT_IDLE_MS * 1000000);
-		if (chan == -EKU_TIMEDOUT)
-			continue;
-		if (chan == -EKU_SHUTDOWN)
+	for (;;) {
+		r = kt_next_session(d->sc, chan, &att, &d->stop);
+		if (r == -EKU_SHUTDOWN)
 			break;
-		if (chan < 0 || (uint32_t)chan >= d->chan_cnt) {
-			kupsvc_log("kuptest: %s: wait_channel: %d\n", d->name, chan);
-			kt_nap(KT_IDLE_MS, &d->stop);
+		if (r) {
+			kupsvc_log("kuptest: %s: channel %d: %d\n", d->name, chan, r);
+			if (kt_nap(KT_IDLE_MS, &d->stop))
+				break;
 			continue;
 		}
-		c = &d->ch[chan];
 		kt_inc(&c->sessions);
 		switch (d->beh) {
 		case KTB_ECHO:
@@ -375,7 +423,7 @@ static int kt_behave(void *arg)
 			r = beh_pass(d, chan, c);
 			break;
 		case KTB_HOLD:
-			r = beh_hold(d, chan);
+			r = beh_hold(d, chan, att);
 			break;
 		case KTB_CHECK:
 			r = beh_check(d, chan, c);
@@ -391,38 +439,44 @@ static int kt_behave(void *arg)
 static void dev_free(struct kt_dev *d)
 {
 	kupsvc_free(d->thr);
-	kupsvc_free(d->wk);
 	kupsvc_free(d->ch);
 	kupsvc_free(d);
 }
 
 /*
  * Stop the threads, wait for control commands to leave, unload, free.
- * KTB_BLOCK threads are blocked in kupdev_* calls: unload first, then join.
- * *shutdowns (if set) gets the KTB_BLOCK threads that saw -EKU_SHUTDOWN.
+ * KTB_BLOCK threads are blocked in kupdev_* calls: with shut (KTF_SHUTDOWN)
+ * kupdev_shutdown, join, unload; without, unload first, then join (the
+ * seed's way: the client made sure every thread is inside its call, where
+ * unload waits for it; a thread about to make the call would touch a freed
+ * device).  *shutdowns (if set) gets the KTB_BLOCK threads that saw
+ * -EKU_SHUTDOWN.
  */
-static int dev_destroy(struct kt_dev *d, uint32_t *shutdowns)
+static int dev_destroy(struct kt_dev *d, int shut, uint32_t *shutdowns)
 {
 	uint32_t i;
 	int r = 0, unloaded = 0;
 
 	kt_st(&d->stop, 1);
 	if (d->beh == KTB_BLOCK) {
-		/* A thread must be inside its call, not about to make it, when sc goes. */
-		for (i = 0; i < 1000 && kt_ld(&d->waiting) < d->nthr; i++)
-			kupsvc_sleep_ms(5);
-		kupsvc_sleep_ms(20);
 		while (kt_ld(&d->users))
 			kupsvc_sleep_ms(5);
-		r = kupdev_unload(d->sc);
-		unloaded = 1;
+		if (shut) {
+			r = kupdev_shutdown(d->sc);
+		} else {
+			r = kupdev_unload(d->sc);
+			unloaded = 1;
+		}
 	}
 	for (i = 0; i < d->nthr; i++)
 		kupsvc_thread_join(d->thr[i]);
 	while (kt_ld(&d->users))
 		kupsvc_sleep_ms(5);
-	if (!unloaded)
-		r = kupdev_unload(d->sc);
+	if (!unloaded) {
+		int u = kupdev_unload(d->sc);
+
+		r = r ? r : u;
+	}
 	if (shutdowns)
 		*shutdowns = kt_ld(&d->shutdowns);
 	dev_free(d);
@@ -467,8 +521,7 @@ static int cmd_create(const struct kt_cmd *cmd)
 	}
 	d->ch = kupsvc_alloc(sizeof(*d->ch) * d->chan_cnt);
 	d->thr = kupsvc_alloc(sizeof(*d->thr) * (d->chan_cnt + 1));
-	d->wk = kupsvc_alloc(sizeof(*d->wk) * d->chan_cnt);
-	if (!d->ch || !d->thr || !d->wk) {
+	if (!d->ch || !d->thr) {
 		r = -EKU_NOMEM;
 		goto fail;
 	}
@@ -483,19 +536,21 @@ static int cmd_create(const struct kt_cmd *cmd)
 		r = -EKU_NOMEM;
 		goto fail;
 	}
+	for (i = 0; i < d->chan_cnt; i++) {
+		d->ch[i].dev = d;
+		d->ch[i].id = i;
+	}
 	if (d->beh == KTB_DISPATCH) {
 		/* Thread 0 dispatches; one worker per channel after it. */
-		d->thr[0] = kupsvc_thread_start(kt_behave, d, "kuptest_disp");
+		d->thr[0] = kupsvc_thread_start(kt_dispatch, d, "kuptest_disp");
 		d->nthr = d->thr[0] != NULL;
 		for (i = 0; d->nthr == i + 1 && i < d->chan_cnt; i++) {
-			d->wk[i].d = d;
-			d->wk[i].chan = i;
-			d->thr[i + 1] = kupsvc_thread_start(kt_work, &d->wk[i], "kuptest_work");
+			d->thr[i + 1] = kupsvc_thread_start(kt_work, &d->ch[i], "kuptest_work");
 			d->nthr += d->thr[i + 1] != NULL;
 		}
 	} else if (d->beh != KTB_MANUAL) {
 		for (i = 0; i < d->chan_cnt; i++) {
-			d->thr[i] = kupsvc_thread_start(kt_behave, d, "kuptest_beh");
+			d->thr[i] = kupsvc_thread_start(kt_behave, &d->ch[i], "kuptest_beh");
 			if (!d->thr[i])
 				break;
 			d->nthr++;
@@ -506,7 +561,7 @@ static int cmd_create(const struct kt_cmd *cmd)
 			tbl_lock();
 			devs[slot] = NULL;
 			tbl_unlock();
-			dev_destroy(d, NULL);
+			dev_destroy(d, 1, NULL);
 			return -EKU_NOMEM;
 		}
 	}
@@ -539,7 +594,7 @@ static void dev_put(struct kt_dev *d)
 	kt_dec(&d->users);
 }
 
-static int cmd_unload(const char *name, uint32_t *shutdowns)
+static int cmd_unload(const char *name, int shut, uint32_t *shutdowns)
 {
 	struct kt_dev *d = NULL;
 	uint32_t i;
@@ -554,7 +609,7 @@ static int cmd_unload(const char *name, uint32_t *shutdowns)
 	tbl_unlock();
 	if (!d)
 		return -EKU_NOENT;
-	return dev_destroy(d, shutdowns);
+	return dev_destroy(d, shut, shutdowns);
 }
 
 static int64_t kt_tmo(int32_t ms)
@@ -586,16 +641,17 @@ static int cmd_on_dev(struct kt_dev *d, const struct kt_cmd *cmd, struct kt_repl
 		rep->chan_cnt = (uint32_t)kupdev_channel_count(d->sc);
 		rep->attached = kupdev_attached(d->sc, (int)cmd->chan);
 		/*
-		 * Our counters first, kupdev_stats after: a count seen here was bumped
-		 * after the kupdev_* call that caused it, so its stats are in the snapshot.
+		 * Our counters first, then what was written before them (see struct
+		 * kt_chan), kupdev_stats last: a count seen here was bumped after the
+		 * kupdev_* call that caused it, so its stats are in the snapshot.
 		 */
 		if (cmd->chan < d->chan_cnt) {
 			c = &d->ch[cmd->chan];
-			rep->last_err = (int32_t)kt_ld(&c->last_err);
 			rep->sessions = kt_ld(&c->sessions);
 			rep->closed = kt_ld(&c->closed);
 			rep->proto = kt_ld(&c->proto);
 			rep->msgs = kt_ld(&c->msgs);
+			rep->last_err = (int32_t)kt_ld(&c->last_err);
 			rep->last_len = kt_ld(&c->last_len);
 		}
 		return kupdev_stats(d->sc, (int)cmd->chan, &rep->st);
@@ -663,7 +719,7 @@ static void ctl_handle(const struct kt_cmd *cmd, size_t len, struct kt_reply *re
 		rep->status = cmd_create(cmd);
 		return;
 	case KTO_UNLOAD:
-		rep->status = cmd_unload(name, &rep->sessions);
+		rep->status = cmd_unload(name, (cmd->flags & KTF_SHUTDOWN) != 0, &rep->sessions);
 		return;
 	}
 	d = dev_get(name);
@@ -676,32 +732,34 @@ static void ctl_handle(const struct kt_cmd *cmd, size_t len, struct kt_reply *re
 }
 
 struct kt_ctl_buf {
+	uint32_t chan; /* the control channel this thread serves */
 	struct kt_cmd cmd;
 	struct kt_reply rep;
 	uint8_t scratch[KT_MAX_DEV_SIZE * KUP_PAGE + 1];
 };
 
-/* One control thread: serve control channels, one command at a time. */
+/* The thread of one control channel: serve its sessions, one command at a time. */
 static int kt_ctl(void *arg)
 {
 	struct kt_ctl_buf *b = arg;
-	struct kt_hello h = {KT_HELLO_MAGIC, 0, 1, 0};
+	int chan = (int)b->chan;
+	struct kt_hello h = {KT_HELLO_MAGIC, (uint32_t)chan, 1, 0};
+	uint64_t att = 0;
 	void *data;
 	size_t len;
-	int chan, r;
+	int r;
 
-	while (!kt_ld(&ctl_stop)) {
-		chan = kupdev_wait_channel_timed(ctl_sc, 0, (int64_t)KT_IDLE_MS * 1000000);
-		if (chan == -EKU_TIMEDOUT)
-			continue;
-		if (chan < 0) {
-			if (chan == -EKU_SHUTDOWN)
-				break;
+	for (;;) {
+		r = kt_next_session(ctl_sc, chan, &att, &ctl_stop);
+		if (r == -EKU_SHUTDOWN)
+			break;
+		if (r) {
 			kt_nap(KT_IDLE_MS, &ctl_stop);
 			continue;
 		}
-		h.chan = (uint32_t)chan;
 		r = kupdev_send_timed(ctl_sc, chan, &h, sizeof(h), 0, KUP_FOREVER);
+		if (r == -EKU_CLOSED) /* once: the previous session, if it ended unnoticed */
+			r = kupdev_send_timed(ctl_sc, chan, &h, sizeof(h), 0, KUP_FOREVER);
 		while (r == 0) {
 			r = kupdev_recv(ctl_sc, chan, &data, &len, 0,
 			                (int64_t)KT_IDLE_MS * 1000000);
@@ -734,7 +792,7 @@ static void kuptest_stop(void)
 			kupsvc_thread_join(ctl_thr[i]);
 	for (i = 0; i < KT_MAX_DEVS; i++)
 		if (devs[i]) {
-			dev_destroy(devs[i], NULL);
+			dev_destroy(devs[i], 1, NULL);
 			devs[i] = NULL;
 		}
 	if (ctl_sc)
@@ -761,6 +819,7 @@ static int kuptest_start(void)
 		ctl_bufs[i] = kupsvc_alloc(sizeof(*ctl_bufs[i]));
 		if (!ctl_bufs[i])
 			goto fail;
+		ctl_bufs[i]->chan = i;
 		ctl_thr[i] = kupsvc_thread_start(kt_ctl, ctl_bufs[i], "kuptest_ctl");
 		if (!ctl_thr[i])
 			goto fail;

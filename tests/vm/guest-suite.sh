@@ -15,6 +15,17 @@ step() {
 		fail=$((fail + 1))
 	fi
 }
+# A test program: its TAP goes to the console as it comes; a program that
+# ends without its "N passed, N failed" line (it crashed) is a failure too.
+suite() {
+	name=$1
+	shift
+	"$@" 2>&1 | tee "/tmp/$name.out"
+	if ! grep -q '^[0-9]* passed, [0-9]* failed' "/tmp/$name.out"; then
+		echo "not ok - $name ended without its result line"
+		fail=$((fail + 1))
+	fi
+}
 export KUP_QUIET=1 KT_TIMEOUT=${KT_TIMEOUT:-60}
 
 if [ "${1:-}" = demo ]; then
@@ -32,14 +43,14 @@ step "module parameter spin_us (default 20)" sh -c '[ "$(cat /sys/module/kup/par
 step "insmod kupvt.ko" insmod /mod/kupvt.ko
 echo "# --- vmtest: kup.ko's own tests (raw ABI)"
 t0=$(date +%s)
-vmtest
+suite vmtest vmtest
 echo "# vmtest took $(($(date +%s) - t0)) s"
 
 step "insmod kup_test.ko" insmod /mod/kup_test.ko
 step "insmod kup_echo.ko" insmod /mod/kup_echo.ko
 echo "# --- kup_integ: the shared integration suite, KUP_BACKEND=kernel"
 t0=$(date +%s)
-KUP_BACKEND=kernel kup_integ
+suite kup_integ env KUP_BACKEND=kernel kup_integ
 echo "# kup_integ took $(($(date +%s) - t0)) s"
 
 step "echo client against kup_echo.ko" sh -c 'KUP_BACKEND=kernel echo_client -n 2000 >/tmp/echo.out 2>&1 || { cat /tmp/echo.out; false; }'

@@ -23,6 +23,8 @@
 
 #define DEV    "/dev/kupvt"
 #define SECOND 1000000000LL
+/* Bound of a wait for the module: a hang guard, generous for TCG on a loaded host. */
+#define SOON (30 * SECOND)
 
 struct vt {
 	int fd;
@@ -114,7 +116,7 @@ static void vt_hello(struct vt *v)
 	const void *d;
 	uint32_t len;
 
-	KT_EQ(kup_end_recv(&v->e, 0, 10 * SECOND, &d, &len, 0), 0);
+	KT_EQ(kup_end_recv(&v->e, 0, SOON, &d, &len, 0), 0);
 	KT_EQ(len, 8);
 	KT_ASSERT(!memcmp(d, "KVTH", 4));
 	KT_EQ(((const uint32_t *)d)[1], v->chan);
@@ -124,7 +126,7 @@ static void vt_hello(struct vt *v)
 static uint32_t vt_wait_kern_state(struct vt *v, uint32_t st)
 {
 	const struct kup_kctl *kc = (const struct kup_kctl *)v->map;
-	struct kup_ioc_wait w = {.timeout_ns = 10 * SECOND};
+	struct kup_ioc_wait w = {.timeout_ns = SOON};
 	struct kup_uctl *uc = (struct kup_uctl *)(v->map + v->blk);
 	uint32_t tw;
 
@@ -139,6 +141,20 @@ static uint32_t vt_wait_kern_state(struct vt *v, uint32_t st)
 		if (ioctl(v->fd, KUP_IOC_WAIT, &w) < 0 && errno != EINTR)
 			return 100 + errno;
 	}
+}
+
+/* Until the module announced that it sleeps for our message (it is inside kupdev_recv). */
+static void vt_wait_module_asleep(struct vt *v)
+{
+	const struct kup_kctl *kc = (const struct kup_kctl *)v->map;
+	int i;
+
+	for (i = 0; i < 10000; i++) {
+		if (__atomic_load_n(&kc->k.wait, __ATOMIC_ACQUIRE) & KUP_WAIT_SLEEP)
+			return;
+		usleep(1000);
+	}
+	KT_FAIL("the module never went to sleep in kupdev_recv");
 }
 
 static uint32_t sum(const uint8_t *p, size_t len)
@@ -236,6 +252,37 @@ static long cg_kb(const char *name)
  */
 #define CG_SLACK_KB 1024
 
+/*
+ * A /proc/meminfo value once it is below limit, polled for 10 s at most:
+ * memory freed late (RCU, workqueues, a slow emulated CPU) is no leak.
+ * A real leak stays above the limit and fails the caller's check.
+ */
+static long meminfo_below(const char *key, long limit)
+{
+	long v = meminfo(key);
+	int i;
+
+	for (i = 0; i < 100 && v >= limit; i++) {
+		usleep(100000);
+		v = meminfo(key);
+	}
+	return v;
+}
+
+/* memory.current of cgroup NAME once it is below limit, polled for 10 s at most (as meminfo_below).
+ */
+static long cg_kb_below(const char *name, long limit)
+{
+	long v = cg_kb(name);
+	int i;
+
+	for (i = 0; i < 100 && v >= limit; i++) {
+		usleep(100000);
+		v = cg_kb(name);
+	}
+	return v;
+}
+
 KT_TEST(device_node_is_root_0600)
 {
 	struct stat st;
@@ -296,8 +343,8 @@ KT_TEST(echo_spin_and_sleep)
 		v.e.spin_ns = i & 1 ? 0 : 50 * 1000000LL;
 		memset(msg, i, sizeof(msg));
 		msg[0] = 'E';
-		KT_EQ(kup_end_send(&v.e, msg, sizeof(msg) - i, 0, 10 * SECOND), 0);
-		KT_EQ(kup_end_recv(&v.e, 0, 10 * SECOND, &d, &len, 0), 0);
+		KT_EQ(kup_end_send(&v.e, msg, sizeof(msg) - i, 0, SOON), 0);
+		KT_EQ(kup_end_recv(&v.e, 0, SOON, &d, &len, 0), 0);
 		KT_EQ(len, sizeof(msg) - i);
 		KT_ASSERT(!memcmp(d, msg, len));
 	}
@@ -318,14 +365,14 @@ KT_TEST(zero_copy_full_page_and_pass)
 	for (i = 0; i < sizeof(msg); i++)
 		msg[i] = (uint8_t)(i * 7 + 3);
 	msg[0] = 'Z';
-	KT_EQ(kup_end_send(&v.e, msg, sizeof(msg), 0, 10 * SECOND), 0);
-	KT_EQ(kup_end_recv(&v.e, 0, 10 * SECOND, &d, &len, 0), 0);
+	KT_EQ(kup_end_send(&v.e, msg, sizeof(msg), 0, SOON), 0);
+	KT_EQ(kup_end_recv(&v.e, 0, SOON, &d, &len, 0), 0);
 	KT_EQ(len, sizeof(msg));
 	KT_ASSERT(!memcmp(d, msg, len));
 	/* One byte more than the page: refused on our side, the turn stays ours. */
 	KT_EQ(kup_end_send(&v.e, msg, sizeof(msg) + 1, 0, SECOND), -EKU_TOOBIG);
-	KT_EQ(kup_end_send(&v.e, "P", 1, 0, 10 * SECOND), 0);
-	KT_EQ(kup_end_recv(&v.e, 0, 10 * SECOND, &d, &len, 0), 0);
+	KT_EQ(kup_end_send(&v.e, "P", 1, 0, SOON), 0);
+	KT_EQ(kup_end_recv(&v.e, 0, SOON, &d, &len, 0), 0);
 	KT_EQ(len, 0);
 	KT_EQ(((const uint8_t *)d)[0], 0);
 	vt_close(&v);
@@ -412,7 +459,7 @@ KT_TEST(poll_readiness)
 	pfd.events = POLLIN;
 	/* The hello arrives: POLLIN, whether armed before or after it. */
 	if (kup_end_arm(&v.e, KUP_WAIT_FD) == 0)
-		KT_EQ(poll(&pfd, 1, 10000), 1);
+		KT_EQ(poll(&pfd, 1, (int)(SOON / 1000000)), 1);
 	KT_EQ(poll(&pfd, 1, 0), 1);
 	KT_ASSERT(pfd.revents & POLLIN);
 	kup_end_disarm(&v.e, KUP_WAIT_FD);
@@ -420,7 +467,7 @@ KT_TEST(poll_readiness)
 	/* Our turn passed with a message: not readable until the echo. */
 	KT_EQ(kup_end_send(&v.e, "E12345", 6, 0, SECOND), 0);
 	if (kup_end_arm(&v.e, KUP_WAIT_FD) == 0)
-		KT_EQ(poll(&pfd, 1, 10000), 1);
+		KT_EQ(poll(&pfd, 1, (int)(SOON / 1000000)), 1);
 	KT_ASSERT(pfd.revents & POLLIN);
 	vt_close(&v);
 }
@@ -533,7 +580,7 @@ KT_TEST(stable_copy_while_process_rewrites)
 	end = kup_now_ns() + 600 * 1000000LL;
 	for (i = 0; kup_now_ns() < end; i++)
 		memset(v.e.tx + 1, (int)i, sizeof(msg) - 1); /* byte 0 picks the module's op */
-	KT_EQ(kup_end_recv(&v.e, 0, 10 * SECOND, &d, &len, 0), 0);
+	KT_EQ(kup_end_recv(&v.e, 0, SOON, &d, &len, 0), 0);
 	KT_EQ(len, 12);
 	rep = d;
 	KT_EQ(rep[0], 'C');
@@ -563,7 +610,7 @@ KT_TEST(garbage_in_control_page_while_kernel_blocked)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		KT_EQ(vt_open(&v, 2), 0);
 		vt_hello(&v);
-		usleep(100000); /* the module is asleep in kupdev_recv now */
+		vt_wait_module_asleep(&v);
 		uc = (struct kup_uctl *)(v.map + v.blk);
 		uc->u.len = bad[i][1];
 		__atomic_store_n(&uc->u.tw, bad[i][0], __ATOMIC_RELEASE);
@@ -577,7 +624,7 @@ KT_TEST(garbage_in_control_page_while_kernel_blocked)
 	KT_EQ(vt_open(&v, 2), 0);
 	vt_hello(&v);
 	KT_EQ(kup_end_send(&v.e, "Eok", 3, 0, SECOND), 0);
-	KT_EQ(kup_end_wait(&v.e, 0, 10 * SECOND), 0);
+	KT_EQ(kup_end_wait(&v.e, 0, SOON), 0);
 	vt_close(&v);
 }
 
@@ -776,7 +823,7 @@ KT_TEST_T(random_garbage_survives, 120)
 		KT_EQ(vt_open(&v, i), 0);
 		vt_hello(&v);
 		KT_EQ(kup_end_send(&v.e, "Eok", 3, 0, SECOND), 0);
-		KT_EQ(kup_end_wait(&v.e, 0, 10 * SECOND), 0);
+		KT_EQ(kup_end_wait(&v.e, 0, SOON), 0);
 		vt_close(&v);
 	}
 }
@@ -801,13 +848,12 @@ KT_TEST_T(no_leak_over_attach_cycles, 120)
 		KT_EQ(vt_open(&v, i & 3), 0);
 		vt_hello(&v);
 		KT_EQ(kup_end_send(&v.e, "Ex", 2, 0, SECOND), 0);
-		KT_EQ(kup_end_wait(&v.e, 0, 10 * SECOND), 0);
+		KT_EQ(kup_end_wait(&v.e, 0, SOON), 0);
 		vt_close(&v);
 	}
-	usleep(200000);
-	vm1 = meminfo("VmallocUsed");
-	sl1 = meminfo("Slab");
-	cg1 = cg_kb("vt_cycles");
+	vm1 = meminfo_below("VmallocUsed", vm0 + 200);
+	sl1 = meminfo_below("Slab", sl0 + 200);
+	cg1 = cg_kb_below("vt_cycles", cg0 + CG_SLACK_KB);
 	cg_leave("vt_cycles");
 	printf("# memory.current %ld -> %ld kB, VmallocUsed %ld -> %ld kB, Slab %ld -> %ld kB "
 	       "over 400 attaches\n",
@@ -840,9 +886,8 @@ KT_TEST_T(no_leak_over_create_unload_cycles, 120)
 	vm0 = meminfo("VmallocUsed");
 	sl0 = meminfo("Slab");
 	vt_cycles(1000);
-	usleep(200000);
-	vm1 = meminfo("VmallocUsed");
-	sl1 = meminfo("Slab");
+	vm1 = meminfo_below("VmallocUsed", vm0 + 200);
+	sl1 = meminfo_below("Slab", sl0 + 400);
 	printf("# VmallocUsed %ld -> %ld kB, Slab %ld -> %ld kB over 1000 create+unload\n", vm0,
 	       vm1, sl0, sl1);
 	/* A softc left per cycle (struct device + cdev, 2 KiB here) would be 2000 kB. */
@@ -945,8 +990,7 @@ KT_TEST_T(munmap_detach_frees_pages_of_open_files, 120)
 		KT_EQ(poll(&pfd, 1, 0), 1);
 		KT_ASSERT(pfd.revents & POLLHUP);
 	}
-	usleep(100000);
-	cg1 = cg_kb("vt_big");
+	cg1 = cg_kb_below("vt_big", cg0 + (long)(2 * len / 1024) + CG_SLACK_KB);
 	printf("# memory.current %ld -> %ld kB with %d detached files open (%zu kB each)\n", cg0,
 	       cg1, BIG_FDS, len / 1024);
 	/* Pinned by every file, it would be BIG_FDS * 2 MiB = 32 MiB. */

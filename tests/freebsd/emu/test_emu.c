@@ -22,6 +22,8 @@ extern int kemu_quiet;
 #define SIZE 2
 #define CAP  (SIZE * KUP_PAGE)
 #define MS   1000000LL
+/* Bound of a wait for the other side: a hang guard, generous for a loaded machine. */
+#define SOON (20000 * MS)
 
 /* --- the process side ------------------------------------------------------ */
 struct user {
@@ -236,7 +238,7 @@ KT_TEST(echo_both_sides_sleeping)
 	t = kupsvc_thread_start(k_echo, &j, "echo");
 	KT_ASSERT(t);
 	KT_EQ(u_attach(&u, "emu_echo", 2), 0);
-	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
 	KT_EQ(len, 2);
 	KT_ASSERT(!memcmp(d, "hi", 2));
 	for (i = 0; i < 300; i++) {
@@ -244,8 +246,8 @@ KT_TEST(echo_both_sides_sleeping)
 
 		for (k = 0; k < (int)n; k++)
 			msg[k] = (uint8_t)(i + k);
-		KT_EQ(kup_end_send(&u.e, msg, n, 0, 5000 * MS), 0);
-		KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+		KT_EQ(kup_end_send(&u.e, msg, n, 0, SOON), 0);
+		KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
 		KT_EQ(len, n);
 		KT_ASSERT(!memcmp(d, msg, n));
 	}
@@ -335,11 +337,11 @@ KT_TEST(reattach_gets_fresh_pages_and_stale_pointers_stay_mapped)
 	KT_ASSERT(sc);
 	KT_EQ(u_attach(&u, "emu_re", 0), 0);
 	KT_EQ(kupdev_send(sc, "abc", 3, 0), 0);
-	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
 	memset(u.ublk + KUP_PAGE, 0x77, CAP); /* leave data behind in the user block */
 	KT_EQ(kup_end_pass(&u.e, 0, 0), 0);
 	/* The kernel takes the zero-copy buffer; the process dies meanwhile. */
-	KT_EQ(kupdev_send_buf(sc, 0, &buf, &cap, 0, 5000 * MS), 0);
+	KT_EQ(kupdev_send_buf(sc, 0, &buf, &cap, 0, SOON), 0);
 	KT_EQ(cap, CAP);
 	u_close(&u);
 	memset(buf, 0x55, cap); /* still the kernel's mapping: no fault, no ASan report */
@@ -351,7 +353,7 @@ KT_TEST(reattach_gets_fresh_pages_and_stale_pointers_stay_mapped)
 		KT_EQ(u.ublk[KUP_PAGE + i] | u.kblk[KUP_PAGE + i], 0);
 	KT_EQ(kupdev_wait_channel(sc), 0);
 	KT_EQ(kupdev_send(sc, "new", 3, 0), 0);
-	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
 	KT_EQ(len, 3);
 	u_close(&u);
 	KT_EQ(kupdev_unload(sc), 0);
@@ -378,7 +380,7 @@ KT_TEST(reattach_before_the_module_notices_reports_the_old_end)
 	KT_EQ(kupdev_last_error(sc, 0), EKU_CLOSED);
 	KT_EQ(kupdev_wait_channel(sc), 0);
 	KT_EQ(kupdev_send(sc, "new", 3, 0), 0);
-	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
 	KT_EQ(len, 3);
 	KT_ASSERT(memcmp(d, "new", 3) == 0);
 	u_close(&u);
@@ -471,7 +473,7 @@ KT_TEST(pass_reads_as_zero_byte_and_receive_is_a_private_copy)
 	KT_ASSERT(sc);
 	KT_EQ(u_attach(&u, "emu_pass", 0), 0);
 	KT_EQ(kupdev_send(sc, "q", 1, 0), 0);
-	KT_EQ(kup_end_send(&u.e, "xyz", 3, 0, 5000 * MS), 0);
+	KT_EQ(kup_end_send(&u.e, "xyz", 3, 0, SOON), 0);
 	p = kupdev_receive(sc, 0);
 	KT_ASSERT(p);
 	KT_ASSERT(p != u.ublk + KUP_PAGE);
@@ -481,10 +483,10 @@ KT_TEST(pass_reads_as_zero_byte_and_receive_is_a_private_copy)
 	kupdev_unlock_channel(sc, 0);
 	kupdev_pass(sc, 0);
 	KT_EQ(kupdev_last_error(sc, 0), 0);
-	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
 	KT_EQ(len, 0);
 	KT_EQ(((const uint8_t *)d)[0], 0);
-	KT_EQ(kup_end_pass(&u.e, 0, 5000 * MS), 0);
+	KT_EQ(kup_end_pass(&u.e, 0, SOON), 0);
 	p = kupdev_receive(sc, 0);
 	KT_ASSERT(p);
 	KT_EQ(p[0], 0); /* an empty message, after "xyz" */
@@ -509,7 +511,7 @@ KT_TEST(hostile_length_breaks_only_that_channel)
 	KT_EQ(u_attach(&v, "emu_bad", 1), 0);
 	kupdev_pass(sc, 0);
 	KT_EQ(kupdev_send(sc, "ok", 2, 1), 0);
-	KT_EQ(kup_end_wait(&u.e, 0, 5000 * MS), 0);
+	KT_EQ(kup_end_wait(&u.e, 0, SOON), 0);
 	uc = (struct kup_uctl *)u.ublk;
 	uc->u.len = CAP + 1; /* a lie */
 	__atomic_store_n(&uc->u.tw, KUP_TW(1, KUP_ST_OPEN), __ATOMIC_RELEASE);
@@ -521,7 +523,7 @@ KT_TEST(hostile_length_breaks_only_that_channel)
 	KT_EQ(kup_end_poll(&u.e), -EKU_CLOSED); /* the process lost the channel */
 	KT_EQ(kemu_poll(u.f, POLLIN) & POLLHUP, POLLHUP);
 	/* Channel 1 is untouched. */
-	KT_EQ(kup_end_recv(&v.e, 0, 5000 * MS, &d, &len, 0), 0);
+	KT_EQ(kup_end_recv(&v.e, 0, SOON, &d, &len, 0), 0);
 	KT_EQ(len, 2);
 	u_close(&u);
 	u_close(&v);
@@ -648,18 +650,18 @@ KT_TEST(echo_example_module_loads_serves_and_unloads)
 	KT_EQ(kemu_module_kup_echo->evhand(NULL, MOD_LOAD, NULL), 0);
 	KT_EQ(kemu_module_kup->evhand(NULL, MOD_QUIESCE, NULL), EBUSY);
 	KT_EQ(u_attach_sz(&u, "kup_echo", 1, 1), 0);
-	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
 	KT_EQ(len, strlen("hello from kup_echo, channel 1"));
 	KT_ASSERT(!memcmp(d, "hello from kup_echo, channel 1", len));
-	KT_EQ(kup_end_send(&u.e, "ping", 4, 0, 5000 * MS), 0);
-	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), 0);
+	KT_EQ(kup_end_send(&u.e, "ping", 4, 0, SOON), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
 	KT_EQ(len, 4);
 	KT_ASSERT(!memcmp(d, "ping", 4));
 	/* Unload with the process attached: it sees the shutdown. */
-	KT_EQ(kup_end_send(&u.e, "x", 1, 0, 5000 * MS), 0);
+	KT_EQ(kup_end_send(&u.e, "x", 1, 0, SOON), 0);
 	KT_EQ(kemu_module_kup_echo->evhand(NULL, MOD_UNLOAD, NULL), 0);
 	KT_EQ(kup_end_poll(&u.e), -EKU_SHUTDOWN);
-	KT_EQ(kup_end_recv(&u.e, 0, 5000 * MS, &d, &len, 0), -EKU_SHUTDOWN);
+	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), -EKU_SHUTDOWN);
 	u_close(&u);
 	unload_kup();
 }
