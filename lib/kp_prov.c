@@ -83,8 +83,10 @@ static int recv_reply(int fd, uint32_t type, struct kw_msg *m, int *fds, int *nf
 			continue;
 		if (n == 0 || n == -ECONNRESET)
 			return -EKU_SHUTDOWN; /* the provider closed the device */
-		if (n < 0)
-			return n == -EPROTO ? -EKU_PROTO : kp_errno_to_eku((int)-n);
+		if (n < 0) {
+			errno = (int)-n; /* EKU_SYS: see errno (EMFILE: no descriptor for the blocks) */
+			return kp_errno_to_eku((int)-n);
+		}
 		if ((size_t)n != sizeof(*m) || m->magic != KW_MAGIC)
 			goto bad;
 		if (m->type == KW_NOTIFY && notify) {

@@ -111,10 +111,14 @@ ssize_t kw_recv(int sock, struct kw_msg *m, int *fds, int max_fd, int *nfd, int 
 		}
 	}
 	if (mh.msg_flags & MSG_CTRUNC) {
-		/* fds were lost: the message is useless, drop what did arrive */
+		/*
+		 * fds were lost: the message is useless, drop what did arrive.
+		 * The kernel truncates when the receiver is out of descriptors
+		 * (RLIMIT_NOFILE); our buffer holds more than any message sends.
+		 */
 		while (got > 0)
 			close(fds[--got]);
-		n = -EPROTO;
+		n = -EMFILE;
 	}
 	if (nfd)
 		*nfd = got;

@@ -6,6 +6,7 @@
  */
 #include <poll.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -527,5 +528,45 @@ KT_TEST(device_node_mode_0600)
 	KT_EQ(st.st_uid, kit_kernel() ? 0 : geteuid());
 	KT_EQ(ctl_unload(c, n), 0);
 	KT_EQ(stat(path, &st), -1);
+	ctl_close(c);
+}
+
+/*
+ * A process with no descriptor to spare: the attach fails with a system
+ * error and errno EMFILE (the provider passes the blocks as memfds), or
+ * works (kup.ko maps the device fd itself); never a protocol error.  With
+ * the limit back, the channel attaches.
+ */
+KT_TEST(attach_without_spare_descriptors)
+{
+	char namebuf[64];
+	const char *n = NAME("nofd");
+	struct kit_ctl *c = ctl_open();
+	struct rlimit old, tight;
+	void *h, *ch;
+	int lowest, err;
+
+	ctl_mkdev(c, n, 1, 1, KTB_ECHO, 0, 0);
+	h = kit_open(n);
+	lowest = dup(0); /* the attach's socket takes this one: no fd after it */
+	KT_ASSERT(lowest >= 0);
+	close(lowest);
+	KT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+	tight = old;
+	tight.rlim_cur = (rlim_t)lowest + 1;
+	KT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
+	ch = kernproxy_channel(h, 0, 1);
+	err = errno;
+	KT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+	printf("# attach with no descriptor to spare: %s\n", ch ? "works" : strerror(err));
+	if (!ch) {
+		KT_EQ(kernproxy_errno, EKU_SYS);
+		KT_EQ(err, EMFILE);
+		ch = kit_attach(h, 0, 1);
+	}
+	kit_hello(ch, 0);
+	kit_echo(ch, 10, 1);
+	kernproxy_close(h);
+	KT_EQ(ctl_unload(c, n), 0);
 	ctl_close(c);
 }
