@@ -112,12 +112,10 @@ kup_leave(struct kupdev_softc *sc)
 	atomic_subtract_rel_int(&sc->inside, 1);
 }
 
-/* A channel call: 0 with ch->api held (and sc entered), or -EKU_*. */
+/* A call about one channel: sc entered, the id checked and clamped. */
 static int
-kup_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_fchan **chp)
+kup_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_fchan **chp)
 {
-	struct kup_fchan *ch;
-	uint32_t gen;
 	int r;
 
 	r = kup_enter(sc);
@@ -127,7 +125,21 @@ kup_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_fchan **chp)
 		kup_leave(sc);
 		return (-EKU_RANGE);
 	}
-	ch = &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
+	*chp = &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
+	return (0);
+}
+
+/* A channel call: 0 with ch->api held (and sc entered), or -EKU_*. */
+static int
+kup_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_fchan **chp)
+{
+	struct kup_fchan *ch;
+	uint32_t gen;
+	int r;
+
+	r = kup_enter_chan(sc, chan_id, &ch);
+	if (r != 0)
+		return (r);
 	if (sx_xlock_sig(&ch->api) != 0) {
 		kup_leave(sc);
 		return (-EKU_INTR);
@@ -484,14 +496,9 @@ kupdev_claim_channel(struct kupdev_softc *sc, int chan_id)
 	struct kup_fchan *ch;
 	int r;
 
-	r = kup_enter(sc);
+	r = kup_enter_chan(sc, chan_id, &ch);
 	if (r != 0)
 		return (r);
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
-		kup_leave(sc);
-		return (-EKU_RANGE);
-	}
-	ch = &sc->chans[chan_id];
 	mtx_lock(&ch->mtx);
 	ch->holder = curthread;
 	mtx_unlock(&ch->mtx);
@@ -687,14 +694,9 @@ kupdev_attached(struct kupdev_softc *sc, int chan_id)
 	struct kup_fchan *ch;
 	int r;
 
-	r = kup_enter(sc);
+	r = kup_enter_chan(sc, chan_id, &ch);
 	if (r != 0)
 		return (r);
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
-		kup_leave(sc);
-		return (-EKU_RANGE);
-	}
-	ch = &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
 	mtx_lock(&ch->mtx);
 	r = ch->cur != NULL && !ch->dying;
 	/* Seeing nothing attached, the module knows its process left. */
@@ -738,14 +740,9 @@ kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st)
 
 	if (st == NULL)
 		return (-EKU_INVAL);
-	r = kup_enter(sc);
+	r = kup_enter_chan(sc, chan_id, &ch);
 	if (r != 0)
 		return (r);
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
-		kup_leave(sc);
-		return (-EKU_RANGE);
-	}
-	ch = &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
 	mtx_lock(&ch->mtx);
 	c = ch->base;
 	if (ch->emem != NULL)

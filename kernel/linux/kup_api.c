@@ -36,10 +36,9 @@ static int kup_enter(struct kupdev_softc *sc)
 	return 0;
 }
 
-/* Enter a call on one channel: bounds, the channel's lock, its latest attach. */
-static int kup_begin(struct kupdev_softc *sc, int chan_id, struct kup_kchan **chp)
+/* Enter a call about one channel: counted in, the id checked and clamped. */
+static int kup_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_kchan **chp)
 {
-	struct kup_kchan *ch;
 	int r = kup_enter(sc);
 
 	if (r)
@@ -48,7 +47,18 @@ static int kup_begin(struct kupdev_softc *sc, int chan_id, struct kup_kchan **ch
 		kup_leave(sc);
 		return -EKU_RANGE;
 	}
-	ch = &sc->ch[array_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
+	*chp = &sc->ch[array_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
+	return 0;
+}
+
+/* Enter a call on one channel: bounds, the channel's lock, its latest attach. */
+static int kup_begin(struct kupdev_softc *sc, int chan_id, struct kup_kchan **chp)
+{
+	struct kup_kchan *ch;
+	int r = kup_enter_chan(sc, chan_id, &ch);
+
+	if (r)
+		return r;
 	if (mutex_lock_interruptible(&ch->lock)) {
 		kup_leave(sc);
 		return -EKU_INTR;
@@ -172,21 +182,16 @@ int kupdev_wait_channel(struct kupdev_softc *sc)
 
 int kupdev_claim_channel(struct kupdev_softc *sc, int chan_id)
 {
-	int r = kup_enter(sc);
+	struct kup_kchan *ch;
+	int r = kup_enter_chan(sc, chan_id, &ch);
 
 	if (r)
 		return r;
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
-		r = -EKU_RANGE;
-	} else {
-		struct kup_kchan *ch = &sc->ch[array_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
-
-		mutex_lock(&sc->lock);
-		ch->holder = current;
-		mutex_unlock(&sc->lock);
-	}
+	mutex_lock(&sc->lock);
+	ch->holder = current;
+	mutex_unlock(&sc->lock);
 	kup_leave(sc);
-	return r;
+	return 0;
 }
 
 void kupdev_notify(struct kupdev_softc *sc)
@@ -342,22 +347,17 @@ size_t kupdev_channel_count(struct kupdev_softc *sc)
 
 int kupdev_attached(struct kupdev_softc *sc, int chan_id)
 {
-	int r = kup_enter(sc);
+	struct kup_kchan *ch;
+	int r = kup_enter_chan(sc, chan_id, &ch);
 
 	if (r)
 		return r;
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
-		r = -EKU_RANGE;
-	} else {
-		struct kup_kchan *ch = &sc->ch[array_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
-
-		mutex_lock(&sc->lock);
-		r = ch->owner != NULL;
-		/* Seeing 0, the module knows its process left (core's session rule). */
-		if (!r)
-			kup_session_told(&ch->sess);
-		mutex_unlock(&sc->lock);
-	}
+	mutex_lock(&sc->lock);
+	r = ch->owner != NULL;
+	/* Seeing 0, the module knows its process left (core's session rule). */
+	if (!r)
+		kup_session_told(&ch->sess);
+	mutex_unlock(&sc->lock);
 	kup_leave(sc);
 	return r;
 }
@@ -388,14 +388,9 @@ int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st)
 	if (!st)
 		return -EKU_INVAL;
 	memset(st, 0, sizeof(*st));
-	r = kup_enter(sc);
+	r = kup_enter_chan(sc, chan_id, &ch);
 	if (r)
 		return r;
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
-		kup_leave(sc);
-		return -EKU_RANGE;
-	}
-	ch = &sc->ch[array_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
 	spin_lock(&ch->snap_lock);
 	c = ch->snap;
 	spin_unlock(&ch->snap_lock);

@@ -133,18 +133,6 @@ KT_TEST(errno_is_per_thread)
 	ctl_close(c);
 }
 
-static int wait_fd(int fd, int ms)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	int r;
-
-	do
-		r = poll(&p, 1, ms);
-	while (r < 0 && errno == EINTR);
-	KT_ASSERT(r >= 0);
-	return r ? p.revents : 0;
-}
-
 /* The readiness fd with kernproxy_arm: readable exactly when the turn arrives, HUP on unload. */
 KT_TEST(readiness_fd_with_poll)
 {
@@ -163,10 +151,10 @@ KT_TEST(readiness_fd_with_poll)
 	KT_ASSERT(fd >= 0);
 	for (i = 0; i < 3; i++) {
 		KT_EQ(kernproxy_arm(ch), 0);
-		KT_EQ(wait_fd(fd, 200), 0); /* nothing yet */
+		KT_EQ(kit_revents(fd, 200), 0); /* nothing yet */
 		KT_EQ(kernproxy_arm(ch), 0);
 		KT_EQ(ctl_send(c, n, 0, 6, (uint32_t)i, -1, 0), 0);
-		ev = wait_fd(fd, KIT_SOON_MS);
+		ev = kit_revents(fd, KIT_SOON_MS);
 		KT_ASSERT(ev & POLLIN);
 		KT_EQ(kernproxy_arm(ch), 1); /* ready: do not wait */
 		KT_ASSERT(kernproxy_receive_len(ch, &len, KP_NB) != NULL);
@@ -177,7 +165,7 @@ KT_TEST(readiness_fd_with_poll)
 	/* Armed while the kern side holds the turn, then the device goes away. */
 	KT_EQ(kernproxy_arm(ch), 0);
 	KT_EQ(ctl_unload(c, n), 0);
-	ev = wait_fd(fd, KIT_SOON_MS);
+	ev = kit_revents(fd, KIT_SOON_MS);
 	KT_ASSERT(ev & (POLLHUP | POLLERR | POLLIN));
 	KT_EQ(kernproxy_arm(ch), 1);
 	KIT_FAILS_WITH(kernproxy_receive(ch, KP_NB) == NULL, ch, EKU_SHUTDOWN);

@@ -9,19 +9,6 @@
 
 #define NAME(base) kit_name(base, namebuf, sizeof(namebuf))
 
-/* revents of the fd after waiting up to ms. */
-static int fd_revents(int fd, int ms)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	int n;
-
-	do
-		n = poll(&p, 1, ms);
-	while (n < 0 && errno == EINTR);
-	KT_ASSERT(n >= 0);
-	return n ? p.revents : 0;
-}
-
 KT_TEST(device_fd_reports_notify)
 {
 	char namebuf[64];
@@ -34,24 +21,24 @@ KT_TEST(device_fd_reports_notify)
 	h = kit_open(n);
 	fd = kernproxy_fd(h);
 	KT_ASSERT(fd >= 0);
-	KT_EQ(fd_revents(fd, 0), 0); /* nothing yet */
+	KT_EQ(kit_revents(fd, 0), 0); /* nothing yet */
 
 	KT_EQ(ctl_notify(c, n), 0);
-	KT_ASSERT(fd_revents(fd, KIT_SOON_MS) & POLLIN);
+	KT_ASSERT(kit_revents(fd, KIT_SOON_MS) & POLLIN);
 	KT_EQ(kernproxy_wait_notify(h, 0), 0);
-	KT_EQ(fd_revents(fd, 0), 0); /* taken */
+	KT_EQ(kit_revents(fd, 0), 0); /* taken */
 
 	/* Two notifies before the process looks: one wake, one return. */
 	KT_EQ(ctl_notify(c, n), 0);
 	KT_EQ(ctl_notify(c, n), 0);
-	KT_ASSERT(fd_revents(fd, KIT_SOON_MS) & POLLIN);
+	KT_ASSERT(kit_revents(fd, KIT_SOON_MS) & POLLIN);
 	KT_EQ(kernproxy_wait_notify(h, 0), 0);
 	KIT_FAILS_WITH(kernproxy_wait_notify(h, 0) == -1, h, EKU_TIMEDOUT);
-	KT_EQ(fd_revents(fd, 0), 0);
+	KT_EQ(kit_revents(fd, 0), 0);
 
 	/* The device goes away: the fd says so, wait_notify tells what. */
 	KT_EQ(ctl_unload(c, n), 0);
-	KT_ASSERT(fd_revents(fd, KIT_SOON_MS) & (POLLIN | POLLHUP | POLLERR));
+	KT_ASSERT(kit_revents(fd, KIT_SOON_MS) & (POLLIN | POLLHUP | POLLERR));
 	KIT_FAILS_WITH(kernproxy_wait_notify(h, 0) == -1, h, EKU_SHUTDOWN);
 	kernproxy_close(h);
 	ctl_close(c);

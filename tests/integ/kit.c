@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* kit.c - helpers of the integration suite (see kit.h). */
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #ifdef __linux__
 #include <sys/syscall.h>
@@ -409,4 +410,16 @@ int kit_stop(pid_t pid)
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	return st;
+}
+
+int kit_revents(int fd, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	int r;
+
+	do
+		r = poll(&p, 1, ms);
+	while (r < 0 && errno == EINTR);
+	KT_ASSERT(r >= 0);
+	return r ? p.revents : 0;
 }

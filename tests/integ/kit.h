@@ -89,6 +89,9 @@ void kit_echo(void *ch, size_t len, uint32_t seed);
 			KT_EQ(kernproxy_error(handle), (code));                                    \
 	} while (0)
 
+/* poll() fd for POLLIN up to ms: its revents, 0 when nothing came. */
+int kit_revents(int fd, int ms);
+
 /* The user control page of a channel, found from a received message pointer. */
 struct kup_uctl *kit_uctl(const void *rx_data, size_t size);
 /* The kern control page (read-only to us), found the same way. */
