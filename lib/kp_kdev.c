@@ -102,6 +102,15 @@ static int kdev_attach(struct kp_dev *dev, struct kp_chan *chan)
 		close(fd);
 		return r;
 	}
+#ifdef __FreeBSD__
+	/* A forked child does not share the channel (Linux kup.ko refuses to copy it). */
+	if (minherit(map, len, INHERIT_NONE) < 0) {
+		r = kdev_err(errno);
+		munmap(map, len);
+		close(fd);
+		return r;
+	}
+#endif
 	chan->fd = fd;
 	chan->map = map;
 	chan->map_len = len;

@@ -148,6 +148,9 @@ static int map_blocks(struct kp_chan *c, int kfd, int ufd)
 	         0);
 	if (p == MAP_FAILED)
 		goto fail;
+	/* A forked child does not share the channel (kup.ko: VM_DONTCOPY). */
+	if (madvise(base, 2 * blk, MADV_DONTFORK) < 0)
+		goto fail;
 	c->map = base;
 	c->map_len = 2 * blk;
 	return 0;

@@ -5,6 +5,8 @@
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include "kit.h"
 
@@ -562,6 +564,43 @@ KT_TEST(attach_detach_cycles)
 	CTL_WAIT(c, n, 0, sessions, 100, &rep);
 	CTL_WAIT(c, n, 1, sessions, 100, &rep);
 	KT_ASSERT(rep.st.attaches >= 100);
+	KT_EQ(ctl_unload(c, n), 0);
+	ctl_close(c);
+}
+
+/*
+ * A forked child does not share its parent's channel: the mapping is not
+ * inherited (libkup asks for it on the provider, kup.ko enforces it), so
+ * the child dies touching it and the parent's channel goes on.
+ */
+KT_TEST(fork_child_has_no_channel)
+{
+	char namebuf[64];
+	const char *n = NAME("fork");
+	struct kit_ctl *c = ctl_open();
+	volatile const uint32_t *tw;
+	void *h, *ch, *msg;
+	size_t len;
+	pid_t pid;
+	int st;
+
+	ctl_mkdev(c, n, 1, 1, KTB_ECHO, 0, 0);
+	h = kit_open(n);
+	ch = kit_attach(h, 0, 1);
+	msg = kit_recv(ch, &len); /* the hello: the turn is ours */
+	tw = &kit_uctl(msg, 1)->u.tw;
+	KT_EQ(KUP_TW_SEQ(*tw), 0); /* mapped here: nothing sent yet */
+	pid = fork();
+	KT_ASSERT(pid >= 0);
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL);
+		_exit(*tw == 12345 ? 11 : 10); /* any exit: the child shares the channel */
+	}
+	KT_EQ(waitpid(pid, &st, 0), pid);
+	KT_ASSERT(WIFSIGNALED(st));
+	KT_EQ(WTERMSIG(st), SIGSEGV);
+	kit_echo(ch, 32, 5);
+	kernproxy_close(h);
 	KT_EQ(ctl_unload(c, n), 0);
 	ctl_close(c);
 }
