@@ -156,7 +156,7 @@ _Static_assert(__builtin_offsetof(struct kup_uctl, u) == 0, "user words on line 
  * poll on a device handle: POLLIN|POLLRDNORM while the kupdev_notify
  * generation differs from the one this file last saw, POLLHUP once the
  * device is unloading.  A file sees the generation at open, when
- * KUP_IOC_INFO returns it (notify) and when KUP_IOC_NOTIFY returns.  poll
+ * KUP_IOC_INFO returns it (notify) and when KUP_IOC_NOTIFY returns 0.  poll
  * on a channel reports the turn instead (POLLIN: the process's turn;
  * POLLHUP: detached, closing or unloading).
  */
