@@ -458,9 +458,11 @@ kup_ioc_notify(struct kup_fpriv *priv, const struct kup_ioc_wait *w)
 		if (error != 0)
 			break;
 	}
-	priv->nseen = sc->notify;
 	if (error == 0 && atomic_load_acq_int(&sc->dead))
 		error = -1;
+	/* Seen only on success: after a timeout the caller keeps its old seen. */
+	if (error == 0)
+		priv->nseen = sc->notify;
 	mtx_unlock(&sc->mtx);
 	return (error < 0 ? ESHUTDOWN : kup_wait_errno(error));
 }

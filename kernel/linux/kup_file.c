@@ -233,14 +233,18 @@ static long kup_ioc_notify(struct kup_file *f, void __user *uarg)
 		r = wait_event_interruptible_hrtimeout(sc->notify_wq, KUP_NOTIFIED,
 		                                       ns_to_ktime(w.timeout_ns));
 #undef KUP_NOTIFIED
-	/* The file has seen this generation: its poll is quiet until the next. */
-	WRITE_ONCE(f->nseen, (uint32_t)atomic_read(&sc->notify_gen));
 	if (READ_ONCE(sc->dead))
 		return -ESHUTDOWN;
 	if (r == -ERESTARTSYS)
 		return -EINTR;
 	if (r == -ETIME)
 		return -ETIMEDOUT;
+	/*
+	 * The file has seen this generation: its poll is quiet until the next.
+	 * Only on success: the caller keeps its old seen after a timeout, and a
+	 * notify landing just after the wait must still make the file readable.
+	 */
+	WRITE_ONCE(f->nseen, (uint32_t)atomic_read(&sc->notify_gen));
 	return 0;
 }
 

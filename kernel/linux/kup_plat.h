@@ -49,9 +49,10 @@ static inline void kup_cpu_relax(void)
 }
 
 /*
- * Between spin rounds.  Core spins only in kup_end_wait, which the kupdev_*
- * API documents as a sleeping call: offering the CPU here keeps a KUP_POLL
- * (spin-forever) wait from starving its CPU on a non-preemptible kernel.
+ * Between spin rounds.  Core spins only in kup_end_wait and kup_cond_wait
+ * (kupdev_wait_channel), which the kupdev_* API documents as sleeping
+ * calls: offering the CPU here keeps a KUP_POLL (spin-forever) wait from
+ * starving its CPU on a non-preemptible kernel.
  */
 static inline void kup_resched(void)
 {

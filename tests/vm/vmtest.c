@@ -537,6 +537,20 @@ KT_TEST(poll_device_handle_reports_notify)
 	KT_EQ(poll_now(fd), POLLIN);
 	KT_EQ(ioctl(fd, KUP_IOC_INFO, &in), 0);
 
+	/*
+	 * One that times out reads nothing, whatever seen it was given: its
+	 * caller keeps its old seen, so a notify landing just after the wait
+	 * must leave the file readable.
+	 */
+	vt_notify(1);
+	KT_EQ(poll_now(fd), POLLIN);
+	w.seen = in.notify + 1; /* the generation now */
+	KT_EQ(ioctl(fd, KUP_IOC_NOTIFY, &w), -1);
+	KT_EQ(errno, ETIMEDOUT);
+	KT_EQ(poll_now(fd), POLLIN);
+	KT_EQ(ioctl(fd, KUP_IOC_INFO, &in), 0);
+	KT_EQ(poll_now(fd), 0);
+
 	/* A poll and an epoll asleep on the handle wake for the notify. */
 	pfd.fd = fd;
 	pfd.events = POLLIN;

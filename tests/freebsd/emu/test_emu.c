@@ -587,6 +587,14 @@ KT_TEST(unload_wakes_every_waiter_and_mappings_outlive_it)
 	nw.timeout_ns = -1;
 	KT_EQ(kemu_ioctl(dh, KUP_IOC_NOTIFY, &nw), 0);
 	KT_EQ(kemu_poll(dh, POLLIN), 0); /* NOTIFY updated what this handle has seen */
+	/* One that times out reads nothing, whatever seen it was given. */
+	kupdev_notify(jr.sc);
+	nw.seen = info.notify + 2; /* the generation now */
+	nw.timeout_ns = 0;
+	KT_EQ(kemu_ioctl(dh, KUP_IOC_NOTIFY, &nw), ETIMEDOUT);
+	KT_EQ(kemu_poll(dh, POLLIN), POLLIN);
+	KT_EQ(kemu_ioctl(dh, KUP_IOC_INFO, &info), 0);
+	KT_EQ(kemu_poll(dh, POLLIN), 0);
 	usleep(20000); /* let everyone go to sleep (not required for correctness) */
 
 	KT_EQ(kupdev_unload(jr.sc), 0);
