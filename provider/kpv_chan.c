@@ -358,6 +358,7 @@ KPV_API int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_sta
 	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
 		return -EKU_RANGE;
 	ch = &sc->chans[chan_id];
+	kpv_hold(sc); /* unload waits for this call too */
 	s = &ch->snap;
 #define LD(f) __atomic_load_n(&s->f, __ATOMIC_RELAXED)
 	st->sent = LD(sent);
@@ -371,5 +372,6 @@ KPV_API int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_sta
 	st->proto_errors = LD(proto_errors);
 #undef LD
 	st->attaches = __atomic_load_n(&ch->attaches, __ATOMIC_RELAXED);
+	kpv_leave(sc);
 	return 0;
 }

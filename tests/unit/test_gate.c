@@ -200,6 +200,13 @@ static struct {
 	const uint32_t *grant;
 	int woke;     /* atomic: the thread left its gate wait */
 	int unloaded; /* atomic: kupdev_unload returned */
+	/* Device-wide calls: unload's drain of sc->inside went to sleep. */
+	const uint32_t *inside;
+	int drain_waits; /* atomic */
+	/* pthread_mutex_lock of lock by lock_tid waits for unload to wait or end. */
+	pid_t lock_tid;
+	const pthread_mutex_t *lock;
+	int in_lock; /* atomic: lock_tid is held in the hook */
 } hk;
 
 long syscall(long nr, ...)
@@ -215,10 +222,12 @@ long syscall(long nr, ...)
 	va_end(ap);
 	if (!real)
 		real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+	op = (int)a[1] & FUTEX_CMD_MASK;
+	if (nr == SYS_futex && op == FUTEX_WAIT && hk.inside && (const uint32_t *)a[0] == hk.inside)
+		__atomic_store_n(&hk.drain_waits, 1, __ATOMIC_SEQ_CST);
 	r = real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 	if (nr != SYS_futex || !hk.tid || gettid() != hk.tid)
 		return r;
-	op = (int)a[1] & FUTEX_CMD_MASK;
 	if (op == FUTEX_WAIT && (const uint32_t *)a[0] == hk.grant &&
 	    !__atomic_exchange_n(&hk.woke, 1, __ATOMIC_SEQ_CST)) {
 		/* Counted in n, so unload cannot free yet; kick the other waiters,
@@ -232,6 +241,22 @@ long syscall(long nr, ...)
 			usleep(1000);
 	}
 	return r;
+}
+
+int pthread_mutex_lock(pthread_mutex_t *m)
+{
+	static int (*real)(pthread_mutex_t *);
+
+	if (!real)
+		real = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_lock");
+	if (hk.lock_tid && m == hk.lock && gettid() == hk.lock_tid) {
+		/* Inside the call: unload must wait for us, not free the device. */
+		__atomic_store_n(&hk.in_lock, 1, __ATOMIC_SEQ_CST);
+		while (!__atomic_load_n(&hk.unloaded, __ATOMIC_SEQ_CST) &&
+		       !__atomic_load_n(&hk.drain_waits, __ATOMIC_SEQ_CST))
+			usleep(1000);
+	}
+	return real(m);
 }
 
 /* 1 once thread tid of this process is asleep. */
@@ -316,6 +341,57 @@ KT_TEST(last_caller_leaves_without_touching_the_device)
 	KT_EQ(lc.r, -EKU_SHUTDOWN);
 	KT_EQ(__atomic_load_n(&hk.woke, __ATOMIC_SEQ_CST), 1); /* it did wait on the gate */
 	kernproxy_close(h);
+}
+
+struct asker {
+	struct kupdev_softc *sc;
+	pid_t tid; /* atomic */
+	int go;    /* atomic */
+	int r;
+};
+
+static void *asker_run(void *arg)
+{
+	struct asker *a = arg;
+
+	__atomic_store_n(&a->tid, gettid(), __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&a->go, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	a->r = kupdev_attached(a->sc, 0);
+	return NULL;
+}
+
+/*
+ * kupdev_unload waits for a thread inside kupdev_attached (which takes the
+ * device lock): it is a kupdev_* call like the others.  The hook holds the
+ * thread inside the call, before the lock, until unload waits for it or
+ * has returned (then the thread uses a freed device: the ASan build fails).
+ */
+KT_TEST(unload_waits_for_a_thread_inside_attached)
+{
+	char name[64];
+	struct kupdev_softc *sc;
+	struct asker a;
+	pthread_t t;
+
+	snprintf(name, sizeof(name), "kt_gate_att_%d", (int)getpid());
+	sc = kupdev_create(name, 1, 1);
+	KT_ASSERT(sc);
+	a = (struct asker){sc, 0, 0, -100};
+	KT_EQ(pthread_create(&t, NULL, asker_run, &a), 0);
+	while (!__atomic_load_n(&a.tid, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	hk.inside = &sc->inside;
+	hk.lock = &sc->lock;
+	hk.lock_tid = a.tid;
+	__atomic_store_n(&a.go, 1, __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&hk.in_lock, __ATOMIC_SEQ_CST)) /* inside the call */
+		usleep(1000);
+	KT_EQ(kupdev_unload(sc), 0);
+	__atomic_store_n(&hk.unloaded, 1, __ATOMIC_SEQ_CST);
+	pthread_join(t, NULL);
+	KT_EQ(a.r, 0);
+	KT_EQ(__atomic_load_n(&hk.drain_waits, __ATOMIC_SEQ_CST), 1);
 }
 
 KT_MAIN()
