@@ -675,7 +675,9 @@ KPV_API int kupdev_shutdown(struct kupdev_softc *sc)
 {
 	if (!sc || sc->magic != KPV_MAGIC)
 		return -EKU_INVAL;
+	kpv_hold(sc); /* an unload that finds the device down waits for us to finish */
 	sc_shutdown(sc);
+	kpv_leave(sc);
 	return 0;
 }
 

@@ -207,6 +207,9 @@ static struct {
 	pid_t lock_tid;
 	const pthread_mutex_t *lock;
 	int in_lock; /* atomic: lock_tid is held in the hook */
+	/* pthread_join by join_tid (kupdev_shutdown's) waits the same way. */
+	pid_t join_tid;
+	int in_join; /* atomic */
 } hk;
 
 long syscall(long nr, ...)
@@ -257,6 +260,22 @@ int pthread_mutex_lock(pthread_mutex_t *m)
 			usleep(1000);
 	}
 	return real(m);
+}
+
+int pthread_join(pthread_t t, void **ret)
+{
+	static int (*real)(pthread_t, void **);
+
+	if (!real)
+		real = (int (*)(pthread_t, void **))dlsym(RTLD_NEXT, "pthread_join");
+	if (hk.join_tid && gettid() == hk.join_tid) {
+		/* kupdev_shutdown is about to stop the monitor: unload must wait for it. */
+		__atomic_store_n(&hk.in_join, 1, __ATOMIC_SEQ_CST);
+		while (!__atomic_load_n(&hk.unloaded, __ATOMIC_SEQ_CST) &&
+		       !__atomic_load_n(&hk.drain_waits, __ATOMIC_SEQ_CST))
+			usleep(1000);
+	}
+	return real(t, ret);
 }
 
 /* 1 once thread tid of this process is asleep. */
@@ -391,6 +410,55 @@ KT_TEST(unload_waits_for_a_thread_inside_attached)
 	__atomic_store_n(&hk.unloaded, 1, __ATOMIC_SEQ_CST);
 	pthread_join(t, NULL);
 	KT_EQ(a.r, 0);
+	KT_EQ(__atomic_load_n(&hk.drain_waits, __ATOMIC_SEQ_CST), 1);
+}
+
+struct shutter {
+	struct kupdev_softc *sc;
+	pid_t tid; /* atomic */
+	int go;    /* atomic */
+	int r;
+};
+
+static void *shutter_run(void *arg)
+{
+	struct shutter *s = arg;
+
+	__atomic_store_n(&s->tid, gettid(), __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&s->go, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	s->r = kupdev_shutdown(s->sc);
+	return NULL;
+}
+
+/*
+ * kupdev_unload while another thread is inside kupdev_shutdown (it has
+ * shut the device and is stopping the monitor): unload finds the device
+ * down already, and must still wait for that call before freeing.
+ */
+KT_TEST(unload_waits_for_a_thread_inside_shutdown)
+{
+	char name[64];
+	struct kupdev_softc *sc;
+	struct shutter s;
+	pthread_t t;
+
+	snprintf(name, sizeof(name), "kt_gate_shut_%d", (int)getpid());
+	sc = kupdev_create(name, 1, 1);
+	KT_ASSERT(sc);
+	s = (struct shutter){sc, 0, 0, -100};
+	KT_EQ(pthread_create(&t, NULL, shutter_run, &s), 0);
+	while (!__atomic_load_n(&s.tid, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	hk.inside = &sc->inside;
+	hk.join_tid = s.tid;
+	__atomic_store_n(&s.go, 1, __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&hk.in_join, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	KT_EQ(kupdev_unload(sc), 0);
+	__atomic_store_n(&hk.unloaded, 1, __ATOMIC_SEQ_CST);
+	pthread_join(t, NULL);
+	KT_EQ(s.r, 0);
 	KT_EQ(__atomic_load_n(&hk.drain_waits, __ATOMIC_SEQ_CST), 1);
 }
 
