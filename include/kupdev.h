@@ -21,8 +21,9 @@
  * the one kupdev_wait_channel returned it to, or, in a dispatcher, the
  * worker that took it over with kupdev_claim_channel.  Its calls go
  * straight to the new process, while any other thread, perhaps still in
- * the old conversation, hears the old end first.  docs/protocol.md has
- * the rule in full.
+ * the old conversation, hears the old end first if it calls before the
+ * holder does (the rule is kept per channel, not per thread).
+ * docs/protocol.md has the rule in full.
  *
  * Threads: every call may be made from any thread; calls on one channel are
  * serialised by the host.  Every blocking call ends with an error when the

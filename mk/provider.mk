@@ -49,8 +49,18 @@ $(GATE_TEST): tests/unit/test_gate.c provider/kpv_gate.c provider/*.h tests/kt.h
 	$(CC) $(KUP_CFLAGS) -Iprovider $(CFLAGS) tests/unit/test_gate.c provider/kpv_gate.c -o $@ \
 		-L$(B)/lib -lkupdev -lkup -Wl,-rpath,'$$ORIGIN/../lib' $(LDLIBS_THR)
 
-ALL += $(GATE_TEST)
+# Again with ASan from the libraries' sources: a caller touching a device
+# that unload freed fails there.
+GATE_ASAN := $(B)/asan/test_gate
+$(GATE_ASAN): tests/unit/test_gate.c tests/kt.h $(sort $(KUPDEV_SRC) $(LIBKUP_SRC)) $(KUPDEV_HDRS) \
+		$(LIBKUP_HDRS) mk/provider.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(KUP_CFLAGS) $(LIBKUP_CPPFLAGS) $(KT_ASAN_FLAGS) tests/unit/test_gate.c \
+		$(sort $(KUPDEV_SRC) $(LIBKUP_SRC)) -o $@ $(LDLIBS_THR)
+
+ALL += $(GATE_TEST) $(GATE_ASAN)
 SUITES += gate
 .PHONY: suite-gate
-suite-gate: $(GATE_TEST)
+suite-gate: $(GATE_TEST) $(GATE_ASAN)
 	KUP_QUIET=1 $(GATE_TEST)
+	KUP_QUIET=1 $(GATE_ASAN)

@@ -115,6 +115,11 @@ const void *kpv_self(void);
  * for them (channel calls are counted by their channel's gate). */
 int kpv_enter(struct kupdev_softc *sc);
 void kpv_leave(struct kupdev_softc *sc);
+/* Count a call that still works after a shutdown (attached, stats, shutdown); kpv_leave. */
+static inline void kpv_hold(struct kupdev_softc *sc)
+{
+	kpv_count_enter(&sc->inside);
+}
 
 /* kpv_dev.c */
 void kpv_set_create_error(int code);

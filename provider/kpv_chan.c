@@ -147,13 +147,12 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **ou
 	ch = &sc->chans[chan_id];
 	kpv_gate_lock(&ch->gate);
 	/* After the gate's locked add: unload either sees us or we see this. */
-	if (__atomic_load_n(&sc->shutdown, __ATOMIC_SEQ_CST)) {
-		r = -EKU_SHUTDOWN;
+	r = -EKU_SHUTDOWN;
+	if (__atomic_load_n(&sc->shutdown, __ATOMIC_SEQ_CST))
 		goto fail;
-	}
 	r = -EKU_CLOSED;
 	if (!ch->live)
-		goto fail_last; /* never attached */
+		goto fail; /* never attached */
 	/* The hot path only compares: gen and sess.egen change under the gate too. */
 	if (!kup_session_current(&ch->sess, ch->gen)) {
 		/* e is on the newest attach already (swapped at attach); the rule decides. */
@@ -161,7 +160,7 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **ou
 		r = kup_session_next(&ch->sess, ch->gen, ch->handed, ch->holder == kpv_self());
 		pthread_mutex_unlock(&sc->lock);
 		if (r < 0)
-			goto fail_last;
+			goto fail;
 	}
 	if (ch->wipe_copy) {
 		/* No byte of an earlier process's messages for the next one. */
@@ -172,9 +171,9 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **ou
 	*out = ch;
 	return 0;
 
-fail_last:
-	__atomic_store_n(&ch->last_err, -r, __ATOMIC_RELAXED);
 fail:
+	/* Recorded while counted in the gate: after the unlock sc may be freed. */
+	__atomic_store_n(&ch->last_err, -r, __ATOMIC_RELAXED);
 	kpv_gate_unlock(&ch->gate);
 	return r;
 }
@@ -225,7 +224,7 @@ KPV_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *
 		return early_fail(sc, chan_id, -EKU_INVAL);
 	r = chan_begin(sc, chan_id, &ch);
 	if (r)
-		return early_fail(sc, chan_id, r);
+		return r; /* recorded already: sc may be gone once the call left the gate */
 	r = kup_end_send(&ch->e, data, len, flags, timeout_ns);
 	return chan_end(ch, r);
 }
@@ -247,7 +246,7 @@ static int recv_common(struct kupdev_softc *sc, int chan_id, const void **data, 
 		return early_fail(sc, chan_id, -EKU_INVAL);
 	r = chan_begin(sc, chan_id, &ch);
 	if (r)
-		return early_fail(sc, chan_id, r);
+		return r; /* recorded already: sc may be gone once the call left the gate */
 	r = kup_end_recv(&ch->e, flags, timeout_ns, &d, &l, copy);
 	if (!r) {
 		*data = d;
@@ -296,7 +295,7 @@ KPV_API int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, i
 		return early_fail(sc, chan_id, -EKU_INVAL);
 	r = chan_begin(sc, chan_id, &ch);
 	if (r)
-		return early_fail(sc, chan_id, r);
+		return r; /* recorded already: sc may be gone once the call left the gate */
 	return chan_end(ch, kup_end_pass(&ch->e, flags, timeout_ns));
 }
 
@@ -317,7 +316,7 @@ KPV_API int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, si
 		return early_fail(sc, chan_id, -EKU_INVAL);
 	r = chan_begin(sc, chan_id, &ch);
 	if (r)
-		return early_fail(sc, chan_id, r);
+		return r; /* recorded already: sc may be gone once the call left the gate */
 	r = kup_end_txbuf(&ch->e, flags, timeout_ns, &b, &c);
 	if (!r) {
 		*buf = b;
@@ -334,7 +333,7 @@ KPV_API int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
 
 	r = chan_begin(sc, chan_id, &ch);
 	if (r)
-		return early_fail(sc, chan_id, r);
+		return r; /* recorded already: sc may be gone once the call left the gate */
 	return chan_end(ch, kup_end_commit(&ch->e, len));
 }
 
@@ -359,6 +358,7 @@ KPV_API int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_sta
 	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
 		return -EKU_RANGE;
 	ch = &sc->chans[chan_id];
+	kpv_hold(sc); /* unload waits for this call too */
 	s = &ch->snap;
 #define LD(f) __atomic_load_n(&s->f, __ATOMIC_RELAXED)
 	st->sent = LD(sent);
@@ -372,5 +372,6 @@ KPV_API int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_sta
 	st->proto_errors = LD(proto_errors);
 #undef LD
 	st->attaches = __atomic_load_n(&ch->attaches, __ATOMIC_RELAXED);
+	kpv_leave(sc);
 	return 0;
 }

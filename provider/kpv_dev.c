@@ -675,7 +675,9 @@ KPV_API int kupdev_shutdown(struct kupdev_softc *sc)
 {
 	if (!sc || sc->magic != KPV_MAGIC)
 		return -EKU_INVAL;
+	kpv_hold(sc); /* an unload that finds the device down waits for us to finish */
 	sc_shutdown(sc);
+	kpv_leave(sc);
 	return 0;
 }
 
@@ -860,12 +862,14 @@ KPV_API int kupdev_attached(struct kupdev_softc *sc, int chan_id)
 	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
 		return -EKU_RANGE;
 	ch = &sc->chans[chan_id];
+	kpv_hold(sc); /* unload waits for this call too */
 	pthread_mutex_lock(&sc->lock);
 	r = ch->attached && ch->conn != NULL;
 	/* Nothing attached nor attaching: the module now knows its process left. */
 	if (!ch->attached)
 		kup_session_told(&ch->sess);
 	pthread_mutex_unlock(&sc->lock);
+	kpv_leave(sc);
 	return r;
 }
 

@@ -2,10 +2,16 @@
 /*
  * test_gate.c - the provider's channel gate (provider/kpv_gate.h): mutual
  * exclusion, hand-over, unload's drain, and kupdev_unload with callers
- * blocked on a channel and queued behind them.
+ * blocked on a channel and queued behind them.  Built twice: against the
+ * libraries, and with ASan from their sources (use after free is caught).
  */
+#include <dlfcn.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 
 #include "kt.h"
 #include "kpv.h"
@@ -178,6 +184,282 @@ KT_TEST(unload_with_callers_queued_on_a_channel)
 	KT_ASSERT(kernproxy_receive(ch, KP_NB) == NULL);
 	KT_EQ(kernproxy_errno, EKU_SHUTDOWN);
 	kernproxy_close(h);
+}
+
+/*
+ * A hook on the futex calls of one thread (syscall() is interposed; the
+ * libraries call it through the PLT, or are built into the ASan binary):
+ * the caller queued on the gate stays asleep until unload drains the
+ * channel, and its drain wake returns only after kupdev_unload returned,
+ * which has freed the device: anything the caller reads of it after
+ * leaving the gate is a use after free (ASan build).
+ */
+static struct {
+	pid_t tid;         /* the hooked thread */
+	const uint32_t *n; /* its channel's gate */
+	const uint32_t *grant;
+	int woke;     /* atomic: the thread left its gate wait */
+	int unloaded; /* atomic: kupdev_unload returned */
+	/* Device-wide calls: unload's drain of sc->inside went to sleep. */
+	const uint32_t *inside;
+	int drain_waits; /* atomic */
+	/* pthread_mutex_lock of lock by lock_tid waits for unload to wait or end. */
+	pid_t lock_tid;
+	const pthread_mutex_t *lock;
+	int in_lock; /* atomic: lock_tid is held in the hook */
+	/* pthread_join by join_tid (kupdev_shutdown's) waits the same way. */
+	pid_t join_tid;
+	int in_join; /* atomic */
+} hk;
+
+long syscall(long nr, ...)
+{
+	static long (*real)(long, ...);
+	long a[6], r;
+	va_list ap;
+	int i, op;
+
+	va_start(ap, nr);
+	for (i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (!real)
+		real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+	op = (int)a[1] & FUTEX_CMD_MASK;
+	if (nr == SYS_futex && op == FUTEX_WAIT && hk.inside && (const uint32_t *)a[0] == hk.inside)
+		__atomic_store_n(&hk.drain_waits, 1, __ATOMIC_SEQ_CST);
+	r = real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (nr != SYS_futex || !hk.tid || gettid() != hk.tid)
+		return r;
+	if (op == FUTEX_WAIT && (const uint32_t *)a[0] == hk.grant &&
+	    !__atomic_exchange_n(&hk.woke, 1, __ATOMIC_SEQ_CST)) {
+		/* Counted in n, so unload cannot free yet; kick the other waiters,
+		 * one of them unload, which may sleep on a grant left for us. */
+		while (!(__atomic_load_n(hk.n, __ATOMIC_SEQ_CST) & KPV_DRAIN)) {
+			real(SYS_futex, hk.grant, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+			usleep(1000);
+		}
+	} else if (op == FUTEX_WAKE && (const uint32_t *)a[0] == hk.n) {
+		while (!__atomic_load_n(&hk.unloaded, __ATOMIC_SEQ_CST))
+			usleep(1000);
+	}
+	return r;
+}
+
+int pthread_mutex_lock(pthread_mutex_t *m)
+{
+	static int (*real)(pthread_mutex_t *);
+
+	if (!real)
+		real = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_lock");
+	if (hk.lock_tid && m == hk.lock && gettid() == hk.lock_tid) {
+		/* Inside the call: unload must wait for us, not free the device. */
+		__atomic_store_n(&hk.in_lock, 1, __ATOMIC_SEQ_CST);
+		while (!__atomic_load_n(&hk.unloaded, __ATOMIC_SEQ_CST) &&
+		       !__atomic_load_n(&hk.drain_waits, __ATOMIC_SEQ_CST))
+			usleep(1000);
+	}
+	return real(m);
+}
+
+int pthread_join(pthread_t t, void **ret)
+{
+	static int (*real)(pthread_t, void **);
+
+	if (!real)
+		real = (int (*)(pthread_t, void **))dlsym(RTLD_NEXT, "pthread_join");
+	if (hk.join_tid && gettid() == hk.join_tid) {
+		/* kupdev_shutdown is about to stop the monitor: unload must wait for it. */
+		__atomic_store_n(&hk.in_join, 1, __ATOMIC_SEQ_CST);
+		while (!__atomic_load_n(&hk.unloaded, __ATOMIC_SEQ_CST) &&
+		       !__atomic_load_n(&hk.drain_waits, __ATOMIC_SEQ_CST))
+			usleep(1000);
+	}
+	return real(t, ret);
+}
+
+/* 1 once thread tid of this process is asleep. */
+static int tid_sleeping(pid_t tid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'S';
+}
+
+struct late {
+	struct kupdev_softc *sc;
+	pid_t tid; /* atomic */
+	int r;
+};
+
+static void *late_run(void *arg)
+{
+	struct late *l = arg;
+
+	__atomic_store_n(&l->tid, gettid(), __ATOMIC_SEQ_CST);
+	l->r = kupdev_send_timed(l->sc, 0, "x", 1, 0, -1);
+	return NULL;
+}
+
+/*
+ * A caller queued behind a blocked receive enters the channel only once
+ * unload drains it, sees the shutdown and leaves last.  It must not touch
+ * the device after leaving the gate: unload frees it then (kpv_gate.h).
+ */
+KT_TEST(last_caller_leaves_without_touching_the_device)
+{
+	char name[64];
+	struct caller rc;
+	struct late lc;
+	pthread_t tr, tl;
+	struct kupdev_softc *sc;
+	void *h, *ch, *msg;
+	size_t len;
+
+	snprintf(name, sizeof(name), "kt_gate_last_%d", (int)getpid());
+	sc = kupdev_create(name, 1, 1);
+	KT_ASSERT(sc);
+	h = kernproxy_open(name);
+	KT_ASSERT(h);
+	ch = kernproxy_channel(h, 0, 1);
+	KT_ASSERT(ch);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kupdev_send_timed(sc, 0, "hi", 2, 0, -1), 0);
+	msg = kernproxy_receive_len(ch, &len, 0);
+	KT_ASSERT(msg && len == 2);
+	/* A receive that only the unload ends holds the gate. */
+	rc = (struct caller){sc, 1};
+	KT_EQ(pthread_create(&tr, NULL, recv_run, &rc), 0);
+	while (__atomic_load_n(&sc->chans[0].gate.n, __ATOMIC_SEQ_CST) != 1)
+		usleep(1000);
+	hk.n = &sc->chans[0].gate.n;
+	hk.grant = &sc->chans[0].gate.grant;
+	lc = (struct late){sc, 0, 1};
+	KT_EQ(pthread_create(&tl, NULL, late_run, &lc), 0);
+	while (!__atomic_load_n(&lc.tid, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	hk.tid = lc.tid;
+	/* Queued and asleep on the gate. */
+	while (__atomic_load_n(hk.n, __ATOMIC_SEQ_CST) != 2 || !tid_sleeping(lc.tid))
+		usleep(1000);
+	KT_EQ(kupdev_unload(sc), 0);
+	__atomic_store_n(&hk.unloaded, 1, __ATOMIC_SEQ_CST);
+	pthread_join(tr, NULL);
+	pthread_join(tl, NULL);
+	KT_EQ(rc.r, -EKU_SHUTDOWN);
+	KT_EQ(lc.r, -EKU_SHUTDOWN);
+	KT_EQ(__atomic_load_n(&hk.woke, __ATOMIC_SEQ_CST), 1); /* it did wait on the gate */
+	kernproxy_close(h);
+}
+
+struct asker {
+	struct kupdev_softc *sc;
+	pid_t tid; /* atomic */
+	int go;    /* atomic */
+	int r;
+};
+
+static void *asker_run(void *arg)
+{
+	struct asker *a = arg;
+
+	__atomic_store_n(&a->tid, gettid(), __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&a->go, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	a->r = kupdev_attached(a->sc, 0);
+	return NULL;
+}
+
+/*
+ * kupdev_unload waits for a thread inside kupdev_attached (which takes the
+ * device lock): it is a kupdev_* call like the others.  The hook holds the
+ * thread inside the call, before the lock, until unload waits for it or
+ * has returned (then the thread uses a freed device: the ASan build fails).
+ */
+KT_TEST(unload_waits_for_a_thread_inside_attached)
+{
+	char name[64];
+	struct kupdev_softc *sc;
+	struct asker a;
+	pthread_t t;
+
+	snprintf(name, sizeof(name), "kt_gate_att_%d", (int)getpid());
+	sc = kupdev_create(name, 1, 1);
+	KT_ASSERT(sc);
+	a = (struct asker){sc, 0, 0, -100};
+	KT_EQ(pthread_create(&t, NULL, asker_run, &a), 0);
+	while (!__atomic_load_n(&a.tid, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	hk.inside = &sc->inside;
+	hk.lock = &sc->lock;
+	hk.lock_tid = a.tid;
+	__atomic_store_n(&a.go, 1, __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&hk.in_lock, __ATOMIC_SEQ_CST)) /* inside the call */
+		usleep(1000);
+	KT_EQ(kupdev_unload(sc), 0);
+	__atomic_store_n(&hk.unloaded, 1, __ATOMIC_SEQ_CST);
+	pthread_join(t, NULL);
+	KT_EQ(a.r, 0);
+	KT_EQ(__atomic_load_n(&hk.drain_waits, __ATOMIC_SEQ_CST), 1);
+}
+
+struct shutter {
+	struct kupdev_softc *sc;
+	pid_t tid; /* atomic */
+	int go;    /* atomic */
+	int r;
+};
+
+static void *shutter_run(void *arg)
+{
+	struct shutter *s = arg;
+
+	__atomic_store_n(&s->tid, gettid(), __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&s->go, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	s->r = kupdev_shutdown(s->sc);
+	return NULL;
+}
+
+/*
+ * kupdev_unload while another thread is inside kupdev_shutdown (it has
+ * shut the device and is stopping the monitor): unload finds the device
+ * down already, and must still wait for that call before freeing.
+ */
+KT_TEST(unload_waits_for_a_thread_inside_shutdown)
+{
+	char name[64];
+	struct kupdev_softc *sc;
+	struct shutter s;
+	pthread_t t;
+
+	snprintf(name, sizeof(name), "kt_gate_shut_%d", (int)getpid());
+	sc = kupdev_create(name, 1, 1);
+	KT_ASSERT(sc);
+	s = (struct shutter){sc, 0, 0, -100};
+	KT_EQ(pthread_create(&t, NULL, shutter_run, &s), 0);
+	while (!__atomic_load_n(&s.tid, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	hk.inside = &sc->inside;
+	hk.join_tid = s.tid;
+	__atomic_store_n(&s.go, 1, __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&hk.in_join, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	KT_EQ(kupdev_unload(sc), 0);
+	__atomic_store_n(&hk.unloaded, 1, __ATOMIC_SEQ_CST);
+	pthread_join(t, NULL);
+	KT_EQ(s.r, 0);
+	KT_EQ(__atomic_load_n(&hk.drain_waits, __ATOMIC_SEQ_CST), 1);
 }
 
 KT_MAIN()
