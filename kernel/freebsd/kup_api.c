@@ -365,7 +365,15 @@ kupdev_shutdown(struct kupdev_softc *sc)
 
 	if (sc == NULL)
 		return (-EKU_INVAL);
+	/*
+	 * Counted like any caller, but not refused once dead: a racing
+	 * kupdev_unload finds the device dead already and must still wait
+	 * until we are done with the channels.
+	 */
+	atomic_add_int(&sc->inside, 1);
+	atomic_thread_fence_seq_cst();
 	kup_dev_shutdown(sc);
+	kup_leave(sc);
 	return (0);
 }
 

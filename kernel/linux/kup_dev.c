@@ -444,7 +444,14 @@ int kupdev_shutdown(struct kupdev_softc *sc)
 {
 	if (!sc)
 		return -EKU_INVAL;
+	/*
+	 * A racing kupdev_unload waits for our shut_lock, then may free sc;
+	 * mutex_unlock may still touch the mutex after handing it over
+	 * (mutex-design.rst), so hold sc until we are out.
+	 */
+	get_device(&sc->dev);
 	kup_dev_shutdown(sc);
+	put_device(&sc->dev);
 	return 0;
 }
 
