@@ -399,6 +399,8 @@ int make_dev_s(struct make_dev_args *a, struct cdev **cdev, const char *fmt, ...
 void destroy_dev(struct cdev *dev)
 {
 	struct kemu_file *f;
+	d_priv_dtor_t *dtor;
+	void *priv;
 	int i;
 
 	pthread_mutex_lock(&devfs_lock);
@@ -414,9 +416,12 @@ void destroy_dev(struct cdev *dev)
 again:
 	for (f = files; f; f = f->next) {
 		if (f->dev == dev && f->priv_live) {
+			/* Taken over: a racing close may free f, never run the dtor. */
 			f->priv_live = 0;
+			dtor = f->dtor;
+			priv = f->priv;
 			pthread_mutex_unlock(&devfs_lock);
-			f->dtor(f->priv);
+			dtor(priv);
 			pthread_mutex_lock(&devfs_lock);
 			goto again;
 		}
