@@ -201,9 +201,6 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 			kup_counters_add(&ch->base, &ch->e.cnt);
 		kup_mem_get(m);
 		ch->emem = m;
-		/* No byte of an earlier process's messages (or of the heap) for the next one. */
-		if (ch->rx_copy)
-			memset(ch->rx_copy, 0, sc->cap);
 		ch->e.rx_copy = ch->rx_copy;
 		kup_end_init(&ch->e, KUP_SIDE_KERN, m->va,
 		             (uint8_t *)m->va + KUP_BLOCK_LEN(sc->size), sc->size, &kup_kern_ops,
@@ -213,6 +210,13 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 			kup_end_set_local(&ch->e, m->gone);
 	}
 	mutex_unlock(&sc->lock);
+	/*
+	 * No byte of an earlier process's messages (or of the heap) for the
+	 * next one.  Only the module's calls use the copy, and they hold
+	 * ch->lock: clear it (up to the capacity) without stalling the device.
+	 */
+	if (r == KUP_SESS_MOVE && ch->rx_copy)
+		memset(ch->rx_copy, 0, sc->cap);
 	kup_mem_put(old);
 	return 0;
 }
