@@ -109,6 +109,16 @@ struct kupdev_softc {
 extern const struct kup_host_ops kpv_host_ops;
 /* Wake whatever a kupdev_* call on ch sleeps on, after kup_end_set_local. */
 void kpv_kick(struct kpv_chan *ch);
+/* Channel chan_id of a live device: 0, or -EKU_INVAL / -EKU_RANGE. */
+static inline int kpv_chan_of(struct kupdev_softc *sc, int chan_id, struct kpv_chan **chp)
+{
+	if (!sc || sc->magic != KPV_MAGIC)
+		return -EKU_INVAL;
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
+		return -EKU_RANGE;
+	*chp = &sc->chans[chan_id];
+	return 0;
+}
 /* This thread's identity for the session rule (compared only). */
 const void *kpv_self(void);
 /* Enter/leave a device-wide kupdev_* call: counts callers so unload can wait

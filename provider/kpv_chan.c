@@ -138,13 +138,10 @@ const void *kpv_self(void)
 static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **out)
 {
 	struct kpv_chan *ch;
-	int r;
+	int r = kpv_chan_of(sc, chan_id, &ch);
 
-	if (!sc || sc->magic != KPV_MAGIC)
-		return -EKU_INVAL;
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
-		return -EKU_RANGE;
-	ch = &sc->chans[chan_id];
+	if (r)
+		return r;
 	kpv_gate_lock(&ch->gate);
 	/* After the gate's locked add: unload either sees us or we see this. */
 	r = -EKU_SHUTDOWN;
@@ -208,9 +205,10 @@ static int chan_end(struct kpv_chan *ch, int r)
 /* A code for a call that failed before entering the channel (no channel lock). */
 static int early_fail(struct kupdev_softc *sc, int chan_id, int r)
 {
-	if (sc && sc->magic == KPV_MAGIC && chan_id >= 0 && (uint32_t)chan_id < sc->chan_cnt &&
-	    r != -EKU_CLOSED)
-		__atomic_store_n(&sc->chans[chan_id].last_err, -r, __ATOMIC_RELAXED);
+	struct kpv_chan *ch;
+
+	if (r != -EKU_CLOSED && kpv_chan_of(sc, chan_id, &ch) == 0)
+		__atomic_store_n(&ch->last_err, -r, __ATOMIC_RELAXED);
 	return r;
 }
 
@@ -339,25 +337,28 @@ KPV_API int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
 
 KPV_API int kupdev_last_error(struct kupdev_softc *sc, int chan_id)
 {
+	struct kpv_chan *ch;
+	int r;
+
 	if (!sc)
 		return kpv_create_error();
-	if (sc->magic != KPV_MAGIC)
-		return EKU_INVAL;
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
-		return EKU_RANGE;
-	return __atomic_load_n(&sc->chans[chan_id].last_err, __ATOMIC_RELAXED);
+	r = kpv_chan_of(sc, chan_id, &ch);
+	if (r)
+		return -r;
+	return __atomic_load_n(&ch->last_err, __ATOMIC_RELAXED);
 }
 
 KPV_API int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st)
 {
 	struct kpv_chan *ch;
 	struct kup_counters *s;
+	int r;
 
-	if (!sc || sc->magic != KPV_MAGIC || !st)
+	if (!st)
 		return -EKU_INVAL;
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
-		return -EKU_RANGE;
-	ch = &sc->chans[chan_id];
+	r = kpv_chan_of(sc, chan_id, &ch);
+	if (r)
+		return r;
 	kpv_hold(sc); /* unload waits for this call too */
 	s = &ch->snap;
 #define LD(f) __atomic_load_n(&s->f, __ATOMIC_RELAXED)

@@ -800,16 +800,18 @@ KPV_API int kupdev_wait_channel(struct kupdev_softc *sc)
 
 KPV_API int kupdev_claim_channel(struct kupdev_softc *sc, int chan_id)
 {
+	struct kpv_chan *ch;
 	int r = kpv_enter(sc);
 
 	if (r)
 		return r;
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
+	r = kpv_chan_of(sc, chan_id, &ch);
+	if (r) {
 		kpv_leave(sc);
-		return -EKU_RANGE;
+		return r;
 	}
 	pthread_mutex_lock(&sc->lock);
-	sc->chans[chan_id].holder = kpv_self();
+	ch->holder = kpv_self();
 	pthread_mutex_unlock(&sc->lock);
 	kpv_leave(sc);
 	return 0;
@@ -855,13 +857,10 @@ KPV_API size_t kupdev_channel_count(struct kupdev_softc *sc)
 KPV_API int kupdev_attached(struct kupdev_softc *sc, int chan_id)
 {
 	struct kpv_chan *ch;
-	int r;
+	int r = kpv_chan_of(sc, chan_id, &ch);
 
-	if (!sc || sc->magic != KPV_MAGIC)
-		return -EKU_INVAL;
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
-		return -EKU_RANGE;
-	ch = &sc->chans[chan_id];
+	if (r)
+		return r;
 	kpv_hold(sc); /* unload waits for this call too */
 	pthread_mutex_lock(&sc->lock);
 	r = ch->attached && ch->conn != NULL;
