@@ -362,22 +362,29 @@ KT_TEST(last_caller_leaves_without_touching_the_device)
 	kernproxy_close(h);
 }
 
-struct asker {
+/* A thread that makes one call on sc once told to go, its tid known first. */
+struct caller_at {
 	struct kupdev_softc *sc;
+	int (*call)(struct kupdev_softc *sc);
 	pid_t tid; /* atomic */
 	int go;    /* atomic */
 	int r;
 };
 
-static void *asker_run(void *arg)
+static void *caller_at_run(void *arg)
 {
-	struct asker *a = arg;
+	struct caller_at *a = arg;
 
 	__atomic_store_n(&a->tid, gettid(), __ATOMIC_SEQ_CST);
 	while (!__atomic_load_n(&a->go, __ATOMIC_SEQ_CST))
 		usleep(1000);
-	a->r = kupdev_attached(a->sc, 0);
+	a->r = a->call(a->sc);
 	return NULL;
+}
+
+static int attached_0(struct kupdev_softc *sc)
+{
+	return kupdev_attached(sc, 0);
 }
 
 /*
@@ -390,14 +397,14 @@ KT_TEST(unload_waits_for_a_thread_inside_attached)
 {
 	char name[64];
 	struct kupdev_softc *sc;
-	struct asker a;
+	struct caller_at a;
 	pthread_t t;
 
 	snprintf(name, sizeof(name), "kt_gate_att_%d", (int)getpid());
 	sc = kupdev_create(name, 1, 1);
 	KT_ASSERT(sc);
-	a = (struct asker){sc, 0, 0, -100};
-	KT_EQ(pthread_create(&t, NULL, asker_run, &a), 0);
+	a = (struct caller_at){sc, attached_0, 0, 0, -100};
+	KT_EQ(pthread_create(&t, NULL, caller_at_run, &a), 0);
 	while (!__atomic_load_n(&a.tid, __ATOMIC_SEQ_CST))
 		usleep(1000);
 	hk.inside = &sc->inside;
@@ -413,24 +420,6 @@ KT_TEST(unload_waits_for_a_thread_inside_attached)
 	KT_EQ(__atomic_load_n(&hk.drain_waits, __ATOMIC_SEQ_CST), 1);
 }
 
-struct shutter {
-	struct kupdev_softc *sc;
-	pid_t tid; /* atomic */
-	int go;    /* atomic */
-	int r;
-};
-
-static void *shutter_run(void *arg)
-{
-	struct shutter *s = arg;
-
-	__atomic_store_n(&s->tid, gettid(), __ATOMIC_SEQ_CST);
-	while (!__atomic_load_n(&s->go, __ATOMIC_SEQ_CST))
-		usleep(1000);
-	s->r = kupdev_shutdown(s->sc);
-	return NULL;
-}
-
 /*
  * kupdev_unload while another thread is inside kupdev_shutdown (it has
  * shut the device and is stopping the monitor): unload finds the device
@@ -440,14 +429,14 @@ KT_TEST(unload_waits_for_a_thread_inside_shutdown)
 {
 	char name[64];
 	struct kupdev_softc *sc;
-	struct shutter s;
+	struct caller_at s;
 	pthread_t t;
 
 	snprintf(name, sizeof(name), "kt_gate_shut_%d", (int)getpid());
 	sc = kupdev_create(name, 1, 1);
 	KT_ASSERT(sc);
-	s = (struct shutter){sc, 0, 0, -100};
-	KT_EQ(pthread_create(&t, NULL, shutter_run, &s), 0);
+	s = (struct caller_at){sc, kupdev_shutdown, 0, 0, -100};
+	KT_EQ(pthread_create(&t, NULL, caller_at_run, &s), 0);
 	while (!__atomic_load_n(&s.tid, __ATOMIC_SEQ_CST))
 		usleep(1000);
 	hk.inside = &sc->inside;
