@@ -2,7 +2,8 @@
 /*
  * kup_check.c - what every host does alike around the protocol: the rules
  * for a device's name and geometry (so kupdev_create refuses the same
- * things everywhere), the session rule and the bookkeeping of counters.
+ * things everywhere), the session rule, zero-copy loans and the
+ * bookkeeping of counters.
  */
 #include "kup_core.h"
 #include "kupdev.h"
@@ -83,4 +84,66 @@ int kup_session_next(struct kup_session *s, uint32_t cur, uint32_t handed, int h
 	s->on = 1;
 	s->told = 0;
 	return KUP_SESS_MOVE;
+}
+
+void *kup_loan_end_slow(struct kup_loans *l, const void *who)
+{
+	void *mem;
+	uint32_t i;
+
+	for (i = 0; i < KUP_LOANS; i++) {
+		if (l->who[i] != who)
+			continue;
+		mem = l->mem[i];
+		l->who[i] = NULL;
+		l->mem[i] = NULL;
+		l->n--;
+		return mem; /* a thread holds at most one slot */
+	}
+	return NULL;
+}
+
+void kup_loan_take(struct kup_loans *l, const void *who)
+{
+	uint32_t i;
+
+	for (i = 0; i < KUP_LOANS; i++) {
+		if (!l->who[i]) {
+			l->who[i] = who;
+			l->mem[i] = NULL;
+			l->n++;
+			return;
+		}
+	}
+}
+
+uint32_t kup_loan_retire(struct kup_loans *l, void *old)
+{
+	uint32_t i, k = 0;
+
+	for (i = 0; i < KUP_LOANS; i++) {
+		if (l->who[i] && !l->mem[i]) {
+			l->mem[i] = old;
+			k++;
+		}
+	}
+	return k;
+}
+
+void *kup_loan_drain(struct kup_loans *l)
+{
+	uint32_t i;
+	void *mem;
+
+	for (i = 0; i < KUP_LOANS; i++) {
+		if (!l->who[i])
+			continue;
+		mem = l->mem[i];
+		l->who[i] = NULL;
+		l->mem[i] = NULL;
+		l->n--;
+		if (mem)
+			return mem;
+	}
+	return NULL;
 }

@@ -161,6 +161,42 @@ static inline void kup_session_told(struct kup_session *s)
 		s->told = 1;
 }
 
+/*
+ * Loans: the zero-copy pointers a kern side's call handed a thread
+ * (kupdev_recv_shared_untrusted, kupdev_send_buf) point into one attach's
+ * memory, and stay valid until that thread's next call on the channel,
+ * even when another thread moves the channel on to a newer attach in
+ * between.  The host keeps one table per channel, under the lock that
+ * orders the channel's calls, and names threads by an address it only
+ * compares.  A loan on the memory the channel works on costs no
+ * reference; when the channel moves on, the host takes one reference on
+ * the old memory for every loan kup_loan_retire counts, and drops it for
+ * each memory kup_loan_end or kup_loan_drain hands back.
+ */
+#define KUP_LOANS 8 /* threads with pointers into one channel at a time */
+struct kup_loans {
+	uint32_t n;                 /* slots in use */
+	const void *who[KUP_LOANS]; /* the thread, or NULL: slot free */
+	void *mem[KUP_LOANS];       /* NULL: the current memory; else a retired one */
+};
+void *kup_loan_end_slow(struct kup_loans *l, const void *who);
+/* First thing in who's call: its earlier pointers end.  The retired memory to put, or NULL. */
+static inline void *kup_loan_end(struct kup_loans *l, const void *who)
+{
+	return l->n ? kup_loan_end_slow(l, who) : NULL;
+}
+/* Before a zero-copy call (after kup_loan_end): 0, or -EKU_BUSY when every slot is taken. */
+static inline int kup_loan_room(const struct kup_loans *l)
+{
+	return l->n < KUP_LOANS ? 0 : -EKU_BUSY;
+}
+/* A zero-copy call succeeded: who holds pointers into the current memory. */
+void kup_loan_take(struct kup_loans *l, const void *who);
+/* The channel leaves memory old: loans on it keep it.  How many references to take. */
+uint32_t kup_loan_retire(struct kup_loans *l, void *old);
+/* Unload, nobody inside: the next retired memory to put (one per reference), or NULL. */
+void *kup_loan_drain(struct kup_loans *l);
+
 const char *kup_core_strerror(int code);
 
 /* Counters: dst += src (a host keeps earlier sessions' totals); the public view. */

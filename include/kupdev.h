@@ -113,13 +113,22 @@ int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, si
 int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len, int flags,
                 int64_t timeout_ns);
 /*
+ * Zero-copy pointers (this call and kupdev_send_buf) stay valid until the
+ * calling thread's next send/recv/pass/commit/send_buf/unlock call on the
+ * same channel, or kupdev_unload, whatever the process does (detach,
+ * reattach, exit) and whichever other thread moves the channel on meanwhile:
+ * the old attach's memory is kept for the threads still holding pointers.
+ * At most KUP_LOANS (8) threads hold such pointers into one channel at a
+ * time; a zero-copy call beyond that returns -EKU_BUSY.
+ *
  * Zero-copy receive of the bytes in the shared pages.  UNTRUSTED: the
  * process can rewrite them while you read; copy and validate yourself.
  * *len was read once and is within the capacity.
  */
 int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id, const void **data,
                                  size_t *len, int flags, int64_t timeout_ns);
-/* Zero-copy send: wait for our turn and get the outgoing buffer; then commit. */
+/* Zero-copy send: wait for our turn and get the outgoing buffer (valid as
+ * above); then commit. */
 int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, size_t *cap, int flags,
                     int64_t timeout_ns);
 int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len);

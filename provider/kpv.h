@@ -37,15 +37,23 @@ struct kpv_conn {
 #define KPV_CONN_CHAN   3
 #define KPV_CONN_STOP   4 /* the eventfd that stops the monitor */
 
+/* One attach's two blocks, as the provider maps them. */
+struct kpv_mem {
+	void *kmap, *umap; /* RW in the provider, KUP_BLOCK_LEN(size) each */
+	size_t len;
+	uint32_t refs; /* under the channel's gate: the channel's, one per retired loan */
+};
+void kpv_mem_put(struct kpv_mem *m);
+
 struct kpv_chan {
 	struct kupdev_softc *sc;
 	uint32_t id;
 	struct kpv_gate gate; /* serialises kupdev_* calls on the channel */
 
 	/* Memory of the current (or last) attach; swapped under gate by the monitor. */
-	int live;                  /* e is set up on mapped blocks */
-	void *kmap, *umap;         /* RW in the provider, KUP_BLOCK_LEN(size) each */
-	void *old_kmap, *old_umap; /* previous attach, kept until the next one */
+	int live;               /* e is set up on mapped blocks */
+	struct kpv_mem *mem;    /* the attach e works on */
+	struct kup_loans loans; /* under gate: zero-copy pointers handed out */
 	struct kup_end e;
 	uint8_t *rx_copy;         /* cap bytes: kupdev_receive's private copy */
 	struct kup_counters base; /* counters of earlier attaches */

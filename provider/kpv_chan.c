@@ -134,8 +134,12 @@ const void *kpv_self(void)
 	return &self;
 }
 
-/* Enter a call on chan_id: the channel held and usable, or a negated code. */
-static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **out)
+/*
+ * Enter a call on chan_id: the channel held and usable, or a negated code.
+ * The caller's earlier zero-copy pointers end here; zc: the call hands out
+ * new ones (a loan slot must be free).
+ */
+static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **out, int zc)
 {
 	struct kpv_chan *ch;
 	int r = kpv_chan_of(sc, chan_id, &ch);
@@ -143,6 +147,10 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **ou
 	if (r)
 		return r;
 	kpv_gate_lock(&ch->gate);
+	kpv_mem_put(kup_loan_end(&ch->loans, kpv_self()));
+	r = zc ? kup_loan_room(&ch->loans) : 0;
+	if (r)
+		goto fail;
 	/* After the gate's locked add: unload either sees us or we see this. */
 	r = -EKU_SHUTDOWN;
 	if (__atomic_load_n(&sc->shutdown, __ATOMIC_SEQ_CST))
@@ -220,7 +228,7 @@ KPV_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *
 
 	if (!kup_flags_ok(flags))
 		return early_fail(sc, chan_id, -EKU_INVAL);
-	r = chan_begin(sc, chan_id, &ch);
+	r = chan_begin(sc, chan_id, &ch, 0);
 	if (r)
 		return r; /* recorded already: sc may be gone once the call left the gate */
 	r = kup_end_send(&ch->e, data, len, flags, timeout_ns);
@@ -242,7 +250,7 @@ static int recv_common(struct kupdev_softc *sc, int chan_id, const void **data, 
 
 	if (!kup_flags_ok(flags) || !data)
 		return early_fail(sc, chan_id, -EKU_INVAL);
-	r = chan_begin(sc, chan_id, &ch);
+	r = chan_begin(sc, chan_id, &ch, !copy);
 	if (r)
 		return r; /* recorded already: sc may be gone once the call left the gate */
 	r = kup_end_recv(&ch->e, flags, timeout_ns, &d, &l, copy);
@@ -250,6 +258,8 @@ static int recv_common(struct kupdev_softc *sc, int chan_id, const void **data, 
 		*data = d;
 		if (len)
 			*len = l;
+		if (!copy)
+			kup_loan_take(&ch->loans, kpv_self());
 	}
 	return chan_end(ch, r);
 }
@@ -280,7 +290,7 @@ KPV_API void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id)
 	struct kpv_chan *ch;
 
 	/* The private copy needs no release; this only validates the call. */
-	if (chan_begin(sc, chan_id, &ch) == 0)
+	if (chan_begin(sc, chan_id, &ch, 0) == 0)
 		chan_end(ch, 0);
 }
 
@@ -291,7 +301,7 @@ KPV_API int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, i
 
 	if (!kup_flags_ok(flags))
 		return early_fail(sc, chan_id, -EKU_INVAL);
-	r = chan_begin(sc, chan_id, &ch);
+	r = chan_begin(sc, chan_id, &ch, 0);
 	if (r)
 		return r; /* recorded already: sc may be gone once the call left the gate */
 	return chan_end(ch, kup_end_pass(&ch->e, flags, timeout_ns));
@@ -312,7 +322,7 @@ KPV_API int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, si
 
 	if (!kup_flags_ok(flags) || !buf)
 		return early_fail(sc, chan_id, -EKU_INVAL);
-	r = chan_begin(sc, chan_id, &ch);
+	r = chan_begin(sc, chan_id, &ch, 1);
 	if (r)
 		return r; /* recorded already: sc may be gone once the call left the gate */
 	r = kup_end_txbuf(&ch->e, flags, timeout_ns, &b, &c);
@@ -320,6 +330,7 @@ KPV_API int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, si
 		*buf = b;
 		if (cap)
 			*cap = c;
+		kup_loan_take(&ch->loans, kpv_self());
 	}
 	return chan_end(ch, r);
 }
@@ -329,7 +340,7 @@ KPV_API int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
 	struct kpv_chan *ch;
 	int r;
 
-	r = chan_begin(sc, chan_id, &ch);
+	r = chan_begin(sc, chan_id, &ch, 0);
 	if (r)
 		return r; /* recorded already: sc may be gone once the call left the gate */
 	return chan_end(ch, kup_end_commit(&ch->e, len));

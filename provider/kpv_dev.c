@@ -221,6 +221,16 @@ fail:
 	return r;
 }
 
+/* Drop a reference to one attach's blocks (under the channel's gate, or at free). */
+void kpv_mem_put(struct kpv_mem *m)
+{
+	if (!m || --m->refs)
+		return;
+	munmap(m->kmap, m->len);
+	munmap(m->umap, m->len);
+	free(m);
+}
+
 /*
  * ATTACH on connection c: fresh memory for every attach, so a process that
  * kept an old mapping never sees a new client's channel.
@@ -229,6 +239,7 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 {
 	size_t blk = KUP_BLOCK_LEN(sc->size);
 	struct kpv_chan *ch;
+	struct kpv_mem *mem = NULL, *old;
 	void *kmap = NULL, *umap = NULL;
 	int fds[2] = {-1, -1}, r = 0;
 	struct kw_msg m;
@@ -257,6 +268,11 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	if (r)
 		goto refuse;
 
+	mem = calloc(1, sizeof(*mem));
+	if (!mem) {
+		r = -EKU_NOMEM;
+		goto unreserve;
+	}
 	fds[0] = new_block("kup-kern", blk, &kmap);
 	if (fds[0] < 0) {
 		r = -eku_of(-fds[0]);
@@ -277,15 +293,18 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	}
 
 	/* Swap the channel's memory; callers of a detached channel leave promptly. */
+	mem->kmap = kmap;
+	mem->umap = umap;
+	mem->len = blk;
+	mem->refs = 1;
 	kpv_gate_lock(&ch->gate);
-	if (ch->old_kmap) {
-		munmap(ch->old_kmap, blk);
-		munmap(ch->old_umap, blk);
+	old = ch->mem;
+	ch->mem = mem;
+	if (old) {
+		/* Threads still holding pointers into old keep it (core's loans). */
+		old->refs += kup_loan_retire(&ch->loans, old);
+		kpv_mem_put(old);
 	}
-	ch->old_kmap = ch->kmap;
-	ch->old_umap = ch->umap;
-	ch->kmap = kmap;
-	ch->umap = umap;
 	if (ch->live)
 		kup_counters_add(&ch->base, &ch->e.cnt);
 	/* The module's next call wipes the private copy (it may be reading it now). */
@@ -302,6 +321,7 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	pthread_mutex_unlock(&sc->lock);
 	kpv_gate_unlock(&ch->gate);
 	kmap = umap = NULL;
+	mem = NULL;
 
 	pthread_mutex_lock(&ch->conn_lock);
 	ch->conn_fd = c->fd;
@@ -325,6 +345,7 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	return 0;
 
 unreserve:
+	free(mem);
 	if (kmap)
 		munmap(kmap, blk);
 	if (umap)
@@ -466,20 +487,15 @@ static void *monitor(void *arg)
 
 static void sc_free(struct kupdev_softc *sc)
 {
-	size_t blk = KUP_BLOCK_LEN(sc->size);
 	uint32_t i;
 
 	for (i = 0; sc->chans && i < sc->chan_cnt; i++) {
 		struct kpv_chan *ch = &sc->chans[i];
+		struct kpv_mem *m;
 
-		if (ch->kmap) {
-			munmap(ch->kmap, blk);
-			munmap(ch->umap, blk);
-		}
-		if (ch->old_kmap) {
-			munmap(ch->old_kmap, blk);
-			munmap(ch->old_umap, blk);
-		}
+		while ((m = kup_loan_drain(&ch->loans)))
+			kpv_mem_put(m);
+		kpv_mem_put(ch->mem);
 		free(ch->rx_copy);
 		pthread_mutex_destroy(&ch->conn_lock);
 	}

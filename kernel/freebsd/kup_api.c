@@ -129,9 +129,13 @@ kup_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_fchan **chp)
 	return (0);
 }
 
-/* A channel call: 0 with ch->api held (and sc entered), or -EKU_*. */
+/*
+ * A channel call: 0 with ch->api held (and sc entered), or -EKU_*.  The
+ * caller's earlier zero-copy pointers end here; zc: the call hands out new
+ * ones (a loan slot must be free).
+ */
 static int
-kup_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_fchan **chp)
+kup_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_fchan **chp, int zc)
 {
 	struct kup_fchan *ch;
 	uint32_t gen;
@@ -144,7 +148,10 @@ kup_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_fchan **chp)
 		kup_leave(sc);
 		return (-EKU_INTR);
 	}
-	r = kup_chan_switch(ch, 0);
+	kup_mem_put(kup_loan_end(&ch->loans, curthread));
+	r = zc ? kup_loan_room(&ch->loans) : 0;
+	if (r == 0)
+		r = kup_chan_switch(ch, 0);
 	if (r != 0) {
 		atomic_store_rel_int(&ch->last_err, -r);
 		sx_xunlock(&ch->api);
@@ -381,6 +388,7 @@ int
 kupdev_unload(struct kupdev_softc *sc)
 {
 	struct kup_fchan *ch;
+	struct kup_fmem *lent;
 	uint32_t i;
 
 	if (sc == NULL)
@@ -415,6 +423,8 @@ kupdev_unload(struct kupdev_softc *sc)
 	for (i = 0; i < sc->chan_cnt; i++) {
 		ch = &sc->chans[i];
 		sx_xlock(&ch->api);
+		while ((lent = kup_loan_drain(&ch->loans)) != NULL)
+			kup_mem_put(lent);
 		kup_mem_put(ch->emem);
 		ch->emem = NULL;
 		sx_xunlock(&ch->api);
@@ -538,7 +548,7 @@ kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t
 
 	if (!kup_flags_ok(flags))
 		return (-EKU_INVAL);
-	r = kup_chan_enter(sc, chan_id, &ch);
+	r = kup_chan_enter(sc, chan_id, &ch, 0);
 	if (r != 0)
 		return (r);
 	r = kup_end_send(&ch->e, data, len, flags, timeout_ns);
@@ -562,13 +572,15 @@ kup_recv(struct kupdev_softc *sc, int chan_id, const void **data, size_t *len, i
 
 	if (!kup_flags_ok(flags))
 		return (-EKU_INVAL);
-	r = kup_chan_enter(sc, chan_id, &ch);
+	r = kup_chan_enter(sc, chan_id, &ch, !copy);
 	if (r != 0)
 		return (r);
 	r = kup_end_recv(&ch->e, flags, timeout_ns, &d, &l, copy);
 	if (r == 0) {
 		*data = d;
 		*len = l;
+		if (!copy)
+			kup_loan_take(&ch->loans, curthread);
 	}
 	return (kup_chan_leave(ch, r));
 }
@@ -627,12 +639,14 @@ kupdev_send_buf(
 
 	if (buf == NULL || cap == NULL || !kup_flags_ok(flags))
 		return (-EKU_INVAL);
-	r = kup_chan_enter(sc, chan_id, &ch);
+	r = kup_chan_enter(sc, chan_id, &ch, 1);
 	if (r != 0)
 		return (r);
 	r = kup_end_txbuf(&ch->e, flags, timeout_ns, buf, &c);
-	if (r == 0)
+	if (r == 0) {
 		*cap = c;
+		kup_loan_take(&ch->loans, curthread);
+	}
 	return (kup_chan_leave(ch, r));
 }
 
@@ -642,7 +656,7 @@ kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
 	struct kup_fchan *ch;
 	int r;
 
-	r = kup_chan_enter(sc, chan_id, &ch);
+	r = kup_chan_enter(sc, chan_id, &ch, 0);
 	if (r != 0)
 		return (r);
 	r = kup_end_commit(&ch->e, len);
@@ -657,7 +671,7 @@ kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeo
 
 	if (!kup_flags_ok(flags))
 		return (-EKU_INVAL);
-	r = kup_chan_enter(sc, chan_id, &ch);
+	r = kup_chan_enter(sc, chan_id, &ch, 0);
 	if (r != 0)
 		return (r);
 	r = kup_end_pass(&ch->e, flags, timeout_ns);

@@ -172,8 +172,8 @@ kup_user_ready(struct kup_fchan *ch, uint32_t gen)
 
 /*
  * Point the kern side's end at the latest attach (ch->api held).  Only the
- * kern side's own calls (and unload) move it, so memory the module got a
- * pointer into stays mapped until the module calls again.  Whether the
+ * kern side's own calls (and unload) move it; the zero-copy pointers other
+ * threads got from earlier calls keep the old memory (core's loans).  Whether the
  * call may move on, or must first report the end of the attach it worked
  * on, is core's session rule (kup_session_next).  force (unload) always
  * moves on.
@@ -184,6 +184,7 @@ kup_chan_switch(struct kup_fchan *ch, int force)
 	struct kupdev_softc *sc = ch->sc;
 	struct kup_fmem *old, *mem;
 	void *kblock;
+	uint32_t n;
 	int r;
 
 	sx_assert(&ch->api, SA_XLOCKED);
@@ -215,7 +216,12 @@ kup_chan_switch(struct kup_fchan *ch, int force)
 	ch->emem = mem;
 	ch->spin_gen = atomic_load_acq_32(&sc->spin_gen) - 1; /* reload spin_ns */
 	mtx_unlock(&ch->mtx);
-	kup_mem_put(old);
+	if (old != NULL) {
+		/* Threads still holding pointers into old keep it (core's loans). */
+		for (n = kup_loan_retire(&ch->loans, old); n > 0; n--)
+			refcount_acquire(&old->ref);
+		kup_mem_put(old);
+	}
 	return (0);
 }
 

@@ -109,6 +109,7 @@ struct kup_fchan {
 	/* Under api; emem and sess are changed under api and mtx. */
 	struct kup_end e;         /* KUP_SIDE_KERN, on emem */
 	struct kup_fmem *emem;    /* the attach e works on (a reference), or NULL */
+	struct kup_loans loans;   /* zero-copy pointers out; a retired mem: a ref each */
 	struct kup_session sess;  /* (m) core's session rule; sess.egen is emem->gen */
 	uint32_t spin_gen;        /* sc->spin_gen that e.spin_ns reflects */
 	uint32_t handed_gen;      /* (m) the gen kupdev_wait_channel last returned */

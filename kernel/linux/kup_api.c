@@ -51,8 +51,12 @@ static int kup_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_kchan
 	return 0;
 }
 
-/* Enter a call on one channel: bounds, the channel's lock, its latest attach. */
-static int kup_begin(struct kupdev_softc *sc, int chan_id, struct kup_kchan **chp)
+/*
+ * Enter a call on one channel: bounds, the channel's lock, its latest
+ * attach.  The caller's earlier zero-copy pointers end here; zc: the call
+ * hands out new ones (a loan slot must be free).
+ */
+static int kup_begin(struct kupdev_softc *sc, int chan_id, struct kup_kchan **chp, int zc)
 {
 	struct kup_kchan *ch;
 	int r = kup_enter_chan(sc, chan_id, &ch);
@@ -63,6 +67,10 @@ static int kup_begin(struct kupdev_softc *sc, int chan_id, struct kup_kchan **ch
 		kup_leave(sc);
 		return -EKU_INTR;
 	}
+	kup_mem_put(kup_loan_end(&ch->loans, current));
+	r = zc ? kup_loan_room(&ch->loans) : 0;
+	if (r)
+		goto fail;
 	r = -EKU_SHUTDOWN;
 	if (READ_ONCE(sc->dead))
 		goto fail;
@@ -212,7 +220,7 @@ int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, si
 
 	if (!kup_flags_ok(flags))
 		return -EKU_INVAL;
-	r = kup_begin(sc, chan_id, &ch);
+	r = kup_begin(sc, chan_id, &ch, 0);
 	if (r)
 		return r;
 	r = kup_end_send(&ch->e, data, len, flags, timeout_ns);
@@ -234,10 +242,12 @@ static int kup_recv(struct kupdev_softc *sc, int chan_id, const void **data, siz
 
 	if (!data || !len || !kup_flags_ok(flags))
 		return -EKU_INVAL;
-	r = kup_begin(sc, chan_id, &ch);
+	r = kup_begin(sc, chan_id, &ch, !copy);
 	if (r)
 		return r;
 	r = kup_end_recv(&ch->e, flags, timeout_ns, data, &n, copy);
+	if (!r && !copy)
+		kup_loan_take(&ch->loans, current);
 	/* An empty message (a pass) reads as one zero byte in the copy too. */
 	if (!r && copy && n == 0)
 		ch->rx_copy[0] = 0;
@@ -283,7 +293,7 @@ int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t t
 
 	if (!kup_flags_ok(flags))
 		return -EKU_INVAL;
-	r = kup_begin(sc, chan_id, &ch);
+	r = kup_begin(sc, chan_id, &ch, 0);
 	if (r)
 		return r;
 	r = kup_end_pass(&ch->e, flags, timeout_ns);
@@ -308,10 +318,12 @@ int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, size_t *ca
 
 	if (!buf || !cap || !kup_flags_ok(flags))
 		return -EKU_INVAL;
-	r = kup_begin(sc, chan_id, &ch);
+	r = kup_begin(sc, chan_id, &ch, 1);
 	if (r)
 		return r;
 	r = kup_end_txbuf(&ch->e, flags, timeout_ns, buf, &c);
+	if (!r)
+		kup_loan_take(&ch->loans, current);
 	*cap = c;
 	kup_end_call(ch, r);
 	return r;
@@ -320,7 +332,7 @@ int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, size_t *ca
 int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
 {
 	struct kup_kchan *ch;
-	int r = kup_begin(sc, chan_id, &ch);
+	int r = kup_begin(sc, chan_id, &ch, 0);
 
 	if (r)
 		return r;

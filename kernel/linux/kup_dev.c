@@ -167,8 +167,8 @@ const struct kup_host_ops kup_kern_ops = {
 
 /*
  * Move the kern side's end to the channel's latest attach.  Done only
- * inside a kupdev_* call (ch->lock held), so a pointer the module got from
- * an earlier call (zero-copy buffers) stays valid until its next call.
+ * inside a kupdev_* call (ch->lock held); the zero-copy pointers other
+ * threads got from earlier calls keep the old memory (core's loans).
  * Whether the call may move on, or must first report the end of the
  * attach it worked on, is core's session rule (kup_session_next).  force
  * (unload) always moves on.
@@ -217,7 +217,14 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 	 */
 	if (r == KUP_SESS_MOVE && ch->rx_copy)
 		memset(ch->rx_copy, 0, sc->cap);
-	kup_mem_put(old);
+	if (old) {
+		/* Threads still holding pointers into old keep it (core's loans). */
+		uint32_t k = kup_loan_retire(&ch->loans, old);
+
+		while (k--)
+			kup_mem_get(old);
+		kup_mem_put(old);
+	}
 	return 0;
 }
 
@@ -477,7 +484,10 @@ int kupdev_unload(struct kupdev_softc *sc)
 
 	for (i = 0; i < sc->chan_cnt; i++) {
 		struct kup_kchan *ch = &sc->ch[i];
+		struct kup_mem *m;
 
+		while ((m = kup_loan_drain(&ch->loans)))
+			kup_mem_put(m);
 		kup_mem_put(ch->emem);
 		kup_mem_put(ch->cur);
 		kvfree(ch->rx_copy);

@@ -10,6 +10,7 @@
  *   EBUSY     channel held by another file	EKU_BUSY
  *   EISCONN   this file is attached already	EKU_INVAL
  *   EPERM     attach on a file opened read-only	EKU_PERM
+ *             (mmap: by a process other than the attaching one)
  *   ENOTCONN  not attached / detached		EKU_CLOSED
  *   ESHUTDOWN the device is unloading		EKU_SHUTDOWN
  *   ETIMEDOUT, EINTR, ENOMEM, EFAULT, ENOTTY as usual.
@@ -22,6 +23,7 @@
 #include <linux/module.h>
 #include <linux/nospec.h>
 #include <linux/poll.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/version.h>
@@ -99,6 +101,8 @@ static int kup_release(struct inode *inode, struct file *file)
 	kup_file_drop_pages_locked(f); /* none left by now (detach, shutdown): belt and braces */
 	mutex_unlock(&sc->lock);
 	kup_mem_put_obj(f->mem);
+	if (f->mm)
+		mmdrop(f->mm);
 	kfree(f);
 	put_device(&sc->dev); /* may free sc */
 	return 0;
@@ -161,6 +165,8 @@ static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
 	f->chan = idx;
 	f->attached = 1;
 	f->pages = 1;
+	f->mm = current->mm;
+	mmgrab(f->mm);
 	/* Set once, before poll may look at it without the lock. */
 	smp_store_release(&f->mem, m);
 	ch->owner = f;
@@ -411,12 +417,22 @@ static int kup_mmap(struct file *file, struct vm_area_struct *vma)
 		r = -ENOTCONN;
 		goto out;
 	}
+	/*
+	 * The channel belongs to the process that attached it: a forked child,
+	 * an exec'd image or a process the fd was passed to cannot map it (and
+	 * so cannot talk on that session, or keep it alive past the owner's munmap).
+	 */
+	if (vma->vm_mm != f->mm) {
+		r = -EPERM;
+		goto out;
+	}
 	blk = KUP_BLOCK_LEN(sc->size) >> PAGE_SHIFT;
 	total = 2 * blk;
 	if (off >= total || len > total - off) {
 		r = -EINVAL;
 		goto out;
 	}
+	off = array_index_nospec(off, total); /* no page array read past it under speculation */
 	if (off < blk) {
 		if (vma->vm_flags & VM_WRITE) {
 			r = -EACCES;
@@ -428,9 +444,13 @@ static int kup_mmap(struct file *file, struct vm_area_struct *vma)
 	/*
 	 * A child process must not share the channel (it is not attached):
 	 * VM_DONTCOPY, and VM_IO because madvise(MADV_DOFORK) refuses to
-	 * clear VM_DONTCOPY there.  The cost: get_user_pages on the channel
-	 * fails (O_DIRECT, vmsplice, process_vm_readv); copy_{to,from}_user
-	 * works as ever, and debuggers get kup_vm_access.
+	 * clear VM_DONTCOPY there.  VM_IO makes the slow get_user_pages path
+	 * refuse the channel; on 6.1 its fast path (vmsplice, for one) does
+	 * not look at VM_IO and takes page references of its own (6.12 refuses
+	 * it).  That is accepted:
+	 * the pages are refcounted, so what holds them keeps them after the
+	 * detach and they are freed when it lets go (vmtest checks it).
+	 * Debuggers get kup_vm_access.
 	 */
 	kup_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP | VM_IO);
 	/* A reference per page and mapping: they outlive the module's release. */

@@ -52,7 +52,7 @@
 #include "kupdev.h"
 #include "kup_core.h"
 
-#define KUP_MAX_DEVS 256 /* minors of the kup char major */
+#define KUP_MAX_DEVS 256        /* minors of the kup char major */
 #define KUP_DRAIN    0x40000000 /* in sc->inside: kupdev_unload waits for the count to empty */
 
 struct kup_mem {
@@ -76,6 +76,7 @@ struct kup_kchan {
 	/* Under lock (changed also under sc->lock). */
 	struct kup_end e;
 	struct kup_mem *emem;     /* the attach e works on, or NULL */
+	struct kup_loans loans;   /* zero-copy pointers out; a retired mem: a ref each */
 	uint8_t *rx_copy;         /* cap bytes, kupdev_receive's private copy */
 	struct kup_counters base; /* counters of earlier attaches */
 	spinlock_t snap_lock;
@@ -100,10 +101,10 @@ struct kupdev_softc {
 	int64_t spin_ns; /* atomic */
 
 	struct mutex lock;
-	int dead;                  /* shut down (or unloaded): every call fails */
-	int unloading;             /* kupdev_unload has begun: under lock */
-	struct mutex shut_lock;    /* serialises kup_dev_shutdown */
-	atomic_t inside; /* kupdev_* calls in progress, | KUP_DRAIN once unload waits */
+	int dead;               /* shut down (or unloaded): every call fails */
+	int unloading;          /* kupdev_unload has begun: under lock */
+	struct mutex shut_lock; /* serialises kup_dev_shutdown */
+	atomic_t inside;        /* kupdev_* calls in progress, | KUP_DRAIN once unload waits */
 	wait_queue_head_t attach_wq;
 	struct list_head pending; /* attached channels not yet reported */
 	atomic_t notify_gen;      /* kupdev_notify bumps it: atomic, so IRQ-safe */
@@ -123,6 +124,9 @@ struct kup_file {
 	int attached; /* holds sc->ch[chan] */
 	int pages;    /* holds a pref on mem (attached, or shut down not yet) */
 	int maps;     /* live vmas of this file */
+	/* The attaching process's address space: the only one that may map the
+	 * channel (mmgrab'd: the pointer is never reused while we hold it). */
+	struct mm_struct *mm;
 	/* Atomic: the notify generation this file last saw (open, INFO, NOTIFY). */
 	uint32_t nseen;
 };

@@ -581,4 +581,35 @@ KT_TEST(strerror_covers_every_code)
 	KT_ASSERT(strcmp(kup_core_strerror(-2147483647 - 1), "unknown KUP error") == 0);
 }
 
+/* Loans: retire counts only loans on the current memory; end returns a retired one once. */
+KT_TEST(loans_retire_end_and_drain)
+{
+	struct kup_loans l;
+	static char a[KUP_LOANS], b, c, m1, m2;
+	int i;
+
+	memset(&l, 0, sizeof(l));
+	KT_ASSERT(kup_loan_end(&l, &a[0]) == NULL);
+	KT_EQ(kup_loan_room(&l), 0);
+	kup_loan_take(&l, &a[0]);
+	kup_loan_take(&l, &b);
+	KT_EQ(kup_loan_retire(&l, &m1), 2); /* both on m1 now */
+	kup_loan_take(&l, &c);              /* c on the new memory */
+	KT_EQ(kup_loan_retire(&l, &m2), 1); /* only c moves to m2 */
+	KT_ASSERT(kup_loan_end(&l, &a[0]) == &m1);
+	KT_ASSERT(kup_loan_end(&l, &a[0]) == NULL); /* once */
+	KT_EQ(l.n, 2);
+	KT_ASSERT(kup_loan_drain(&l) != NULL);
+	KT_ASSERT(kup_loan_drain(&l) != NULL);
+	KT_ASSERT(kup_loan_drain(&l) == NULL);
+	KT_EQ(l.n, 0);
+	for (i = 0; i < KUP_LOANS; i++)
+		kup_loan_take(&l, &a[i]);
+	KT_EQ(kup_loan_room(&l), -EKU_BUSY);
+	KT_ASSERT(kup_loan_end(&l, &a[3]) == NULL); /* not retired: nothing to put */
+	KT_EQ(kup_loan_room(&l), 0);
+	KT_ASSERT(kup_loan_drain(&l) == NULL); /* none retired */
+	KT_EQ(l.n, 0);
+}
+
 KT_MAIN()

@@ -2,8 +2,9 @@
 /*
  * test_gate.c - the provider's channel gate (provider/kpv_gate.h): mutual
  * exclusion, hand-over, unload's drain, and kupdev_unload with callers
- * blocked on a channel and queued behind them.  Built twice: against the
- * libraries, and with ASan from their sources (use after free is caught).
+ * blocked on a channel and queued behind them; and the lifetime of the
+ * zero-copy pointers a pool thread holds while others move the channel on.  Built twice: against
+ * the libraries, and with ASan from their sources (use after free is caught).
  */
 #include <dlfcn.h>
 #include <limits.h>
@@ -449,6 +450,202 @@ KT_TEST(unload_waits_for_a_thread_inside_shutdown)
 	pthread_join(t, NULL);
 	KT_EQ(s.r, 0);
 	KT_EQ(__atomic_load_n(&hk.drain_waits, __ATOMIC_SEQ_CST), 1);
+}
+
+/*
+ * Zero-copy pointers in a pool (core's loans): thread A serves the first
+ * attach and keeps a pointer from kupdev_recv_shared_untrusted (or
+ * kupdev_send_buf); the process detaches and attaches again, twice, and
+ * the main thread, handed each new attach, moves the channel on.  A's
+ * pointer must still reach the first attach's memory: it reads the same
+ * bytes (or writes) there without a fault, until its next call.
+ */
+struct lender {
+	struct kupdev_softc *sc;
+	int zc_send;     /* 0: hold a receive pointer; 1: a send buffer */
+	int lent, moved; /* atomic: A holds its pointer; the channel moved on */
+	int r, same;     /* A's results */
+	int busy;        /* A's call while every loan slot is taken */
+};
+
+static unsigned sum_bytes(const volatile uint8_t *p, size_t n)
+{
+	unsigned s = 0;
+
+	while (n--)
+		s = s * 31 + *p++;
+	return s;
+}
+
+static void *lender_run(void *arg)
+{
+	struct lender *l = arg;
+	const void *p = NULL;
+	void *b;
+	size_t len = 0, cap;
+	unsigned s1;
+
+	l->r = kupdev_wait_channel(l->sc);
+	if (l->r == 0)
+		l->r = kupdev_send(l->sc, "hello", 5, 0);
+	if (l->r == 0)
+		l->r = kupdev_recv_shared_untrusted(l->sc, 0, &p, &len, 0, -1);
+	if (l->r == 0 && l->zc_send) {
+		l->r = kupdev_send_buf(l->sc, 0, &b, &cap, 0, -1);
+		p = b;
+		len = cap;
+	}
+	if (l->r)
+		goto out;
+	s1 = sum_bytes(p, len);
+	__atomic_store_n(&l->lent, 1, __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&l->moved, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	if (l->zc_send)
+		memset(b, 0x5a, cap); /* into the first attach's pages, which nobody reads */
+	else
+		l->same = sum_bytes(p, len) == s1 && len == 7 && !memcmp(p, "payload", 7);
+out:
+	__atomic_store_n(&l->lent, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void loan_outlives_reattach(int zc_send)
+{
+	struct lender l = {.zc_send = zc_send};
+	char name[64];
+	void *h, *ch, *msg;
+	const void *p;
+	size_t len;
+	pthread_t t;
+	int i;
+
+	snprintf(name, sizeof(name), "kt_loan_%d", (int)getpid());
+	l.sc = kupdev_create(name, 1, 1);
+	KT_ASSERT(l.sc);
+	KT_EQ(pthread_create(&t, NULL, lender_run, &l), 0);
+	h = kernproxy_open(name);
+	KT_ASSERT(h);
+	ch = kernproxy_channel(h, 0, 1);
+	KT_ASSERT(ch);
+	msg = kernproxy_receive_len(ch, &len, 0);
+	KT_ASSERT(msg && len == 5);
+	KT_EQ(kernproxy_send(ch, "payload", 7, 0), 0);
+	while (!__atomic_load_n(&l.lent, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	KT_EQ(l.r, 0);
+	/* Twice: the provider once kept one earlier attach's memory. */
+	for (i = 0; i < 2; i++) {
+		kernproxy_close(h);
+		h = kernproxy_open(name);
+		KT_ASSERT(h);
+		while (!(ch = kernproxy_channel(h, 0, 1)))
+			KT_EQ(kernproxy_error(h), EKU_BUSY); /* until the monitor saw the close */
+		KT_EQ(kupdev_wait_channel(l.sc), 0);
+		KT_EQ(kupdev_send(l.sc, "again", 5, 0), 0); /* moves the channel on */
+		msg = kernproxy_receive_len(ch, &len, 0);
+		KT_ASSERT(msg && len == 5 && !memcmp(msg, "again", 5));
+		KT_EQ(kernproxy_send(ch, "x", 1, 0), 0);
+		KT_EQ(kupdev_recv(l.sc, 0, &msg, &len, 0, -1), 0);
+		KT_EQ(len, 1);
+	}
+	__atomic_store_n(&l.moved, 1, __ATOMIC_SEQ_CST);
+	pthread_join(t, NULL);
+	KT_EQ(l.r, 0);
+	if (!zc_send)
+		KT_EQ(l.same, 1);
+	/* The new process never sees A's bytes: past "again" its data page is as fresh. */
+	KT_EQ(kupdev_send(l.sc, "done", 4, 0), 0);
+	msg = kernproxy_receive_len(ch, &len, 0);
+	KT_ASSERT(msg && len == 4 && !memcmp(msg, "done", 4));
+	for (i = 5; i < 4096; i++)
+		KT_EQ(((const uint8_t *)msg)[i], 0);
+	KT_EQ(kernproxy_send(ch, "tail", 4, 0), 0);
+	KT_EQ(kupdev_recv_shared_untrusted(l.sc, 0, &p, &len, 0, -1), 0);
+	KT_ASSERT(len == 4 && !memcmp(p, "tail", 4));
+	for (i = 4; i < 4096; i++)
+		KT_EQ(((const uint8_t *)p)[i], 0);
+	kernproxy_close(h);
+	KT_EQ(kupdev_unload(l.sc), 0); /* frees what A still holds */
+}
+
+KT_TEST(recv_pointer_outlives_reattach_in_a_pool)
+{
+	loan_outlives_reattach(0);
+}
+
+KT_TEST(send_buffer_outlives_reattach_in_a_pool)
+{
+	loan_outlives_reattach(1);
+}
+
+struct loaner {
+	struct kupdev_softc *sc;
+	int go, done, quit, r; /* atomic */
+};
+
+/* Stays alive until quit: a dead thread's identity may be reused by the next one. */
+static void *loaner_run(void *arg)
+{
+	struct loaner *o = arg;
+	const void *p;
+	size_t len;
+
+	while (!__atomic_load_n(&o->go, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	o->r = kupdev_recv_shared_untrusted(o->sc, 0, &p, &len, KUP_NB, 0);
+	__atomic_store_n(&o->done, 1, __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&o->quit, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	return NULL;
+}
+
+/* Loan slots are bounded: a thread beyond KUP_LOANS gets -EKU_BUSY; a call of its own frees a
+ * holder's slot. */
+KT_TEST(zero_copy_loans_are_bounded)
+{
+	static struct loaner o[KUP_LOANS + 1];
+	pthread_t t[KUP_LOANS + 1];
+	struct kupdev_softc *sc;
+	char name[64];
+	void *h, *ch, *msg;
+	const void *p;
+	size_t len;
+	int i;
+
+	snprintf(name, sizeof(name), "kt_loans_%d", (int)getpid());
+	sc = kupdev_create(name, 1, 1);
+	KT_ASSERT(sc);
+	h = kernproxy_open(name);
+	KT_ASSERT(h);
+	ch = kernproxy_channel(h, 0, 1);
+	KT_ASSERT(ch);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kupdev_send(sc, "hi", 2, 0), 0);
+	msg = kernproxy_receive_len(ch, &len, 0);
+	KT_ASSERT(msg);
+	KT_EQ(kernproxy_send(ch, "m", 1, 0), 0);
+	for (i = 0; i <= KUP_LOANS; i++) {
+		o[i].sc = sc;
+		KT_EQ(pthread_create(&t[i], NULL, loaner_run, &o[i]), 0);
+	}
+	for (i = 0; i <= KUP_LOANS; i++) {
+		__atomic_store_n(&o[i].go, 1, __ATOMIC_SEQ_CST);
+		while (!__atomic_load_n(&o[i].done, __ATOMIC_SEQ_CST))
+			usleep(1000);
+		KT_EQ(o[i].r, i < KUP_LOANS ? 0 : -EKU_BUSY);
+	}
+	KT_EQ(kupdev_last_error(sc, 0), EKU_BUSY);
+	KT_EQ(kupdev_recv_shared_untrusted(sc, 0, &p, &len, KUP_NB, 0), -EKU_BUSY);
+	/* A plain call ends nobody else's loan; still busy. */
+	KT_EQ(kupdev_recv(sc, 0, &msg, &len, KUP_NB, 0), 0);
+	KT_EQ(kupdev_recv_shared_untrusted(sc, 0, &p, &len, KUP_NB, 0), -EKU_BUSY);
+	for (i = 0; i <= KUP_LOANS; i++) {
+		__atomic_store_n(&o[i].quit, 1, __ATOMIC_SEQ_CST);
+		pthread_join(t[i], NULL);
+	}
+	kernproxy_close(h);
+	KT_EQ(kupdev_unload(sc), 0);
 }
 
 KT_MAIN()

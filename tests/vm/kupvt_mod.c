@@ -15,8 +15,14 @@
  * cycles creates and unloads a device "kupvt_cyc" N times (vmtest checks
  * that no memory is left behind per cycle); writing N to notify calls
  * kupdev_notify(kupvt) N times.  kupvt_big (255 pages, one
- * channel, no module thread) is for tests that attach big memory.  Unload (rmmod) calls
- * kupdev_unload first, then joins the threads.
+ * channel, no module thread) is for tests that attach big memory.
+ * kupvt_pool (1 channel) is served by a pool of two threads, each taking
+ * whatever kupdev_wait_channel hands it: after the hello, a message 'R'
+ * makes the thread keep a zero-copy receive pointer ('W': a send buffer)
+ * across the next attach, which the other thread serves; it then reads
+ * the bytes again ('W': fills the buffer) and reports in the parameter
+ * pool (10: holding the pointer, 1: same bytes, 2: changed, 3: written).
+ * Unload (rmmod) shuts the devices down first, then joins the threads.
  */
 #include "kupsvc.h"
 #include <linux/wait.h>
@@ -87,10 +93,72 @@ static const struct kernel_param_ops kupvt_notify_ops = {
 };
 module_param_cb(notify, &kupvt_notify_ops, NULL, 0200);
 
+/* --- kupvt_pool: zero-copy pointers in a thread pool --------------------- */
+
+static struct kupdev_softc *sc_pool;
+static struct kupsvc_thread *pool_thr[2];
+static atomic_t pool_hellos; /* sessions the pool has begun */
+static DECLARE_WAIT_QUEUE_HEAD(pool_wq);
+static int pool_result;
+module_param(pool_result, int, 0644);
+
+static uint32_t kupvt_sum(const uint8_t *p, size_t len);
+static int stopping;
+
+/* Hold a pointer into this attach until the pool begins the next session. */
+static void kupvt_pool_hold(int hellos)
+{
+	WRITE_ONCE(pool_result, 10);
+	wait_event_timeout(pool_wq, READ_ONCE(stopping) || atomic_read(&pool_hellos) != hellos,
+	                   60 * HZ);
+}
+
+static void kupvt_pool_session(int ch)
+{
+	struct kupvt_hello h = {{'K', 'V', 'T', 'H'}, ch};
+	const void *p;
+	void *buf;
+	size_t len, cap;
+	uint32_t s1;
+	int n;
+
+	if (kupdev_send(sc_pool, &h, sizeof(h), ch))
+		return;
+	n = atomic_inc_return(&pool_hellos);
+	wake_up_all(&pool_wq);
+	while (!kupdev_recv_shared_untrusted(sc_pool, ch, &p, &len, 0, KUP_FOREVER)) {
+		switch (len ? ((const uint8_t *)p)[0] : 0) {
+		case 'R':
+			s1 = kupvt_sum(p, len);
+			kupvt_pool_hold(n);
+			WRITE_ONCE(pool_result, kupvt_sum(p, len) == s1 ? 1 : 2);
+			return; /* no call on the channel: the other thread has it */
+		case 'W':
+			if (kupdev_send_buf(sc_pool, ch, &buf, &cap, 0, KUP_FOREVER))
+				return;
+			kupvt_pool_hold(n);
+			memset(buf, 0x5a, cap);
+			WRITE_ONCE(pool_result, 3);
+			return;
+		default:
+			if (kupdev_send_timed(sc_pool, ch, p, len, 0, KUP_FOREVER))
+				return;
+		}
+	}
+}
+
+static int kupvt_pool_thread(void *arg)
+{
+	int ch;
+
+	while ((ch = kupdev_wait_channel(sc_pool)) >= 0)
+		kupvt_pool_session(ch);
+	return 0;
+}
+
 static struct kupsvc_thread *disp, *workers[KUPVT_CHANS];
 static DECLARE_WAIT_QUEUE_HEAD(kupvt_wq);
 static atomic_t go[KUPVT_CHANS];
-static int stopping;
 
 static uint32_t kupvt_sum(const uint8_t *p, size_t len)
 {
@@ -194,12 +262,20 @@ static void kupvt_stop(void)
 	kernel_param_unlock(THIS_MODULE);
 	WRITE_ONCE(stopping, 1);
 	wake_up_interruptible_all(&kupvt_wq);
+	wake_up_all(&pool_wq);
 	if (sc)
 		kupdev_shutdown(sc); /* every blocked kupdev_* call returns */
+	if (sc_pool)
+		kupdev_shutdown(sc_pool);
 	kupsvc_thread_join(disp);
 	for (i = 0; i < KUPVT_CHANS; i++)
 		if (workers[i])
 			kupsvc_thread_join(workers[i]);
+	for (i = 0; i < 2; i++)
+		if (pool_thr[i])
+			kupsvc_thread_join(pool_thr[i]);
+	if (sc_pool)
+		kupdev_unload(sc_pool); /* frees what a pool thread still holds */
 	if (sc)
 		kupdev_unload(sc);
 	if (sc_attr)
@@ -262,6 +338,14 @@ static int kupvt_start(void)
 	disp = kupsvc_thread_start(kupvt_dispatch, NULL, "kupvt_d");
 	if (!disp)
 		goto fail;
+	sc_pool = kupdev_create("kupvt_pool", 1, 1);
+	if (!sc_pool)
+		goto fail;
+	for (i = 0; i < 2; i++) {
+		pool_thr[i] = kupsvc_thread_start(kupvt_pool_thread, NULL, "kupvt_p");
+		if (!pool_thr[i])
+			goto fail;
+	}
 	kernel_param_lock(THIS_MODULE);
 	notify_sc = sc;
 	kernel_param_unlock(THIS_MODULE);

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <pthread.h>
 
 #include "kt.h"
@@ -65,7 +66,7 @@ static void vt_wake(struct kup_end *e, uint32_t bits)
 static const struct kup_host_ops vt_ops = {.sleep = vt_sleep, .wake = vt_wake};
 
 /* Attach channel chan: 0, or -errno of the step that failed. */
-static int vt_open(struct vt *v, uint32_t chan)
+static int vt_open_dev(struct vt *v, const char *dev, uint32_t chan)
 {
 	struct kup_ioc_attach a = {.abi = KUP_ABI_VERSION, .chan = chan, .size = 1};
 	void *p;
@@ -74,7 +75,7 @@ static int vt_open(struct vt *v, uint32_t chan)
 	v->chan = chan;
 	v->blk = KUP_BLOCK_LEN(1);
 	v->len = KUP_MAP_LEN(1);
-	v->fd = open(DEV, O_RDWR | O_CLOEXEC);
+	v->fd = open(dev, O_RDWR | O_CLOEXEC);
 	if (v->fd < 0)
 		return -errno;
 	if (ioctl(v->fd, KUP_IOC_ATTACH, &a) < 0)
@@ -98,6 +99,11 @@ fail:
 	close(v->fd);
 	v->fd = -1;
 	return (int)a.abi;
+}
+
+static int vt_open(struct vt *v, uint32_t chan)
+{
+	return vt_open_dev(v, DEV, chan);
 }
 
 static void vt_close(struct vt *v)
@@ -735,6 +741,138 @@ static void fork_and_touch(struct vt *v, int dofork)
 	KT_EQ(u[64], 0);
 }
 
+#define POOL_PARAM "/sys/module/kupvt/parameters/pool_result"
+
+static int param_int(const char *path)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	KT_ASSERT(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	KT_ASSERT(n > 0);
+	buf[n] = 0;
+	return atoi(buf);
+}
+
+/* The pool's report once it is no longer `not`, polled for SOON at most. */
+static int pool_result_not(int not )
+{
+	int i, r = param_int(POOL_PARAM);
+
+	for (i = 0; i < 3000 && r == not ; i++) {
+		usleep(10000);
+		r = param_int(POOL_PARAM);
+	}
+	return r;
+}
+
+/*
+ * Issue 14 F1: a pool thread keeps a zero-copy pointer (receive: 'R',
+ * send buffer: 'W') while the process detaches and attaches again and the
+ * other pool thread moves the channel on.  The pointer must still reach
+ * the old attach's pages (kup.ko once freed them at the switch: an Oops
+ * in the module thread's memcpy, or stores into freed pages), and the new
+ * process's pages must not see the writes.
+ */
+static void pool_loan(char op)
+{
+	uint8_t msg[200];
+	struct vt v;
+	const void *d;
+	uint32_t len;
+	int i;
+
+	put_str(POOL_PARAM, "0");
+	KT_EQ(vt_open_dev(&v, "/dev/kupvt_pool", 0), 0);
+	vt_hello(&v);
+	memset(msg, 0x33, sizeof(msg));
+	msg[0] = op;
+	KT_EQ(kup_end_send(&v.e, msg, sizeof(msg), 0, SOON), 0);
+	KT_EQ(pool_result_not(0), 10); /* the thread holds its pointer */
+	vt_close(&v);
+	KT_EQ(vt_open_dev(&v, "/dev/kupvt_pool", 0), 0);
+	vt_hello(&v); /* the other thread moved the channel on */
+	KT_EQ(pool_result_not(10), op == 'R' ? 1 : 3);
+	/* The new session works, and none of the old thread's bytes are in it. */
+	KT_EQ(kup_end_send(&v.e, "echo", 4, 0, SOON), 0);
+	KT_EQ(kup_end_recv(&v.e, 0, SOON, &d, &len, 0), 0);
+	KT_ASSERT(len == 4 && !memcmp(d, "echo", 4));
+	for (i = 8; i < (int)KUP_PAGE; i++)
+		KT_EQ(((const uint8_t *)d)[i], 0);
+	vt_close(&v);
+}
+
+KT_TEST(pool_recv_pointer_outlives_reattach)
+{
+	pool_loan('R');
+}
+
+KT_TEST(pool_send_buffer_outlives_reattach)
+{
+	pool_loan('W');
+}
+
+/*
+ * Issue 14 F2: vmsplice of the channel works on 6.1 (get_user_pages' fast
+ * path does not look at VM_IO) and is refused on 6.12.  Either is fine;
+ * where it works, the pipe holds page references of its own, so the bytes
+ * stay readable after the detach, and the pages go back to the allocator
+ * only when the pipe lets go (no use after free).
+ */
+KT_TEST(vmsplice_of_channel_pages_outlives_detach)
+{
+	char buf[KUP_PAGE];
+	struct iovec iov[2];
+	struct vt v;
+	ssize_t n;
+	int p[2];
+
+	KT_EQ(vt_open(&v, 3), 0);
+	vt_hello(&v);
+	memcpy(v.map + v.blk + KUP_PAGE, "SPLICE", 6); /* the user's data page */
+	iov[0] = (struct iovec){v.map + KUP_PAGE, KUP_PAGE}; /* the kern's data page (read-only) */
+	iov[1] = (struct iovec){v.map + v.blk + KUP_PAGE, KUP_PAGE};
+	KT_EQ(pipe(p), 0);
+	KT_EQ(fcntl(p[1], F_SETPIPE_SZ, 4 * KUP_PAGE) >= 2 * (int)KUP_PAGE, 1);
+	n = vmsplice(p[1], iov, 2, 0);
+	printf("# vmsplice from the channel: %s\n", n < 0 ? strerror(errno) : "accepted");
+	vt_close(&v); /* detach: kup.ko drops its page references */
+	if (n >= 0) {
+		KT_EQ(n, 2 * (ssize_t)KUP_PAGE);
+		KT_EQ(read(p[0], buf, sizeof(buf)), (ssize_t)sizeof(buf));
+		KT_ASSERT(!memcmp(buf, "KVTH", 4));
+		KT_EQ(read(p[0], buf, sizeof(buf)), (ssize_t)sizeof(buf));
+		KT_ASSERT(!memcmp(buf, "SPLICE", 6));
+	}
+	close(p[0]);
+	close(p[1]);
+	/* The channel is free again and the next process gets fresh pages. */
+	KT_EQ(vt_open(&v, 3), 0);
+	vt_hello(&v);
+	KT_EQ(((const uint8_t *)v.map + v.blk + KUP_PAGE)[0], 0);
+	vt_close(&v);
+}
+
+/* Issue 14 F3: the fd is inherited, but only the attaching process may map it. */
+static void fork_and_map(struct vt *v)
+{
+	int st;
+	pid_t pid = fork();
+
+	KT_ASSERT(pid >= 0);
+	if (pid == 0) {
+		void *p = mmap(NULL, v->blk, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, v->blk);
+
+		_exit(p == MAP_FAILED && errno == EPERM ? 0 : 1);
+	}
+	KT_EQ(waitpid(pid, &st, 0), pid);
+	KT_ASSERT(WIFEXITED(st));
+	KT_EQ(WEXITSTATUS(st), 0);
+}
+
 KT_TEST(fork_child_never_shares_channel)
 {
 	struct vt v;
@@ -743,6 +881,7 @@ KT_TEST(fork_child_never_shares_channel)
 	vt_hello(&v);
 	fork_and_touch(&v, 0);
 	fork_and_touch(&v, 1);
+	fork_and_map(&v);
 	/* Still ours alone, still working. */
 	KT_EQ(kup_end_send(&v.e, "Eok", 3, 0, SECOND), 0);
 	KT_EQ(kup_end_wait(&v.e, 0, 10 * SECOND), 0);

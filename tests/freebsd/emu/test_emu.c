@@ -441,6 +441,65 @@ KT_TEST(session_belongs_to_the_thread_holding_the_attach)
 	unload_kup();
 }
 
+struct lent {
+	struct kupdev_softc *sc;
+	const void *p;
+	void *buf;
+	size_t len, cap;
+	int r;
+};
+
+/* A pool thread: takes a receive pointer and a send buffer, then leaves them held. */
+static void *take_pointers(void *arg)
+{
+	struct lent *l = arg;
+
+	l->r = kupdev_recv_shared_untrusted(l->sc, 0, &l->p, &l->len, 0, SOON);
+	if (l->r == 0)
+		l->r = kupdev_send_buf(l->sc, 0, &l->buf, &l->cap, 0, SOON);
+	return NULL;
+}
+
+/*
+ * Issue 14 F1: another thread's zero-copy pointers outlive the switch to a
+ * newer attach (the memory stays until unload here: the holder never calls
+ * again).  Before, the switch freed the pages under them (ASan: use after free).
+ */
+KT_TEST(zero_copy_pointers_of_a_pool_thread_outlive_reattach)
+{
+	struct lent l = {0};
+	struct user u;
+	const void *d;
+	uint32_t len;
+	pthread_t t;
+	int i;
+
+	load_kup();
+	l.sc = kupdev_create("emu_loan", SIZE, 1);
+	KT_ASSERT(l.sc);
+	KT_EQ(u_attach(&u, "emu_loan", 0), 0);
+	KT_EQ(kupdev_wait_channel(l.sc), 0);
+	KT_EQ(kupdev_send(l.sc, "hi", 2, 0), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
+	KT_EQ(kup_end_send(&u.e, "payload", 7, 0, SOON), 0);
+	KT_EQ(pthread_create(&t, NULL, take_pointers, &l), 0);
+	KT_EQ(pthread_join(t, NULL), 0);
+	KT_EQ(l.r, 0);
+	u_close(&u);
+	KT_EQ(u_attach(&u, "emu_loan", 0), 0);
+	KT_EQ(kupdev_wait_channel(l.sc), 0);
+	KT_EQ(kupdev_send(l.sc, "new", 3, 0), 0); /* moves the channel on */
+	KT_ASSERT(l.len == 7 && memcmp(l.p, "payload", 7) == 0);
+	memset(l.buf, 0x5a, l.cap);
+	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
+	KT_ASSERT(len == 3 && memcmp(d, "new", 3) == 0);
+	for (i = 3; i < CAP; i++)
+		KT_EQ(((const uint8_t *)d)[i], 0);
+	u_close(&u);
+	KT_EQ(kupdev_unload(l.sc), 0); /* and frees the old attach */
+	unload_kup();
+}
+
 /* kupdev_wait_channel_timed's flags: as on every host (tests/integ/integ_session.c). */
 KT_TEST(wait_channel_flags)
 {
