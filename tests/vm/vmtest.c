@@ -832,7 +832,7 @@ KT_TEST(vmsplice_of_channel_pages_outlives_detach)
 
 	KT_EQ(vt_open(&v, 3), 0);
 	vt_hello(&v);
-	memcpy(v.map + v.blk + KUP_PAGE, "SPLICE", 6); /* the user's data page */
+	memcpy(v.map + v.blk + KUP_PAGE, "SPLICE", 6);       /* the user's data page */
 	iov[0] = (struct iovec){v.map + KUP_PAGE, KUP_PAGE}; /* the kern's data page (read-only) */
 	iov[1] = (struct iovec){v.map + v.blk + KUP_PAGE, KUP_PAGE};
 	KT_EQ(pipe(p), 0);
