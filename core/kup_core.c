@@ -306,12 +306,15 @@ int kup_end_pass(struct kup_end *e, int flags, int64_t timeout_ns)
 int kup_end_recv(struct kup_end *e, int flags, int64_t timeout_ns, const void **data, uint32_t *len,
                  int copy)
 {
-	int r = kup_end_wait(e, flags, timeout_ns);
+	int r;
 
+	if (copy && !e->rx_copy)
+		return -EKU_NOMEM; /* never the shared bytes where a stable copy was asked for */
+	r = kup_end_wait(e, flags, timeout_ns);
 	if (r)
 		return r;
 	/* rx_len was read once and bounded in kup_end_poll: one bounded copy. */
-	if (copy && e->rx_copy) {
+	if (copy) {
 		kup_memcpy(e->rx_copy, e->rx, e->rx_len);
 		if (!e->rx_len)
 			e->rx_copy[0] = 0; /* an empty token reads as a zero byte here too */

@@ -68,7 +68,8 @@ int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id);
  * it, valid until kupdev_unlock_channel(), the next receive on the channel,
  * or the first call on it after another process attached it. */
 void *kupdev_receive(struct kupdev_softc *sc, int chan_id);
-/* Done with the data kupdev_receive returned. */
+/* Done with the data kupdev_receive returned.  Takes no lock and ends
+ * nothing (the copy stays until the next receive); no-op on every host. */
 void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id);
 /* Pass the turn with an empty message (length 0, first byte 0). */
 void kupdev_pass(struct kupdev_softc *sc, int chan_id);
@@ -109,13 +110,14 @@ int kupdev_claim_channel(struct kupdev_softc *sc, int chan_id);
 /* Send with flags and timeout. */
 int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t len, int flags,
                       int64_t timeout_ns);
-/* Receive a stable private copy: *data (valid as for kupdev_receive), *len. */
+/* Receive a stable private copy: *data (valid as for kupdev_receive), *len.
+ * data and len must not be NULL (-EKU_INVAL), nor buf and cap of kupdev_send_buf. */
 int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len, int flags,
                 int64_t timeout_ns);
 /*
  * Zero-copy pointers (this call and kupdev_send_buf) stay valid until the
- * calling thread's next send/recv/pass/commit/send_buf/unlock call on the
- * same channel, or kupdev_unload, whatever the process does (detach,
+ * calling thread's next send/recv/pass/commit/send_buf call on the same
+ * channel, or kupdev_unload, whatever the process does (detach,
  * reattach, exit) and whichever other thread moves the channel on meanwhile:
  * the old attach's memory is kept for the threads still holding pointers.
  * At most KUP_LOANS (8) threads hold such pointers into one channel at a

@@ -14,8 +14,11 @@ CFLAGS ?= -O2 -g
 KUP_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Ilib -Icore -Itests
 LDLIBS_THR := -lpthread
 
-# Core sources, compiled unchanged into every host.
-CORE_SRC := core/kup_core.c core/kup_err.c core/kup_check.c
+# Core sources (core/sources.mk), compiled unchanged into every host;
+# CORE_DEV_SRC, the kupdev_* API, into the kern-side hosts only.
+include core/sources.mk
+CORE_SRC := $(patsubst %,core/%.c,$(KUP_CORE))
+CORE_DEV_SRC := $(patsubst %,core/%.c,$(KUP_CORE_DEV))
 
 ALL :=
 SUITES :=

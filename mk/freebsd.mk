@@ -25,7 +25,7 @@ freebsd-check suite-freebsd:
 # other; tests/freebsd/kp_prov_none.c stands in for the provider backend.
 FBSD_EMU := $(B)/tests/freebsd_emu
 FBSD_EMU_SRC := tests/freebsd/emu/test_emu.c tests/freebsd/emu/kemu.c \
-	tests/freebsd/emu/kemu_sys.c $(wildcard kernel/freebsd/*.c) $(CORE_SRC) \
+	tests/freebsd/emu/kemu_sys.c $(wildcard kernel/freebsd/*.c) $(CORE_SRC) $(CORE_DEV_SRC) \
 	examples/echo/kup_echo.c
 FBSD_EMU_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FBSD_EMU_FLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \

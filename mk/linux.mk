@@ -43,7 +43,7 @@ define kup_kbuild
 	@touch $@
 endef
 
-KUP_KSRC := $(wildcard kernel/linux/kup_*.c) $(CORE_SRC)
+KUP_KSRC := $(wildcard kernel/linux/kup_*.c) $(CORE_SRC) $(CORE_DEV_SRC)
 $(KUP_KO): $(KUP_KSRC) kernel/linux/Kbuild $(LINUX_HDRS) $(KDIR_DEP)
 	$(call kup_kbuild,kup,$(KUP_KSRC),kernel/linux/Kbuild,)
 

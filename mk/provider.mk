@@ -1,10 +1,10 @@
 # provider/: libkupdev, the kupdev.h API inside an ordinary process (the
 # user-mode provider).  Shared and static builds; only the API is exported.
 KUPDEV_SRC := provider/kpv_dev.c provider/kpv_chan.c provider/kpv_gate.c provider/kup_wire.c \
-	$(CORE_SRC) lib/kup_plat.c
+	$(CORE_SRC) $(CORE_DEV_SRC) lib/kup_plat.c
 KUPDEV_CPPFLAGS := -Iprovider
 KUPDEV_HDRS := include/kupdev.h include/kup_abi.h provider/kpv.h provider/kpv_gate.h provider/kup_wire.h \
-	lib/kup_plat.h core/kup_core.h
+	lib/kup_plat.h core/kup_core.h core/kup_os.h
 
 KUPDEV_SO := $(B)/lib/libkupdev.so
 KUPDEV_SOV := $(B)/lib/libkupdev.so.0

@@ -18,7 +18,7 @@
 
 #include "kpv_gate.h"
 #include "kupdev.h"
-#include "kup_core.h"
+#include "kup_os.h"
 
 #define KPV_MAGIC 0x4b505644u /* "KPVD" */
 
@@ -51,10 +51,9 @@ struct kpv_chan {
 	struct kpv_gate gate; /* serialises kupdev_* calls on the channel */
 
 	/* Memory of the current (or last) attach; swapped under gate by the monitor. */
-	int live;               /* e is set up on mapped blocks */
-	struct kpv_mem *mem;    /* the attach e works on */
-	struct kup_loans loans; /* under gate: zero-copy pointers handed out */
-	struct kup_end e;
+	int live;                 /* e is set up on mapped blocks */
+	struct kpv_mem *mem;      /* the attach c.e works on */
+	struct kup_chan c;        /* core's: the end, loans (a retired kpv_mem: a ref each) */
 	uint8_t *rx_copy;         /* cap bytes: kupdev_receive's private copy */
 	struct kup_counters base; /* counters of earlier attaches */
 
@@ -72,7 +71,7 @@ struct kpv_chan {
 	 * The session rule (core's kup_session_next): gen counts attaches
 	 * (written under gate and sc->lock, so either reads it); sess,
 	 * handed (the gen kupdev_wait_channel last returned) and holder (the
-	 * thread holding it: kpv_self) under sc->lock, sess.egen under gate too.
+	 * thread holding it: kup_os_self) under sc->lock, sess.egen under gate too.
 	 * A call takes sc->lock only when gen moved past sess.egen.
 	 */
 	uint32_t gen;
@@ -80,7 +79,6 @@ struct kpv_chan {
 	const void *holder;
 	struct kup_session sess;
 	int wipe_copy;     /* under gate: a new session began; clear rx_copy at the next call */
-	int last_err;      /* atomic: kupdev_last_error */
 	uint64_t attaches; /* atomic */
 	struct kup_counters snap; /* atomic fields: counters as of the last call */
 };
@@ -127,8 +125,6 @@ static inline int kpv_chan_of(struct kupdev_softc *sc, int chan_id, struct kpv_c
 	*chp = &sc->chans[chan_id];
 	return 0;
 }
-/* This thread's identity for the session rule (compared only). */
-const void *kpv_self(void);
 /* Enter/leave a device-wide kupdev_* call: counts callers so unload can wait
  * for them (channel calls are counted by their channel's gate). */
 int kpv_enter(struct kupdev_softc *sc);

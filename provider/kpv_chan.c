@@ -127,19 +127,15 @@ const struct kup_host_ops kpv_host_ops = {.sleep = kpv_sleep, .wake = kpv_wake};
 
 /* --- Per-channel calls ------------------------------------------------------------ */
 
-const void *kpv_self(void)
+const void *kup_os_self(void)
 {
 	static __thread char self; /* one address per live thread */
 
 	return &self;
 }
 
-/*
- * Enter a call on chan_id: the channel held and usable, or a negated code.
- * The caller's earlier zero-copy pointers end here; zc: the call hands out
- * new ones (a loan slot must be free).
- */
-static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **out, int zc)
+/* core's contract (kup_os.h): a call on one channel, its gate held across it. */
+int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **chp)
 {
 	struct kpv_chan *ch;
 	int r = kpv_chan_of(sc, chan_id, &ch);
@@ -147,10 +143,6 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **ou
 	if (r)
 		return r;
 	kpv_gate_lock(&ch->gate);
-	kpv_mem_put(kup_loan_end(&ch->loans, kpv_self()));
-	r = zc ? kup_loan_room(&ch->loans) : 0;
-	if (r)
-		goto fail;
 	/* After the gate's locked add: unload either sees us or we see this. */
 	r = -EKU_SHUTDOWN;
 	if (__atomic_load_n(&sc->shutdown, __ATOMIC_SEQ_CST))
@@ -160,9 +152,9 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **ou
 		goto fail; /* never attached */
 	/* The hot path only compares: gen and sess.egen change under the gate too. */
 	if (!kup_session_current(&ch->sess, ch->gen)) {
-		/* e is on the newest attach already (swapped at attach); the rule decides. */
+		/* c.e is on the newest attach already (swapped at attach); the rule decides. */
 		pthread_mutex_lock(&sc->lock);
-		r = kup_session_next(&ch->sess, ch->gen, ch->handed, ch->holder == kpv_self());
+		r = kup_session_next(&ch->sess, ch->gen, ch->handed, ch->holder == kup_os_self());
 		pthread_mutex_unlock(&sc->lock);
 		if (r < 0)
 			goto fail;
@@ -172,24 +164,25 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, struct kpv_chan **ou
 		memset(ch->rx_copy, 0, (size_t)sc->size * KUP_PAGE);
 		ch->wipe_copy = 0;
 	}
-	ch->e.spin_ns = __atomic_load_n(&sc->spin_ns, __ATOMIC_RELAXED);
-	*out = ch;
+	ch->c.e.spin_ns = __atomic_load_n(&sc->spin_ns, __ATOMIC_RELAXED);
+	*chp = &ch->c;
 	return 0;
 
 fail:
 	/* Recorded while counted in the gate: after the unlock sc may be freed. */
-	__atomic_store_n(&ch->last_err, -r, __ATOMIC_RELAXED);
+	__atomic_store_n(&ch->c.last_err, -r, __ATOMIC_RELAXED);
 	kpv_gate_unlock(&ch->gate);
 	return r;
 }
 
-/* Leave a call: publish counters for kupdev_stats and the error for last_error. */
-static int chan_end(struct kpv_chan *ch, int r)
+/* Publish counters for kupdev_stats, tell the session rule, leave the gate. */
+void kup_os_chan_leave(struct kup_chan *c, int r)
 {
-	const struct kup_counters *c = &ch->e.cnt;
+	struct kpv_chan *ch = (struct kpv_chan *)((char *)c - offsetof(struct kpv_chan, c));
+	const struct kup_counters *n = &c->e.cnt;
 	struct kup_counters *s = &ch->snap;
 
-#define SNAP(f) __atomic_store_n(&s->f, ch->base.f + c->f, __ATOMIC_RELAXED)
+#define SNAP(f) __atomic_store_n(&s->f, ch->base.f + n->f, __ATOMIC_RELAXED)
 	SNAP(sent);
 	SNAP(received);
 	SNAP(bytes_sent);
@@ -200,150 +193,17 @@ static int chan_end(struct kpv_chan *ch, int r)
 	SNAP(errors);
 	SNAP(proto_errors);
 #undef SNAP
-	__atomic_store_n(&ch->last_err, r < 0 ? -r : 0, __ATOMIC_RELAXED);
 	if (kup_session_ending(r)) {
 		pthread_mutex_lock(&ch->sc->lock);
 		kup_session_told(&ch->sess);
 		pthread_mutex_unlock(&ch->sc->lock);
 	}
 	kpv_gate_unlock(&ch->gate);
-	return r;
 }
 
-/* A code for a call that failed before entering the channel (no channel lock). */
-static int early_fail(struct kupdev_softc *sc, int chan_id, int r)
+void kup_os_mem_put(struct kup_chan *c, void *mem)
 {
-	struct kpv_chan *ch;
-
-	if (r != -EKU_CLOSED && kpv_chan_of(sc, chan_id, &ch) == 0)
-		__atomic_store_n(&ch->last_err, -r, __ATOMIC_RELAXED);
-	return r;
-}
-
-KPV_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t len,
-                              int flags, int64_t timeout_ns)
-{
-	struct kpv_chan *ch;
-	int r;
-
-	if (!kup_flags_ok(flags))
-		return early_fail(sc, chan_id, -EKU_INVAL);
-	r = chan_begin(sc, chan_id, &ch, 0);
-	if (r)
-		return r; /* recorded already: sc may be gone once the call left the gate */
-	r = kup_end_send(&ch->e, data, len, flags, timeout_ns);
-	return chan_end(ch, r);
-}
-
-KPV_API int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id)
-{
-	return kupdev_send_timed(sc, chan_id, data, len, 0, KUP_FOREVER);
-}
-
-static int recv_common(struct kupdev_softc *sc, int chan_id, const void **data, size_t *len,
-                       int flags, int64_t timeout_ns, int copy)
-{
-	struct kpv_chan *ch;
-	const void *d;
-	uint32_t l;
-	int r;
-
-	if (!kup_flags_ok(flags) || !data)
-		return early_fail(sc, chan_id, -EKU_INVAL);
-	r = chan_begin(sc, chan_id, &ch, !copy);
-	if (r)
-		return r; /* recorded already: sc may be gone once the call left the gate */
-	r = kup_end_recv(&ch->e, flags, timeout_ns, &d, &l, copy);
-	if (!r) {
-		*data = d;
-		if (len)
-			*len = l;
-		if (!copy)
-			kup_loan_take(&ch->loans, kpv_self());
-	}
-	return chan_end(ch, r);
-}
-
-KPV_API int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len, int flags,
-                        int64_t timeout_ns)
-{
-	return recv_common(sc, chan_id, (const void **)data, len, flags, timeout_ns, 1);
-}
-
-KPV_API int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id, const void **data,
-                                         size_t *len, int flags, int64_t timeout_ns)
-{
-	return recv_common(sc, chan_id, data, len, flags, timeout_ns, 0);
-}
-
-KPV_API void *kupdev_receive(struct kupdev_softc *sc, int chan_id)
-{
-	void *data = NULL;
-
-	if (kupdev_recv(sc, chan_id, &data, NULL, 0, KUP_FOREVER))
-		return NULL;
-	return data;
-}
-
-KPV_API void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id)
-{
-	struct kpv_chan *ch;
-
-	/* The private copy needs no release; this only validates the call. */
-	if (chan_begin(sc, chan_id, &ch, 0) == 0)
-		chan_end(ch, 0);
-}
-
-KPV_API int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeout_ns)
-{
-	struct kpv_chan *ch;
-	int r;
-
-	if (!kup_flags_ok(flags))
-		return early_fail(sc, chan_id, -EKU_INVAL);
-	r = chan_begin(sc, chan_id, &ch, 0);
-	if (r)
-		return r; /* recorded already: sc may be gone once the call left the gate */
-	return chan_end(ch, kup_end_pass(&ch->e, flags, timeout_ns));
-}
-
-KPV_API void kupdev_pass(struct kupdev_softc *sc, int chan_id)
-{
-	(void)kupdev_pass_timed(sc, chan_id, 0, KUP_FOREVER);
-}
-
-KPV_API int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, size_t *cap,
-                            int flags, int64_t timeout_ns)
-{
-	struct kpv_chan *ch;
-	void *b;
-	uint32_t c;
-	int r;
-
-	if (!kup_flags_ok(flags) || !buf)
-		return early_fail(sc, chan_id, -EKU_INVAL);
-	r = chan_begin(sc, chan_id, &ch, 1);
-	if (r)
-		return r; /* recorded already: sc may be gone once the call left the gate */
-	r = kup_end_txbuf(&ch->e, flags, timeout_ns, &b, &c);
-	if (!r) {
-		*buf = b;
-		if (cap)
-			*cap = c;
-		kup_loan_take(&ch->loans, kpv_self());
-	}
-	return chan_end(ch, r);
-}
-
-KPV_API int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
-{
-	struct kpv_chan *ch;
-	int r;
-
-	r = chan_begin(sc, chan_id, &ch, 0);
-	if (r)
-		return r; /* recorded already: sc may be gone once the call left the gate */
-	return chan_end(ch, kup_end_commit(&ch->e, len));
+	kpv_mem_put(mem);
 }
 
 KPV_API int kupdev_last_error(struct kupdev_softc *sc, int chan_id)
@@ -356,7 +216,7 @@ KPV_API int kupdev_last_error(struct kupdev_softc *sc, int chan_id)
 	r = kpv_chan_of(sc, chan_id, &ch);
 	if (r)
 		return -r;
-	return __atomic_load_n(&ch->last_err, __ATOMIC_RELAXED);
+	return __atomic_load_n(&ch->c.last_err, __ATOMIC_RELAXED);
 }
 
 KPV_API int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st)

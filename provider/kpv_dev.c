@@ -302,21 +302,21 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	ch->mem = mem;
 	if (old) {
 		/* Threads still holding pointers into old keep it (core's loans). */
-		old->refs += kup_loan_retire(&ch->loans, old);
+		old->refs += kup_loan_retire(&ch->c.loans, old);
 		kpv_mem_put(old);
 	}
 	if (ch->live)
-		kup_counters_add(&ch->base, &ch->e.cnt);
+		kup_counters_add(&ch->base, &ch->c.e.cnt);
 	/* The module's next call wipes the private copy (it may be reading it now). */
 	ch->wipe_copy = 1;
-	kup_end_init(&ch->e, KUP_SIDE_KERN, kmap, umap, sc->size, &kpv_host_ops, ch);
+	kup_end_init(&ch->c.e, KUP_SIDE_KERN, kmap, umap, sc->size, &kpv_host_ops, ch);
 	ch->live = 1;
 	/* An unload that began after our check must still see this channel shut. */
 	pthread_mutex_lock(&sc->lock);
 	ch->gen++;
 	if (sc->shutdown) {
-		kup_end_set_local(&ch->e, EKU_SHUTDOWN);
-		kup_end_close(&ch->e, KUP_ST_SHUTDOWN);
+		kup_end_set_local(&ch->c.e, EKU_SHUTDOWN);
+		kup_end_close(&ch->c.e, KUP_ST_SHUTDOWN);
 	}
 	pthread_mutex_unlock(&sc->lock);
 	kpv_gate_unlock(&ch->gate);
@@ -368,7 +368,7 @@ static void do_detach(struct kupdev_softc *sc, struct kpv_chan *ch)
 	pthread_mutex_lock(&ch->conn_lock);
 	ch->conn_fd = -1;
 	pthread_mutex_unlock(&ch->conn_lock);
-	kup_end_set_local(&ch->e, EKU_CLOSED);
+	kup_end_set_local(&ch->c.e, EKU_CLOSED);
 	kpv_kick(ch);
 	pthread_mutex_lock(&sc->lock);
 	ch->attached = 0;
@@ -493,7 +493,7 @@ static void sc_free(struct kupdev_softc *sc)
 		struct kpv_chan *ch = &sc->chans[i];
 		struct kpv_mem *m;
 
-		while ((m = kup_loan_drain(&ch->loans)))
+		while ((m = kup_loan_drain(&ch->c.loans)))
 			kpv_mem_put(m);
 		kpv_mem_put(ch->mem);
 		free(ch->rx_copy);
@@ -581,7 +581,7 @@ KPV_API struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, s
 			r = -EKU_NOMEM;
 			goto fail;
 		}
-		ch->e.rx_copy = ch->rx_copy;
+		ch->c.e.rx_copy = ch->rx_copy;
 	}
 	sc->epfd = epoll_create1(EPOLL_CLOEXEC);
 	sc->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -651,7 +651,7 @@ static int sc_shutdown(struct kupdev_softc *sc)
 
 	/* 1: every call blocked on a channel returns -EKU_SHUTDOWN. */
 	for (i = 0; i < sc->chan_cnt; i++) {
-		kup_end_set_local(&sc->chans[i].e, EKU_SHUTDOWN);
+		kup_end_set_local(&sc->chans[i].c.e, EKU_SHUTDOWN);
 		kpv_kick(&sc->chans[i]);
 	}
 	/* 2: publish the shutdown to every process, under the channel lock (core
@@ -661,7 +661,7 @@ static int sc_shutdown(struct kupdev_softc *sc)
 
 		kpv_gate_lock(&ch->gate);
 		if (ch->live)
-			kup_end_close(&ch->e, KUP_ST_SHUTDOWN);
+			kup_end_close(&ch->c.e, KUP_ST_SHUTDOWN);
 		kpv_gate_unlock(&ch->gate);
 	}
 	/* 3: stop the monitor, then close every connection: POLLHUP for readiness fds. */
@@ -760,7 +760,7 @@ static int wait_check(void *arg)
 		if (ch->attached) { /* skip channels detached before we looked */
 			/* This thread holds the attach now (core's session rule). */
 			ch->handed = ch->gen;
-			ch->holder = kpv_self();
+			ch->holder = kup_os_self();
 			r = (int)ch->id;
 			break;
 		}
@@ -827,7 +827,7 @@ KPV_API int kupdev_claim_channel(struct kupdev_softc *sc, int chan_id)
 		return r;
 	}
 	pthread_mutex_lock(&sc->lock);
-	ch->holder = kpv_self();
+	ch->holder = kup_os_self();
 	pthread_mutex_unlock(&sc->lock);
 	kpv_leave(sc);
 	return 0;
@@ -893,9 +893,4 @@ KPV_API void kupdev_set_spin(struct kupdev_softc *sc, int64_t spin_ns)
 	if (!sc || sc->magic != KPV_MAGIC)
 		return;
 	__atomic_store_n(&sc->spin_ns, spin_ns < 0 ? -1 : spin_ns, __ATOMIC_RELAXED);
-}
-
-KPV_API const char *kup_strerror(int code)
-{
-	return kup_core_strerror(code);
 }

@@ -129,13 +129,9 @@ kup_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_fchan **chp)
 	return (0);
 }
 
-/*
- * A channel call: 0 with ch->api held (and sc entered), or -EKU_*.  The
- * caller's earlier zero-copy pointers end here; zc: the call hands out new
- * ones (a loan slot must be free).
- */
-static int
-kup_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_fchan **chp, int zc)
+/* core's contract (kup_os.h): a call on one channel, ch->api held across it. */
+int
+kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **chp)
 {
 	struct kup_fchan *ch;
 	uint32_t gen;
@@ -145,45 +141,43 @@ kup_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_fchan **chp, int
 	if (r != 0)
 		return (r);
 	if (sx_xlock_sig(&ch->api) != 0) {
-		kup_leave(sc);
-		return (-EKU_INTR);
+		r = -EKU_INTR;
+		goto fail_unlocked;
 	}
-	kup_mem_put(kup_loan_end(&ch->loans, curthread));
-	r = zc ? kup_loan_room(&ch->loans) : 0;
-	if (r == 0)
-		r = kup_chan_switch(ch, 0);
-	if (r != 0) {
-		atomic_store_rel_int(&ch->last_err, -r);
-		sx_xunlock(&ch->api);
-		kup_leave(sc);
-		return (r);
-	}
-	if (ch->emem == NULL) {
+	r = kup_chan_switch(ch, 0);
+	if (r == 0 && ch->emem == NULL) {
 		/* No process ever attached the channel. */
 		mtx_lock(&ch->mtx);
-		r = ch->dying ? EKU_SHUTDOWN : (int)kup_load_once(&ch->e.local);
+		r = ch->dying ? EKU_SHUTDOWN : (int)kup_load_once(&ch->c.e.local);
 		mtx_unlock(&ch->mtx);
+		r = -(r != 0 ? r : EKU_CLOSED);
+	}
+	if (r != 0) {
 		sx_xunlock(&ch->api);
-		kup_leave(sc);
-		return (-(r != 0 ? r : EKU_CLOSED));
+		goto fail_unlocked;
 	}
 	gen = atomic_load_acq_32(&sc->spin_gen);
 	if (gen != ch->spin_gen) {
 		mtx_lock(&sc->mtx);
-		ch->e.spin_ns = sc->spin_ns;
+		ch->c.e.spin_ns = sc->spin_ns;
 		mtx_unlock(&sc->mtx);
 		ch->spin_gen = gen;
 	}
-	*chp = ch;
+	*chp = &ch->c;
 	return (0);
+
+fail_unlocked:
+	atomic_store_rel_32(&ch->c.last_err, -r);
+	kup_leave(sc);
+	return (r);
 }
 
-static int
-kup_chan_leave(struct kup_fchan *ch, int r)
+void
+kup_os_chan_leave(struct kup_chan *c, int r)
 {
+	struct kup_fchan *ch = __containerof(c, struct kup_fchan, c);
 	struct kupdev_softc *sc = ch->sc;
 
-	atomic_store_rel_int(&ch->last_err, r < 0 ? -r : 0);
 	if (kup_session_ending(r)) {
 		mtx_lock(&ch->mtx);
 		kup_session_told(&ch->sess);
@@ -191,19 +185,18 @@ kup_chan_leave(struct kup_fchan *ch, int r)
 	}
 	sx_xunlock(&ch->api);
 	kup_leave(sc);
-	return (r);
 }
 
-/* Remember why a call that returns NULL or nothing failed (0: it did not). */
-static void
-kup_set_last(struct kupdev_softc *sc, int chan_id, int r)
+void
+kup_os_mem_put(struct kup_chan *c, void *mem)
 {
-	if (kup_enter(sc) != 0)
-		return; /* kupdev_last_error answers EKU_SHUTDOWN by itself */
-	if (chan_id >= 0 && (uint32_t)chan_id < sc->chan_cnt)
-		atomic_store_rel_int(
-		    &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->chan_cnt)].last_err, -r);
-	kup_leave(sc);
+	kup_mem_put(mem);
+}
+
+const void *
+kup_os_self(void)
+{
+	return (curthread);
 }
 
 /* --- devices ---------------------------------------------------------------- */
@@ -218,7 +211,7 @@ kup_chan_init(struct kupdev_softc *sc, struct kup_fchan *ch, uint32_t id)
 	cv_init(&ch->kcv, "kupk");
 	cv_init(&ch->ucv, "kupu");
 	knlist_init_mtx(&ch->sel.si_note, &ch->mtx);
-	ch->e.local = EKU_CLOSED; /* nobody attached yet */
+	ch->c.e.local = EKU_CLOSED; /* nobody attached yet */
 }
 
 /* Free a channel with its softc: nobody can reach it any more. */
@@ -331,16 +324,16 @@ kup_chan_shutdown(struct kup_fchan *ch)
 {
 	mtx_lock(&ch->mtx);
 	ch->dying = 1;
-	kup_end_set_local(&ch->e, EKU_SHUTDOWN);
+	kup_end_set_local(&ch->c.e, EKU_SHUTDOWN);
 	mtx_unlock(&ch->mtx);
 	kup_chan_wake_all(ch);
 
 	/* The sx holder, if any, returns now that local is set. */
 	sx_xlock(&ch->api);
 	(void)kup_chan_switch(ch, 1); /* an attach the kern side has not seen yet hears it too */
-	if (ch->emem != NULL && ch->e.state == KUP_ST_OPEN)
-		kup_end_close(&ch->e, KUP_ST_SHUTDOWN);
-	kup_end_set_local(&ch->e, EKU_SHUTDOWN);
+	if (ch->emem != NULL && ch->c.e.state == KUP_ST_OPEN)
+		kup_end_close(&ch->c.e, KUP_ST_SHUTDOWN);
+	kup_end_set_local(&ch->c.e, EKU_SHUTDOWN);
 	sx_xunlock(&ch->api);
 	kup_chan_wake_all(ch);
 }
@@ -423,7 +416,7 @@ kupdev_unload(struct kupdev_softc *sc)
 	for (i = 0; i < sc->chan_cnt; i++) {
 		ch = &sc->chans[i];
 		sx_xlock(&ch->api);
-		while ((lent = kup_loan_drain(&ch->loans)) != NULL)
+		while ((lent = kup_loan_drain(&ch->c.loans)) != NULL)
 			kup_mem_put(lent);
 		kup_mem_put(ch->emem);
 		ch->emem = NULL;
@@ -537,153 +530,6 @@ kupdev_notify(struct kupdev_softc *sc)
 	kup_leave(sc);
 }
 
-/* --- channel calls ------------------------------------------------------------ */
-
-int
-kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t len, int flags,
-    int64_t timeout_ns)
-{
-	struct kup_fchan *ch;
-	int r;
-
-	if (!kup_flags_ok(flags))
-		return (-EKU_INVAL);
-	r = kup_chan_enter(sc, chan_id, &ch, 0);
-	if (r != 0)
-		return (r);
-	r = kup_end_send(&ch->e, data, len, flags, timeout_ns);
-	return (kup_chan_leave(ch, r));
-}
-
-int
-kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id)
-{
-	return (kupdev_send_timed(sc, chan_id, data, len, 0, KUP_FOREVER));
-}
-
-static int
-kup_recv(struct kupdev_softc *sc, int chan_id, const void **data, size_t *len, int flags,
-    int64_t timeout_ns, int copy)
-{
-	struct kup_fchan *ch;
-	const void *d;
-	uint32_t l;
-	int r;
-
-	if (!kup_flags_ok(flags))
-		return (-EKU_INVAL);
-	r = kup_chan_enter(sc, chan_id, &ch, !copy);
-	if (r != 0)
-		return (r);
-	r = kup_end_recv(&ch->e, flags, timeout_ns, &d, &l, copy);
-	if (r == 0) {
-		*data = d;
-		*len = l;
-		if (!copy)
-			kup_loan_take(&ch->loans, curthread);
-	}
-	return (kup_chan_leave(ch, r));
-}
-
-int
-kupdev_recv(
-    struct kupdev_softc *sc, int chan_id, void **data, size_t *len, int flags, int64_t timeout_ns)
-{
-	const void *d = NULL;
-	int r;
-
-	if (data == NULL || len == NULL)
-		return (-EKU_INVAL);
-	r = kup_recv(sc, chan_id, &d, len, flags, timeout_ns, 1);
-	/* The copy is kup.ko's own buffer, handed to the module to read. */
-	*data = __DECONST(void *, d);
-	return (r);
-}
-
-int
-kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id, const void **data, size_t *len,
-    int flags, int64_t timeout_ns)
-{
-	if (data == NULL || len == NULL)
-		return (-EKU_INVAL);
-	return (kup_recv(sc, chan_id, data, len, flags, timeout_ns, 0));
-}
-
-void *
-kupdev_receive(struct kupdev_softc *sc, int chan_id)
-{
-	void *data = NULL;
-	size_t len;
-	int r;
-
-	r = kupdev_recv(sc, chan_id, &data, &len, 0, KUP_FOREVER);
-	kup_set_last(sc, chan_id, r);
-	return (r == 0 ? data : NULL);
-}
-
-void
-kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id)
-{
-	/* The copy stays ours until the next receive or send: nothing to free. */
-	(void)sc;
-	(void)chan_id;
-}
-
-int
-kupdev_send_buf(
-    struct kupdev_softc *sc, int chan_id, void **buf, size_t *cap, int flags, int64_t timeout_ns)
-{
-	struct kup_fchan *ch;
-	uint32_t c;
-	int r;
-
-	if (buf == NULL || cap == NULL || !kup_flags_ok(flags))
-		return (-EKU_INVAL);
-	r = kup_chan_enter(sc, chan_id, &ch, 1);
-	if (r != 0)
-		return (r);
-	r = kup_end_txbuf(&ch->e, flags, timeout_ns, buf, &c);
-	if (r == 0) {
-		*cap = c;
-		kup_loan_take(&ch->loans, curthread);
-	}
-	return (kup_chan_leave(ch, r));
-}
-
-int
-kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
-{
-	struct kup_fchan *ch;
-	int r;
-
-	r = kup_chan_enter(sc, chan_id, &ch, 0);
-	if (r != 0)
-		return (r);
-	r = kup_end_commit(&ch->e, len);
-	return (kup_chan_leave(ch, r));
-}
-
-int
-kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeout_ns)
-{
-	struct kup_fchan *ch;
-	int r;
-
-	if (!kup_flags_ok(flags))
-		return (-EKU_INVAL);
-	r = kup_chan_enter(sc, chan_id, &ch, 0);
-	if (r != 0)
-		return (r);
-	r = kup_end_pass(&ch->e, flags, timeout_ns);
-	return (kup_chan_leave(ch, r));
-}
-
-void
-kupdev_pass(struct kupdev_softc *sc, int chan_id)
-{
-	kup_set_last(sc, chan_id, kupdev_pass_timed(sc, chan_id, 0, KUP_FOREVER));
-}
-
 /* --- settings and queries ------------------------------------------------------ */
 
 void
@@ -742,8 +588,8 @@ kupdev_last_error(struct kupdev_softc *sc, int chan_id)
 	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
 		r = EKU_RANGE;
 	else
-		r = atomic_load_acq_int(
-		    &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->chan_cnt)].last_err);
+		r = (int)atomic_load_acq_32(
+		    &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->chan_cnt)].c.last_err);
 	kup_leave(sc);
 	return (r);
 }
@@ -768,19 +614,13 @@ kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st)
 	mtx_lock(&ch->mtx);
 	c = ch->base;
 	if (ch->emem != NULL)
-		kup_counters_add(&c, &ch->e.cnt);
+		kup_counters_add(&c, &ch->c.e.cnt);
 	memset(st, 0, sizeof(*st));
 	kup_counters_to_stats(st, &c);
 	st->attaches = ch->attaches;
 	mtx_unlock(&ch->mtx);
 	kup_leave(sc);
 	return (0);
-}
-
-const char *
-kup_strerror(int code)
-{
-	return (kup_core_strerror(code));
 }
 
 /* --- kup.ko load and unload ------------------------------------------------- */

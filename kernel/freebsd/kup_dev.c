@@ -204,21 +204,25 @@ kup_chan_switch(struct kup_fchan *ch, int force)
 	refcount_acquire(&mem->ref);
 	old = ch->emem;
 	if (old != NULL)
-		kup_counters_add(&ch->base, &ch->e.cnt);
+		kup_counters_add(&ch->base, &ch->c.e.cnt);
 	kblock = (void *)mem->kva;
-	/* No byte of an earlier process's messages for the next one. */
-	memset(ch->rx_copy, 0, sc->cap);
-	ch->e.rx_copy = ch->rx_copy;
-	kup_end_init(&ch->e, KUP_SIDE_KERN, kblock, (uint8_t *)kblock + KUP_OFF_UCTL(sc->size),
+	ch->c.e.rx_copy = ch->rx_copy;
+	kup_end_init(&ch->c.e, KUP_SIDE_KERN, kblock, (uint8_t *)kblock + KUP_OFF_UCTL(sc->size),
 	    sc->size, &kup_kern_ops, ch);
 	if (ch->dying)
-		kup_end_set_local(&ch->e, EKU_SHUTDOWN);
+		kup_end_set_local(&ch->c.e, EKU_SHUTDOWN);
 	ch->emem = mem;
 	ch->spin_gen = atomic_load_acq_32(&sc->spin_gen) - 1; /* reload spin_ns */
 	mtx_unlock(&ch->mtx);
+	/*
+	 * No byte of an earlier process's messages for the next one.  Only
+	 * the module's calls use the copy, under ch->api: clear it without
+	 * holding the mutex that attach, poll and the pager take.
+	 */
+	memset(ch->c.e.rx_copy, 0, sc->cap);
 	if (old != NULL) {
 		/* Threads still holding pointers into old keep it (core's loans). */
-		for (n = kup_loan_retire(&ch->loans, old); n > 0; n--)
+		for (n = kup_loan_retire(&ch->c.loans, old); n > 0; n--)
 			refcount_acquire(&old->ref);
 		kup_mem_put(old);
 	}
@@ -351,7 +355,7 @@ kup_detach(struct kup_fchan *ch, uint32_t gen)
 		sc->npending--;
 	}
 	if (ch->emem == mem)
-		kup_end_set_local(&ch->e, ch->dying ? EKU_SHUTDOWN : EKU_CLOSED);
+		kup_end_set_local(&ch->c.e, ch->dying ? EKU_SHUTDOWN : EKU_CLOSED);
 	ch->cur = NULL;
 	ch->owner = NULL;
 	kup_chan_wake_locked(ch);
@@ -360,8 +364,8 @@ kup_detach(struct kup_fchan *ch, uint32_t gen)
 	selwakeup(&ch->sel);
 
 	sx_xlock(&ch->api);
-	if (ch->emem == mem && ch->e.state == KUP_ST_OPEN)
-		kup_end_close(&ch->e, KUP_ST_CLOSING);
+	if (ch->emem == mem && ch->c.e.state == KUP_ST_OPEN)
+		kup_end_close(&ch->c.e, KUP_ST_CLOSING);
 	sx_xunlock(&ch->api);
 	kup_mem_put(mem); /* the attach's reference */
 }

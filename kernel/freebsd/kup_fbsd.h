@@ -59,7 +59,7 @@
 #include <sys/sx.h>
 
 #include "kupdev.h"
-#include "kup_core.h"
+#include "kup_os.h"
 
 /*
  * Written for the FreeBSD 14/15 KPIs and compile-checked against 12.1 and
@@ -107,11 +107,10 @@ struct kup_fchan {
 	struct selinfo sel; /* poll and kqueue of the attached file */
 
 	/* Under api; emem and sess are changed under api and mtx. */
-	struct kup_end e;         /* KUP_SIDE_KERN, on emem */
-	struct kup_fmem *emem;    /* the attach e works on (a reference), or NULL */
-	struct kup_loans loans;   /* zero-copy pointers out; a retired mem: a ref each */
+	struct kup_chan c;        /* core's: the end (on emem), loans (a retired mem: a ref each) */
+	struct kup_fmem *emem;    /* the attach c.e works on (a reference), or NULL */
 	struct kup_session sess;  /* (m) core's session rule; sess.egen is emem->gen */
-	uint32_t spin_gen;        /* sc->spin_gen that e.spin_ns reflects */
+	uint32_t spin_gen;        /* sc->spin_gen that c.e.spin_ns reflects */
 	uint32_t handed_gen;      /* (m) the gen kupdev_wait_channel last returned */
 	const void *holder;       /* (m) the thread holding it (compared only) */
 	uint8_t *rx_copy;         /* (m) cap bytes, kupdev_receive's copy */
@@ -122,7 +121,6 @@ struct kup_fchan {
 	struct kup_fpriv *owner; /* (m) the attached (or attaching) file */
 	int dying;               /* (m) the device is unloading */
 	uint64_t attaches;       /* (m) */
-	int last_err;            /* atomic: kupdev_last_error */
 	int pending;             /* (sc->mtx) not yet told to kupdev_wait_channel */
 };
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * kup_api.c - the kupdev_* calls on channels: thin wrappers that take the
- * channel's lock and call core/.  No protocol decision is made here.
+ * kup_api.c - core's host contract for channel calls (kup_os.h) and the
+ * device-level kupdev_* calls not in core yet.  No protocol decision is
+ * made here.
  */
 #include <linux/nospec.h>
 #include <linux/sched.h>
@@ -51,12 +52,8 @@ static int kup_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_kchan
 	return 0;
 }
 
-/*
- * Enter a call on one channel: bounds, the channel's lock, its latest
- * attach.  The caller's earlier zero-copy pointers end here; zc: the call
- * hands out new ones (a loan slot must be free).
- */
-static int kup_begin(struct kupdev_softc *sc, int chan_id, struct kup_kchan **chp, int zc)
+/* core's contract (kup_os.h): a call on one channel. */
+int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **chp)
 {
 	struct kup_kchan *ch;
 	int r = kup_enter_chan(sc, chan_id, &ch);
@@ -64,13 +61,9 @@ static int kup_begin(struct kupdev_softc *sc, int chan_id, struct kup_kchan **ch
 	if (r)
 		return r;
 	if (mutex_lock_interruptible(&ch->lock)) {
-		kup_leave(sc);
-		return -EKU_INTR;
+		r = -EKU_INTR;
+		goto fail_unlocked;
 	}
-	kup_mem_put(kup_loan_end(&ch->loans, current));
-	r = zc ? kup_loan_room(&ch->loans) : 0;
-	if (r)
-		goto fail;
 	r = -EKU_SHUTDOWN;
 	if (READ_ONCE(sc->dead))
 		goto fail;
@@ -82,24 +75,25 @@ static int kup_begin(struct kupdev_softc *sc, int chan_id, struct kup_kchan **ch
 	r = -EKU_CLOSED; /* never attached: no process on the channel */
 	if (!ch->emem)
 		goto fail;
-	ch->e.spin_ns = READ_ONCE(sc->spin_ns);
-	*chp = ch;
+	ch->c.e.spin_ns = READ_ONCE(sc->spin_ns);
+	*chp = &ch->c;
 	return 0;
 fail:
 	mutex_unlock(&ch->lock);
+fail_unlocked:
+	WRITE_ONCE(ch->c.last_err, -r);
 	kup_leave(sc);
 	return r;
 }
 
-static void kup_end_call(struct kup_kchan *ch, int r)
+void kup_os_chan_leave(struct kup_chan *c, int r)
 {
+	struct kup_kchan *ch = container_of(c, struct kup_kchan, c);
 	struct kupdev_softc *sc = ch->sc;
-
-	const uint64_t *b = (const uint64_t *)&ch->base, *c = (const uint64_t *)&ch->e.cnt;
+	const uint64_t *b = (const uint64_t *)&ch->base, *n = (const uint64_t *)&c->e.cnt;
 	uint64_t *o = (uint64_t *)&ch->snap;
 	size_t i;
 
-	WRITE_ONCE(ch->last_err, r < 0 ? -r : 0);
 	if (kup_session_ending(r)) {
 		mutex_lock(&sc->lock);
 		kup_session_told(&ch->sess);
@@ -108,21 +102,20 @@ static void kup_end_call(struct kup_kchan *ch, int r)
 	/* Publish the counters for kupdev_stats, which must not wait for ch->lock. */
 	spin_lock(&ch->snap_lock);
 	for (i = 0; i < sizeof(ch->snap) / sizeof(uint64_t); i++)
-		o[i] = b[i] + c[i];
+		o[i] = b[i] + n[i];
 	spin_unlock(&ch->snap_lock);
 	mutex_unlock(&ch->lock);
 	kup_leave(sc);
 }
 
-/* Record the error of a call that failed before it got the channel. */
-static void kup_note_err(struct kupdev_softc *sc, int chan_id, int r)
+void kup_os_mem_put(struct kup_chan *c, void *mem)
 {
-	if (r == -EKU_RANGE || r == -EKU_INVAL || kup_enter(sc))
-		return;
-	if (chan_id >= 0 && (uint32_t)chan_id < sc->chan_cnt)
-		WRITE_ONCE(sc->ch[array_index_nospec((uint32_t)chan_id, sc->chan_cnt)].last_err,
-		           -r);
-	kup_leave(sc);
+	kup_mem_put(mem);
+}
+
+const void *kup_os_self(void)
+{
+	return current;
 }
 
 /* kupdev_wait_channel's condition: an attach not yet reported, or shutdown. */
@@ -212,135 +205,6 @@ void kupdev_notify(struct kupdev_softc *sc)
 	kup_leave(sc);
 }
 
-int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t len, int flags,
-                      int64_t timeout_ns)
-{
-	struct kup_kchan *ch;
-	int r;
-
-	if (!kup_flags_ok(flags))
-		return -EKU_INVAL;
-	r = kup_begin(sc, chan_id, &ch, 0);
-	if (r)
-		return r;
-	r = kup_end_send(&ch->e, data, len, flags, timeout_ns);
-	kup_end_call(ch, r);
-	return r;
-}
-
-int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id)
-{
-	return kupdev_send_timed(sc, chan_id, data, len, 0, KUP_FOREVER);
-}
-
-static int kup_recv(struct kupdev_softc *sc, int chan_id, const void **data, size_t *len, int flags,
-                    int64_t timeout_ns, int copy)
-{
-	struct kup_kchan *ch;
-	uint32_t n = 0;
-	int r;
-
-	if (!data || !len || !kup_flags_ok(flags))
-		return -EKU_INVAL;
-	r = kup_begin(sc, chan_id, &ch, !copy);
-	if (r)
-		return r;
-	r = kup_end_recv(&ch->e, flags, timeout_ns, data, &n, copy);
-	if (!r && !copy)
-		kup_loan_take(&ch->loans, current);
-	/* An empty message (a pass) reads as one zero byte in the copy too. */
-	if (!r && copy && n == 0)
-		ch->rx_copy[0] = 0;
-	*len = n;
-	kup_end_call(ch, r);
-	return r;
-}
-
-int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len, int flags,
-                int64_t timeout_ns)
-{
-	return kup_recv(sc, chan_id, (const void **)data, len, flags, timeout_ns, 1);
-}
-
-int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id, const void **data,
-                                 size_t *len, int flags, int64_t timeout_ns)
-{
-	return kup_recv(sc, chan_id, data, len, flags, timeout_ns, 0);
-}
-
-void *kupdev_receive(struct kupdev_softc *sc, int chan_id)
-{
-	void *data = NULL;
-	size_t len;
-	int r = kupdev_recv(sc, chan_id, &data, &len, 0, KUP_FOREVER);
-
-	if (r) {
-		kup_note_err(sc, chan_id, r);
-		return NULL;
-	}
-	return data;
-}
-
-void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id)
-{
-	/* The private copy stays put until the next receive: nothing to release. */
-}
-
-int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeout_ns)
-{
-	struct kup_kchan *ch;
-	int r;
-
-	if (!kup_flags_ok(flags))
-		return -EKU_INVAL;
-	r = kup_begin(sc, chan_id, &ch, 0);
-	if (r)
-		return r;
-	r = kup_end_pass(&ch->e, flags, timeout_ns);
-	kup_end_call(ch, r);
-	return r;
-}
-
-void kupdev_pass(struct kupdev_softc *sc, int chan_id)
-{
-	int r = kupdev_pass_timed(sc, chan_id, 0, KUP_FOREVER);
-
-	if (r)
-		kup_note_err(sc, chan_id, r);
-}
-
-int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, size_t *cap, int flags,
-                    int64_t timeout_ns)
-{
-	struct kup_kchan *ch;
-	uint32_t c = 0;
-	int r;
-
-	if (!buf || !cap || !kup_flags_ok(flags))
-		return -EKU_INVAL;
-	r = kup_begin(sc, chan_id, &ch, 1);
-	if (r)
-		return r;
-	r = kup_end_txbuf(&ch->e, flags, timeout_ns, buf, &c);
-	if (!r)
-		kup_loan_take(&ch->loans, current);
-	*cap = c;
-	kup_end_call(ch, r);
-	return r;
-}
-
-int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
-{
-	struct kup_kchan *ch;
-	int r = kup_begin(sc, chan_id, &ch, 0);
-
-	if (r)
-		return r;
-	r = kup_end_commit(&ch->e, len);
-	kup_end_call(ch, r);
-	return r;
-}
-
 void kupdev_set_spin(struct kupdev_softc *sc, int64_t spin_ns)
 {
 	if (sc)
@@ -385,7 +249,8 @@ int kupdev_last_error(struct kupdev_softc *sc, int chan_id)
 	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
 		r = EKU_RANGE;
 	else
-		r = READ_ONCE(sc->ch[array_index_nospec((uint32_t)chan_id, sc->chan_cnt)].last_err);
+		r = READ_ONCE(
+		    sc->ch[array_index_nospec((uint32_t)chan_id, sc->chan_cnt)].c.last_err);
 	kup_leave(sc);
 	return r;
 }
@@ -412,9 +277,4 @@ int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st)
 	mutex_unlock(&sc->lock);
 	kup_leave(sc);
 	return 0;
-}
-
-const char *kup_strerror(int code)
-{
-	return kup_core_strerror(code);
 }

@@ -198,16 +198,16 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 	if (r == KUP_SESS_MOVE) {
 		old = ch->emem;
 		if (old)
-			kup_counters_add(&ch->base, &ch->e.cnt);
+			kup_counters_add(&ch->base, &ch->c.e.cnt);
 		kup_mem_get(m);
 		ch->emem = m;
-		ch->e.rx_copy = ch->rx_copy;
-		kup_end_init(&ch->e, KUP_SIDE_KERN, m->va,
+		ch->c.e.rx_copy = ch->rx_copy;
+		kup_end_init(&ch->c.e, KUP_SIDE_KERN, m->va,
 		             (uint8_t *)m->va + KUP_BLOCK_LEN(sc->size), sc->size, &kup_kern_ops,
 		             ch);
-		ch->e.spin_ns = READ_ONCE(sc->spin_ns);
+		ch->c.e.spin_ns = READ_ONCE(sc->spin_ns);
 		if (m->gone)
-			kup_end_set_local(&ch->e, m->gone);
+			kup_end_set_local(&ch->c.e, m->gone);
 	}
 	mutex_unlock(&sc->lock);
 	/*
@@ -219,7 +219,7 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 		memset(ch->rx_copy, 0, sc->cap);
 	if (old) {
 		/* Threads still holding pointers into old keep it (core's loans). */
-		uint32_t k = kup_loan_retire(&ch->loans, old);
+		uint32_t k = kup_loan_retire(&ch->c.loans, old);
 
 		while (k--)
 			kup_mem_get(old);
@@ -406,7 +406,7 @@ static void kup_dev_shutdown(struct kupdev_softc *sc)
 		struct kup_kchan *ch = &sc->ch[i];
 
 		if (ch->emem) {
-			kup_end_set_local(&ch->e, EKU_SHUTDOWN);
+			kup_end_set_local(&ch->c.e, EKU_SHUTDOWN);
 			wake_up_all(&ch->emem->kwq);
 		}
 		if (ch->cur) {
@@ -443,7 +443,7 @@ static void kup_dev_shutdown(struct kupdev_softc *sc)
 			kup_chan_switch(ch, 1); /* forced: cannot fail */
 		if (ch->emem && kup_session_current(&ch->sess, ch->gen)) {
 			/* The process sees KUP_ST_SHUTDOWN in the kern tw, even when it spins. */
-			kup_end_close(&ch->e, KUP_ST_SHUTDOWN);
+			kup_end_close(&ch->c.e, KUP_ST_SHUTDOWN);
 			wake_up_all(&ch->emem->uwq);
 		}
 		mutex_unlock(&ch->lock);
@@ -486,7 +486,7 @@ int kupdev_unload(struct kupdev_softc *sc)
 		struct kup_kchan *ch = &sc->ch[i];
 		struct kup_mem *m;
 
-		while ((m = kup_loan_drain(&ch->loans)))
+		while ((m = kup_loan_drain(&ch->c.loans)))
 			kup_mem_put(m);
 		kup_mem_put(ch->emem);
 		kup_mem_put(ch->cur);

@@ -84,7 +84,7 @@ void kup_file_detach_locked(struct kup_file *f, int code)
 	WRITE_ONCE(m->gone, code);
 	/* The kern side's pending call returns -EKU_CLOSED. */
 	if (ch->emem == m)
-		kup_end_set_local(&ch->e, EKU_CLOSED);
+		kup_end_set_local(&ch->c.e, EKU_CLOSED);
 	wake_up_all(&m->kwq);
 	wake_up_all(&m->uwq);
 	/* A detached file pins nothing big (never the last pref: cur holds one). */

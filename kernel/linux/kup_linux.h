@@ -50,7 +50,7 @@
 #include <linux/wait.h>
 
 #include "kupdev.h"
-#include "kup_core.h"
+#include "kup_os.h"
 
 #define KUP_MAX_DEVS 256        /* minors of the kup char major */
 #define KUP_DRAIN    0x40000000 /* in sc->inside: kupdev_unload waits for the count to empty */
@@ -74,13 +74,12 @@ struct kup_kchan {
 	uint32_t id;
 	struct mutex lock; /* one kupdev_* call at a time */
 	/* Under lock (changed also under sc->lock). */
-	struct kup_end e;
-	struct kup_mem *emem;     /* the attach e works on, or NULL */
-	struct kup_loans loans;   /* zero-copy pointers out; a retired mem: a ref each */
+	struct kup_chan c;        /* core's: the end (on emem), loans (a retired mem: a ref each) */
+	struct kup_mem *emem;     /* the attach c.e works on, or NULL */
 	uint8_t *rx_copy;         /* cap bytes, kupdev_receive's private copy */
 	struct kup_counters base; /* counters of earlier attaches */
 	spinlock_t snap_lock;
-	struct kup_counters snap; /* base + e.cnt as of the last call, for kupdev_stats */
+	struct kup_counters snap; /* base + c.e.cnt as of the last call, for kupdev_stats */
 	/* Under sc->lock; egen and on change under lock too: sess.egen is emem's gen. */
 	struct kup_session sess;
 	struct kup_mem *cur;    /* the latest attach, or NULL */
@@ -90,7 +89,6 @@ struct kup_kchan {
 	struct kup_file *owner; /* the attached file, or NULL */
 	struct list_head pend;  /* on sc->pending until kupdev_wait_channel reports it */
 	uint64_t attaches;
-	int last_err; /* atomic: kupdev_last_error */
 };
 
 struct kupdev_softc {

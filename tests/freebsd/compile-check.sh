@@ -38,7 +38,12 @@ done
 command -v "$CLANG" >/dev/null || skip "$CLANG not installed (scripts/deps/freebsd.txt)"
 
 # kup.ko, the protocol core compiled unchanged, and the service modules.
-kmod=(kernel/freebsd/*.c core/kup_core.c core/kup_err.c core/kup_check.c)
+# core/'s files from its one list (core/sources.mk).
+eval "$(sed -n 's/^\(KUP_CORE[A-Z_]*\) = \(.*\)/\1="\2"/p' core/sources.mk)"
+core=() core_dev=()
+for n in $KUP_CORE; do core+=("core/$n.c"); done
+for n in $KUP_CORE_DEV; do core_dev+=("core/$n.c"); done
+kmod=(kernel/freebsd/*.c "${core[@]}" "${core_dev[@]}")
 svc=()
 for f in examples/echo/kup_echo.c tests/svc/kuptest_svc.c; do
 	[ -f "$f" ] && svc+=("$f")
@@ -55,7 +60,7 @@ CFLAGS=(--target="$TARGET" -std=iso9899:1999 -O2 -pipe -D_KERNEL -DKLD_MODULE
 	-include opt_global.h -Iinclude -Icore -Ikernel/freebsd -Itests/svc)
 
 # libkup's kernel-device backend and what it needs, as FreeBSD userland.
-user=(lib/kp_kdev.c lib/kup_plat.c core/kup_core.c core/kup_err.c core/kup_check.c tests/freebsd/kp_prov_none.c)
+user=(lib/kp_kdev.c lib/kup_plat.c "${core[@]}" tests/freebsd/kp_prov_none.c)
 UCFLAGS=(--target="$TARGET" -nostdinc -std=gnu11 -O2 -Wall -Wextra -Werror -Wshadow
 	-Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter -D_GNU_SOURCE
 	-DKP_HAVE_KDEV -Iinclude -Ilib -Icore)

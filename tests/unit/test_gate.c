@@ -648,4 +648,48 @@ KT_TEST(zero_copy_loans_are_bounded)
 	KT_EQ(kupdev_unload(sc), 0);
 }
 
+/*
+ * Issue 11: what the hosts once did differently.  NULL out-pointers are
+ * refused on every host (the provider accepted len == NULL), and
+ * kupdev_unlock_channel is a no-op that takes no lock (the provider's
+ * went through the session rule and used up the one -EKU_CLOSED that
+ * tells the module its process left).
+ */
+KT_TEST(null_outputs_refused_and_unlock_keeps_the_old_end)
+{
+	struct kupdev_softc *sc;
+	char name[64];
+	void *h, *ch, *d, *b;
+	const void *p;
+	size_t len, cap;
+
+	snprintf(name, sizeof(name), "kt_api_%d", (int)getpid());
+	sc = kupdev_create(name, 1, 1);
+	KT_ASSERT(sc);
+	h = kernproxy_open(name);
+	KT_ASSERT(h);
+	ch = kernproxy_channel(h, 0, 1);
+	KT_ASSERT(ch);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kupdev_recv(sc, 0, &d, NULL, KUP_NB, 0), -EKU_INVAL);
+	KT_EQ(kupdev_recv(sc, 0, NULL, &len, KUP_NB, 0), -EKU_INVAL);
+	KT_EQ(kupdev_recv_shared_untrusted(sc, 0, &p, NULL, KUP_NB, 0), -EKU_INVAL);
+	KT_EQ(kupdev_send_buf(sc, 0, &b, NULL, KUP_NB, 0), -EKU_INVAL);
+	KT_EQ(kupdev_send_buf(sc, 0, NULL, &cap, KUP_NB, 0), -EKU_INVAL);
+	KT_EQ(kupdev_send(sc, "old", 3, 0), 0);
+	kernproxy_close(h);
+	h = kernproxy_open(name);
+	KT_ASSERT(h);
+	while (!(ch = kernproxy_channel(h, 0, 1)))
+		KT_EQ(kernproxy_error(h), EKU_BUSY); /* until the monitor saw the close */
+	kupdev_unlock_channel(sc, 0);
+	KT_EQ(kupdev_send(sc, "mid", 3, 0), -EKU_CLOSED); /* the old end, still */
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kupdev_send(sc, "new", 3, 0), 0);
+	d = kernproxy_receive_len(ch, &len, 0);
+	KT_ASSERT(d && len == 3 && !memcmp(d, "new", 3));
+	kernproxy_close(h);
+	KT_EQ(kupdev_unload(sc), 0);
+}
+
 KT_MAIN()

@@ -330,6 +330,20 @@ static int kupvt_start(void)
 			kupdev_unload(sc_leak);
 		return -i;
 	}
+	/* NULL out-pointers are refused before the channel is touched, on every host. */
+	{
+		const void *p;
+		void *b;
+		size_t n;
+
+		if (kupdev_recv(sc_big, 0, &b, NULL, KUP_NB, 0) != -EKU_INVAL ||
+		    kupdev_recv(sc_big, 0, NULL, &n, KUP_NB, 0) != -EKU_INVAL ||
+		    kupdev_recv_shared_untrusted(sc_big, 0, &p, NULL, KUP_NB, 0) != -EKU_INVAL ||
+		    kupdev_send_buf(sc_big, 0, &b, NULL, KUP_NB, 0) != -EKU_INVAL) {
+			pr_err("kupvt: a NULL out-pointer was accepted\n");
+			goto fail;
+		}
+	}
 	for (i = 0; i < KUPVT_CHANS; i++) {
 		workers[i] = kupsvc_thread_start(kupvt_worker, (void *)(long)i, "kupvt_w");
 		if (!workers[i])

@@ -28,8 +28,9 @@
 
 #define __FreeBSD_version 1400000
 #define __inline inline
-#define __unused             __attribute__((unused))
-#define __DECONST(type, var) ((type)(uintptr_t)(const void *)(var))
+#define __unused               __attribute__((unused))
+#define __DECONST(type, var)   ((type)(uintptr_t)(const void *)(var))
+#define __containerof(x, s, m) ((s *)(void *)((char *)(x)-offsetof(s, m)))
 #ifndef ERESTART
 #define ERESTART (-1)
 #endif

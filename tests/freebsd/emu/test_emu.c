@@ -500,6 +500,40 @@ KT_TEST(zero_copy_pointers_of_a_pool_thread_outlive_reattach)
 	unload_kup();
 }
 
+/* Issue 11: NULL out-pointers refused, and kupdev_unlock_channel keeps the old end (as everywhere).
+ */
+KT_TEST(null_outputs_refused_and_unlock_keeps_the_old_end)
+{
+	struct kupdev_softc *sc;
+	struct user u;
+	const void *d, *p;
+	void *b;
+	size_t n;
+	uint32_t len;
+
+	load_kup();
+	sc = kupdev_create("emu_api", SIZE, 1);
+	KT_ASSERT(sc);
+	KT_EQ(u_attach(&u, "emu_api", 0), 0);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kupdev_recv(sc, 0, &b, NULL, KUP_NB, 0), -EKU_INVAL);
+	KT_EQ(kupdev_recv(sc, 0, NULL, &n, KUP_NB, 0), -EKU_INVAL);
+	KT_EQ(kupdev_recv_shared_untrusted(sc, 0, &p, NULL, KUP_NB, 0), -EKU_INVAL);
+	KT_EQ(kupdev_send_buf(sc, 0, &b, NULL, KUP_NB, 0), -EKU_INVAL);
+	KT_EQ(kupdev_send(sc, "old", 3, 0), 0);
+	u_close(&u);
+	KT_EQ(u_attach(&u, "emu_api", 0), 0);
+	kupdev_unlock_channel(sc, 0);
+	KT_EQ(kupdev_send(sc, "mid", 3, 0), -EKU_CLOSED);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kupdev_send(sc, "new", 3, 0), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
+	KT_ASSERT(len == 3 && memcmp(d, "new", 3) == 0);
+	u_close(&u);
+	KT_EQ(kupdev_unload(sc), 0);
+	unload_kup();
+}
+
 /* kupdev_wait_channel_timed's flags: as on every host (tests/integ/integ_session.c). */
 KT_TEST(wait_channel_flags)
 {

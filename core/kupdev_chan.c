@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * kupdev_chan.c - the kupdev_* calls on a channel, once for every kern-side
+ * host, over the host contract of kup_os.h.
+ *
+ * Every call checks its arguments, enters the channel (kup_os_chan_enter),
+ * ends the caller's earlier zero-copy loan, runs one core operation and
+ * records its result as the channel's last error on the way out, so that
+ * kupdev_receive and kupdev_pass, which return no code, leave one.
+ */
+#include "kup_os.h"
+
+/* Enter chan_id for a call; zc: it hands out zero-copy pointers (needs a loan slot). */
+static int chan_begin(struct kupdev_softc *sc, int chan_id, int zc, struct kup_chan **chp)
+{
+	struct kup_chan *ch;
+	void *mem;
+	int r = kup_os_chan_enter(sc, chan_id, &ch);
+
+	if (r)
+		return r;
+	/* The caller's earlier pointers end with this call (kupdev.h). */
+	mem = kup_loan_end(&ch->loans, kup_os_self());
+	if (mem)
+		kup_os_mem_put(ch, mem);
+	r = zc ? kup_loan_room(&ch->loans) : 0;
+	if (r) {
+		kup_store_once(&ch->last_err, (uint32_t)-r);
+		kup_os_chan_leave(ch, r);
+		return r;
+	}
+	*chp = ch;
+	return 0;
+}
+
+static int chan_end(struct kup_chan *ch, int r)
+{
+	kup_store_once(&ch->last_err, r < 0 ? (uint32_t)-r : 0);
+	kup_os_chan_leave(ch, r);
+	return r;
+}
+
+KUP_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t len,
+                              int flags, int64_t timeout_ns)
+{
+	struct kup_chan *ch;
+	int r;
+
+	if (!kup_flags_ok(flags))
+		return -EKU_INVAL;
+	r = chan_begin(sc, chan_id, 0, &ch);
+	if (r)
+		return r;
+	return chan_end(ch, kup_end_send(&ch->e, data, len, flags, timeout_ns));
+}
+
+KUP_API int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id)
+{
+	return kupdev_send_timed(sc, chan_id, data, len, 0, KUP_FOREVER);
+}
+
+static int chan_recv(struct kupdev_softc *sc, int chan_id, const void **data, size_t *len,
+                     int flags, int64_t timeout_ns, int copy)
+{
+	struct kup_chan *ch;
+	uint32_t n;
+	int r;
+
+	if (!data || !len || !kup_flags_ok(flags))
+		return -EKU_INVAL;
+	r = chan_begin(sc, chan_id, !copy, &ch);
+	if (r)
+		return r;
+	r = kup_end_recv(&ch->e, flags, timeout_ns, data, &n, copy);
+	if (!r) {
+		*len = n;
+		if (!copy)
+			kup_loan_take(&ch->loans, kup_os_self());
+	}
+	return chan_end(ch, r);
+}
+
+KUP_API int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len, int flags,
+                        int64_t timeout_ns)
+{
+	const void *d = NULL;
+	int r;
+
+	if (!data)
+		return -EKU_INVAL;
+	r = chan_recv(sc, chan_id, &d, len, flags, timeout_ns, 1);
+	/* The copy is the host's private buffer, the module's to read. */
+	if (!r)
+		*data = (void *)(uintptr_t)d;
+	return r;
+}
+
+KUP_API int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id, const void **data,
+                                         size_t *len, int flags, int64_t timeout_ns)
+{
+	return chan_recv(sc, chan_id, data, len, flags, timeout_ns, 0);
+}
+
+KUP_API void *kupdev_receive(struct kupdev_softc *sc, int chan_id)
+{
+	void *data = NULL;
+	size_t len;
+
+	return kupdev_recv(sc, chan_id, &data, &len, 0, KUP_FOREVER) ? NULL : data;
+}
+
+/*
+ * The private copy stays until the channel's next receive: nothing to
+ * release.  No lock either, so it never waits for a blocked call, and it
+ * ends no zero-copy pointer.
+ */
+KUP_API void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id)
+{
+	(void)sc;
+	(void)chan_id;
+}
+
+KUP_API int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeout_ns)
+{
+	struct kup_chan *ch;
+	int r;
+
+	if (!kup_flags_ok(flags))
+		return -EKU_INVAL;
+	r = chan_begin(sc, chan_id, 0, &ch);
+	if (r)
+		return r;
+	return chan_end(ch, kup_end_pass(&ch->e, flags, timeout_ns));
+}
+
+KUP_API void kupdev_pass(struct kupdev_softc *sc, int chan_id)
+{
+	(void)kupdev_pass_timed(sc, chan_id, 0, KUP_FOREVER);
+}
+
+KUP_API int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, size_t *cap,
+                            int flags, int64_t timeout_ns)
+{
+	struct kup_chan *ch;
+	uint32_t c;
+	int r;
+
+	if (!buf || !cap || !kup_flags_ok(flags))
+		return -EKU_INVAL;
+	r = chan_begin(sc, chan_id, 1, &ch);
+	if (r)
+		return r;
+	r = kup_end_txbuf(&ch->e, flags, timeout_ns, buf, &c);
+	if (!r) {
+		*cap = c;
+		kup_loan_take(&ch->loans, kup_os_self());
+	}
+	return chan_end(ch, r);
+}
+
+KUP_API int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
+{
+	struct kup_chan *ch;
+	int r = chan_begin(sc, chan_id, 0, &ch);
+
+	if (r)
+		return r;
+	return chan_end(ch, kup_end_commit(&ch->e, len));
+}
+
+KUP_API const char *kup_strerror(int code)
+{
+	return kup_core_strerror(code);
+}
