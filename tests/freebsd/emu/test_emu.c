@@ -972,7 +972,7 @@ KT_TEST(libkup_kernel_backend_against_the_module)
 	KT_EQ(kernproxy_error(h), EKU_BADSIZE);
 	c = kernproxy_channel(h, 0, 1);
 	KT_ASSERT(c);
-	KT_ASSERT(kernproxy_channel(h, 0, 1) == NULL);
+	KT_ASSERT(kernproxy_attach(h, 0, 1, KP_EXACT) == NULL);
 	KT_EQ(kernproxy_error(h), EKU_BUSY);
 	d = kernproxy_receive_len(c, &len, 0);
 	KT_ASSERT(d);
