@@ -54,10 +54,23 @@ static void send_pattern(void *ch)
 	KT_EQ(kernproxy_send(ch, buf, MSG_LEN, 0), 0);
 }
 
-/* The kern side must get the message, then EKU_CLOSED on its next call. */
+/*
+ * The kern side must get the message, then EKU_CLOSED on its next call.
+ * First the host must have seen the process go (the provider notices a
+ * hang-up in its monitor thread, after the process is reaped).
+ */
 static void kern_gets_last_message(struct kit_ctl *c, const char *n)
 {
+	long long end = kit_now_ms() + KIT_SOON_MS;
 	struct kt_reply rep;
+
+	for (;;) {
+		KT_EQ(ctl_stats(c, n, 0, &rep), 0);
+		if (rep.attached == 0)
+			break;
+		KT_ASSERT(kit_now_ms() < end);
+		kit_sleep_ms(5);
+	}
 
 	KT_EQ(ctl_recv(c, n, 0, KIT_SOON_MS, 0, &rep), 0);
 	KT_EQ(rep.len, MSG_LEN);
