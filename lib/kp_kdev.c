@@ -80,8 +80,8 @@ static int kdev_attach(struct kp_dev *dev, struct kp_chan *chan)
 	int fd, r;
 
 	r = kdev_open_fd(dev->path, &fd);
-	if (r)
-		return r;
+	if (r) /* it was there at kernproxy_open: gone now (FreeBSD: ENXIO once shut down) */
+		return r == -EKU_NOENT ? -EKU_SHUTDOWN : r;
 	if (ioctl(fd, KUP_IOC_ATTACH, &a) < 0) {
 		r = kdev_err(errno);
 		close(fd);
