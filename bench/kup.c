@@ -247,6 +247,9 @@ static int r_setup(void *arg)
 
 	for (i = 0; i < 200; i++) {
 		c->h = kernproxy_open(cfg.remote);
+		/* A channel frees when the service notices the last run's detach: wait, bounded. */
+		if (c->h)
+			kernproxy_set_timeout(c->h, 2000000000LL);
 		c->ch = c->h ? kernproxy_channel(c->h, 0, 1) : NULL;
 		if (c->ch)
 			break;

@@ -122,28 +122,46 @@ void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint3
 	}
 }
 
+/*
+ * Orderly end: the peer closed, exited or unloaded (or the host saw it
+ * detach) after publishing a message we have not taken yet.  That message
+ * is still delivered, like the data before a socket's FIN; the end is
+ * reported by the call after it.  The kern side's first turn (seq 0, before
+ * it sent anything) is no message.
+ */
+static int message_pending(const struct kup_end *e, uint32_t seq, uint32_t ready)
+{
+	return !e->have_turn && seq == ready && (e->lead == 1 || e->cnt.sent != 0);
+}
+
 int kup_end_poll(struct kup_end *e)
 {
 	uint32_t tw, seq, st, len, ready, waiting;
 	uint32_t local = kup_load_once(&e->local);
+	int end = 0;
 
-	if (local)
-		return -(int)local;
+	/* Our own side shutting down ends every call at once. */
+	if (local == EKU_SHUTDOWN)
+		return -EKU_SHUTDOWN;
 	if (e->broken)
-		return -(int)e->broken;
+		return -(int)(local ? local : e->broken);
 	tw = observe_tw(e);
 	e->seen_tw = tw;
 	seq = KUP_TW_SEQ(tw);
 	st = KUP_TW_STATE(tw);
 	if (st == KUP_ST_CLOSING)
-		return -EKU_CLOSED;
-	if (st == KUP_ST_SHUTDOWN && e->lead == 1)
-		return -EKU_SHUTDOWN;
-	if (st != KUP_ST_OPEN)
+		end = EKU_CLOSED;
+	else if (st == KUP_ST_SHUTDOWN && e->lead == 1)
+		end = EKU_SHUTDOWN;
+	else if (st != KUP_ST_OPEN)
 		return violation(e, "state", tw);
+	else if (local)
+		end = (int)local; /* detached without publishing it: exit, kill -9 */
 
 	ready = (e->tx_seq + e->lead) & KUP_SEQ_MASK;
 	waiting = (e->tx_seq + e->lead - 1) & KUP_SEQ_MASK;
+	if (end && !message_pending(e, seq, ready))
+		return -end;
 	if (seq == waiting)
 		return -EKU_NOTREADY;
 	if (seq != ready)
@@ -217,7 +235,10 @@ int kup_end_wait(struct kup_end *e, int flags, int64_t timeout_ns)
 		/* Sleep on the very value poll judged "not ready", never a re-read. */
 		s = e->ops->sleep(e, &e->peer->tw, e->seen_tw, left);
 		if (s != 0 && s != -EKU_TIMEDOUT) {
-			r = s;
+			/* The peer's last message before it left still counts. */
+			r = kup_end_poll(e);
+			if (r == -EKU_NOTREADY)
+				r = s;
 			break;
 		}
 	}

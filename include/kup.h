@@ -33,8 +33,19 @@ extern "C" {
 #endif
 
 /* Flags for receive and send. */
-#define KP_NB   0x1 /* nonblocking: fail with EKU_NOTREADY when it is not our turn */
-#define KP_POLL 0x2 /* wait by spinning only, never sleep (explicit polling mode) */
+#define KP_EMPTY 0x0 /* no flags: the seed's name for a blocking call */
+#define KP_NB    0x1 /* nonblocking: fail with EKU_NOTREADY when it is not our turn */
+#define KP_POLL  0x2 /* wait by spinning only, never sleep (explicit polling mode) */
+/* Flag for kernproxy_attach only. */
+#define KP_EXACT 0x4 /* exactly this channel id, or EKU_BUSY: never another, never a wait */
+
+/*
+ * The seed header's error names, for code written against it:
+ * KPE_NOTREADY, not our turn yet (a KP_NB call; poll again), and
+ * KPE_FINISH, the kernel side finished (its device is unloading or gone).
+ */
+#define KPE_NOTREADY EKU_NOTREADY
+#define KPE_FINISH   EKU_SHUTDOWN
 
 #define KP_FOREVER ((int64_t)-1)
 
@@ -45,6 +56,15 @@ int *kernproxy_errno_location(void);
 /* --- The seed's API --------------------------------------------------------- */
 
 void *kernproxy_open(char const *name);
+/*
+ * Attach a channel of `size` pages each way: chan_id when it is free, else
+ * the lowest free channel (kernproxy_channel_id() says which).  When every
+ * channel is taken it waits until one is released, at most the device
+ * handle's timeout (kernproxy_set_timeout(handle, ns); default: forever;
+ * EKU_TIMEDOUT), and fails with EKU_SHUTDOWN when the device goes away.
+ * For an immediate answer (EKU_BUSY), set the device handle's timeout to 0
+ * or use kernproxy_attach(handle, chan_id, size, KP_NB).
+ */
 void *kernproxy_channel(void *handle, size_t chan_id, size_t size);
 /* Waits for our turn; returns the peer's message in the shared pages (zero-copy). */
 void *kernproxy_receive(void *channel, int flags);
@@ -54,12 +74,27 @@ int kernproxy_send(void *channel, void *data, size_t len, int flags);
  * other calls on a closed channel fail with EKU_INVAL (like fds, a channel
  * handle's memory is reused by a later kernproxy_channel). */
 void kernproxy_close(void *handle);
-/* Last error on a device or channel handle (EKU_INVAL for a bad handle). */
+/*
+ * Last error on a device or channel handle (EKU_INVAL for a bad handle).  A
+ * device handle also records every failure of its channels' calls (as the
+ * seed's tests check it), EKU_NOTREADY of a KP_NB call included; once its
+ * device has shut down it reports EKU_SHUTDOWN for good.
+ */
 int kernproxy_error(void *handle);
 
 /* --- Additions ---------------------------------------------------------------- */
 
 const char *kernproxy_strerror(int code);
+
+/*
+ * kernproxy_channel with flags: 0 is kernproxy_channel; KP_NB: do not wait
+ * when every channel is taken (EKU_BUSY); KP_EXACT: exactly chan_id, or
+ * EKU_BUSY when another process holds it (for channels with roles).
+ */
+void *kernproxy_attach(void *handle, size_t chan_id, size_t size, int flags);
+/* The id of the channel a channel handle attached (as kupdev_wait_channel
+ * reports it to the kernel side), or -1 (EKU_INVAL) for a bad handle. */
+int kernproxy_channel_id(void *channel);
 
 /* Like kernproxy_receive, and stores the message length in *len. */
 void *kernproxy_receive_len(void *channel, size_t *len, int flags);
@@ -80,9 +115,11 @@ size_t kernproxy_capacity(void *channel);
 /*
  * Blocking behaviour of a channel: give up after timeout_ns (KP_FOREVER:
  * never; the default), spin for spin_ns before sleeping (KP_FOREVER: never
- * sleep; 0: sleep at once).  0, or -1.
+ * sleep; 0: sleep at once).  0, or -1.  kernproxy_set_timeout on a device
+ * handle bounds kernproxy_channel's wait for a free channel instead (0: no
+ * wait); it does not change the channels' own timeouts.
  */
-int kernproxy_set_timeout(void *channel, int64_t timeout_ns);
+int kernproxy_set_timeout(void *handle, int64_t timeout_ns);
 int kernproxy_set_spin(void *channel, int64_t spin_ns);
 
 /*

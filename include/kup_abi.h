@@ -172,12 +172,24 @@ struct kup_ioc_info {
 };
 
 struct kup_ioc_attach {
-	uint32_t abi;  /* in: KUP_ABI_VERSION */
-	uint32_t chan; /* in: channel id */
-	uint32_t size; /* in: pages per direction, must match the device */
-	uint32_t flags;
-	uint64_t map_len; /* out: KUP_MAP_LEN(size) */
+	uint32_t abi;   /* in: KUP_ABI_VERSION */
+	uint32_t chan;  /* in: channel id; out: the channel attached (KUP_ATTACH_ANY) */
+	uint32_t size;  /* in: pages per direction, must match the device */
+	uint32_t flags; /* in: KUP_ATTACH_*; other bits are refused (EINVAL) */
+	uint64_t map_len;   /* out: KUP_MAP_LEN(size) */
+	int64_t timeout_ns; /* in: KUP_ATTACH_WAIT: longest wait, < 0 forever */
 };
+
+/*
+ * Attach flags.  Without them the attach is strict: exactly chan, or EBUSY.
+ * KUP_ATTACH_ANY: chan when it is free, else the lowest free channel (the
+ * seed's first-free attach); EBUSY when none is free.  KUP_ATTACH_WAIT
+ * (with ANY): when none is free, sleep until a channel is released (then
+ * take it), the device unloads (ESHUTDOWN), timeout_ns passes (ETIMEDOUT)
+ * or a signal comes (EINTR).  Bit 0 is reserved.
+ */
+#define KUP_ATTACH_ANY  0x2u
+#define KUP_ATTACH_WAIT 0x4u
 
 struct kup_ioc_wait {
 	uint32_t seen; /* in: kern tw the caller saw; sleep while it is unchanged */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,10 +52,19 @@ int kp_errno_to_eku(int err)
 	}
 }
 
+int kp_fd_hung_up(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = 0};
+
+	return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
 /* --- Registry of live handles ----------------------------------------------
  * Non-hot calls look a handle up here before touching it, so a closed,
  * garbage or NULL pointer is EKU_INVAL rather than a use-after-free.
  */
+static void dev_note(struct kp_dev *d, int code);
+
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static void **reg_tab;
 static size_t reg_cnt, reg_cap;
@@ -130,7 +140,7 @@ static int reg_is(void *h, uint32_t kind)
 		return 1;
 	}
 	if (i >= 0 && *(uint32_t *)h == KP_DEV_MAGIC)
-		__atomic_store_n(&((struct kp_dev *)h)->err, EKU_INVAL, __ATOMIC_RELAXED);
+		dev_note(h, EKU_INVAL);
 	else if (i >= 0 && *(uint32_t *)h == KP_CHAN_MAGIC)
 		__atomic_store_n(&((struct kp_chan *)h)->err, EKU_INVAL, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&reg_lock);
@@ -156,10 +166,52 @@ static int fail_int(int *herr, int code)
 	return -1;
 }
 
-/* A channel's call failed with a core code: count it and report it. */
+/*
+ * A device handle's error: the last error of a call on it or on one of its
+ * channels (the seed checks kernproxy_error(device) after a channel call
+ * failed).  EKU_SHUTDOWN stays once seen: the device does not come back.
+ */
+static void dev_note(struct kp_dev *d, int code)
+{
+	int old = __atomic_load_n(&d->err, __ATOMIC_RELAXED);
+
+	while (old != EKU_SHUTDOWN &&
+	       !__atomic_compare_exchange_n(&d->err, &old, code, 0, __ATOMIC_RELAXED,
+	                                    __ATOMIC_RELAXED))
+		;
+}
+
+static void *dev_fail_ptr(struct kp_dev *d, int code)
+{
+	if (code < 0)
+		code = -code;
+	kp_tls_errno = code;
+	dev_note(d, code);
+	return NULL;
+}
+
+/*
+ * A channel's call failed with a core code: report it on the channel, the
+ * thread and the channel's device handle.  A channel whose peer vanished
+ * (EKU_CLOSED) on a device that is gone tells its device handle so.
+ */
+static void *chan_fail_ptr(struct kp_chan *c, int code)
+{
+	if (code < 0)
+		code = -code;
+	kp_tls_errno = code;
+	__atomic_store_n(&c->err, code, __ATOMIC_RELAXED);
+	if (code == EKU_CLOSED && c->dev->ops->gone && c->dev->ops->gone(c->dev))
+		dev_note(c->dev, EKU_SHUTDOWN);
+	else
+		dev_note(c->dev, code);
+	return NULL;
+}
+
 static int chan_fail(struct kp_chan *c, int r)
 {
-	return fail_int(&c->err, r);
+	chan_fail_ptr(c, r);
+	return -1;
 }
 
 KP_API const char *kernproxy_strerror(int code)
@@ -286,6 +338,7 @@ KP_API void *kernproxy_open(char const *name)
 	}
 	d->ops = ops;
 	d->refs = 1;
+	d->timeout_ns = KP_FOREVER;
 	if (pthread_mutex_init(&d->lock, NULL)) {
 		free(d);
 		return fail_ptr(NULL, EKU_NOMEM);
@@ -351,37 +404,54 @@ static void chan_recycle(struct kp_chan *c)
 	pthread_mutex_unlock(&reg_lock);
 }
 
-KP_API void *kernproxy_channel(void *handle, size_t chan_id, size_t size)
+#define KP_ATTACH_FLAGS (KP_NB | KP_EXACT)
+
+KP_API void *kernproxy_attach(void *handle, size_t chan_id, size_t size, int flags)
 {
 	struct kp_dev *d = handle;
 	struct kp_chan *c;
+	int64_t tmo;
 	int r;
 
 	if (!reg_is(handle, KP_DEV_MAGIC))
 		return NULL;
+	if (flags & ~KP_ATTACH_FLAGS)
+		return dev_fail_ptr(d, EKU_INVAL);
 	if (chan_id >= d->info.chan_cnt)
-		return fail_ptr(&d->err, EKU_RANGE);
+		return dev_fail_ptr(d, EKU_RANGE);
 	if (size == 0 || size != d->info.size)
-		return fail_ptr(&d->err, EKU_BADSIZE);
+		return dev_fail_ptr(d, EKU_BADSIZE);
 	c = chan_alloc();
 	if (!c)
-		return fail_ptr(&d->err, EKU_NOMEM);
+		return dev_fail_ptr(d, EKU_NOMEM);
 	c->fd = -1;
 	c->dev = d;
 	c->ops = d->ops;
 	c->chan = (uint32_t)chan_id;
 	c->size = (uint32_t)size;
 	c->timeout_ns = KP_FOREVER;
+	/*
+	 * The seed's attach: chan_id when it is free, else the lowest free
+	 * channel, else wait for one (bounded by the device handle's timeout;
+	 * 0 or KP_NB: EKU_BUSY at once).  KP_EXACT: chan_id or EKU_BUSY.
+	 */
+	tmo = __atomic_load_n(&d->timeout_ns, __ATOMIC_RELAXED);
+	if (!(flags & KP_EXACT)) {
+		c->attach_flags = KUP_ATTACH_ANY;
+		if (!(flags & KP_NB) && tmo != 0)
+			c->attach_flags |= KUP_ATTACH_WAIT;
+	}
+	c->attach_timeout = tmo < 0 ? KP_FOREVER : tmo;
 	r = d->ops->attach(d, c);
 	if (r) {
 		free(c);
-		return fail_ptr(&d->err, r);
+		return dev_fail_ptr(d, r);
 	}
 	r = kup_chan_check(c->map, c->size, c->chan);
 	if (r) {
 		d->ops->detach(c);
 		free(c);
-		return fail_ptr(&d->err, r);
+		return dev_fail_ptr(d, r);
 	}
 	kup_end_init(&c->e, KUP_SIDE_USER, c->map, (uint8_t *)c->map + KUP_BLOCK_LEN(c->size),
 	             c->size, &d->ops->host, c);
@@ -391,7 +461,7 @@ KP_API void *kernproxy_channel(void *handle, size_t chan_id, size_t size)
 		kup_end_close(&c->e, KUP_ST_CLOSING);
 		d->ops->detach(c);
 		free(c);
-		return fail_ptr(&d->err, r);
+		return dev_fail_ptr(d, r);
 	}
 	pthread_mutex_lock(&d->lock);
 	d->refs++;
@@ -399,6 +469,18 @@ KP_API void *kernproxy_channel(void *handle, size_t chan_id, size_t size)
 	d->chans = c;
 	pthread_mutex_unlock(&d->lock);
 	return c;
+}
+
+KP_API void *kernproxy_channel(void *handle, size_t chan_id, size_t size)
+{
+	return kernproxy_attach(handle, chan_id, size, 0);
+}
+
+KP_API int kernproxy_channel_id(void *channel)
+{
+	if (!reg_is(channel, KP_CHAN_MAGIC))
+		return -1;
+	return (int)((struct kp_chan *)channel)->chan;
 }
 
 /* Tear down a channel that was removed from the registry by the caller. */
@@ -500,10 +582,10 @@ KP_API void *kernproxy_receive_len(void *channel, size_t *len, int flags)
 	if (!c)
 		return NULL;
 	if (flags & ~KP_FLAGS)
-		return fail_ptr(&c->err, EKU_INVAL);
+		return chan_fail_ptr(c, EKU_INVAL);
 	r = kup_end_recv(&c->e, flags, c->timeout_ns, &data, &l, 0);
 	if (r)
-		return fail_ptr(&c->err, r);
+		return chan_fail_ptr(c, r);
 	if (len)
 		*len = l;
 	return (void *)data;
@@ -522,7 +604,7 @@ KP_API int kernproxy_send(void *channel, void *data, size_t len, int flags)
 	if (!c)
 		return -1;
 	if (flags & ~KP_FLAGS)
-		return fail_int(&c->err, EKU_INVAL);
+		return chan_fail(c, EKU_INVAL);
 	r = kup_end_send(&c->e, data, len, flags, c->timeout_ns);
 	return r ? chan_fail(c, r) : 0;
 }
@@ -535,7 +617,7 @@ KP_API int kernproxy_pass(void *channel, int flags)
 	if (!c)
 		return -1;
 	if (flags & ~KP_FLAGS)
-		return fail_int(&c->err, EKU_INVAL);
+		return chan_fail(c, EKU_INVAL);
 	r = kup_end_pass(&c->e, flags, c->timeout_ns);
 	return r ? chan_fail(c, r) : 0;
 }
@@ -550,10 +632,10 @@ KP_API void *kernproxy_send_buf(void *channel, size_t *cap, int flags)
 	if (!c)
 		return NULL;
 	if (flags & ~KP_FLAGS)
-		return fail_ptr(&c->err, EKU_INVAL);
+		return chan_fail_ptr(c, EKU_INVAL);
 	r = kup_end_txbuf(&c->e, flags, c->timeout_ns, &buf, &l);
 	if (r)
-		return fail_ptr(&c->err, r);
+		return chan_fail_ptr(c, r);
 	if (cap)
 		*cap = l;
 	return buf;
@@ -577,14 +659,22 @@ KP_API size_t kernproxy_capacity(void *channel)
 	return ((struct kp_chan *)channel)->e.cap;
 }
 
-KP_API int kernproxy_set_timeout(void *channel, int64_t timeout_ns)
+KP_API int kernproxy_set_timeout(void *handle, int64_t timeout_ns)
 {
-	struct kp_chan *c = channel;
+	uint32_t m = reg_kind(handle);
 
-	if (!reg_is(channel, KP_CHAN_MAGIC))
-		return -1;
-	c->timeout_ns = timeout_ns < 0 ? KP_FOREVER : timeout_ns;
-	return 0;
+	if (timeout_ns < 0)
+		timeout_ns = KP_FOREVER;
+	if (m == KP_CHAN_MAGIC) {
+		((struct kp_chan *)handle)->timeout_ns = timeout_ns;
+		return 0;
+	}
+	if (m == KP_DEV_MAGIC) { /* bounds kernproxy_channel's wait for a free channel */
+		__atomic_store_n(&((struct kp_dev *)handle)->timeout_ns, timeout_ns,
+		                 __ATOMIC_RELAXED);
+		return 0;
+	}
+	return fail_int(NULL, EKU_INVAL);
 }
 
 KP_API int kernproxy_set_spin(void *channel, int64_t spin_ns)
@@ -650,8 +740,13 @@ KP_API int kernproxy_wait_notify(void *handle, int64_t timeout_ns)
 	pthread_mutex_lock(&d->notify_lock);
 	r = d->ops->wait_notify(d, &d->notify_seen, timeout_ns < 0 ? -1 : timeout_ns);
 	pthread_mutex_unlock(&d->notify_lock);
-	if (r)
-		return fail_int(m == KP_DEV_MAGIC ? &d->err : &((struct kp_chan *)handle)->err, r);
+	if (r) {
+		if (m == KP_DEV_MAGIC) {
+			dev_fail_ptr(d, r);
+			return -1;
+		}
+		return chan_fail(handle, r);
+	}
 	return 0;
 }
 
@@ -662,7 +757,7 @@ KP_API int kernproxy_stats(void *channel, struct kernproxy_stats *st)
 	if (!reg_is(channel, KP_CHAN_MAGIC))
 		return -1;
 	if (!st)
-		return fail_int(&c->err, EKU_INVAL);
+		return chan_fail(c, EKU_INVAL);
 	st->sent = c->e.cnt.sent;
 	st->received = c->e.cnt.received;
 	st->bytes_sent = c->e.cnt.bytes_sent;

@@ -47,6 +47,7 @@ struct kp_dev {
 	int err;        /* last error, positive EKU_* (kernproxy_error) */
 	const struct kp_backend_ops *ops;
 	char path[KP_PATH_MAX];      /* device node or provider socket */
+	int64_t timeout_ns;          /* attach waits (kernproxy_set_timeout on the device) */
 	int fd;                      /* backend: the device-handle fd, or -1 */
 	void *priv;                  /* backend: private state */
 	struct kup_ioc_info info;    /* from ops->info at open */
@@ -63,8 +64,10 @@ struct kp_chan {
 	int err;        /* last error, positive EKU_* */
 	struct kp_dev *dev;
 	const struct kp_backend_ops *ops;
-	uint32_t chan; /* channel id */
+	uint32_t chan; /* channel id: asked for, then (attach) the one attached */
 	uint32_t size; /* pages per direction */
+	uint32_t attach_flags;  /* for attach: KUP_ATTACH_* (kup_abi.h) */
+	int64_t attach_timeout; /* for attach with KUP_ATTACH_WAIT: ns, < 0 forever */
 
 	/* Set by ops->attach, undone by ops->detach. */
 	int fd;    /* the channel's fd (also the readiness fd), or -1 */
@@ -100,7 +103,12 @@ struct kp_chan {
  *	changed, and reports -EKU_RANGE for a channel id >= chan_cnt,
  *	-EKU_BADSIZE for a size that does not match,
  *	-EKU_BUSY when another handle holds the channel, -EKU_ABI,
- *	-EKU_SHUTDOWN when the device is unloading).  On success set chan->fd
+ *	-EKU_SHUTDOWN when the device is unloading).  chan->attach_flags
+ *	(KUP_ATTACH_ANY, KUP_ATTACH_WAIT) and chan->attach_timeout go to the
+ *	peer as kup_abi.h describes them: with ANY the peer may attach another
+ *	channel than chan->chan (store the one it attached in chan->chan);
+ *	with WAIT, when every channel is taken, wait up to attach_timeout
+ *	(-EKU_TIMEDOUT, -EKU_INTR, -EKU_SHUTDOWN).  On success set chan->fd
  *	to a new fd that represents this one channel, and chan->map /
  *	chan->map_len to ONE contiguous mapping of KUP_MAP_LEN(size) bytes:
  *	the kern block (KUP_BLOCK_LEN(size)) at offset 0 mapped PROT_READ, and
@@ -146,6 +154,11 @@ struct kp_chan {
  *	-EKU_SHUTDOWN (device unloading or gone).  Called with dev->lock NOT
  *	held; libkup serialises wait_notify calls per device itself.
  *
+ * gone(dev)  [may be NULL]
+ *	1 when the device has shut down or its side went away (the device
+ *	handle's fd hung up), else 0.  Must not block.  libkup asks when a
+ *	channel found its peer gone (EKU_CLOSED), to tell the device handle.
+ *
  * close(dev)
  *	Close dev->fd and free dev->priv.  Channels are detached before.
  */
@@ -158,6 +171,7 @@ struct kp_backend_ops {
 	struct kup_host_ops host;
 	int (*drain)(struct kp_chan *chan);
 	int (*wait_notify)(struct kp_dev *dev, uint32_t *seen, int64_t timeout_ns);
+	int (*gone)(struct kp_dev *dev);
 	void (*close)(struct kp_dev *dev);
 };
 
@@ -168,6 +182,8 @@ extern const struct kp_backend_ops kp_prov_ops; /* kp_prov.c */
 
 /* errno -> negated EKU_* as described above (kp_api.c). */
 int kp_errno_to_eku(int err);
+/* 1 when fd reports a hang-up (POLLHUP/POLLERR) right now (kp_api.c). */
+int kp_fd_hung_up(int fd);
 
 /* ns -> struct timespec (relative), for futex and ppoll timeouts. */
 static inline void kp_ns_to_ts(int64_t ns, struct timespec *ts)

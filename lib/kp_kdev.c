@@ -70,23 +70,28 @@ static int kdev_open(struct kp_dev *dev)
 
 static int kdev_attach(struct kp_dev *dev, struct kp_chan *chan)
 {
-	struct kup_ioc_attach a = {.abi = KUP_ABI_VERSION, .chan = chan->chan, .size = chan->size};
+	struct kup_ioc_attach a = {.abi = KUP_ABI_VERSION,
+	                           .chan = chan->chan,
+	                           .size = chan->size,
+	                           .flags = chan->attach_flags,
+	                           .timeout_ns = chan->attach_timeout < 0 ? -1 : chan->attach_timeout};
 	size_t blk = KUP_BLOCK_LEN(chan->size), len = KUP_MAP_LEN(chan->size);
 	uint8_t *map;
 	int fd, r;
 
 	r = kdev_open_fd(dev->path, &fd);
-	if (r)
-		return r;
+	if (r) /* it was there at kernproxy_open: gone now (FreeBSD: ENXIO once shut down) */
+		return r == -EKU_NOENT ? -EKU_SHUTDOWN : r;
 	if (ioctl(fd, KUP_IOC_ATTACH, &a) < 0) {
 		r = kdev_err(errno);
 		close(fd);
 		return r;
 	}
-	if (a.map_len != len) { /* a module of another layout: do not map it */
+	if (a.map_len != len || a.chan >= dev->info.chan_cnt) { /* another layout: do not map it */
 		close(fd);
 		return -EKU_ABI;
 	}
+	chan->chan = a.chan; /* KUP_ATTACH_ANY: the channel the module gave us */
 	/* One contiguous region: reserve it, then the kern block RO and the user block RW. */
 	map = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (map == MAP_FAILED) {
@@ -163,6 +168,12 @@ static int kdev_wait_notify(struct kp_dev *dev, uint32_t *seen, int64_t timeout_
 	return 0;
 }
 
+/* The device's fd hangs up once it shuts down (kup.ko: POLLHUP; provider: EOF). */
+static int kdev_gone(struct kp_dev *dev)
+{
+	return kp_fd_hung_up(dev->fd);
+}
+
 static void kdev_close(struct kp_dev *dev)
 {
 	if (dev->fd >= 0)
@@ -179,5 +190,6 @@ const struct kp_backend_ops kp_kdev_ops = {
     .host = {.sleep = kdev_sleep, .wake = kdev_wake},
     .drain = NULL, /* kup.ko's poll is level-triggered on the turn: nothing stale */
     .wait_notify = kdev_wait_notify,
+    .gone = kdev_gone,
     .close = kdev_close,
 };

@@ -68,14 +68,39 @@ static int prov_open(struct kp_dev *d)
 	return connect_to(d->path, &d->fd);
 }
 
-/* A reply's message, or a notify generation seen on the way.  0 or -EKU_*. */
-static int recv_reply(int fd, uint32_t type, struct kw_msg *m, int *fds, int *nfd, uint32_t *notify)
+/*
+ * Wait until fd is readable, at most until end (a kup_now_ns() time; < 0:
+ * forever).  A signal does not extend the wait.  0, or -EKU_*.
+ */
+static int wait_readable_until(int fd, int64_t end)
+{
+	int64_t left;
+	int r;
+
+	for (;;) {
+		if (end < 0)
+			return wait_readable(fd, -1);
+		left = end - kup_now_ns();
+		if (left <= 0)
+			return -EKU_TIMEDOUT;
+		r = wait_readable(fd, (int)(left > 86400000000000LL ? 86400000 : (left + 999999) / 1000000));
+		if (r != -EKU_TIMEDOUT)
+			return r;
+	}
+}
+
+/*
+ * A reply's message, or a notify generation seen on the way.  end: see
+ * wait_readable_until; 0 means the usual PROV_REPLY_MS.  0 or -EKU_*.
+ */
+static int recv_reply_until(int fd, uint32_t type, struct kw_msg *m, int *fds, int *nfd,
+                            uint32_t *notify, int64_t end)
 {
 	ssize_t n;
 	int r;
 
 	for (;;) {
-		r = wait_readable(fd, PROV_REPLY_MS);
+		r = end ? wait_readable_until(fd, end) : wait_readable(fd, PROV_REPLY_MS);
 		if (r)
 			return r;
 		n = kw_recv(fd, m, fds, fds ? 2 : 0, nfd, 1);
@@ -102,6 +127,11 @@ static int recv_reply(int fd, uint32_t type, struct kw_msg *m, int *fds, int *nf
 				close(fds[--*nfd]);
 		return -EKU_PROTO;
 	}
+}
+
+static int recv_reply(int fd, uint32_t type, struct kw_msg *m, int *fds, int *nfd, uint32_t *notify)
+{
+	return recv_reply_until(fd, type, m, fds, nfd, notify, 0);
 }
 
 static int prov_info(struct kp_dev *d, struct kup_ioc_info *out)
@@ -166,8 +196,10 @@ static int prov_attach(struct kp_dev *d, struct kp_chan *c)
 	                   .type = KW_ATTACH,
 	                   .abi = KUP_ABI_VERSION,
 	                   .chan = c->chan,
-	                   .size = c->size};
+	                   .size = c->size,
+	                   .flags = c->attach_flags};
 	int fds[2], nfd = 0, fd, r;
+	int64_t end = 0;
 
 	r = connect_to(d->path, &fd);
 	if (r)
@@ -177,14 +209,21 @@ static int prov_attach(struct kp_dev *d, struct kp_chan *c)
 		r = r == -EPIPE ? -EKU_SHUTDOWN : kp_errno_to_eku(-r);
 		goto out;
 	}
-	r = recv_reply(fd, KW_ATTACH_REPLY, &m, fds, &nfd, NULL);
+	/*
+	 * A waiting attach (every channel taken) is answered when one is
+	 * released; giving up closes the connection, which withdraws it.
+	 */
+	if (c->attach_flags & KUP_ATTACH_WAIT)
+		end = c->attach_timeout < 0 ? -1 : kup_now_ns() + c->attach_timeout;
+	r = recv_reply_until(fd, KW_ATTACH_REPLY, &m, fds, &nfd, NULL, end);
 	if (r)
 		goto out;
 	if (m.status) {
 		r = -(int)m.status;
-	} else if (nfd != 2) {
+	} else if (nfd != 2 || m.chan >= d->info.chan_cnt) {
 		r = -EKU_PROTO;
 	} else {
+		c->chan = m.chan; /* KUP_ATTACH_ANY: the channel the provider gave us */
 		r = map_blocks(c, fds[0], fds[1]);
 	}
 	while (nfd > 0)
@@ -322,6 +361,12 @@ static int prov_wait_notify(struct kp_dev *d, uint32_t *seen, int64_t timeout_ns
 	}
 }
 
+/* The device's fd hangs up once it shuts down (kup.ko: POLLHUP; provider: EOF). */
+static int prov_gone(struct kp_dev *dev)
+{
+	return kp_fd_hung_up(dev->fd);
+}
+
 static void prov_close(struct kp_dev *d)
 {
 	if (d->fd >= 0)
@@ -338,5 +383,6 @@ const struct kp_backend_ops kp_prov_ops = {
     .host = {.sleep = prov_sleep, .wake = prov_wake},
     .drain = prov_drain,
     .wait_notify = prov_wait_notify,
+    .gone = prov_gone,
     .close = prov_close,
 };

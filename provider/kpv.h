@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "kpv_gate.h"
+#include "kup_wire.h"
 #include "kupdev.h"
 #include "kup_os.h"
 
@@ -30,12 +31,16 @@ struct kpv_conn {
 	int kind;            /* KPV_CONN_* */
 	struct kpv_chan *ch; /* KPV_CONN_CHAN */
 	struct kpv_conn *next;
+	/* KPV_CONN_WAIT (monitor thread only): the parked request, in line. */
+	struct kw_msg req;
+	struct kpv_conn *wnext;
 };
 #define KPV_CONN_LISTEN 0
 #define KPV_CONN_NEW    1 /* accepted, no request yet */
 #define KPV_CONN_DEV    2
 #define KPV_CONN_CHAN   3
 #define KPV_CONN_STOP   4 /* the eventfd that stops the monitor */
+#define KPV_CONN_WAIT   5 /* an attach waiting for a free channel (KUP_ATTACH_WAIT) */
 
 /* One attach's two blocks, as the provider maps them. */
 struct kpv_mem {
@@ -104,6 +109,7 @@ struct kupdev_softc {
 	uint32_t inside;     /* device-wide kupdev_* calls in progress (kpv_gate.h) */
 	uint32_t notify_gen;
 	struct kpv_conn *conns; /* every connection but the listener and stopfd */
+	struct kpv_conn *waiters, **waiters_tail; /* parked attaches, FIFO (monitor only) */
 	uint32_t *queue;        /* attached channel ids not yet reported, FIFO ring */
 	uint32_t q_head, q_cnt;
 

@@ -232,13 +232,82 @@ void kpv_mem_put(struct kpv_mem *m)
 }
 
 /*
+ * The channel an attach takes (sc->lock held): want when it is free; with
+ * KUP_ATTACH_ANY else the lowest free one.  NULL: none.
+ */
+static struct kpv_chan *pick_locked(struct kupdev_softc *sc, uint32_t want, uint32_t flags)
+{
+	uint32_t i;
+
+	if (!sc->chans[want].attached)
+		return &sc->chans[want];
+	if (!(flags & KUP_ATTACH_ANY))
+		return NULL;
+	for (i = 0; i < sc->chan_cnt; i++)
+		if (!sc->chans[i].attached)
+			return &sc->chans[i];
+	return NULL;
+}
+
+/* Every channel is taken: c waits in line (KUP_ATTACH_WAIT) for one to be released. */
+static void park(struct kupdev_softc *sc, struct kpv_conn *c, const struct kw_msg *req)
+{
+	c->kind = KPV_CONN_WAIT;
+	c->req = *req;
+	c->wnext = NULL;
+	if (!sc->waiters_tail)
+		sc->waiters_tail = &sc->waiters;
+	*sc->waiters_tail = c;
+	sc->waiters_tail = &c->wnext;
+}
+
+/* A parked attach withdrawn (its client gave up) before it got a channel. */
+static void unpark(struct kupdev_softc *sc, struct kpv_conn *c)
+{
+	struct kpv_conn **pp;
+
+	for (pp = &sc->waiters; *pp; pp = &(*pp)->wnext) {
+		if (*pp == c) {
+			*pp = c->wnext;
+			break;
+		}
+	}
+	sc->waiters_tail = &sc->waiters;
+	while (*sc->waiters_tail)
+		sc->waiters_tail = &(*sc->waiters_tail)->wnext;
+}
+
+static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct kw_msg *req);
+
+/* A channel was released: attaches in line take free channels, first come first served. */
+static void serve_waiters(struct kupdev_softc *sc)
+{
+	struct kpv_conn *w;
+	struct kw_msg req;
+	int free_chan;
+
+	while ((w = sc->waiters)) {
+		pthread_mutex_lock(&sc->lock);
+		free_chan = pick_locked(sc, 0, KUP_ATTACH_ANY) != NULL || sc->shutdown;
+		pthread_mutex_unlock(&sc->lock);
+		if (!free_chan)
+			return;
+		unpark(sc, w);
+		w->kind = KPV_CONN_NEW;
+		req = w->req;
+		if (do_attach(sc, w, &req))
+			conn_drop(sc, w);
+	}
+}
+
+/*
  * ATTACH on connection c: fresh memory for every attach, so a process that
  * kept an old mapping never sees a new client's channel.
  */
 static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct kw_msg *req)
 {
 	size_t blk = KUP_BLOCK_LEN(sc->size);
-	struct kpv_chan *ch;
+	struct kpv_chan *ch = NULL;
 	struct kpv_mem *mem = NULL, *old;
 	void *kmap = NULL, *umap = NULL;
 	int fds[2] = {-1, -1}, r = 0;
@@ -250,23 +319,34 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	m.chan_cnt = sc->chan_cnt;
 	if (req->abi != KUP_ABI_VERSION)
 		r = -EKU_ABI;
+	else if (req->flags & ~(KUP_ATTACH_ANY | KUP_ATTACH_WAIT))
+		r = -EKU_INVAL;
+	else if ((req->flags & KUP_ATTACH_WAIT) && !(req->flags & KUP_ATTACH_ANY))
+		r = -EKU_INVAL; /* a strict attach never waits */
 	else if (req->chan >= sc->chan_cnt)
 		r = -EKU_RANGE;
 	else if (req->size != sc->size)
 		r = -EKU_BADSIZE;
 	if (r)
 		goto refuse;
-	ch = &sc->chans[req->chan];
 	pthread_mutex_lock(&sc->lock);
-	if (sc->shutdown)
+	if (sc->shutdown) {
 		r = -EKU_SHUTDOWN;
-	else if (ch->attached)
-		r = -EKU_BUSY; /* never a takeover */
-	else
-		ch->attached = 1; /* reserved; the monitor is the only attacher */
+	} else {
+		ch = pick_locked(sc, req->chan, req->flags);
+		if (ch)
+			ch->attached = 1; /* reserved; the monitor is the only attacher */
+		else
+			r = -EKU_BUSY; /* never a takeover */
+	}
 	pthread_mutex_unlock(&sc->lock);
+	if (r == -EKU_BUSY && (req->flags & KUP_ATTACH_WAIT)) {
+		park(sc, c, req);
+		return 0;
+	}
 	if (r)
 		goto refuse;
+	m.chan = ch->id;
 
 	mem = calloc(1, sizeof(*mem));
 	if (!mem) {
@@ -283,7 +363,7 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 		r = -eku_of(-fds[1]);
 		goto unreserve;
 	}
-	kup_chan_format(kmap, umap, sc->size, req->chan, sc->chan_cnt);
+	kup_chan_format(kmap, umap, sc->size, ch->id, sc->chan_cnt);
 	/* The client may map the kern block read-only only, and resize neither. */
 	if (fcntl(fds[0], F_ADD_SEALS,
 	          F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0 ||
@@ -390,6 +470,18 @@ static void on_conn(struct kupdev_softc *sc, struct kpv_conn *c, uint32_t events
 			if (!(events & (EPOLLHUP | EPOLLERR)))
 				return;
 		do_detach(sc, c->ch);
+		conn_drop(sc, c);
+		serve_waiters(sc);
+		return;
+	}
+	if (c->kind == KPV_CONN_WAIT) {
+		char buf[64];
+
+		/* A parked attach says nothing more: anything but silence withdraws it. */
+		n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR) && !(events & (EPOLLHUP | EPOLLERR)))
+			return;
+		unpark(sc, c);
 		conn_drop(sc, c);
 		return;
 	}

@@ -11,9 +11,14 @@
  *                connection stays open; the provider sends KW_NOTIFY on it
  *                at every kupdev_notify() (notify = the new generation),
  *                and more KW_INFO requests may follow.
- *   KW_ATTACH -> one channel (chan, size, abi).  The reply
+ *   KW_ATTACH -> one channel (chan, size, abi, flags: KUP_ATTACH_ANY takes
+ *                chan when free, else the lowest free channel;
+ *                KUP_ATTACH_WAIT, when every channel is taken, parks the
+ *                request until one is released; the client withdraws it by
+ *                closing the connection).  The reply
  *                (KW_ATTACH_REPLY) carries status (0 or a positive EKU_*
- *                code) and, on success, two fds by SCM_RIGHTS: the kern
+ *                code), the channel attached (chan) and, on success, two
+ *                fds by SCM_RIGHTS: the kern
  *                block memfd (sealed: the client can only map it
  *                read-only) and the user block memfd.  Each is
  *                KUP_BLOCK_LEN(size) bytes.  The connection stays open for
@@ -49,7 +54,8 @@ struct kw_msg {
 	uint32_t chan_cnt;
 	uint32_t notify;
 	uint32_t state; /* KUP_ST_OPEN or KUP_ST_SHUTDOWN */
-	uint32_t spare[3];
+	uint32_t flags; /* KW_ATTACH: KUP_ATTACH_* (kup_abi.h) */
+	uint32_t spare[2];
 };
 
 /* Default socket permission bits of a provider device. */

@@ -83,7 +83,7 @@ static int cmd_ping(const char *name, long chan, long count)
 	d = kernproxy_open(name);
 	if (!d)
 		return fail(name, kernproxy_errno);
-	c = kernproxy_channel(d, (size_t)chan, d->info.size);
+	c = kernproxy_attach(d, (size_t)chan, d->info.size, KP_EXACT); /* this channel, no other */
 	if (!c) {
 		int e = kernproxy_error(d);
 

@@ -153,11 +153,8 @@ int main(int argc, char **argv)
 		        kernproxy_strerror(kernproxy_errno));
 		goto failed;
 	}
-	for (chan = 0; chan < 64 && !channel; chan++) {
-		channel = kernproxy_channel(handle, chan, 1);
-		if (!channel && kernproxy_error(handle) != EKU_BUSY)
-			break; /* taken channels are skipped; anything else is final */
-	}
+	/* Channel 0 when free, else the first free one; waits while all are taken. */
+	channel = kernproxy_channel(handle, 0, 1);
 	if (!channel) {
 		if (kernproxy_error(handle) == EKU_SHUTDOWN) {
 			fprintf(stderr, "KUP module is shutting down\n");
@@ -170,7 +167,7 @@ int main(int argc, char **argv)
 		        kernproxy_strerror(kernproxy_error(handle)));
 		goto finito_error;
 	}
-	chan--;
+	chan = (size_t)kernproxy_channel_id(channel);
 
 	/* The kernel side moves first: its greeting is waiting for us. */
 	data = kernproxy_receive_len(channel, &len, 0);

@@ -230,9 +230,42 @@ kup_chan_switch(struct kup_fchan *ch, int force)
 }
 
 /*
+ * Reserve a channel for priv (sc->mtx held, the device alive): want when
+ * it is free; with KUP_ATTACH_ANY else the lowest free one.  Its index, or
+ * -EBUSY (none free), -ESHUTDOWN.
+ */
+static int
+kup_reserve_locked(struct kupdev_softc *sc, struct kup_fpriv *priv, uint32_t want, uint32_t flags)
+{
+	uint32_t i, n = (flags & KUP_ATTACH_ANY) ? sc->chan_cnt + 1 : 1, idx;
+	struct kup_fchan *ch;
+	int dying;
+
+	mtx_assert(&sc->mtx, MA_OWNED);
+	for (i = 0; i < n; i++) {
+		idx = i == 0 ? want : i - 1;
+		ch = &sc->chans[idx];
+		mtx_lock(&ch->mtx);
+		dying = ch->dying;
+		if (!dying && ch->owner == NULL) {
+			ch->owner = priv; /* never a takeover */
+			mtx_unlock(&ch->mtx);
+			return ((int)idx);
+		}
+		mtx_unlock(&ch->mtx);
+		if (dying)
+			return (-ESHUTDOWN);
+	}
+	return (-EBUSY);
+}
+
+/*
  * KUP_IOC_ATTACH.  errno as the Linux module returns them (libkup maps
  * them back): EPROTO ABI, ERANGE channel id, EMSGSIZE size, EBUSY held by
- * another file, EISCONN this file is attached already, ESHUTDOWN unloading.
+ * another file (KUP_ATTACH_ANY: every channel), EISCONN this file is
+ * attached already, ESHUTDOWN unloading; a waiting attach (KUP_ATTACH_WAIT)
+ * also ETIMEDOUT and EINTR.  It waits on notify_cv, which kup_detach and
+ * the unload broadcast under sc->mtx, so no release slips by.
  */
 static int
 kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
@@ -241,38 +274,52 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 	struct kup_fchan *ch;
 	struct kup_fmem *mem;
 	uint8_t *rx = NULL;
-	int error = 0;
+	int64_t deadline;
+	int error = 0, idx = -1, mine = 0;
 
 	if (a->abi != KUP_ABI_VERSION)
 		return (EPROTO);
-	if (a->flags != 0)
+	if ((a->flags & ~(KUP_ATTACH_ANY | KUP_ATTACH_WAIT)) != 0)
 		return (EINVAL); /* reserved */
+	if ((a->flags & KUP_ATTACH_WAIT) && !(a->flags & KUP_ATTACH_ANY))
+		return (EINVAL); /* a strict attach never waits */
 	if (a->chan >= sc->chan_cnt)
 		return (ERANGE);
 	if (a->size != sc->size)
 		return (EMSGSIZE);
+	deadline = kup_deadline(a->timeout_ns);
 
+	/* Refused below before anything is allocated. */
 	mtx_lock(&sc->mtx);
 	if (atomic_load_acq_int(&sc->dead))
 		error = ESHUTDOWN;
 	else if (priv->attaching || kup_priv_chan(priv) != NULL)
 		error = EISCONN; /* this file is a channel already */
 	else
-		priv->attaching = 1;
+		priv->attaching = mine = 1;
+	while (error == 0) {
+		idx = kup_reserve_locked(sc, priv, kup_index_nospec(a->chan, sc->chan_cnt),
+		    a->flags);
+		if (idx >= 0)
+			break;
+		if (idx != -EBUSY || !(a->flags & KUP_ATTACH_WAIT)) {
+			error = -idx;
+			break;
+		}
+		/* Every channel is taken: sleep until one is released or the device goes. */
+		error = kup_wait_errno(kup_cv_wait(&sc->notify_cv, &sc->mtx, deadline));
+		if (error == 0 && atomic_load_acq_int(&sc->dead))
+			error = ESHUTDOWN;
+	}
+	if (error != 0 && mine)
+		priv->attaching = 0;
 	mtx_unlock(&sc->mtx);
 	if (error)
 		return (error);
 
-	/* Refused below before anything is allocated. */
-	ch = &sc->chans[kup_index_nospec(a->chan, sc->chan_cnt)];
+	ch = &sc->chans[idx];
 	mtx_lock(&ch->mtx);
-	if (ch->dying)
-		error = ESHUTDOWN;
-	else if (ch->owner != NULL)
-		error = EBUSY; /* never a takeover */
-	else
-		ch->owner = priv;
-	if (error == 0 && ch->rx_copy == NULL) {
+	if (ch->rx_copy == NULL) {
 		mtx_unlock(&ch->mtx);
 		rx = malloc(sc->cap, M_KUP, M_WAITOK | M_ZERO);
 		mtx_lock(&ch->mtx);
@@ -283,8 +330,6 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 	}
 	mtx_unlock(&ch->mtx);
 	free(rx, M_KUP);
-	if (error)
-		goto out;
 
 	/* Fresh zeroed pages for every attach: nothing leaks between processes. */
 	if (kup_mem_alloc(sc->size, &mem) != 0) {
@@ -292,7 +337,7 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 		goto release;
 	}
 	kup_chan_format((void *)mem->kva, (uint8_t *)mem->kva + KUP_OFF_UCTL(sc->size), sc->size,
-	    a->chan, sc->chan_cnt);
+	    (uint32_t)idx, sc->chan_cnt);
 
 	mtx_lock(&ch->mtx);
 	if (ch->dying) {
@@ -314,16 +359,17 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 	sc->npending++;
 	cv_broadcast(&sc->attach_cv);
 	mtx_unlock(&sc->mtx);
+	a->chan = (uint32_t)idx;
 	a->map_len = KUP_MAP_LEN(sc->size);
 	return (0);
 
 release:
+	mtx_lock(&sc->mtx);
 	mtx_lock(&ch->mtx);
 	ch->owner = NULL;
 	mtx_unlock(&ch->mtx);
-out:
-	mtx_lock(&sc->mtx);
 	priv->attaching = 0;
+	cv_broadcast(&sc->notify_cv); /* the channel is free again: waiting attaches look */
 	mtx_unlock(&sc->mtx);
 	return (error);
 }
@@ -360,6 +406,8 @@ kup_detach(struct kup_fchan *ch, uint32_t gen)
 	ch->owner = NULL;
 	kup_chan_wake_locked(ch);
 	mtx_unlock(&ch->mtx);
+	/* Attaches waiting for a free channel (KUP_ATTACH_WAIT) look again. */
+	cv_broadcast(&sc->notify_cv);
 	mtx_unlock(&sc->mtx);
 	selwakeup(&ch->sel);
 

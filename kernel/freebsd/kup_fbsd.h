@@ -133,7 +133,7 @@ struct kupdev_softc {
 	u_int refs;              /* refcount(9): the device, open files, mappings */
 	struct mtx mtx;          /* everything below but inside */
 	struct cv attach_cv;     /* kupdev_wait_channel */
-	struct cv notify_cv;     /* KUP_IOC_NOTIFY */
+	struct cv notify_cv;     /* KUP_IOC_NOTIFY; waiting attaches (a channel released) */
 	struct selinfo sel;      /* poll of device handles: notify */
 	int dead;                /* atomic: shut down (kupdev_shutdown or unload) */
 	int unloading;           /* atomic, set under mtx: kupdev_unload has begun */

@@ -312,6 +312,7 @@ struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t ch
 	mutex_init(&sc->shut_lock);
 	atomic_set(&sc->inside, 0);
 	init_waitqueue_head(&sc->attach_wq);
+	init_waitqueue_head(&sc->free_wq);
 	init_waitqueue_head(&sc->notify_wq);
 	INIT_LIST_HEAD(&sc->pending);
 	for (i = 0; i < chan_cnt; i++) {
@@ -425,6 +426,7 @@ static void kup_dev_shutdown(struct kupdev_softc *sc)
 	mutex_unlock(&sc->lock);
 	wake_up_all(&sc->attach_wq);
 	wake_up_all(&sc->notify_wq);
+	wake_up_all(&sc->free_wq); /* waiting attaches: ESHUTDOWN */
 
 	/*
 	 * Pairs with the barrier in kup_enter: either it sees dead or we see it

@@ -8,13 +8,14 @@
  *   ERANGE    channel id >= chan_cnt		EKU_RANGE
  *   EMSGSIZE  size differs from the device's	EKU_BADSIZE
  *   EBUSY     channel held by another file	EKU_BUSY
+ *             (KUP_ATTACH_ANY: every channel)
  *   EISCONN   this file is attached already	EKU_INVAL
  *   EPERM     attach on a file opened read-only	EKU_PERM
  *             (mmap: by a process other than the attaching one)
  *   ENOTCONN  not attached / detached		EKU_CLOSED
  *   ESHUTDOWN the device is unloading		EKU_SHUTDOWN
  *   ETIMEDOUT, EINTR, ENOMEM, EFAULT, ENOTTY as usual.
- * KUP_IOC_WAIT and KUP_IOC_NOTIFY return EINTR on any signal (they are
+ * KUP_IOC_WAIT, KUP_IOC_NOTIFY and a waiting KUP_IOC_ATTACH return EINTR on any signal (they are
  * never restarted, so a timeout is never extended); libkup reports
  * EKU_INTR.
  */
@@ -87,6 +88,9 @@ void kup_file_detach_locked(struct kup_file *f, int code)
 		kup_end_set_local(&ch->c.e, EKU_CLOSED);
 	wake_up_all(&m->kwq);
 	wake_up_all(&m->uwq);
+	/* Attaches waiting for a free channel (KUP_ATTACH_WAIT) look again. */
+	WRITE_ONCE(sc->freed, sc->freed + 1);
+	wake_up_interruptible_all(&sc->free_wq);
 	/* A detached file pins nothing big (never the last pref: cur holds one). */
 	kup_file_drop_pages_locked(f);
 }
@@ -108,61 +112,142 @@ static int kup_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/*
+ * The channel an attach takes (sc->lock held, the device alive): want when
+ * it is free; with KUP_ATTACH_ANY else the lowest free one.  -1: none.
+ */
+static int kup_pick_locked(struct kupdev_softc *sc, uint32_t want, uint32_t flags)
+{
+	uint32_t i;
+
+	if (!sc->ch[want].owner)
+		return (int)want;
+	if (!(flags & KUP_ATTACH_ANY))
+		return -1;
+	for (i = 0; i < sc->chan_cnt; i++)
+		if (!sc->ch[i].owner)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Pick a channel for the attach (sc->lock held): its id, or -errno.
+ * *freed gets the release count seen, for a wait that must not miss one.
+ */
+static int kup_attach_pick_locked(struct kup_file *f, uint32_t want, uint32_t flags,
+                                  uint32_t *freed)
+{
+	struct kupdev_softc *sc = f->sc;
+	int idx;
+
+	/* sc->ch is gone once unload has begun: dead is set first, under this lock. */
+	if (sc->dead)
+		return -ESHUTDOWN;
+	if (f->mem)
+		return -EISCONN;
+	*freed = sc->freed;
+	idx = kup_pick_locked(sc, want, flags);
+	return idx < 0 ? -EBUSY : idx;
+}
+
+/*
+ * Every channel is taken and the caller waits (KUP_ATTACH_WAIT): sleep until
+ * one is released (sc->freed moves past freed) or the device shuts down.
+ * 0 (look again), -ETIMEDOUT, -EINTR.
+ */
+static int kup_attach_wait(struct kupdev_softc *sc, uint32_t freed, ktime_t end, int forever)
+{
+	long r;
+
+#define KUP_FREED (READ_ONCE(sc->freed) != freed || READ_ONCE(sc->dead))
+	if (forever) {
+		r = wait_event_interruptible(sc->free_wq, KUP_FREED);
+	} else {
+		ktime_t left = ktime_sub(end, ktime_get());
+
+		if (ktime_to_ns(left) <= 0)
+			return KUP_FREED ? 0 : -ETIMEDOUT;
+		r = wait_event_interruptible_hrtimeout(sc->free_wq, KUP_FREED, left);
+	}
+#undef KUP_FREED
+	if (r == -ERESTARTSYS)
+		return -EINTR;
+	if (r == -ETIME)
+		return READ_ONCE(sc->freed) != freed || READ_ONCE(sc->dead) ? 0 : -ETIMEDOUT;
+	return 0;
+}
+
 static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
 {
 	struct kupdev_softc *sc = f->sc;
 	struct kup_ioc_attach a;
-	struct kup_mem *m, *old;
+	struct kup_mem *m = NULL, *old;
 	struct kup_kchan *ch;
-	uint32_t idx;
-	int r;
+	ktime_t end = 0;
+	uint32_t freed;
+	int idx, r, forever;
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
 	if (a.abi != KUP_ABI_VERSION)
 		return -EPROTO;
-	if (a.flags)
+	if (a.flags & ~(KUP_ATTACH_ANY | KUP_ATTACH_WAIT))
 		return -EINVAL; /* reserved */
+	if ((a.flags & KUP_ATTACH_WAIT) && !(a.flags & KUP_ATTACH_ANY))
+		return -EINVAL; /* a strict attach never waits */
 	if (a.chan >= sc->chan_cnt)
 		return -ERANGE;
 	if (a.size != sc->size)
 		return -EMSGSIZE;
 	if (READ_ONCE(sc->dead))
 		return -ESHUTDOWN;
-	idx = array_index_nospec(a.chan, sc->chan_cnt);
-	/* Refuse before allocating, so a refused attach cannot make us zero 128 MiB. */
-	mutex_lock(&sc->lock);
-	/* sc->ch is gone once unload has begun: dead is set first, under this lock. */
-	r = sc->dead ? -ESHUTDOWN : f->mem ? -EISCONN : sc->ch[idx].owner ? -EBUSY : 0;
-	mutex_unlock(&sc->lock);
-	if (r)
-		return r;
-	/* Allocate and format before taking the lock: it can be 128 MiB. */
-	m = kup_mem_alloc(sc->size, idx, sc->chan_cnt);
-	if (!m)
-		return -ENOMEM;
-
-	mutex_lock(&sc->lock);
-	if (sc->dead) {
+	forever = a.timeout_ns < 0;
+	if (!forever)
+		end = ktime_add_ns(ktime_get(), a.timeout_ns);
+	a.chan = array_index_nospec(a.chan, sc->chan_cnt);
+	for (;;) {
+		/* Refuse before allocating, so a refused attach cannot make us zero 128 MiB. */
+		mutex_lock(&sc->lock);
+		idx = kup_attach_pick_locked(f, a.chan, a.flags, &freed);
 		mutex_unlock(&sc->lock);
-		kup_mem_put(m);
-		return -ESHUTDOWN;
+		if (idx == -EBUSY && (a.flags & KUP_ATTACH_WAIT)) {
+			r = kup_attach_wait(sc, freed, end, forever);
+			if (r)
+				goto fail;
+			continue;
+		}
+		if (idx < 0) {
+			r = idx;
+			goto fail;
+		}
+		/* Allocate and format before taking the lock: it can be 128 MiB. */
+		if (!m) {
+			m = kup_mem_alloc(sc->size, (uint32_t)idx, sc->chan_cnt);
+			if (!m)
+				return -ENOMEM;
+		}
+		mutex_lock(&sc->lock);
+		/* The pick may have been taken meanwhile: pick again, under the lock. */
+		idx = kup_attach_pick_locked(f, a.chan, a.flags, &freed);
+		if (idx >= 0)
+			break;
+		mutex_unlock(&sc->lock);
+		if (idx != -EBUSY || !(a.flags & KUP_ATTACH_WAIT)) {
+			r = idx;
+			goto fail;
+		}
 	}
-	if (f->mem) {
-		mutex_unlock(&sc->lock);
-		kup_mem_put(m);
-		return -EISCONN;
+	/* Another channel than the one formatted: its header names the channel. */
+	if (m->chan != (uint32_t)idx) {
+		m->chan = (uint32_t)idx;
+		kup_chan_format(m->va, (uint8_t *)m->va + KUP_BLOCK_LEN(sc->size), sc->size,
+		                (uint32_t)idx, sc->chan_cnt);
 	}
 	ch = &sc->ch[idx];
-	if (ch->owner) {
-		mutex_unlock(&sc->lock);
-		kup_mem_put(m);
-		return -EBUSY;
-	}
 	old = ch->cur;
 	ch->cur = m;    /* the alloc's references */
 	kup_mem_get(m); /* the file's */
-	f->chan = idx;
+	f->chan = (uint32_t)idx;
 	f->attached = 1;
 	f->pages = 1;
 	f->mm = current->mm;
@@ -177,10 +262,14 @@ static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
 	kup_mem_put(old);
 	wake_up_interruptible(&sc->attach_wq);
 
+	a.chan = (uint32_t)idx;
 	a.map_len = KUP_MAP_LEN(sc->size);
 	if (copy_to_user(uarg, &a, sizeof(a)))
 		return -EFAULT; /* still attached: close detaches */
 	return 0;
+fail:
+	kup_mem_put(m);
+	return r;
 }
 
 /* Sleep until the kern tw differs from seen, the channel is lost, or timeout. */

@@ -104,6 +104,8 @@ struct kupdev_softc {
 	struct mutex shut_lock; /* serialises kup_dev_shutdown */
 	atomic_t inside;        /* kupdev_* calls in progress, | KUP_DRAIN once unload waits */
 	wait_queue_head_t attach_wq;
+	uint32_t freed;           /* channel releases so far (under lock; read once by waiters) */
+	wait_queue_head_t free_wq; /* KUP_ATTACH_WAIT: attaches waiting for a free channel */
 	struct list_head pending; /* attached channels not yet reported */
 	atomic_t notify_gen;      /* kupdev_notify bumps it: atomic, so IRQ-safe */
 	wait_queue_head_t notify_wq;

@@ -56,7 +56,7 @@ KT_TEST(bad_arguments_give_clear_errors)
 	KIT_FAILS_WITH(kernproxy_channel(ch, 0, 2) == NULL, ch, EKU_INVAL);
 	/* The same process attaching a channel twice: it is taken. */
 	h2 = kit_open(n);
-	KIT_FAILS_WITH(kernproxy_channel(h2, 2, 2) == NULL, h2, EKU_BUSY);
+	KIT_FAILS_WITH(kernproxy_attach(h2, 2, 2, KP_EXACT) == NULL, h2, EKU_BUSY);
 	kit_hello(ch, 2);
 	KIT_FAILS_WITH(kernproxy_send(ch, NULL, 5, 0) == -1, ch, EKU_INVAL);
 	kit_echo(ch, 0, 0);

@@ -204,7 +204,7 @@ KT_TEST(busy_channel_not_taken_over)
 	KT_EQ(read(to_parent[0], &b, 1), 1);
 	h = kit_open(n);
 	for (i = 0; i < 20; i++) {
-		KIT_FAILS_WITH(kernproxy_channel(h, 0, 1) == NULL, h, EKU_BUSY);
+		KIT_FAILS_WITH(kernproxy_attach(h, 0, 1, KP_EXACT) == NULL, h, EKU_BUSY);
 		/* A second handle of the same process is no owner either. */
 	}
 	void *other = kit_attach(h, 1, 1); /* the neighbour channel is free */

@@ -34,35 +34,25 @@ void kit_sleep_ms(int ms)
 struct kit_ctl *ctl_open_name(const char *ctl_name)
 {
 	const char *name = ctl_name ? ctl_name : KT_CTL_NAME;
-	long long end = kit_now_ms() + KIT_SOON_MS;
 	struct kit_ctl *c = calloc(1, sizeof(*c));
 	struct kt_hello *h;
 	size_t len;
-	int i, err;
 
 	KT_ASSERT(c);
-	for (;;) {
-		c->dev = kernproxy_open(name);
-		if (!c->dev)
-			KT_FAIL("cannot open control device %s: %s", name,
-			        kernproxy_strerror(kernproxy_errno));
-		/* Channels of a test that just died may still be detaching: try all, then wait. */
-		for (i = 0; i < KT_CTL_CHANS; i++) {
-			c->ch = kernproxy_channel(c->dev, (size_t)i, 1);
-			if (c->ch)
-				break;
-			err = kernproxy_error(c->dev);
-			if (err != EKU_BUSY)
-				KT_FAIL("control channel %d: %s", i, kernproxy_strerror(err));
-		}
-		if (c->ch)
-			break;
-		kernproxy_close(c->dev);
-		if (kit_now_ms() > end)
-			KT_FAIL("every control channel stays busy");
-		kit_sleep_ms(50);
-	}
-	c->chan = i;
+	c->dev = kernproxy_open(name);
+	if (!c->dev)
+		KT_FAIL("cannot open control device %s: %s", name,
+		        kernproxy_strerror(kernproxy_errno));
+	/*
+	 * The seed's attach: any free control channel, waiting while a test
+	 * that just ended still holds them all (bounded by the handle's timeout).
+	 */
+	KT_EQ(kernproxy_set_timeout(c->dev, (int64_t)KIT_SOON_MS * 1000000), 0);
+	c->ch = kernproxy_channel(c->dev, 0, 1);
+	if (!c->ch)
+		KT_FAIL("no control channel: %s", kernproxy_strerror(kernproxy_error(c->dev)));
+	c->chan = kernproxy_channel_id(c->ch);
+	KT_ASSERT(c->chan >= 0 && c->chan < KT_CTL_CHANS);
 	h = kernproxy_receive_len(c->ch, &len, 0);
 	if (!h)
 		KT_FAIL("control hello: %s", kernproxy_strerror(kernproxy_errno));
@@ -240,11 +230,13 @@ void *kit_attach(void *dev, size_t chan, size_t size)
 	void *ch;
 
 	for (;;) {
-		ch = kernproxy_channel(dev, chan, size);
-		if (ch)
+		ch = kernproxy_attach(dev, chan, size, KP_EXACT);
+		if (ch) {
+			KT_EQ(kernproxy_channel_id(ch), chan);
 			return ch;
+		}
 		if (kernproxy_error(dev) != EKU_BUSY || kit_now_ms() > end)
-			KT_FAIL("kernproxy_channel(%zu, %zu): %s", chan, size,
+			KT_FAIL("kernproxy_attach(%zu, %zu, KP_EXACT): %s", chan, size,
 			        kernproxy_strerror(kernproxy_error(dev)));
 		kit_sleep_ms(10);
 	}
@@ -340,6 +332,19 @@ void kit_wait_asleep(const uint32_t *wait, long tid)
 		}
 		if (kit_now_ms() > end)
 			KT_FAIL("the waiter never went to sleep");
+		kit_sleep_ms(1);
+	}
+}
+
+void kit_wait_thread_sleeps(long tid)
+{
+	long long end = kit_now_ms() + KIT_SOON_MS;
+
+	if (tid < 0 || tid_sleeps(tid) < 0)
+		return; /* no /proc here: the test goes on without the check */
+	while (tid_sleeps(tid) != 1) {
+		if (kit_now_ms() > end)
+			KT_FAIL("thread %ld never went to sleep", tid);
 		kit_sleep_ms(1);
 	}
 }

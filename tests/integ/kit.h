@@ -40,7 +40,8 @@ struct kit_ctl {
 	int chan;
 };
 
-/* Attach a free control channel of ctl_name (NULL: KT_CTL_NAME), waiting if all are taken. */
+/* Attach a free control channel of ctl_name (NULL: KT_CTL_NAME) the seed's way:
+ * kernproxy_channel(dev, 0, 1), waiting (KIT_SOON_MS at most) if all are taken. */
 struct kit_ctl *ctl_open_name(const char *ctl_name);
 struct kit_ctl *ctl_open(void);
 void ctl_close(struct kit_ctl *c);
@@ -71,7 +72,8 @@ void ctl_wait_count(struct kit_ctl *c, const char *name, uint32_t chan, size_t f
 
 /* Open a device that must exist. */
 void *kit_open(const char *name);
-/* Attach a channel, retrying while a previous holder is being detached (EKU_BUSY). */
+/* Attach exactly this channel (KP_EXACT), retrying while a previous holder is being
+ * detached (EKU_BUSY). */
 void *kit_attach(void *dev, size_t chan, size_t size);
 /* Receive a message that must come; its length in *len. */
 void *kit_recv(void *ch, size_t *len);
@@ -106,6 +108,10 @@ long kit_tid(void);
  * Instead of a fixed sleep before an event that must find a sleeper.
  */
 void kit_wait_asleep(const uint32_t *wait, long tid);
+
+/* Wait (KIT_SOON_MS at most) until thread tid of this process sleeps (/proc state S):
+ * it is blocked in a call.  Returns at once where /proc cannot tell. */
+void kit_wait_thread_sleeps(long tid);
 
 /* Device name for this test: "kt_" + base, unique per test. */
 const char *kit_name(const char *base, char *buf, size_t len);

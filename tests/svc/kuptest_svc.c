@@ -525,17 +525,6 @@ static int cmd_create(const struct kt_cmd *cmd)
 		r = -EKU_NOMEM;
 		goto fail;
 	}
-	tbl_lock();
-	for (i = 0; i < KT_MAX_DEVS; i++)
-		if (!devs[i] && slot == KT_MAX_DEVS)
-			slot = i;
-	if (slot < KT_MAX_DEVS)
-		devs[slot] = d;
-	tbl_unlock();
-	if (slot == KT_MAX_DEVS) {
-		r = -EKU_NOMEM;
-		goto fail;
-	}
 	for (i = 0; i < d->chan_cnt; i++) {
 		d->ch[i].dev = d;
 		d->ch[i].id = i;
@@ -556,14 +545,25 @@ static int cmd_create(const struct kt_cmd *cmd)
 			d->nthr++;
 		}
 	}
-	if (d->beh != KTB_MANUAL) {
-		if (d->nthr < d->chan_cnt + (d->beh == KTB_DISPATCH)) {
-			tbl_lock();
-			devs[slot] = NULL;
-			tbl_unlock();
-			dev_destroy(d, 1, NULL);
-			return -EKU_NOMEM;
-		}
+	if (d->beh != KTB_MANUAL && d->nthr < d->chan_cnt + (d->beh == KTB_DISPATCH)) {
+		dev_destroy(d, 1, NULL);
+		return -EKU_NOMEM;
+	}
+	/*
+	 * Published last, complete: a command on another control thread (an
+	 * unload from another process) may find it at once, with no other
+	 * ordering than the table lock.
+	 */
+	tbl_lock();
+	for (i = 0; i < KT_MAX_DEVS; i++)
+		if (!devs[i] && slot == KT_MAX_DEVS)
+			slot = i;
+	if (slot < KT_MAX_DEVS)
+		devs[slot] = d;
+	tbl_unlock();
+	if (slot == KT_MAX_DEVS) {
+		dev_destroy(d, 1, NULL);
+		return -EKU_NOMEM;
 	}
 	return 0;
 fail:

@@ -215,6 +215,8 @@ KT_TEST(kern_rejects_length_beyond_capacity)
 	KT_EQ(p->k.cnt.proto_errors, 1);
 	/* Sticky, and the user is told the channel is closed. */
 	KT_EQ(kup_end_send(&p->k, "x", 1, KUPC_NB, 0), -EKU_PROTO);
+	/* The pass it published before closing still reaches the user, then the close. */
+	KT_EQ(kup_end_poll(&p->u), 0);
 	KT_EQ(kup_end_poll(&p->u), -EKU_CLOSED);
 }
 
@@ -268,11 +270,59 @@ KT_TEST(closing_and_shutdown_states)
 	p = pair_new();
 	KT_EQ(kup_end_pass(&p->k, KUPC_NB, 0), 0);
 	kup_end_close(&p->k, KUP_ST_SHUTDOWN);
+	/* Orderly: the pass sent before the shutdown first, the shutdown on the next call. */
+	KT_EQ(kup_end_poll(&p->u), 0);
+	KT_EQ(kup_end_poll(&p->u), -EKU_SHUTDOWN);
+	KT_EQ(kup_end_pass(&p->u, KUPC_NB, 0), -EKU_SHUTDOWN);
+
+	p = pair_new();
+	KT_EQ(kup_end_pass(&p->k, KUPC_NB, 0), 0);
+	KT_EQ(kup_end_poll(&p->u), 0);
+	kup_end_close(&p->k, KUP_ST_SHUTDOWN); /* nothing new: the shutdown at once */
 	KT_EQ(kup_end_poll(&p->u), -EKU_SHUTDOWN);
 
 	p = pair_new();
 	kup_end_set_local(&p->k, EKU_SHUTDOWN);
 	KT_EQ(kup_end_poll(&p->k), -EKU_SHUTDOWN);
+}
+
+/* A message sent before a close or a detach is delivered; the end comes after it. */
+KT_TEST(orderly_close_delivers_last_message)
+{
+	struct pair *p = pair_new();
+	const void *d;
+	uint32_t len;
+
+	/* The user answers, then closes: the kern side reads the answer, then EKU_CLOSED. */
+	KT_EQ(kup_end_send(&p->k, "q", 1, KUPC_NB, 0), 0);
+	KT_EQ(kup_end_send(&p->u, "answer", 6, KUPC_NB, 0), 0);
+	kup_end_close(&p->u, KUP_ST_CLOSING);
+	KT_EQ(kup_end_recv(&p->k, 0, -1, &d, &len, 1), 0);
+	KT_EQ(len, 6);
+	KT_ASSERT(memcmp(d, "answer", 6) == 0);
+	KT_EQ(kup_end_recv(&p->k, KUPC_NB, 0, &d, &len, 1), -EKU_CLOSED);
+	KT_EQ(kup_end_send(&p->k, "x", 1, 0, -1), -EKU_CLOSED);
+
+	/* The process exits or dies after publishing: the host's detach event does not hide it. */
+	p = pair_new();
+	KT_EQ(kup_end_send(&p->k, "q", 1, KUPC_NB, 0), 0);
+	KT_EQ(kup_end_send(&p->u, "last", 4, KUPC_NB, 0), 0);
+	kup_end_set_local(&p->k, EKU_CLOSED);
+	KT_EQ(kup_end_recv(&p->k, KUPC_NB, 0, &d, &len, 1), 0);
+	KT_EQ(len, 4);
+	KT_ASSERT(memcmp(d, "last", 4) == 0);
+	KT_EQ(kup_end_poll(&p->k), -EKU_CLOSED);
+
+	/* Nothing published before the detach: nothing to deliver (what kill -9 may lose). */
+	p = pair_new();
+	KT_EQ(kup_end_send(&p->k, "q", 1, KUPC_NB, 0), 0);
+	kup_end_set_local(&p->k, EKU_CLOSED);
+	KT_EQ(kup_end_poll(&p->k), -EKU_CLOSED);
+
+	/* The kern side's first turn is no message: a user that attached and left is just gone. */
+	p = pair_new();
+	kup_end_close(&p->u, KUP_ST_CLOSING);
+	KT_EQ(kup_end_send(&p->k, "x", 1, 0, -1), -EKU_CLOSED);
 }
 
 KT_TEST(sequence_wraps)

@@ -14,6 +14,8 @@
 #include "kemu_sys.h" /* the test's own poll() reaches the emulated files too */
 #include "kup_fbsd.h"
 #include <limits.h>
+#include <sched.h>
+#include <sys/syscall.h>
 
 extern moduledata_t *kemu_module_kup;
 extern moduledata_t *kemu_module_kup_echo; /* examples/echo/kup_echo.c */
@@ -703,6 +705,8 @@ KT_TEST(unload_wakes_every_waiter_and_mappings_outlive_it)
 	/* ...but the pages stay mapped and say why. */
 	kc = (const struct kup_kctl *)u.kblk;
 	KT_EQ(KUP_TW_STATE(kc->k.tw), KUP_ST_SHUTDOWN);
+	/* Orderly end: the pass sent to channel 1 before the unload first, then the shutdown. */
+	KT_EQ(kup_end_poll(&v.e), 0);
 	KT_EQ(kup_end_poll(&v.e), -EKU_SHUTDOWN);
 	kemu_close(dh);
 	u_close(&v);
@@ -1065,7 +1069,7 @@ KT_TEST(libkup_kernel_backend_against_the_module)
 	KT_EQ(kernproxy_error(h), EKU_BADSIZE);
 	c = kernproxy_channel(h, 0, 1);
 	KT_ASSERT(c);
-	KT_ASSERT(kernproxy_channel(h, 0, 1) == NULL);
+	KT_ASSERT(kernproxy_attach(h, 0, 1, KP_EXACT) == NULL);
 	KT_EQ(kernproxy_error(h), EKU_BUSY);
 	d = kernproxy_receive_len(c, &len, 0);
 	KT_ASSERT(d);
@@ -1093,8 +1097,110 @@ KT_TEST(libkup_kernel_backend_against_the_module)
 	KT_ASSERT(res == NULL);
 	KT_EQ(kernproxy_error(c2), EKU_SHUTDOWN);
 	KT_EQ(kupsvc_thread_join(t), -EKU_SHUTDOWN);
-	KT_ASSERT(kernproxy_receive(c, KP_NB) == NULL);
+	/* The echo of the pass, if the module sent it before it unloaded, comes first. */
+	d = kernproxy_receive_len(c, &len, KP_NB);
+	if (d) {
+		KT_EQ(len, 0);
+		KT_ASSERT(kernproxy_receive(c, KP_NB) == NULL);
+	}
 	KT_EQ(kernproxy_error(c), EKU_SHUTDOWN);
+	kernproxy_close(h);
+	unload_kup();
+}
+
+/*
+ * The first-free attach (KUP_ATTACH_ANY) and the attach that waits for a
+ * released channel (KUP_ATTACH_WAIT), through libkup as kernproxy_channel
+ * uses them: kup_dev.c picks and sleeps on notify_cv, which detach and the
+ * unload broadcast.
+ */
+struct l_waiter {
+	void *h;
+	void *ch;
+	int err;
+	long tid;
+};
+
+static void *l_wait_attach(void *arg)
+{
+	struct l_waiter *w = arg;
+
+	__atomic_store_n(&w->tid, (long)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	w->ch = kernproxy_channel(w->h, 0, 1);
+	w->err = w->ch ? 0 : kernproxy_errno;
+	return NULL;
+}
+
+/* Start a waiter and wait until its thread sleeps (/proc, read with stdio: not emulated). */
+static void l_start_waiter(struct l_waiter *w, pthread_t *pt)
+{
+	char path[64], buf[256], *p;
+	int64_t end = kup_now_ns() + SOON;
+	long tid;
+	FILE *fp;
+
+	KT_EQ(pthread_create(pt, NULL, l_wait_attach, w), 0);
+	while ((tid = __atomic_load_n(&w->tid, __ATOMIC_ACQUIRE)) == 0)
+		sched_yield();
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", tid);
+	for (;;) {
+		fp = fopen(path, "r");
+		KT_ASSERT(fp);
+		p = fgets(buf, sizeof(buf), fp) ? strrchr(buf, ')') : NULL;
+		fclose(fp);
+		if (p && p[1] == ' ' && p[2] == 'S')
+			return;
+		KT_ASSERT(kup_now_ns() < end);
+		sched_yield();
+	}
+}
+
+KT_TEST(libkup_first_free_and_waiting_attach)
+{
+	struct kupdev_softc *sc;
+	struct l_waiter w = {0};
+	pthread_t pt;
+	int64_t t0;
+	void *h, *a, *b;
+
+	setenv("KUP_BACKEND", "kernel", 1);
+	load_kup();
+	sc = kupdev_create("emu_any", 1, 2);
+	KT_ASSERT(sc);
+	h = kernproxy_open("emu_any");
+	KT_ASSERT(h);
+	a = kernproxy_channel(h, 1, 1); /* free: the one named */
+	KT_ASSERT(a);
+	KT_EQ(kernproxy_channel_id(a), 1);
+	b = kernproxy_channel(h, 1, 1); /* taken: the lowest free one */
+	KT_ASSERT(b);
+	KT_EQ(kernproxy_channel_id(b), 0);
+	KT_ASSERT(kernproxy_attach(h, 0, 1, KP_EXACT) == NULL);
+	KT_EQ(kernproxy_error(h), EKU_BUSY);
+	KT_ASSERT(kernproxy_attach(h, 0, 1, KP_NB) == NULL);
+	KT_EQ(kernproxy_error(h), EKU_BUSY);
+	KT_EQ(kernproxy_set_timeout(h, 30 * MS), 0);
+	t0 = kup_now_ns();
+	KT_ASSERT(kernproxy_channel(h, 0, 1) == NULL);
+	KT_EQ(kernproxy_error(h), EKU_TIMEDOUT);
+	KT_ASSERT(kup_now_ns() - t0 >= 30 * MS);
+	KT_EQ(kernproxy_set_timeout(h, KP_FOREVER), 0);
+	/* A sleeping attach takes the channel released. */
+	w.h = h;
+	l_start_waiter(&w, &pt);
+	kernproxy_close(a);
+	KT_EQ(pthread_join(pt, NULL), 0);
+	KT_ASSERT(w.ch);
+	KT_EQ(kernproxy_channel_id(w.ch), 1);
+	/* A sleeping attach ends with EKU_SHUTDOWN when the module unloads. */
+	memset(&w, 0, sizeof(w));
+	w.h = h;
+	l_start_waiter(&w, &pt);
+	KT_EQ(kupdev_unload(sc), 0);
+	KT_EQ(pthread_join(pt, NULL), 0);
+	KT_ASSERT(w.ch == NULL);
+	KT_EQ(w.err, EKU_SHUTDOWN);
+	KT_EQ(kernproxy_error(h), EKU_SHUTDOWN);
 	kernproxy_close(h);
 	unload_kup();
 }
