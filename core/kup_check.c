@@ -37,6 +37,22 @@ int kup_create_check(const char *name, size_t size, size_t chan_cnt)
 	return 0;
 }
 
+int kup_attach_check(uint32_t abi, uint32_t flags, uint32_t chan, uint32_t size, uint32_t dev_size,
+                     uint32_t chan_cnt)
+{
+	if (abi != KUP_ABI_VERSION)
+		return -EKU_ABI;
+	if (flags & ~(KUP_ATTACH_ANY | KUP_ATTACH_WAIT))
+		return -EKU_INVAL; /* reserved */
+	if ((flags & KUP_ATTACH_WAIT) && !(flags & KUP_ATTACH_ANY))
+		return -EKU_INVAL; /* a strict attach never waits */
+	if (chan >= chan_cnt)
+		return -EKU_RANGE;
+	if (size != dev_size)
+		return -EKU_BADSIZE;
+	return 0;
+}
+
 void kup_counters_add(struct kup_counters *dst, const struct kup_counters *src)
 {
 	dst->sent += src->sent;
@@ -146,4 +162,51 @@ void *kup_loan_drain(struct kup_loans *l)
 			return mem;
 	}
 	return NULL;
+}
+
+void kup_pend_init(struct kup_pend *p, void *mem, uint32_t n)
+{
+	p->ring = mem;
+	p->queued = (uint8_t *)mem + (size_t)n * sizeof(uint32_t);
+	p->head = 0;
+	p->cnt = 0;
+	p->n = n;
+}
+
+void kup_pend_push(struct kup_pend *p, uint32_t id)
+{
+	if (id >= p->n || p->queued[id])
+		return;
+	p->queued[id] = 1;
+	p->ring[(p->head + p->cnt) % p->n] = id;
+	kup_store_once(&p->cnt, p->cnt + 1);
+}
+
+void kup_pend_drop(struct kup_pend *p, uint32_t id)
+{
+	uint32_t i, j, k = 0;
+
+	if (id >= p->n || !p->queued[id])
+		return;
+	p->queued[id] = 0;
+	/* Close the gap, keeping the order of the others (detaches are rare). */
+	for (i = 0; i < p->cnt; i++) {
+		j = (p->head + i) % p->n;
+		if (p->ring[j] != id)
+			p->ring[(p->head + k++) % p->n] = p->ring[j];
+	}
+	kup_store_once(&p->cnt, k);
+}
+
+int kup_pend_pop(struct kup_pend *p)
+{
+	uint32_t id;
+
+	if (!p->cnt)
+		return -1;
+	id = p->ring[p->head];
+	p->head = (p->head + 1) % p->n;
+	kup_store_once(&p->cnt, p->cnt - 1);
+	p->queued[id] = 0;
+	return (int)id;
 }

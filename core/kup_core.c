@@ -389,6 +389,17 @@ void kup_end_set_local(struct kup_end *e, uint32_t code)
 	kup_store_once(&e->local, code);
 }
 
+int kup_user_ready(const void *kblock, const void *ublock)
+{
+	uint32_t ktw = kup_load_acquire(&((const struct kup_kctl *)kblock)->k.tw);
+	uint32_t utw = kup_load_once(&((const struct kup_uctl *)ublock)->u.tw);
+
+	if (KUP_TW_STATE(ktw) != KUP_ST_OPEN || KUP_TW_STATE(utw) != KUP_ST_OPEN)
+		return -1;
+	/* The user's turn, as kup_end_poll decides it: kern seq == user seq + 1. */
+	return KUP_TW_SEQ(ktw) == ((KUP_TW_SEQ(utw) + 1) & KUP_SEQ_MASK);
+}
+
 int kup_end_arm(struct kup_end *e, uint32_t bits)
 {
 	announce_wait(e, e->wait_bits | bits);

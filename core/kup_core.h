@@ -100,6 +100,14 @@ void kup_end_close(struct kup_end *e, uint32_t state);
 /* Host event (detach, unload) seen by our own calls; the host wakes its sleepers. */
 void kup_end_set_local(struct kup_end *e, uint32_t code);
 
+/*
+ * Poll/kqueue readiness of a process's channel, as the kern side's host
+ * judges it from the two blocks (each turn word read once): 1 the
+ * process's turn, 0 the kernel's, -1 the exchange ended (either side left
+ * the open state, garbage included): wake with POLLHUP / EV_EOF.
+ */
+int kup_user_ready(const void *kblock, const void *ublock);
+
 /* Announce a readiness-fd wait: 1 when ready or failed already (look now), 0 armed. */
 int kup_end_arm(struct kup_end *e, uint32_t bits);
 void kup_end_disarm(struct kup_end *e, uint32_t bits);
@@ -197,12 +205,47 @@ uint32_t kup_loan_retire(struct kup_loans *l, void *old);
 /* Unload, nobody inside: the next retired memory to put (one per reference), or NULL. */
 void *kup_loan_drain(struct kup_loans *l);
 
+/*
+ * The attaches kupdev_wait_channel has not reported yet, in the order they
+ * came (one documented order on every host: oldest first).  A channel is
+ * queued once; one that is detached before it was reported leaves the
+ * queue.  Kept by the kern side's host under its device lock; the host
+ * gives it KUP_PEND_BYTES(n) of zeroed memory.
+ */
+struct kup_pend {
+	uint32_t *ring;  /* channel ids, oldest at head */
+	uint8_t *queued; /* per channel: in the ring */
+	uint32_t head, cnt, n;
+};
+#define KUP_PEND_BYTES(n) ((size_t)(n) * (sizeof(uint32_t) + 1))
+void kup_pend_init(struct kup_pend *p, void *mem, uint32_t n);
+/* A process attached channel id (id < n). */
+void kup_pend_push(struct kup_pend *p, uint32_t id);
+/* Channel id was detached: no longer to be reported. */
+void kup_pend_drop(struct kup_pend *p, uint32_t id);
+/* The oldest unreported attach, taken off the queue, or -1. */
+int kup_pend_pop(struct kup_pend *p);
+/* Lock-free peek for a spinning wait: 1 when something may be queued. */
+static inline int kup_pend_any(const struct kup_pend *p)
+{
+	return kup_load_once(&p->cnt) != 0;
+}
+
 const char *kup_core_strerror(int code);
 
 /* Counters: dst += src (a host keeps earlier sessions' totals); the public view. */
 struct kupdev_stats;
 void kup_counters_add(struct kup_counters *dst, const struct kup_counters *src);
 void kup_counters_to_stats(struct kupdev_stats *st, const struct kup_counters *c);
+
+/*
+ * An attach request (KUP_IOC_ATTACH, the provider's ATTACH message)
+ * against a device of size pages and chan_cnt channels: 0, -EKU_ABI,
+ * -EKU_INVAL (flags: unknown bits, or WAIT without ANY), -EKU_RANGE,
+ * -EKU_BADSIZE.
+ */
+int kup_attach_check(uint32_t abi, uint32_t flags, uint32_t chan, uint32_t size, uint32_t dev_size,
+                     uint32_t chan_cnt);
 
 /* Device names: [A-Za-z0-9_.-], shorter than KUP_NAME_MAX, no leading dot. 1 or 0. */
 int kup_name_ok(const char *name);

@@ -172,10 +172,10 @@ struct kup_ioc_info {
 };
 
 struct kup_ioc_attach {
-	uint32_t abi;   /* in: KUP_ABI_VERSION */
-	uint32_t chan;  /* in: channel id; out: the channel attached (KUP_ATTACH_ANY) */
-	uint32_t size;  /* in: pages per direction, must match the device */
-	uint32_t flags; /* in: KUP_ATTACH_*; other bits are refused (EINVAL) */
+	uint32_t abi;       /* in: KUP_ABI_VERSION */
+	uint32_t chan;      /* in: channel id; out: the channel attached (KUP_ATTACH_ANY) */
+	uint32_t size;      /* in: pages per direction, must match the device */
+	uint32_t flags;     /* in: KUP_ATTACH_*; other bits are refused (EINVAL) */
 	uint64_t map_len;   /* out: KUP_MAP_LEN(size) */
 	int64_t timeout_ns; /* in: KUP_ATTACH_WAIT: longest wait, < 0 forever */
 };
@@ -202,5 +202,27 @@ struct kup_ioc_wait {
 #define KUP_IOC_WAIT   _IOW('K', 3, struct kup_ioc_wait) /* user sleeps for its turn */
 #define KUP_IOC_WAKE   _IO('K', 4)                       /* user wakes a sleeping kern */
 #define KUP_IOC_NOTIFY _IOW('K', 5, struct kup_ioc_wait) /* sleep until notify gen != seen */
+
+/*
+ * How the ioctls carry EKU_* codes: one errno each, by name (the numbers
+ * are each system's own).  Both kernels return the errno of a code through
+ * this table, and libkup maps an errno back through it, so the pairs exist
+ * once.  X(code, errno); a code not listed travels as EIO.  EISCONN (this
+ * file holds a channel already) is the one errno outside the table: it
+ * reads as EKU_INVAL.
+ */
+#define KUP_IOC_ERRORS(X)                                                                          \
+	X(EKU_ABI, EPROTO)                                                                         \
+	X(EKU_RANGE, ERANGE)                                                                       \
+	X(EKU_BADSIZE, EMSGSIZE)                                                                   \
+	X(EKU_BUSY, EBUSY)                                                                         \
+	X(EKU_INVAL, EINVAL)                                                                       \
+	X(EKU_PERM, EPERM)                                                                         \
+	X(EKU_CLOSED, ENOTCONN)                                                                    \
+	X(EKU_SHUTDOWN, ESHUTDOWN)                                                                 \
+	X(EKU_TIMEDOUT, ETIMEDOUT)                                                                 \
+	X(EKU_INTR, EINTR)                                                                         \
+	X(EKU_NOMEM, ENOMEM)                                                                       \
+	X(EKU_NOENT, ENOTTY) /* not a KUP device */
 
 #endif /* KUP_ABI_H */

@@ -64,8 +64,8 @@ struct kp_chan {
 	int err;        /* last error, positive EKU_* */
 	struct kp_dev *dev;
 	const struct kp_backend_ops *ops;
-	uint32_t chan; /* channel id: asked for, then (attach) the one attached */
-	uint32_t size; /* pages per direction */
+	uint32_t chan;          /* channel id: asked for, then (attach) the one attached */
+	uint32_t size;          /* pages per direction */
 	uint32_t attach_flags;  /* for attach: KUP_ATTACH_* (kup_abi.h) */
 	int64_t attach_timeout; /* for attach with KUP_ATTACH_WAIT: ns, < 0 forever */
 

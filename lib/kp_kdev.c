@@ -17,26 +17,17 @@
 
 #include "kp_backend.h"
 
+/* An ioctl's errno back to its -EKU_* code: kup_abi.h's table, as the kernels send them. */
 static int kdev_err(int err)
 {
 	switch (err) {
-	case EPROTO:
-		return -EKU_ABI;
-	case ERANGE:
-		return -EKU_RANGE;
-	case EMSGSIZE:
-		return -EKU_BADSIZE;
-	case EBUSY:
-		return -EKU_BUSY;
+#define KUP_X(code, e)                                                                             \
+	case e:                                                                                    \
+		return -code;
+		KUP_IOC_ERRORS(KUP_X)
+#undef KUP_X
 	case EISCONN:
-	case EINVAL:
 		return -EKU_INVAL;
-	case ENOTCONN:
-		return -EKU_CLOSED;
-	case ESHUTDOWN:
-		return -EKU_SHUTDOWN;
-	case ENOTTY:
-		return -EKU_NOENT; /* not a KUP device */
 	default:
 		return kp_errno_to_eku(err);
 	}
@@ -74,7 +65,8 @@ static int kdev_attach(struct kp_dev *dev, struct kp_chan *chan)
 	                           .chan = chan->chan,
 	                           .size = chan->size,
 	                           .flags = chan->attach_flags,
-	                           .timeout_ns = chan->attach_timeout < 0 ? -1 : chan->attach_timeout};
+	                           .timeout_ns =
+	                               chan->attach_timeout < 0 ? -1 : chan->attach_timeout};
 	size_t blk = KUP_BLOCK_LEN(chan->size), len = KUP_MAP_LEN(chan->size);
 	uint8_t *map;
 	int fd, r;

@@ -64,7 +64,6 @@ struct kpv_chan {
 
 	/* Under sc->lock. */
 	int attached;
-	int queued; /* on the wait_channel queue */
 	struct kpv_conn *conn;
 
 	/* Under conn_lock: the fd wake sends the one-byte message on. */
@@ -108,10 +107,10 @@ struct kupdev_softc {
 	int unloading;       /* kupdev_unload has begun: under lock */
 	uint32_t inside;     /* device-wide kupdev_* calls in progress (kpv_gate.h) */
 	uint32_t notify_gen;
-	struct kpv_conn *conns; /* every connection but the listener and stopfd */
+	struct kpv_conn *conns;                   /* every connection but the listener and stopfd */
 	struct kpv_conn *waiters, **waiters_tail; /* parked attaches, FIFO (monitor only) */
-	uint32_t *queue;        /* attached channel ids not yet reported, FIFO ring */
-	uint32_t q_head, q_cnt;
+	struct kup_pend pending;                  /* attaches not yet reported (core's FIFO) */
+	void *pend_mem;
 
 	struct kpv_conn lconn, sconn; /* epoll tags of lsock and stopfd */
 	struct kpv_chan *chans;       /* chan_cnt of them */

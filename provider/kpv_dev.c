@@ -317,16 +317,7 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	m.chan = req->chan;
 	m.size = sc->size;
 	m.chan_cnt = sc->chan_cnt;
-	if (req->abi != KUP_ABI_VERSION)
-		r = -EKU_ABI;
-	else if (req->flags & ~(KUP_ATTACH_ANY | KUP_ATTACH_WAIT))
-		r = -EKU_INVAL;
-	else if ((req->flags & KUP_ATTACH_WAIT) && !(req->flags & KUP_ATTACH_ANY))
-		r = -EKU_INVAL; /* a strict attach never waits */
-	else if (req->chan >= sc->chan_cnt)
-		r = -EKU_RANGE;
-	else if (req->size != sc->size)
-		r = -EKU_BADSIZE;
+	r = kup_attach_check(req->abi, req->flags, req->chan, req->size, sc->size, sc->chan_cnt);
 	if (r)
 		goto refuse;
 	pthread_mutex_lock(&sc->lock);
@@ -416,10 +407,7 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 
 	pthread_mutex_lock(&sc->lock);
 	ch->conn = c;
-	if (!ch->queued && sc->q_cnt < sc->chan_cnt) {
-		sc->queue[(sc->q_head + sc->q_cnt++) % sc->chan_cnt] = ch->id;
-		ch->queued = 1;
-	}
+	kup_pend_push(&sc->pending, ch->id);
 	pthread_cond_broadcast(&sc->cond);
 	pthread_mutex_unlock(&sc->lock);
 	return 0;
@@ -453,6 +441,7 @@ static void do_detach(struct kupdev_softc *sc, struct kpv_chan *ch)
 	pthread_mutex_lock(&sc->lock);
 	ch->attached = 0;
 	ch->conn = NULL;
+	kup_pend_drop(&sc->pending, ch->id); /* gone before kupdev_wait_channel saw it */
 	pthread_mutex_unlock(&sc->lock);
 }
 
@@ -479,7 +468,8 @@ static void on_conn(struct kupdev_softc *sc, struct kpv_conn *c, uint32_t events
 
 		/* A parked attach says nothing more: anything but silence withdraws it. */
 		n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR) && !(events & (EPOLLHUP | EPOLLERR)))
+		if (n < 0 && (errno == EAGAIN || errno == EINTR) &&
+		    !(events & (EPOLLHUP | EPOLLERR)))
 			return;
 		unpark(sc, c);
 		conn_drop(sc, c);
@@ -592,7 +582,7 @@ static void sc_free(struct kupdev_softc *sc)
 		pthread_mutex_destroy(&ch->conn_lock);
 	}
 	free(sc->chans);
-	free(sc->queue);
+	free(sc->pend_mem);
 	if (sc->epfd >= 0)
 		close(sc->epfd);
 	if (sc->stopfd >= 0)
@@ -654,11 +644,12 @@ KPV_API struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, s
 	sc->chan_cnt = (uint32_t)chan_cnt;
 	sc->spin_ns = KUP_DEFAULT_SPIN_NS;
 	sc->chans = calloc(chan_cnt, sizeof(*sc->chans));
-	sc->queue = calloc(chan_cnt, sizeof(*sc->queue));
-	if (!sc->chans || !sc->queue) {
+	sc->pend_mem = calloc(1, KUP_PEND_BYTES(chan_cnt));
+	if (!sc->chans || !sc->pend_mem) {
 		r = -EKU_NOMEM;
 		goto fail;
 	}
+	kup_pend_init(&sc->pending, sc->pend_mem, (uint32_t)chan_cnt);
 	for (i = 0; i < chan_cnt; i++) {
 		struct kpv_chan *ch = &sc->chans[i];
 
@@ -843,19 +834,15 @@ static int wait_check(void *arg)
 	int r = -EKU_NOTREADY;
 
 	pthread_mutex_lock(&sc->lock);
-	while (sc->q_cnt) {
-		struct kpv_chan *ch = &sc->chans[sc->queue[sc->q_head]];
+	r = kup_pend_pop(&sc->pending);
+	if (r >= 0) {
+		struct kpv_chan *ch = &sc->chans[r];
 
-		sc->q_head = (sc->q_head + 1) % sc->chan_cnt;
-		sc->q_cnt--;
-		ch->queued = 0;
-		if (ch->attached) { /* skip channels detached before we looked */
-			/* This thread holds the attach now (core's session rule). */
-			ch->handed = ch->gen;
-			ch->holder = kup_os_self();
-			r = (int)ch->id;
-			break;
-		}
+		/* This thread holds the attach now (core's session rule). */
+		ch->handed = ch->gen;
+		ch->holder = kup_os_self();
+	} else {
+		r = -EKU_NOTREADY;
 	}
 	if (r == -EKU_NOTREADY && sc->shutdown)
 		r = -EKU_SHUTDOWN;
@@ -870,7 +857,7 @@ static int wait_sleep(void *arg, int64_t timeout_ns)
 	int r = 0;
 
 	pthread_mutex_lock(&sc->lock);
-	if (!sc->q_cnt && !sc->shutdown) { /* under the lock: no attach slips by */
+	if (!sc->pending.cnt && !sc->shutdown) { /* under the lock: no attach slips by */
 		if (timeout_ns < 0) {
 			r = pthread_cond_wait(&sc->cond, &sc->lock);
 		} else {

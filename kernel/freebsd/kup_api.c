@@ -294,7 +294,10 @@ kupdev_create_attr(const char *name, size_t size, size_t chan_cnt, const struct 
 	cv_init(&sc->attach_cv, "kupattach");
 	cv_init(&sc->notify_cv, "kupnotify");
 	knlist_init_mtx(&sc->sel.si_note, &sc->mtx);
-	sc->chans = malloc(sizeof(*sc->chans) * sc->chan_cnt, M_KUP, M_WAITOK | M_ZERO);
+	/* The channels, then the pending queue's memory (chan_cnt <= KUP_MAX_CHANNELS). */
+	sc->chans = malloc(sizeof(*sc->chans) * sc->chan_cnt + KUP_PEND_BYTES(sc->chan_cnt), M_KUP,
+	    M_WAITOK | M_ZERO);
+	kup_pend_init(&sc->pending, sc->chans + sc->chan_cnt, sc->chan_cnt);
 	for (i = 0; i < sc->chan_cnt; i++)
 		kup_chan_init(sc, &sc->chans[i], i);
 
@@ -434,29 +437,18 @@ static int
 kup_wait_check(void *arg)
 {
 	struct kupdev_softc *sc = arg;
-	uint32_t i, n;
-	int r = -EKU_NOTREADY;
+	int i, r = -EKU_NOTREADY;
 
 	mtx_lock(&sc->mtx);
 	if (atomic_load_acq_int(&sc->dead)) {
 		r = -EKU_SHUTDOWN;
-	} else if (sc->npending > 0) {
-		/* Round robin, so one busy channel cannot hide the others. */
-		for (n = 0, i = sc->scan % sc->chan_cnt; n < sc->chan_cnt; n++) {
-			if (sc->chans[i].pending)
-				break;
-			i = (i + 1) % sc->chan_cnt;
-		}
-		KASSERT(n < sc->chan_cnt, ("kup: npending without a pending channel"));
-		sc->chans[i].pending = 0;
+	} else if ((i = kup_pend_pop(&sc->pending)) >= 0) {
 		/* This thread holds the attach now (core's session rule). */
 		mtx_lock(&sc->chans[i].mtx);
 		sc->chans[i].handed_gen = sc->chans[i].gen;
 		sc->chans[i].holder = curthread;
 		mtx_unlock(&sc->chans[i].mtx);
-		sc->npending--;
-		sc->scan = i + 1;
-		r = (int)i;
+		r = i;
 	}
 	mtx_unlock(&sc->mtx);
 	return (r);
@@ -469,7 +461,7 @@ kup_wait_sleep(void *arg, int64_t timeout_ns)
 	int error = 0;
 
 	mtx_lock(&sc->mtx);
-	if (!atomic_load_acq_int(&sc->dead) && sc->npending == 0)
+	if (!atomic_load_acq_int(&sc->dead) && !kup_pend_any(&sc->pending))
 		error = kup_cv_wait(&sc->attach_cv, &sc->mtx, kup_deadline(timeout_ns));
 	mtx_unlock(&sc->mtx);
 	if (error == EWOULDBLOCK)

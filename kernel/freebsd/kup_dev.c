@@ -152,20 +152,15 @@ kup_chan_attached(struct kup_fchan *ch, uint32_t gen)
  * a wake-up.
  */
 static int
-kup_user_ready(struct kup_fchan *ch, uint32_t gen)
+kup_chan_ready(struct kup_fchan *ch, uint32_t gen)
 {
 	struct kup_fmem *mem;
-	uint32_t ktw, utw;
 
 	mtx_assert(&ch->mtx, MA_OWNED);
 	mem = kup_chan_attached(ch, gen);
 	if (ch->dying || mem == NULL)
 		return (-1);
-	ktw = kup_load_acquire(&kup_mem_kctl(mem)->k.tw);
-	utw = kup_load_once(&kup_mem_uctl(mem, ch->sc->size)->u.tw);
-	if (KUP_TW_STATE(ktw) != KUP_ST_OPEN || KUP_TW_STATE(utw) != KUP_ST_OPEN)
-		return (-1);
-	return (KUP_TW_SEQ(ktw) == ((KUP_TW_SEQ(utw) + 1) & KUP_SEQ_MASK));
+	return (kup_user_ready(kup_mem_kctl(mem), kup_mem_uctl(mem, ch->sc->size)));
 }
 
 /* --- attach and detach ---------------------------------------------------- */
@@ -260,12 +255,11 @@ kup_reserve_locked(struct kupdev_softc *sc, struct kup_fpriv *priv, uint32_t wan
 }
 
 /*
- * KUP_IOC_ATTACH.  errno as the Linux module returns them (libkup maps
- * them back): EPROTO ABI, ERANGE channel id, EMSGSIZE size, EBUSY held by
- * another file (KUP_ATTACH_ANY: every channel), EISCONN this file is
- * attached already, ESHUTDOWN unloading; a waiting attach (KUP_ATTACH_WAIT)
- * also ETIMEDOUT and EINTR.  It waits on notify_cv, which kup_detach and
- * the unload broadcast under sc->mtx, so no release slips by.
+ * KUP_IOC_ATTACH.  errno from kup_abi.h's KUP_IOC_ERRORS table, as on
+ * Linux (libkup maps them back through it): EPROTO ABI, ERANGE channel id, EMSGSIZE size, EBUSY
+ * held by another file (KUP_ATTACH_ANY: every channel), EISCONN this file is attached already,
+ * ESHUTDOWN unloading; a waiting attach (KUP_ATTACH_WAIT) also ETIMEDOUT and EINTR.  It waits on
+ * notify_cv, which kup_detach and the unload broadcast under sc->mtx, so no release slips by.
  */
 static int
 kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
@@ -277,16 +271,9 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 	int64_t deadline;
 	int error = 0, idx = -1, mine = 0;
 
-	if (a->abi != KUP_ABI_VERSION)
-		return (EPROTO);
-	if ((a->flags & ~(KUP_ATTACH_ANY | KUP_ATTACH_WAIT)) != 0)
-		return (EINVAL); /* reserved */
-	if ((a->flags & KUP_ATTACH_WAIT) && !(a->flags & KUP_ATTACH_ANY))
-		return (EINVAL); /* a strict attach never waits */
-	if (a->chan >= sc->chan_cnt)
-		return (ERANGE);
-	if (a->size != sc->size)
-		return (EMSGSIZE);
+	error = kup_attach_check(a->abi, a->flags, a->chan, a->size, sc->size, sc->chan_cnt);
+	if (error != 0)
+		return (kup_ioc_errno(error));
 	deadline = kup_deadline(a->timeout_ns);
 
 	/* Refused below before anything is allocated. */
@@ -298,8 +285,8 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 	else
 		priv->attaching = mine = 1;
 	while (error == 0) {
-		idx = kup_reserve_locked(sc, priv, kup_index_nospec(a->chan, sc->chan_cnt),
-		    a->flags);
+		idx =
+		    kup_reserve_locked(sc, priv, kup_index_nospec(a->chan, sc->chan_cnt), a->flags);
 		if (idx >= 0)
 			break;
 		if (idx != -EBUSY || !(a->flags & KUP_ATTACH_WAIT)) {
@@ -355,8 +342,7 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 	priv->gen = mem->gen;
 	atomic_store_rel_ptr((volatile uintptr_t *)&priv->ch, (uintptr_t)ch);
 	priv->attaching = 0;
-	ch->pending = 1;
-	sc->npending++;
+	kup_pend_push(&sc->pending, ch->id);
 	cv_broadcast(&sc->attach_cv);
 	mtx_unlock(&sc->mtx);
 	a->chan = (uint32_t)idx;
@@ -396,10 +382,7 @@ kup_detach(struct kup_fchan *ch, uint32_t gen)
 		mtx_unlock(&sc->mtx);
 		return;
 	}
-	if (ch->pending) { /* gone before kupdev_wait_channel saw it */
-		ch->pending = 0;
-		sc->npending--;
-	}
+	kup_pend_drop(&sc->pending, ch->id); /* gone before kupdev_wait_channel saw it */
 	if (ch->emem == mem)
 		kup_end_set_local(&ch->c.e, ch->dying ? EKU_SHUTDOWN : EKU_CLOSED);
 	ch->cur = NULL;
@@ -595,7 +578,7 @@ kup_d_poll(struct cdev *dev, int events, struct thread *td)
 		return (revents);
 	}
 	mtx_lock(&ch->mtx);
-	ready = kup_user_ready(ch, priv->gen);
+	ready = kup_chan_ready(ch, priv->gen);
 	if (ready < 0)
 		revents = POLLHUP | (events & (POLLIN | POLLRDNORM));
 	else if (ready)
@@ -621,7 +604,7 @@ kup_kn_event(struct knote *kn, long hint)
 	struct kup_fchan *ch = kn->kn_hook;
 	int ready;
 
-	ready = kup_user_ready(ch, (uint32_t)kn->kn_hookid); /* this file's attach */
+	ready = kup_chan_ready(ch, (uint32_t)kn->kn_hookid); /* this file's attach */
 	if (ready < 0) {
 		kn->kn_flags |= EV_EOF;
 		return (1);

@@ -121,7 +121,6 @@ struct kup_fchan {
 	struct kup_fpriv *owner; /* (m) the attached (or attaching) file */
 	int dying;               /* (m) the device is unloading */
 	uint64_t attaches;       /* (m) */
-	int pending;             /* (sc->mtx) not yet told to kupdev_wait_channel */
 };
 
 struct kupdev_softc {
@@ -139,8 +138,7 @@ struct kupdev_softc {
 	int unloading;           /* atomic, set under mtx: kupdev_unload has begun */
 	int inside;              /* atomic: kupdev_* calls in progress */
 	uint32_t notify;         /* kupdev_notify generation */
-	uint32_t npending;       /* channels with pending set */
-	uint32_t scan;           /* where kupdev_wait_channel looks first */
+	struct kup_pend pending; /* attaches not yet reported (core's FIFO) */
 	int64_t spin_ns;         /* kupdev_set_spin */
 	uint32_t spin_gen;       /* atomic: bumped by kupdev_set_spin */
 	struct kup_fchan *chans; /* chan_cnt of them, freed with the softc */
@@ -153,6 +151,20 @@ struct kup_fpriv {
 	int attaching;        /* (sc->mtx) an attach is under way */
 	uint32_t nseen;       /* (sc->mtx) notify generation INFO/NOTIFY returned */
 };
+
+/* The errno an ioctl returns for -EKU_* code r (kup_abi.h's one table). */
+static __inline int
+kup_ioc_errno(int r)
+{
+	switch (-r) {
+#define KUP_X(code, err)                                                                           \
+	case code:                                                                                 \
+		return (err);
+		KUP_IOC_ERRORS(KUP_X)
+#undef KUP_X
+	}
+	return (EIO);
+}
 
 /* kup_mem.c: channel pages and process mappings. */
 int kup_mem_alloc(uint32_t size, struct kup_fmem **memp);

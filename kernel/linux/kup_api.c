@@ -126,14 +126,13 @@ static int kup_wait_check(void *arg)
 	int r = -EKU_NOTREADY;
 
 	/* Peek first: a spinning (KUP_POLL) wait takes no lock until there is news. */
-	if (!READ_ONCE(sc->dead) && list_empty_careful(&sc->pending))
+	if (!READ_ONCE(sc->dead) && !kup_pend_any(&sc->pending))
 		return r;
 	mutex_lock(&sc->lock);
 	if (sc->dead) {
 		r = -EKU_SHUTDOWN;
-	} else if (!list_empty(&sc->pending)) {
-		ch = list_first_entry(&sc->pending, struct kup_kchan, pend);
-		list_del_init(&ch->pend);
+	} else if ((r = kup_pend_pop(&sc->pending)) >= 0) {
+		ch = &sc->ch[r];
 		/* This thread holds the attach now (core's session rule). */
 		ch->handed = ch->gen;
 		ch->holder = current;
@@ -148,7 +147,7 @@ static int kup_wait_sleep(void *arg, int64_t timeout_ns)
 	struct kupdev_softc *sc = arg;
 	long w;
 
-#define KUP_ATTACHED (READ_ONCE(sc->dead) || !list_empty_careful(&sc->pending))
+#define KUP_ATTACHED (READ_ONCE(sc->dead) || kup_pend_any(&sc->pending))
 	if (timeout_ns < 0)
 		w = wait_event_interruptible(sc->attach_wq, KUP_ATTACHED);
 	else

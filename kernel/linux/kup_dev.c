@@ -293,7 +293,8 @@ struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t ch
 		kup_create_fail(EKU_NOMEM);
 		return NULL;
 	}
-	sc->ch = kvcalloc(chan_cnt, sizeof(*sc->ch), GFP_KERNEL);
+	/* The channels, then the pending queue's memory (chan_cnt <= KUP_MAX_CHANNELS). */
+	sc->ch = kvzalloc(chan_cnt * sizeof(*sc->ch) + KUP_PEND_BYTES(chan_cnt), GFP_KERNEL);
 	if (!sc->ch) {
 		kfree(sc);
 		kup_create_fail(EKU_NOMEM);
@@ -314,7 +315,7 @@ struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t ch
 	init_waitqueue_head(&sc->attach_wq);
 	init_waitqueue_head(&sc->free_wq);
 	init_waitqueue_head(&sc->notify_wq);
-	INIT_LIST_HEAD(&sc->pending);
+	kup_pend_init(&sc->pending, sc->ch + chan_cnt, chan_cnt);
 	for (i = 0; i < chan_cnt; i++) {
 		struct kup_kchan *ch = &sc->ch[i];
 
@@ -322,7 +323,6 @@ struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t ch
 		ch->id = i;
 		mutex_init(&ch->lock);
 		spin_lock_init(&ch->snap_lock);
-		INIT_LIST_HEAD(&ch->pend);
 	}
 
 	mutex_lock(&kup_devs_lock);
@@ -421,7 +421,7 @@ static void kup_dev_shutdown(struct kupdev_softc *sc)
 			kup_file_drop_pages_locked(ch->owner);
 			ch->owner = NULL;
 		}
-		list_del_init(&ch->pend);
+		kup_pend_drop(&sc->pending, ch->id);
 	}
 	mutex_unlock(&sc->lock);
 	wake_up_all(&sc->attach_wq);

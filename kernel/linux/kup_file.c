@@ -3,7 +3,8 @@
  * kup_file.c - the process's side of /dev/NAME: open, attach, mmap, the
  * sleep/wake ioctls, poll, and detach on munmap, close or process death.
  *
- * ioctl errors (libkup's kp_kdev.c maps them back to EKU_* codes):
+ * ioctl errors: the errno of each EKU_* code is kup_abi.h's KUP_IOC_ERRORS
+ * table (kup_ioc_errno; libkup maps back through the same table):
  *   EPROTO    ABI version mismatch		EKU_ABI
  *   ERANGE    channel id >= chan_cnt		EKU_RANGE
  *   EMSGSIZE  size differs from the device's	EKU_BADSIZE
@@ -81,7 +82,7 @@ void kup_file_detach_locked(struct kup_file *f, int code)
 	ch = &sc->ch[f->chan];
 	f->attached = 0;
 	ch->owner = NULL;
-	list_del_init(&ch->pend);
+	kup_pend_drop(&sc->pending, ch->id);
 	WRITE_ONCE(m->gone, code);
 	/* The kern side's pending call returns -EKU_CLOSED. */
 	if (ch->emem == m)
@@ -189,16 +190,9 @@ static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
-	if (a.abi != KUP_ABI_VERSION)
-		return -EPROTO;
-	if (a.flags & ~(KUP_ATTACH_ANY | KUP_ATTACH_WAIT))
-		return -EINVAL; /* reserved */
-	if ((a.flags & KUP_ATTACH_WAIT) && !(a.flags & KUP_ATTACH_ANY))
-		return -EINVAL; /* a strict attach never waits */
-	if (a.chan >= sc->chan_cnt)
-		return -ERANGE;
-	if (a.size != sc->size)
-		return -EMSGSIZE;
+	r = kup_attach_check(a.abi, a.flags, a.chan, a.size, sc->size, sc->chan_cnt);
+	if (r)
+		return kup_ioc_errno(r);
 	if (READ_ONCE(sc->dead))
 		return -ESHUTDOWN;
 	forever = a.timeout_ns < 0;
@@ -257,7 +251,7 @@ static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
 	ch->owner = f;
 	ch->attaches++;
 	WRITE_ONCE(ch->gen, ch->gen + 1);
-	list_add_tail(&ch->pend, &sc->pending);
+	kup_pend_push(&sc->pending, ch->id);
 	mutex_unlock(&sc->lock);
 	kup_mem_put(old);
 	wake_up_interruptible(&sc->attach_wq);
@@ -388,9 +382,7 @@ static __poll_t kup_poll(struct file *file, poll_table *pt)
 	struct kup_file *f = file->private_data;
 	struct kupdev_softc *sc = f->sc;
 	struct kup_mem *m = smp_load_acquire(&f->mem);
-	const struct kup_kctl *kc;
-	const struct kup_uctl *uc;
-	uint32_t ktw, utw;
+	int ready;
 
 	if (!m) {
 		/* A device handle: kupdev_notify since this file last saw the generation. */
@@ -408,17 +400,11 @@ static __poll_t kup_poll(struct file *file, poll_table *pt)
 	/* The pages go at detach (gone is set first): hold them while we look. */
 	if (!kup_mem_get_pages(m))
 		return EPOLLIN | EPOLLRDNORM | EPOLLHUP | EPOLLERR;
-	kc = m->va;
-	uc = (const void *)((const uint8_t *)m->va + KUP_BLOCK_LEN(m->size));
-	ktw = READ_ONCE(kc->k.tw);
-	utw = READ_ONCE(uc->u.tw);
+	ready = kup_user_ready(m->va, (const uint8_t *)m->va + KUP_BLOCK_LEN(m->size));
 	kup_mem_put_pages(m);
-	if (READ_ONCE(m->gone) || KUP_TW_STATE(ktw) != KUP_ST_OPEN)
+	if (READ_ONCE(m->gone) || ready < 0)
 		return EPOLLIN | EPOLLRDNORM | EPOLLHUP | EPOLLERR;
-	/* The user's turn, by core's rule: kern seq == user seq + 1. */
-	if (KUP_TW_SEQ(ktw) == ((KUP_TW_SEQ(utw) + 1) & KUP_SEQ_MASK))
-		return EPOLLIN | EPOLLRDNORM;
-	return 0;
+	return ready ? EPOLLIN | EPOLLRDNORM : 0;
 }
 
 /* --- mappings -------------------------------------------------------------- */

@@ -87,7 +87,6 @@ struct kup_kchan {
 	uint32_t handed;        /* the gen kupdev_wait_channel last returned */
 	const void *holder;     /* the task holding it (compared only, never dereferenced) */
 	struct kup_file *owner; /* the attached file, or NULL */
-	struct list_head pend;  /* on sc->pending until kupdev_wait_channel reports it */
 	uint64_t attaches;
 };
 
@@ -104,10 +103,10 @@ struct kupdev_softc {
 	struct mutex shut_lock; /* serialises kup_dev_shutdown */
 	atomic_t inside;        /* kupdev_* calls in progress, | KUP_DRAIN once unload waits */
 	wait_queue_head_t attach_wq;
-	uint32_t freed;           /* channel releases so far (under lock; read once by waiters) */
+	uint32_t freed;            /* channel releases so far (under lock; read once by waiters) */
 	wait_queue_head_t free_wq; /* KUP_ATTACH_WAIT: attaches waiting for a free channel */
-	struct list_head pending; /* attached channels not yet reported */
-	atomic_t notify_gen;      /* kupdev_notify bumps it: atomic, so IRQ-safe */
+	struct kup_pend pending;   /* attaches not yet reported (core's FIFO) */
+	atomic_t notify_gen;       /* kupdev_notify bumps it: atomic, so IRQ-safe */
 	wait_queue_head_t notify_wq;
 	struct kup_kchan *ch; /* chan_cnt, NULL after unload (under lock) */
 
@@ -148,6 +147,19 @@ int kup_last_create_error(void);
 extern unsigned int kup_spin_us; /* module parameter spin_us */
 int kup_dev_init(void);
 void kup_dev_exit(void);
+
+/* The errno an ioctl returns for -EKU_* code r (kup_abi.h's one table), negated. */
+static inline int kup_ioc_errno(int r)
+{
+	switch (-r) {
+#define KUP_X(code, err)                                                                           \
+	case code:                                                                                 \
+		return -err;
+		KUP_IOC_ERRORS(KUP_X)
+#undef KUP_X
+	}
+	return -EIO;
+}
 
 /* kup_file.c */
 void kup_file_detach_locked(struct kup_file *f, int code);

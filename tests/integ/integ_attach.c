@@ -116,13 +116,13 @@ KT_TEST(attach_waits_until_a_channel_is_released)
 	w.want = 0;
 	start_waiter(&w, &t);
 	KT_ASSERT(w.ch == NULL && w.t_end == 0); /* still waiting */
-	kit_echo(a, 64, 1); /* the holders go on meanwhile */
+	kit_echo(a, 64, 1);                      /* the holders go on meanwhile */
 	t_release = kit_now_ms();
 	kernproxy_close(b);
 	KT_EQ(pthread_join(t, NULL), 0);
 	KT_ASSERT(w.ch);
 	KT_EQ(w.err, 0);
-	KT_EQ(kernproxy_channel_id(w.ch), 1); /* the released one */
+	KT_EQ(kernproxy_channel_id(w.ch), 1);         /* the released one */
 	KT_ASSERT(w.t_end - t_release < KIT_SOON_MS); /* woken by the release */
 	kit_hello(w.ch, 1);
 	kit_echo(w.ch, 128, 9);

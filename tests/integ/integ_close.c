@@ -102,7 +102,7 @@ static void user_sends_then_ends(enum how how)
 			kernproxy_close(h);
 		if (how == BY_KILL)
 			raise(SIGKILL); /* the send returned: the message is published */
-		exit(0); /* BY_EXIT: no close, the process just ends */
+		exit(0);                /* BY_EXIT: no close, the process just ends */
 	}
 	CTL_WAIT(c, n, 0, attached, 1, NULL);
 	KT_EQ(ctl_send(c, n, 0, 8, 1, KIT_SOON_MS, 0), 0);
@@ -196,8 +196,8 @@ static void *send_and_unload(void *arg)
 	struct kit_ctl *c = ctl_open();
 
 	kit_wait_asleep(u->wait, -1);
-	u->ok = ctl_send(c, u->name, 0, MSG_LEN, 9, KIT_SOON_MS, 0) == 0 &&
-	        ctl_unload(c, u->name) == 0;
+	u->ok =
+	    ctl_send(c, u->name, 0, MSG_LEN, 9, KIT_SOON_MS, 0) == 0 && ctl_unload(c, u->name) == 0;
 	ctl_close(c);
 	return NULL;
 }

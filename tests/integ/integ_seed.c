@@ -131,8 +131,7 @@ static void seed_run(const char *base, uint32_t nchan, uint32_t size, int rounds
 	ctl_mkdev(c, n, size, nchan, KTB_ECHO, 0, 0);
 	h = kernproxy_open(n);
 	if (!h)
-		KT_FAIL("Opening KUP device %s failed: %s", n,
-		        kernproxy_strerror(kernproxy_errno));
+		KT_FAIL("Opening KUP device %s failed: %s", n, kernproxy_strerror(kernproxy_errno));
 	for (i = 0; i < nchan; i++) {
 		ch[i] = seed_attach(h, size, nb, &id[i]);
 		KT_ASSERT(id[i] < (int)nchan);

@@ -662,4 +662,70 @@ KT_TEST(loans_retire_end_and_drain)
 	KT_EQ(l.n, 0);
 }
 
+/* Readiness for poll/kqueue, as both kernels judge it. */
+KT_TEST(user_ready_from_both_turn_words)
+{
+	static uint8_t kb[KUP_PAGE], ub[KUP_PAGE];
+	struct kup_kctl *kc = (struct kup_kctl *)kb;
+	struct kup_uctl *uc = (struct kup_uctl *)ub;
+
+	kc->k.tw = KUP_TW(0, KUP_ST_OPEN); /* a fresh channel: the kernel's turn */
+	uc->u.tw = KUP_TW(0, KUP_ST_OPEN);
+	KT_EQ(kup_user_ready(kb, ub), 0);
+	kc->k.tw = KUP_TW(1, KUP_ST_OPEN); /* the kernel sent: the process's turn */
+	KT_EQ(kup_user_ready(kb, ub), 1);
+	uc->u.tw = KUP_TW(1, KUP_ST_OPEN); /* the process answered */
+	KT_EQ(kup_user_ready(kb, ub), 0);
+	kc->k.tw = KUP_TW(KUP_SEQ_MASK, KUP_ST_OPEN); /* wrapped: seq 0 follows the mask */
+	uc->u.tw = KUP_TW(KUP_SEQ_MASK - 1, KUP_ST_OPEN);
+	KT_EQ(kup_user_ready(kb, ub), 1);
+	kc->k.tw = KUP_TW(1, KUP_ST_SHUTDOWN);
+	KT_EQ(kup_user_ready(kb, ub), -1);
+	kc->k.tw = KUP_TW(1, KUP_ST_OPEN);
+	uc->u.tw = KUP_TW(0, 7); /* garbage in the process's own word */
+	KT_EQ(kup_user_ready(kb, ub), -1);
+}
+
+/* The pending-attach FIFO: oldest first, queued once, a dropped id keeps the others' order. */
+KT_TEST(pending_attaches_fifo)
+{
+	static uint8_t mem[KUP_PEND_BYTES(4)];
+	struct kup_pend p;
+
+	kup_pend_init(&p, mem, 4);
+	KT_EQ(kup_pend_pop(&p), -1);
+	kup_pend_push(&p, 2);
+	kup_pend_push(&p, 0);
+	kup_pend_push(&p, 2); /* queued already */
+	kup_pend_push(&p, 3);
+	kup_pend_push(&p, 1);
+	kup_pend_push(&p, 9); /* out of range: ignored */
+	KT_EQ(kup_pend_any(&p), 1);
+	kup_pend_drop(&p, 0);
+	kup_pend_drop(&p, 0);
+	KT_EQ(kup_pend_pop(&p), 2);
+	kup_pend_push(&p, 0); /* after the drop, queued again at the tail */
+	KT_EQ(kup_pend_pop(&p), 3);
+	KT_EQ(kup_pend_pop(&p), 1);
+	KT_EQ(kup_pend_pop(&p), 0);
+	KT_EQ(kup_pend_pop(&p), -1);
+	KT_EQ(kup_pend_any(&p), 0);
+	kup_pend_push(&p, 1); /* wraps around the ring */
+	kup_pend_push(&p, 3);
+	KT_EQ(kup_pend_pop(&p), 1);
+	KT_EQ(kup_pend_pop(&p), 3);
+}
+
+/* The attach request checks every host makes, in core once. */
+KT_TEST(attach_request_checks)
+{
+	KT_EQ(kup_attach_check(KUP_ABI_VERSION, 0, 3, 2, 2, 4), 0);
+	KT_EQ(kup_attach_check(KUP_ABI_VERSION + 1, 0, 0, 2, 2, 4), -EKU_ABI);
+	KT_EQ(kup_attach_check(KUP_ABI_VERSION, 0x1, 0, 2, 2, 4), -EKU_INVAL);
+	KT_EQ(kup_attach_check(KUP_ABI_VERSION, KUP_ATTACH_WAIT, 0, 2, 2, 4), -EKU_INVAL);
+	KT_EQ(kup_attach_check(KUP_ABI_VERSION, KUP_ATTACH_ANY | KUP_ATTACH_WAIT, 0, 2, 2, 4), 0);
+	KT_EQ(kup_attach_check(KUP_ABI_VERSION, 0, 4, 2, 2, 4), -EKU_RANGE);
+	KT_EQ(kup_attach_check(KUP_ABI_VERSION, 0, 0, 1, 2, 4), -EKU_BADSIZE);
+}
+
 KT_MAIN()

@@ -692,4 +692,27 @@ KT_TEST(null_outputs_refused_and_unlock_keeps_the_old_end)
 	KT_EQ(kupdev_unload(sc), 0);
 }
 
+/* Issue 11: pending attaches are reported oldest first on every host (FreeBSD went round robin). */
+KT_TEST(wait_channel_reports_attaches_in_order)
+{
+	static const int order[] = {2, 0, 3, 1};
+	struct kupdev_softc *sc;
+	char name[64];
+	void *h;
+	int i;
+
+	snprintf(name, sizeof(name), "kt_fifo_%d", (int)getpid());
+	sc = kupdev_create(name, 1, 4);
+	KT_ASSERT(sc);
+	h = kernproxy_open(name);
+	KT_ASSERT(h);
+	for (i = 0; i < 4; i++)
+		KT_ASSERT(kernproxy_channel(h, order[i], 1));
+	for (i = 0; i < 4; i++)
+		KT_EQ(kupdev_wait_channel(sc), order[i]);
+	KT_EQ(kupdev_wait_channel_timed(sc, KUP_NB, 0), -EKU_NOTREADY);
+	kernproxy_close(h);
+	KT_EQ(kupdev_unload(sc), 0);
+}
+
 KT_MAIN()

@@ -475,6 +475,11 @@ KT_TEST(poll_readiness)
 	if (kup_end_arm(&v.e, KUP_WAIT_FD) == 0)
 		KT_EQ(poll(&pfd, 1, (int)(SOON / 1000000)), 1);
 	KT_ASSERT(pfd.revents & POLLIN);
+	/* Garbage in our own state word ends the exchange for poll (core's kup_user_ready). */
+	__atomic_store_n(&((struct kup_uctl *)(v.map + v.blk))->u.tw, KUP_TW(0, 7),
+	                 __ATOMIC_SEQ_CST);
+	KT_EQ(poll(&pfd, 1, 0), 1);
+	KT_ASSERT(pfd.revents & POLLHUP);
 	vt_close(&v);
 }
 

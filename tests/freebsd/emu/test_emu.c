@@ -536,6 +536,31 @@ KT_TEST(null_outputs_refused_and_unlock_keeps_the_old_end)
 	unload_kup();
 }
 
+/* Issue 11: pending attaches are reported oldest first (this module went round robin). */
+KT_TEST(wait_channel_reports_attaches_in_order)
+{
+	static const int order[] = {2, 0, 3, 1};
+	struct kupdev_softc *sc;
+	struct user u[4];
+	int i;
+
+	load_kup();
+	sc = kupdev_create("emu_fifo", SIZE, 4);
+	KT_ASSERT(sc);
+	for (i = 0; i < 4; i++)
+		KT_EQ(u_attach(&u[i], "emu_fifo", order[i]), 0);
+	u_close(&u[1]); /* channel 0 leaves before it was reported: not reported */
+	for (i = 0; i < 4; i++)
+		if (i != 1)
+			KT_EQ(kupdev_wait_channel(sc), order[i]);
+	KT_EQ(kupdev_wait_channel_timed(sc, KUP_NB, 0), -EKU_NOTREADY);
+	for (i = 0; i < 4; i++)
+		if (i != 1)
+			u_close(&u[i]);
+	KT_EQ(kupdev_unload(sc), 0);
+	unload_kup();
+}
+
 /* kupdev_wait_channel_timed's flags: as on every host (tests/integ/integ_session.c). */
 KT_TEST(wait_channel_flags)
 {
