@@ -1,0 +1,41 @@
+# Debian packages (debian/): kup-dkms, libkup0, libkupdev0, libkup-dev,
+# kup-tools.  `make deb` runs dpkg-buildpackage in a copy of the tree under
+# $(B)/deb/src, so its output (which dpkg puts in the parent directory)
+# stays under $(B); the .debs, .changes and .buildinfo end in $(B)/deb.
+# suite-deb checks them: contents, lintian, DKMS against the VM's kernel
+# headers, and the VM suite with the DKMS-built kup.ko (tests/deb/run.sh).
+DEB_OUT := $(B)/deb
+DEB_SRC := $(DEB_OUT)/src/kup
+DEPS_GROUPS += deb
+
+.PHONY: deb deb-build dkms-src deb-print-%
+
+# The tracked tree and new files not ignored: what a clone would build from.
+deb:
+	@scripts/deps.sh deb
+	@rm -rf $(DEB_OUT)/src && mkdir -p $(DEB_SRC)
+	@git ls-files -z -co --exclude-standard | xargs -0 cp --parents -P -t $(DEB_SRC)
+	cd $(DEB_SRC) && nice dpkg-buildpackage -us -uc -b
+	@rm -f $(DEB_OUT)/*.deb $(DEB_OUT)/*.changes $(DEB_OUT)/*.buildinfo
+	@mv $(DEB_OUT)/src/*.deb $(DEB_OUT)/src/*.changes $(DEB_OUT)/src/*.buildinfo $(DEB_OUT)/
+	@ls -l $(DEB_OUT)/*.deb
+
+# debian/rules' build step: what the binary packages hold.  (A recipe, not
+# prerequisites: lib.mk and provider.mk are read after this file.)
+deb-build:
+	@$(MAKE) --no-print-directory $(LIBKUP_SO) $(LIBKUP_A) $(KUPDEV_SO) $(KUPDEV_A) $(KUPCTL)
+
+# kup-dkms's /usr/src/kup-VERSION, from the build's own lists: kup.ko's
+# sources (KUP_KSRC: kernel/linux/kup_*.c and CORE_SRC) flat at the top, as
+# mk/linux.mk stages them for Kbuild, with kernel/linux/Kbuild unchanged;
+# the headers (LINUX_HDRS) keep their places for its -I$(KUP_TOP)/... flags.
+# dh_dkms adds dkms.conf (debian/kup-dkms.dkms).
+DKMS_DEST ?= $(DEB_OUT)/dkms-src
+dkms-src:
+	@[ -n "$(DKMS_DEST)" ] && rm -rf "$(DKMS_DEST)" && mkdir -p "$(DKMS_DEST)"
+	install -m 0644 $(KUP_KSRC) kernel/linux/Kbuild "$(DKMS_DEST)/"
+	@for h in $(LINUX_HDRS); do install -D -m 0644 $$h "$(DKMS_DEST)/$$h" || exit 1; done
+
+# For tests/deb/run.sh: a variable of the build (make -s deb-print-KUP_KSRC).
+deb-print-%:
+	@echo $($*)
