@@ -7,8 +7,9 @@
 DEB_OUT := $(B)/deb
 DEB_SRC := $(DEB_OUT)/src/kup
 DEPS_GROUPS += deb
+SUITES_LAST += deb
 
-.PHONY: deb deb-build dkms-src deb-print-%
+.PHONY: deb deb-build dkms-src suite-deb deb-print-%
 
 # The tracked tree and new files not ignored: what a clone would build from.
 deb:
@@ -39,3 +40,8 @@ dkms-src:
 # For tests/deb/run.sh: a variable of the build (make -s deb-print-KUP_KSRC).
 deb-print-%:
 	@echo $($*)
+
+# It boots the VM: a SUITES_LAST suite.  The kernel headers are the VM's.
+suite-deb:
+	@$(MAKE) --no-print-directory $(VM_KDIR_FILE)
+	@B=$(B) DEB_KDIR=$$(cat $(VM_KDIR_FILE)) tests/deb/run.sh
