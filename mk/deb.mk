@@ -41,7 +41,14 @@ dkms-src:
 deb-print-%:
 	@echo $($*)
 
-# It boots the VM: a SUITES_LAST suite.  The kernel headers are the VM's.
+# It boots the VM: a SUITES_LAST suite.  DKMS builds kup.ko for the VM's
+# kernel headers and for Debian 12's 6.12 line where apt has it (the
+# headers suite-vm-6.12 fetches into $(B)/k6.12 too).
+DEB_K612 := linux-image-6.12-amd64
 suite-deb:
 	@$(MAKE) --no-print-directory $(VM_KDIR_FILE)
-	@B=$(B) DEB_KDIR=$$(cat $(VM_KDIR_FILE)) tests/deb/run.sh
+	@more=; if tests/vm/kernel-available.sh $(DEB_K612) $(B)/k6.12/vm; then \
+		$(MAKE) --no-print-directory B=$(B)/k6.12 VM_KERNEL=$(DEB_K612) \
+			$(abspath $(B)/k6.12)/vm/kdir && more=$$(cat $(abspath $(B)/k6.12)/vm/kdir); \
+	else echo "# $(DEB_K612) is not in this machine's apt sources: DKMS builds for the VM's kernel only"; fi; \
+	B=$(B) DEB_KDIR=$$(cat $(VM_KDIR_FILE)) DEB_KDIRS_MORE=$$more tests/deb/run.sh

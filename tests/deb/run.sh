@@ -2,10 +2,13 @@
 # suite-deb: the Debian packages, built and used the way a distribution
 # would.  `make deb`, then each package's contents, lintian (no E: tag),
 # DKMS building kup.ko from kup-dkms's files against Debian's kernel headers
-# in build/vm (DKMS trees under build/deb/check: the machine's /var/lib/dkms
-# and /lib/modules are not touched), and the VM suite once with that kup.ko.
+# in build/vm and, where apt has them, 6.12's in build/k6.12/vm (DKMS trees
+# under build/deb/check: the machine's /var/lib/dkms and /lib/modules are
+# not touched), and the VM suite once with the kup.ko DKMS built for the VM.
 # TAP, then the counts.
-# usage: DEB_KDIR=HEADERS-TREE tests/deb/run.sh   (make suite-deb sets it)
+# usage: DEB_KDIR=HEADERS-TREE [DEB_KDIRS_MORE="TREE..."] tests/deb/run.sh
+#   (make suite-deb sets them: the VM's kernel headers, and Debian 12's 6.12
+#   headers, which suite-vm-6.12 uses too, where apt can get them)
 set -u
 cd "$(dirname "$0")/../.."
 top=$PWD
@@ -154,33 +157,58 @@ grep -E '^[EWIP]: ' "$w/lintian" | sed 's/^/#   /'
 lint_ok() { ! grep '^E: ' "$w/lintian"; }
 check "lintian reports no errors" lint_ok
 
-# --- DKMS: kup.ko for the VM's kernel, from the package's files ------------
-abi=$(basename "$kdir"); abi=${abi#linux-headers-}
+# --- DKMS: kup.ko for each kernel, from the package's files ---------------
+# add once, then build and install for every kernel as the package's
+# postinst does for the installed ones, but with DKMS's source, build and
+# install trees under build/deb/check.  The first kernel is the VM's.
 dk=(--sourcetree "$w/root/usr/src" --dkmstree "$w/dkms" --installtree "$w/modules")
+abi_of() { local a; a=$(basename "$1"); echo "${a#linux-headers-}"; }
+host_state() {
+	local k
+	ls -laR /var/lib/dkms 2>&1
+	for k in $kdir ${DEB_KDIRS_MORE:-}; do ls -laR "/lib/modules/$(abi_of "$k")" 2>&1; done
+}
+host_state >"$w/host.before"
 # sign_file: DKMS signs with /var/lib/dkms/mok.key where the kernel's
 # sign-file exists; these modules stay unsigned, like the tree's.
-dkms_build() {
-	export sign_file=/nonexistent
-	mkdir -p "$w/dkms" "$w/modules"
-	nice dkms add -m kup -v "$uver" "${dk[@]}" &&
-	nice dkms build -m kup -v "$uver" -k "$abi" --kernelsourcedir "$kdir" "${dk[@]}"
+export sign_file=/nonexistent
+mkdir -p "$w/dkms" "$w/modules"
+check "dkms add: kup $uver from kup-dkms's /usr/src/kup-$uver" nice dkms add -m kup -v "$uver" "${dk[@]}"
+dkms_build() { # dkms_build KDIR ABI
+	nice dkms build -m kup -v "$uver" -k "$2" --kernelsourcedir "$1" "${dk[@]}"
 	local rc=$?
-	cat "$w/dkms/kup/$uver/$abi/$(uname -m)/log/make.log" 2>/dev/null
+	cat "$w/dkms/kup/$uver/$2/$(uname -m)/log/make.log" 2>/dev/null
 	return $rc
 }
-t0=$(date +%s)
-check "dkms add + build: kup.ko for $abi from kup-dkms's /usr/src/kup-$uver" dkms_build
-echo "# dkms build: $(($(date +%s) - t0)) s"
-mod=$(ls "$w/dkms/kup/$uver/$abi/"*/module/kup.ko* 2>/dev/null | head -n1)
-ko=$w/kup.ko
-case $mod in
-*.xz) xz -dc "$mod" >"$ko" ;;
-*.zst) zstd -qdc "$mod" >"$ko" ;;
-*.gz) gzip -dc "$mod" >"$ko" ;;
-?*) cp "$mod" "$ko" ;;
-esac
-check "the DKMS-built kup.ko is for $abi (vermagic)" \
-	bash -c "modinfo -F vermagic '$ko' | grep -q '^$abi '"
+# Into the install tree's ABI/updates/dkms (DEST_MODULE_LOCATION), without
+# depmod: it would write the machine's /lib/modules.
+dkms_install() { # dkms_install ABI
+	mkdir -p "$w/modules/$1"
+	nice dkms install -m kup -v "$uver" -k "$1" --no-depmod "${dk[@]}" &&
+	dkms status -m kup "${dk[@]}" | grep "$1" | grep -q installed
+}
+ko=
+for k in $kdir ${DEB_KDIRS_MORE:-}; do
+	abi=$(abi_of "$k")
+	t0=$(date +%s)
+	check "dkms build: kup.ko for $abi" dkms_build "$k" "$abi"
+	echo "# dkms build for $abi: $(($(date +%s) - t0)) s"
+	check "dkms install: kup.ko in the install tree's $abi/updates/dkms" dkms_install "$abi"
+	mod=$(ls "$w/modules/$abi/updates/dkms/kup.ko"* 2>/dev/null | head -n1)
+	out_ko=$w/ko/$abi/kup.ko	# the guest loads /mod/kup.ko
+	mkdir -p "$w/ko/$abi"
+	case $mod in
+	*.xz) xz -dc "$mod" >"$out_ko" ;;
+	*.zst) zstd -qdc "$mod" >"$out_ko" ;;
+	*.gz) gzip -dc "$mod" >"$out_ko" ;;
+	?*) cp "$mod" "$out_ko" ;;
+	esac
+	check "the installed kup.ko is for $abi (vermagic)" \
+		bash -c "modinfo -F vermagic '$out_ko' | grep -q '^$abi '"
+	[ -n "$ko" ] || ko=$out_ko
+done
+host_same() { host_state | diff "$w/host.before" -; }
+check "the machine's /var/lib/dkms and /lib/modules are untouched" host_same
 
 # --- the VM suite with the DKMS-built kup.ko ------------------------------
 vm_suite() {
