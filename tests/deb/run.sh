@@ -205,6 +205,8 @@ for k in $kdir ${DEB_KDIRS_MORE:-}; do
 	esac
 	check "the installed kup.ko is for $abi (vermagic)" \
 		bash -c "modinfo -F vermagic '$out_ko' | grep -q '^$abi '"
+	check "DKMS's tree keeps kup.ko's Module.symvers for $abi (POST_BUILD)" \
+		grep -q kupdev_create "$w/dkms/kup/$uver/$abi/$(uname -m)/Module.symvers"
 	[ -n "$ko" ] || ko=$out_ko
 done
 host_same() { host_state | diff "$w/host.before" -; }
@@ -227,4 +229,14 @@ else
 	not_ok "VM suite with the DKMS-built kup.ko: $(tail -n 1 "$w/vm.out")"
 fi
 echo "# vm suite (DKMS kup.ko): $(($(date +%s) - t0)) s, logs $w/vm"
+# The guest's client modules were built against the tree's kup.ko: the
+# DKMS build exports the same symbols with the same CRCs.
+abi=$(abi_of "$kdir")
+same_crcs() {
+	local tree
+	tree=$(make -s --no-print-directory deb-print-KUP_SYMVERS B="$B")
+	diff <(awk '{ print $1, $2 }' "$tree" | sort) \
+		<(awk '{ print $1, $2 }' "$w/dkms/kup/$uver/$abi/$(uname -m)/Module.symvers" | sort)
+}
+check "DKMS's Module.symvers for $abi: the tree build's symbols and CRCs" same_crcs
 finish
