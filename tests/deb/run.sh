@@ -209,6 +209,21 @@ for k in $kdir ${DEB_KDIRS_MORE:-}; do
 		grep -q kupdev_create "$w/dkms/kup/$uver/$abi/$(uname -m)/Module.symvers"
 	[ -n "$ko" ] || ko=$out_ko
 done
+# A module built on kup.ko, as a user of the package builds one: the echo
+# service against /usr/src/kup-VERSION's headers and the Module.symvers
+# DKMS kept; modpost must resolve every kupdev_* symbol.
+client_build() { # client_build KDIR ABI
+	local d=$w/client/$2 sv=$w/dkms/kup/$uver/$2/$(uname -m)/Module.symvers
+	mkdir -p "$d" && cp examples/echo/kup_echo.c "$d/" && cp kernel/linux/Kbuild.svc "$d/Kbuild" &&
+	nice make -C "$1" M="$d" KUP_TOP="$w/root/usr/src/kup-$uver" KBUILD_EXTRA_SYMBOLS="$sv" \
+		SVC_MOD=kup_echo SVC_SRC=kup_echo modules >"$d/make.log" 2>&1
+	local rc=$?
+	cat "$d/make.log"
+	[ $rc -eq 0 ] && ! grep -qiE 'undefined|WARNING' "$d/make.log" &&
+		modinfo -F depends "$d/kup_echo.ko" | grep -qw kup
+}
+check "a client module (kup_echo.ko) builds on the packaged headers and DKMS's Module.symvers" \
+	client_build "$kdir" "$(abi_of "$kdir")"
 host_same() { host_state | diff "$w/host.before" -; }
 check "the machine's /var/lib/dkms and /lib/modules are untouched" host_same
 
