@@ -11,11 +11,16 @@ SUITES_LAST += deb
 
 .PHONY: deb deb-build dkms-src suite-deb deb-print-%
 
-# The tracked tree and new files not ignored: what a clone would build from.
+# The tracked tree and new files not ignored (what a clone would build
+# from, plus work in progress); outside git, the tree less build/.
 deb:
 	@scripts/deps.sh deb
 	@rm -rf $(DEB_OUT)/src && mkdir -p $(DEB_SRC)
-	@git ls-files -z -co --exclude-standard | xargs -0 cp --parents -P -t $(DEB_SRC)
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z -co --exclude-standard | \
+			while IFS= read -r -d '' f; do [ -e "$$f" ] && printf '%s\0' "$$f"; done | \
+			xargs -0 cp --parents -P -t $(DEB_SRC); \
+	else tar -c --exclude=./build --exclude=./$(B) . | tar -x -C $(DEB_SRC); fi
 	cd $(DEB_SRC) && nice dpkg-buildpackage -us -uc -b
 	@rm -f $(DEB_OUT)/*.deb $(DEB_OUT)/*.changes $(DEB_OUT)/*.buildinfo
 	@mv $(DEB_OUT)/src/*.deb $(DEB_OUT)/src/*.changes $(DEB_OUT)/src/*.buildinfo $(DEB_OUT)/

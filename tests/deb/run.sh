@@ -5,7 +5,7 @@
 # in build/vm and, where apt has them, 6.12's in build/k6.12/vm (DKMS trees
 # under build/deb/check: the machine's /var/lib/dkms and /lib/modules are
 # not touched), and the VM suite once with the kup.ko DKMS built for the VM.
-# TAP, then the counts.
+# TAP, then the counts.  Every step runs under a timeout.
 # usage: DEB_KDIR=HEADERS-TREE [DEB_KDIRS_MORE="TREE..."] tests/deb/run.sh
 #   (make suite-deb sets them: the VM's kernel headers, and Debian 12's 6.12
 #   headers, which suite-vm-6.12 uses too, where apt can get them)
@@ -42,7 +42,7 @@ uver=${ver%-*}
 ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 t0=$(date +%s)
-check "make deb builds the packages" make --no-print-directory deb B="$B"
+check "make deb builds the packages" timeout -k 10 900 make --no-print-directory deb B="$B"
 echo "# make deb: $(($(date +%s) - t0)) s"
 deb() { # deb PACKAGE: its .deb
 	local a=$arch
@@ -150,7 +150,7 @@ check "kup-dkms: version $uver in dkms.conf, depends on dkms, postinst runs it" 
 
 # --- lintian ---------------------------------------------------------------
 t0=$(date +%s)
-nice lintian -I --tag-display-limit 0 "$out/kup_${ver}_$arch.changes" >"$w/lintian" 2>&1
+timeout -k 10 600 nice lintian -I --tag-display-limit 0 "$out/kup_${ver}_$arch.changes" >"$w/lintian" 2>&1
 echo "# lintian: $(($(date +%s) - t0)) s; $(grep -c '^E: ' "$w/lintian") errors," \
 	"$(grep -c '^W: ' "$w/lintian") warnings, $(grep -c '^I: ' "$w/lintian") info"
 grep -E '^[EWIP]: ' "$w/lintian" | sed 's/^/#   /'
@@ -173,9 +173,9 @@ host_state >"$w/host.before"
 # sign-file exists; these modules stay unsigned, like the tree's.
 export sign_file=/nonexistent
 mkdir -p "$w/dkms" "$w/modules"
-check "dkms add: kup $uver from kup-dkms's /usr/src/kup-$uver" nice dkms add -m kup -v "$uver" "${dk[@]}"
+check "dkms add: kup $uver from kup-dkms's /usr/src/kup-$uver" timeout 120 dkms add -m kup -v "$uver" "${dk[@]}"
 dkms_build() { # dkms_build KDIR ABI
-	nice dkms build -m kup -v "$uver" -k "$2" --kernelsourcedir "$1" "${dk[@]}"
+	timeout -k 10 600 nice dkms build -m kup -v "$uver" -k "$2" --kernelsourcedir "$1" "${dk[@]}"
 	local rc=$?
 	cat "$w/dkms/kup/$uver/$2/$(uname -m)/log/make.log" 2>/dev/null
 	return $rc
@@ -184,7 +184,7 @@ dkms_build() { # dkms_build KDIR ABI
 # depmod: it would write the machine's /lib/modules.
 dkms_install() { # dkms_install ABI
 	mkdir -p "$w/modules/$1"
-	nice dkms install -m kup -v "$uver" -k "$1" --no-depmod "${dk[@]}" &&
+	timeout -k 10 300 nice dkms install -m kup -v "$uver" -k "$1" --no-depmod "${dk[@]}" &&
 	dkms status -m kup "${dk[@]}" | grep "$1" | grep -q installed
 }
 ko=
@@ -215,7 +215,7 @@ done
 client_build() { # client_build KDIR ABI
 	local d=$w/client/$2 sv=$w/dkms/kup/$uver/$2/$(uname -m)/Module.symvers
 	mkdir -p "$d" && cp examples/echo/kup_echo.c "$d/" && cp kernel/linux/Kbuild.svc "$d/Kbuild" &&
-	nice make -C "$1" M="$d" KUP_TOP="$w/root/usr/src/kup-$uver" KBUILD_EXTRA_SYMBOLS="$sv" \
+	timeout -k 10 600 nice make -C "$1" M="$d" KUP_TOP="$w/root/usr/src/kup-$uver" KBUILD_EXTRA_SYMBOLS="$sv" \
 		SVC_MOD=kup_echo SVC_SRC=kup_echo modules >"$d/make.log" 2>&1
 	local rc=$?
 	cat "$d/make.log"
@@ -229,7 +229,7 @@ check "the machine's /var/lib/dkms and /lib/modules are untouched" host_same
 
 # --- the VM suite with the DKMS-built kup.ko ------------------------------
 vm_suite() {
-	make --no-print-directory -s suite-vm B="$B" VM_KUP_KO="$ko" VM_SUITE_OUT="$w/vm" >"$w/vm.out" 2>&1
+	timeout -k 10 1500 make --no-print-directory -s suite-vm B="$B" VM_KUP_KO="$ko" VM_SUITE_OUT="$w/vm" >"$w/vm.out" 2>&1
 	local rc=$?
 	sed 's/^/#   /' "$w/vm.out" | grep -vE '^#   ok ' | tail -n 25
 	# The guest's /mod/kup.ko was this one.
