@@ -44,6 +44,13 @@ arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 t0=$(date +%s)
 check "make deb builds the packages" timeout -k 10 900 make --no-print-directory deb B="$B"
 echo "# make deb: $(($(date +%s) - t0)) s"
+cp "$log" "$w/make-deb.log"
+# A new API function that debian/*.symbols does not list yet: say so (it
+# builds; docs/packaging.md says how to add it).
+if grep -q "dpkg-gensymbols: warning" "$w/make-deb.log"; then
+	echo "# symbols files out of date (add the new symbols with their version):"
+	grep -E "^\+[^+]" "$w/make-deb.log" | sed 's/^/#   /'
+fi
 deb() { # deb PACKAGE: its .deb
 	local a=$arch
 	[ "$1" = kup-dkms ] && a=all
