@@ -35,12 +35,14 @@ deb-build:
 # sources (KUP_KSRC: kernel/linux/kup_*.c and CORE_SRC) flat at the top, as
 # mk/linux.mk stages them for Kbuild, with kernel/linux/Kbuild unchanged;
 # the headers (LINUX_HDRS) keep their places for its -I$(KUP_TOP)/... flags.
+# So do the files Kbuild includes from $(KUP_TOP) (the core's source list).
 # dh_dkms adds dkms.conf (debian/kup-dkms.dkms).
 DKMS_DEST ?= $(DEB_OUT)/dkms-src
+DKMS_KBUILD_INC = $(shell sed -n 's|^-\{0,1\}include *$$(KUP_TOP)/||p' kernel/linux/Kbuild)
 dkms-src:
 	@[ -n "$(DKMS_DEST)" ] && rm -rf "$(DKMS_DEST)" && mkdir -p "$(DKMS_DEST)"
 	install -m 0644 $(KUP_KSRC) kernel/linux/Kbuild "$(DKMS_DEST)/"
-	@for h in $(LINUX_HDRS); do install -D -m 0644 $$h "$(DKMS_DEST)/$$h" || exit 1; done
+	@for h in $(LINUX_HDRS) $(DKMS_KBUILD_INC); do install -D -m 0644 $$h "$(DKMS_DEST)/$$h" || exit 1; done
 
 # For tests/deb/run.sh: a variable of the build (make -s deb-print-KUP_KSRC).
 deb-print-%:

@@ -140,10 +140,15 @@ dkms_files() { # the build's own lists, each in place
 	done
 	has kup-dkms "$src/dkms.conf" "$src/Kbuild" || miss=1
 	cmp kernel/linux/Kbuild "$w/x/kup-dkms$src/Kbuild" || miss=1
-	# Every object Kbuild names has its source beside it.
-	for obj in $(sed -n 's/^kup-y[ :+]*=//p' kernel/linux/Kbuild); do
+	# Every object of the packaged Kbuild's kup-y (evaluated there, with
+	# what it includes from KUP_TOP) has its source beside it.
+	objs=$(printf 'include $(KUP_TOP)/Kbuild\nprint:\n\t@echo $(kup-y)\n' |
+		make -s --no-print-directory -f - print KUP_TOP="$w/x/kup-dkms$src") || return 1
+	[ -n "$objs" ] || { echo "Kbuild names no object"; return 1; }
+	for obj in $objs; do
 		[ -f "$w/x/kup-dkms$src/${obj%.o}.c" ] || { echo "no source for $obj"; miss=1; }
 	done
+	echo "kup-y: $objs"
 	echo "$(grep -c '\.[ch]$' "$w/kup-dkms.list") source files"
 	return $miss
 }
