@@ -32,7 +32,7 @@ deb-build:
 	@$(MAKE) --no-print-directory $(LIBKUP_SO) $(LIBKUP_A) $(KUPDEV_SO) $(KUPDEV_A) $(KUPCTL)
 
 # kup-dkms's /usr/src/kup-VERSION, from the build's own lists: kup.ko's
-# sources (KUP_KSRC: kernel/linux/kup_*.c and CORE_SRC) flat at the top, as
+# sources (mk/linux.mk's KUP_KSRC: kernel/linux's and the core's) flat at the top, as
 # mk/linux.mk stages them for Kbuild, with kernel/linux/Kbuild unchanged;
 # the headers (LINUX_HDRS) keep their places for its -I$(KUP_TOP)/... flags.
 # So do the files Kbuild includes from $(KUP_TOP) (the core's source list).
