@@ -37,7 +37,7 @@ ALL += $(LIBKUP_SO) $(LIBKUP_A)
 KUPCTL := $(B)/tools/kupctl
 $(KUPCTL): tools/kupctl.c $(LIBKUP_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(KUP_CFLAGS) $(LIBKUP_CPPFLAGS) $(CFLAGS) tools/kupctl.c $(LIBKUP_OBJ) -o $@ $(LDLIBS_THR)
+	$(CC) $(KUP_CFLAGS) $(LIBKUP_CPPFLAGS) $(CFLAGS) $(LDFLAGS) tools/kupctl.c $(LIBKUP_OBJ) -o $@ $(LDLIBS_THR)
 
 ALL += $(KUPCTL)
 

@@ -83,7 +83,11 @@ $(VM_ECHO_CLIENT): examples/echo/echo_client.c $(LIBKUP_SRC) $(LIBKUP_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(VM_CFLAGS) $(LIBKUP_CPPFLAGS) $< $(LIBKUP_SRC) -o $@ $(LDLIBS_THR)
 
-VM_MODS := $(KUP_KO) $(KUPVT_KO) $(KUP_TEST_KO) $(KUP_ECHO_KO)
+# VM_KUP_KO: the kup.ko the guest loads, VM_SUITE_OUT: where suite-vm's logs
+# go (suite-deb runs suite-vm with the kup.ko DKMS built from kup-dkms).
+VM_KUP_KO ?= $(KUP_KO)
+VM_SUITE_OUT ?= $(VM_B)/suite
+VM_MODS := $(VM_KUP_KO) $(KUPVT_KO) $(KUP_TEST_KO) $(KUP_ECHO_KO)
 VM_PROGS := $(VMTEST) $(VM_INTEG) $(VM_ECHO_CLIENT)
 VM_ARGS := $(foreach m,$(VM_MODS),-m $(m)) $(foreach p,$(VM_PROGS),-f $(p)) \
 	-f tests/vm/guest-suite.sh:/bin/guest-suite.sh
@@ -95,7 +99,7 @@ SUITES_LAST += vm
 suite-vm: $(VM_MODS) $(VM_PROGS)
 	@[ -z "$(KDIR)" ] || { echo "suite-vm boots Debian's kernel: build without KDIR"; exit 1; }
 	@echo "# vm: $(VM_KERNEL) ($$(cat $(VM_B)/root/.fetched))"
-	@$(VM_ENV) tests/vm/suite.sh $(VM_ARGS) -o $(VM_B)/suite -t 600 -c 'sh /bin/guest-suite.sh'
+	@$(VM_ENV) tests/vm/suite.sh $(VM_ARGS) -o $(VM_SUITE_OUT) -t 600 -c 'sh /bin/guest-suite.sh'
 
 # The same suite on Debian 12's newer kernel line (6.12), built in its own tree.
 SUITES_LAST += vm-6.12
