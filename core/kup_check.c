@@ -102,7 +102,7 @@ int kup_session_next(struct kup_session *s, uint32_t cur, uint32_t handed, int h
 	return KUP_SESS_MOVE;
 }
 
-void *kup_loan_end_slow(struct kup_loans *l, const void *who)
+void *kup_loan_end(struct kup_loans *l, const void *who)
 {
 	void *mem;
 	uint32_t i;

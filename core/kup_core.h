@@ -187,12 +187,11 @@ struct kup_loans {
 	const void *who[KUP_LOANS]; /* the thread, or NULL: slot free */
 	void *mem[KUP_LOANS];       /* NULL: the current memory; else a retired one */
 };
-void *kup_loan_end_slow(struct kup_loans *l, const void *who);
-/* First thing in who's call: its earlier pointers end.  The retired memory to put, or NULL. */
-static inline void *kup_loan_end(struct kup_loans *l, const void *who)
-{
-	return l->n ? kup_loan_end_slow(l, who) : NULL;
-}
+/*
+ * First thing in who's call: its earlier pointers end.  The retired memory
+ * to put, or NULL.  (Callers skip it while n is 0: no loan, no lookup.)
+ */
+void *kup_loan_end(struct kup_loans *l, const void *who);
 /* Before a zero-copy call (after kup_loan_end): 0, or -EKU_BUSY when every slot is taken. */
 static inline int kup_loan_room(const struct kup_loans *l)
 {

@@ -19,10 +19,12 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, int zc, struct kup_c
 
 	if (r)
 		return r;
-	/* The caller's earlier pointers end with this call (kupdev.h). */
-	mem = kup_loan_end(&ch->loans, kup_os_self());
-	if (mem)
-		kup_os_mem_put(ch, mem);
+	/* The caller's earlier pointers end with this call (kupdev.h); no loans, no lookup. */
+	if (ch->loans.n) {
+		mem = kup_loan_end(&ch->loans, kup_os_self());
+		if (mem)
+			kup_os_mem_put(ch, mem);
+	}
 	r = zc ? kup_loan_room(&ch->loans) : 0;
 	if (r) {
 		kup_store_once(&ch->last_err, (uint32_t)-r);

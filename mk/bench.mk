@@ -22,6 +22,19 @@ $(BENCH): $(BENCH_SRC) bench/bench.h include/kup.h include/kupdev.h include/kup_
 ALL += $(BENCH)
 SUITES += bench-smoke
 
+# `make bench-icount`: instructions per 8-byte round trip under callgrind
+# (bench/icount.sh), the repeatable figure on this noisy machine.
+ICOUNT := $(B)/bench/icount
+$(ICOUNT): bench/icount.c include/kup.h include/kupdev.h $(B)/lib/libkup.a $(B)/lib/libkupdev.a
+	@mkdir -p $(dir $@)
+	$(CC) $(KUP_CFLAGS) $(CFLAGS) bench/icount.c $(B)/lib/libkup.a $(B)/lib/libkupdev.a \
+		-o $@ $(LDLIBS_THR)
+ALL += $(ICOUNT)
+
+.PHONY: bench-icount
+bench-icount: $(ICOUNT)
+	@bench/icount.sh $(ICOUNT)
+
 .PHONY: bench bench-vm suite-bench-smoke
 bench: $(BENCH)
 	@scripts/deps.sh bench || echo "bench: cannot install gnuplot-nox; numbers only"
