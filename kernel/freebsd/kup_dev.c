@@ -24,6 +24,7 @@
 #include <sys/sx.h>
 
 #include <vm/vm.h>
+#include <vm/vm_extern.h>
 
 #include "kup_fbsd.h"
 
@@ -338,6 +339,12 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 	ch->attaches++;
 	mtx_unlock(&ch->mtx);
 
+	/*
+	 * The channel is the attaching process's: only its address space may
+	 * map it (not a forked child, an exec'd image or a process the fd was
+	 * passed to).  The reference keeps the pointer from being reused.
+	 */
+	priv->vm = vmspace_acquire_ref(curproc);
 	mtx_lock(&sc->mtx);
 	priv->gen = mem->gen;
 	atomic_store_rel_ptr((volatile uintptr_t *)&priv->ch, (uintptr_t)ch);
@@ -411,6 +418,8 @@ kup_priv_dtor(void *arg)
 
 	if (ch != NULL)
 		kup_detach(ch, priv->gen);
+	if (priv->vm != NULL)
+		vmspace_free(priv->vm);
 	free(priv, M_KUP);
 	kup_sc_release(sc); /* the file's reference: may free sc */
 }
@@ -655,6 +664,8 @@ kup_d_mmap_single(
 	ch = kup_priv_chan(priv);
 	if (ch == NULL)
 		return (ENOTCONN);
+	if (priv->vm == NULL || curproc->p_vmspace != priv->vm)
+		return (EPERM); /* not the attaching process */
 	return (kup_mem_mmap(ch, priv->gen, offset, size, objp, nprot));
 }
 

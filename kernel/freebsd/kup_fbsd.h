@@ -146,6 +146,7 @@ struct kupdev_softc {
 
 struct kup_fpriv {
 	struct kupdev_softc *sc;
+	struct vmspace *vm;   /* the attaching process's address space (a reference): the one that may map */
 	struct kup_fchan *ch; /* atomic; set once by attach, after gen */
 	uint32_t gen;         /* this file's attach: live while ch->cur->gen == gen */
 	int attaching;        /* (sc->mtx) an attach is under way */

@@ -124,6 +124,38 @@ struct thread *kemu_curthread(void)
 	return (struct thread *)(void *)&self;
 }
 
+static struct vmspace kemu_vm_main, kemu_vm_other;
+static struct proc kemu_proc_main = {&kemu_vm_main}, kemu_proc_other = {&kemu_vm_other};
+static __thread int kemu_is_other;
+int kemu_vmspace_refs;
+
+struct proc *kemu_curproc(void)
+{
+	return kemu_is_other ? &kemu_proc_other : &kemu_proc_main;
+}
+
+void kemu_other_process(int on)
+{
+	kemu_is_other = on;
+}
+
+struct vmspace *vmspace_acquire_ref(struct proc *p)
+{
+	__atomic_fetch_add(&p->p_vmspace->refs, 1, __ATOMIC_SEQ_CST);
+	if (p->p_vmspace == &kemu_vm_main)
+		__atomic_fetch_add(&kemu_vmspace_refs, 1, __ATOMIC_SEQ_CST);
+	return p->p_vmspace;
+}
+
+void vmspace_free(struct vmspace *vm)
+{
+	kemu_may_sleep("vmspace_free");
+	KASSERT(vm->refs > 0, ("vmspace_free: no reference"));
+	__atomic_fetch_sub(&vm->refs, 1, __ATOMIC_SEQ_CST);
+	if (vm == &kemu_vm_main)
+		__atomic_fetch_sub(&kemu_vmspace_refs, 1, __ATOMIC_SEQ_CST);
+}
+
 int kthread_add(void (*fn)(void *), void *arg, struct proc *p, struct thread **tdp, int flags,
                 int pages, const char *fmt, ...)
 {

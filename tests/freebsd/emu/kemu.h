@@ -100,6 +100,24 @@ struct proc;
 struct thread *kemu_curthread(void);
 #define curthread kemu_curthread()
 /*
+ * Processes: one address space for the whole emulation, unless a thread
+ * plays another process (kemu_other_process: a forked child, or a process
+ * an fd was passed to).  vmspace references are counted, so a test sees
+ * one left behind.
+ */
+struct vmspace {
+	int refs;
+};
+struct proc {
+	struct vmspace *p_vmspace;
+};
+struct proc *kemu_curproc(void);
+#define curproc kemu_curproc()
+void kemu_other_process(int on); /* this thread: 1 another process, 0 back */
+extern int kemu_vmspace_refs;    /* references taken on the emulation's own vmspace */
+struct vmspace *vmspace_acquire_ref(struct proc *p);
+void vmspace_free(struct vmspace *vm);
+/*
  * Where sleeping is forbidden (callouts run so; an interrupt thread must
  * not sleep either), as THREAD_NO_SLEEPING() marks it: every emulated KPI
  * that may sleep (cv and sx waits, M_WAITOK, pause, the VM) panics there.

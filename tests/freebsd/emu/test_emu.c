@@ -561,6 +561,57 @@ KT_TEST(wait_channel_reports_attaches_in_order)
 	unload_kup();
 }
 
+struct other_map {
+	struct kemu_file *f;
+	int r;
+};
+
+/* Another process with the channel's fd (a forked child, a passed fd) tries to map it. */
+static void *map_as_other_process(void *arg)
+{
+	struct other_map *o = arg;
+	struct kemu_vmap *v;
+	void *p;
+
+	kemu_other_process(1);
+	o->r = kemu_mmap(o->f, KUP_BLOCK_LEN(SIZE), KUP_BLOCK_LEN(SIZE),
+	                 VM_PROT_READ | VM_PROT_WRITE, &v, &p);
+	if (o->r == 0)
+		kemu_munmap(v);
+	return NULL;
+}
+
+/* Issue 14 F3: only the attaching process may map the channel; the reference it keeps goes at close. */
+KT_TEST(only_the_attaching_process_maps_the_channel)
+{
+	struct other_map o = {0};
+	struct kupdev_softc *sc;
+	struct user u;
+	const void *d;
+	uint32_t len;
+	pthread_t t;
+	int refs = kemu_vmspace_refs;
+
+	load_kup();
+	sc = kupdev_create("emu_own", SIZE, 1);
+	KT_ASSERT(sc);
+	KT_EQ(u_attach(&u, "emu_own", 0), 0);
+	KT_EQ(kemu_vmspace_refs, refs + 1);
+	o.f = u.f;
+	KT_EQ(pthread_create(&t, NULL, map_as_other_process, &o), 0);
+	KT_EQ(pthread_join(t, NULL), 0);
+	KT_EQ(o.r, EPERM);
+	/* The owner's channel is untouched. */
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kupdev_send(sc, "own", 3, 0), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
+	KT_ASSERT(len == 3 && memcmp(d, "own", 3) == 0);
+	u_close(&u);
+	KT_EQ(kemu_vmspace_refs, refs);
+	KT_EQ(kupdev_unload(sc), 0);
+	unload_kup();
+}
+
 /* kupdev_wait_channel_timed's flags: as on every host (tests/integ/integ_session.c). */
 KT_TEST(wait_channel_flags)
 {
