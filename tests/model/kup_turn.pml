@@ -29,7 +29,9 @@
 #define NMSG 5 /* messages each side sends: past SEQM, so the sequence wraps */
 #endif
 #define SEQM 4 /* sequence numbers modulo this (the real mask is 2^30) */
-#define SB   3 /* store buffer entries per CPU */
+#ifndef SB
+#define SB 3 /* store buffer entries per CPU: a call has at most two stores unfenced */
+#endif
 
 #define K 0
 #define U 1
@@ -53,8 +55,8 @@
 #define R_SHUTDOWN 3
 
 byte mem[6];
-byte sba[9]; /* store buffers: SB address/value slots per CPU, oldest first */
-byte sbv[9];
+byte sba[3 * SB]; /* store buffers: SB address/value slots per CPU, oldest first */
+byte sbv[3 * SB];
 byte sbn[3];
 
 bool asleep[2]; /* a side is inside its sleep primitive */
