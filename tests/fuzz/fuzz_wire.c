@@ -10,20 +10,23 @@
  * never sees it), and after every message the harness calls on_conn() and
  * reads what came back.  One input is a script of up to four client
  * connections sending raw or lightly structured messages (any length, with
- * or without a passed fd), hanging up, and a module-side
- * kupdev_wait_channel(KUP_NB).  Both ends' parsing is kw_recv().
+ * up to eight passed descriptors), hanging up, a module-side
+ * kupdev_wait_channel(KUP_NB), and kupdev_shutdown (the next input gets a
+ * fresh device).  Both ends' parsing is kw_recv().
  *
  * What must hold, checked after every step:
- *   - a request of the wrong length, with a bad magic, of an unknown type or
- *     out of order is dropped without a reply (a longer datagram is read as
- *     its first sizeof(struct kw_msg) bytes: SOCK_SEQPACKET truncates);
- *   - INFO gets one INFO_REPLY with the device's geometry;
+ *   - a request of the wrong length, with a bad magic, of an unknown type,
+ *     out of order, or with more descriptors than a request can carry is
+ *     dropped without a reply (a longer datagram is read as its first
+ *     sizeof(struct kw_msg) bytes: SOCK_SEQPACKET truncates);
+ *   - INFO gets one INFO_REPLY with the device's geometry and state;
  *   - ATTACH gets one ATTACH_REPLY whose status is exactly what the request
- *     deserves (ABI, RANGE, BADSIZE, BUSY for a channel another connection
- *     holds, else 0), with two fds of KUP_BLOCK_LEN(size) bytes on success
+ *     deserves (ABI, RANGE, BADSIZE, SHUTDOWN, BUSY for a channel another
+ *     connection holds, else 0), with two fds of KUP_BLOCK_LEN(size) bytes on success
  *     and none otherwise; the kern block cannot be mapped writable and holds
  *     a valid header; a refused connection is dropped;
- *   - hang-up detaches; kupdev_wait_channel hands out only attached channels;
+ *   - hang-up detaches; kupdev_wait_channel hands out only attached channels
+ *     (and -EKU_SHUTDOWN after a shutdown); a shutdown hangs up every client;
  *   - after the input, no connection and no attach is left, and the process
  *     holds exactly the descriptors it held before (nothing leaked).
  */
@@ -52,6 +55,7 @@ static struct kupdev_softc *fw_sc;
 static char fw_dir[64];
 static int fw_null = -1;
 static struct fw_conn fw_c[FW_CONNS];
+static int fw_down; /* kupdev_shutdown was called: a new device for the next input */
 
 static void fw_cleanup(void)
 {
@@ -59,6 +63,16 @@ static void fw_cleanup(void)
 		kupdev_unload(fw_sc);
 	fw_sc = NULL;
 	rmdir(fw_dir);
+}
+
+static void fw_make(void)
+{
+	fw_sc = kupdev_create("fz", FW_SIZE, FW_CHANS);
+	if (!fw_sc) {
+		fprintf(stderr, "fuzz_wire: cannot create the device\n");
+		exit(2);
+	}
+	fw_down = 0;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -72,12 +86,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		exit(2);
 	}
 	setenv("KUP_RUNTIME_DIR", fw_dir, 1);
-	fw_sc = kupdev_create("fz", FW_SIZE, FW_CHANS);
+	fw_make();
 	fw_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (!fw_sc || fw_null < 0) {
-		fprintf(stderr, "fuzz_wire: cannot create the device\n");
+	if (fw_null < 0)
 		exit(2);
-	}
 	atexit(fw_cleanup);
 	return 0;
 }
@@ -196,7 +208,7 @@ static void fw_event(struct fw_conn *f, uint32_t events, int expect, const struc
 		FZ_CHECK(m.size == FW_SIZE && m.chan_cnt == FW_CHANS, "reply geometry");
 		if (expect == EX_INFO) {
 			FZ_CHECK(m.type == KW_INFO_REPLY && m.status == 0 && nfd == 0 &&
-			             m.state == KUP_ST_OPEN,
+			             m.state == (fw_down ? KUP_ST_SHUTDOWN : KUP_ST_OPEN),
 			         "INFO reply type %u status %u nfd %d", (unsigned)m.type,
 			         (unsigned)m.status, nfd);
 			continue;
@@ -226,6 +238,7 @@ static void fw_event(struct fw_conn *f, uint32_t events, int expect, const struc
 		int want = req->abi != KUP_ABI_VERSION ? EKU_ABI
 		           : req->chan >= FW_CHANS     ? EKU_RANGE
 		           : req->size != FW_SIZE      ? EKU_BADSIZE
+		           : fw_down                   ? EKU_SHUTDOWN
 		           : fw_holder(req->chan)      ? EKU_BUSY
 		                                       : 0;
 
@@ -247,36 +260,39 @@ static void fw_event(struct fw_conn *f, uint32_t events, int expect, const struc
 	}
 }
 
-/* Send len bytes as one datagram, with a descriptor when fd >= 0.  0 or -1. */
-static int fw_send(int sock, const void *buf, size_t len, int fd)
+/* Send len bytes as one datagram, with nfd copies of a descriptor.  0 or -1. */
+static int fw_send(int sock, const void *buf, size_t len, int nfd)
 {
 	union {
-		char b[CMSG_SPACE(sizeof(int))];
+		char b[CMSG_SPACE(8 * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	struct cmsghdr *cm;
+	int i;
 
-	if (fd >= 0) {
+	if (nfd > 0) {
 		memset(&u, 0, sizeof(u));
 		mh.msg_control = u.b;
-		mh.msg_controllen = sizeof(u.b);
+		mh.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
 		cm = CMSG_FIRSTHDR(&mh);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		cm->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
+		for (i = 0; i < nfd; i++)
+			memcpy(CMSG_DATA(cm) + i * sizeof(int), &fw_null, sizeof(int));
 	}
 	return sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
 }
 
-/* What the provider must do with this datagram on f. */
-static int fw_expect(const struct fw_conn *f, const uint8_t *buf, size_t len, struct kw_msg *m)
+/* What the provider must do with this datagram (and nfd descriptors) on f. */
+static int fw_expect(const struct fw_conn *f, const uint8_t *buf, size_t len, int nfd,
+                     struct kw_msg *m)
 {
 	if (f->kind == FK_CHAN)
 		return len == 0 ? EX_DROP : EX_NONE; /* an empty datagram reads as EOF */
-	if (len < FW_MSG)
+	if (len < FW_MSG || nfd > 4) /* kw_recv takes 4 descriptors: -EMFILE */
 		return EX_DROP;
 	memcpy(m, buf, FW_MSG); /* a longer datagram: the provider reads this much */
 	if (m->magic != KW_MAGIC)
@@ -293,8 +309,34 @@ static void fw_module_wait(void)
 {
 	int r = kupdev_wait_channel_timed(fw_sc, KUP_NB, 0);
 
-	FZ_CHECK(r == -EKU_NOTREADY || (r >= 0 && r < FW_CHANS && fw_holder((uint32_t)r)),
-	         "kupdev_wait_channel: %d", r);
+	if (fw_down)
+		FZ_CHECK(r == -EKU_SHUTDOWN, "kupdev_wait_channel after shutdown: %d", r);
+	else
+		FZ_CHECK(r == -EKU_NOTREADY || (r >= 0 && r < FW_CHANS && fw_holder((uint32_t)r)),
+		         "kupdev_wait_channel: %d", r);
+}
+
+/*
+ * The module shuts the device down: every client is hung up.  (Clients the
+ * harness connects after that stand for requests that were in flight; a
+ * second shutdown has nothing left to do.)
+ */
+static void fw_shutdown(void)
+{
+	char b;
+	int i;
+
+	FZ_CHECK(kupdev_shutdown(fw_sc) == 0, "kupdev_shutdown");
+	if (fw_down)
+		return;
+	fw_down = 1;
+	FZ_CHECK(fw_sc->conns == NULL, "connections left after shutdown");
+	for (i = 0; i < FW_CONNS; i++) {
+		if (fw_c[i].kind == FK_NONE)
+			continue;
+		FZ_CHECK(recv(fw_c[i].a, &b, 1, MSG_DONTWAIT) == 0, "client %d not hung up", i);
+		fw_forget(&fw_c[i]);
+	}
 }
 
 /*
@@ -304,7 +346,8 @@ static void fw_module_wait(void)
  *             (flags, type, chan, size, abi: one byte each); 2: a raw
  *             datagram of any length (a length byte, then the bytes);
  *             3: no message: bit 4 set hangs up, else the module waits
- *   bit 4     (messages) pass a descriptor along
+ *             (bit 5 clear) or shuts the device down (bit 5 set)
+ *   bit 4     (messages) pass descriptors along: 1 + bits 5-7 of them
  */
 static void fw_step(struct fz_in *in)
 {
@@ -312,10 +355,13 @@ static void fw_step(struct fz_in *in)
 	struct fw_conn *f = &fw_c[ctl & 3];
 	struct kw_msg m;
 	size_t len = FW_MSG;
-	int op = (ctl >> 2) & 3, expect;
+	int op = (ctl >> 2) & 3, expect, nfd = ctl & 0x10 ? 1 + (ctl >> 5) : 0;
 
 	if (op == 3 && !(ctl & 0x10)) {
-		fw_module_wait();
+		if (ctl & 0x20)
+			fw_shutdown();
+		else
+			fw_module_wait();
 		return;
 	}
 	if (f->kind == FK_NONE)
@@ -349,8 +395,8 @@ static void fw_step(struct fz_in *in)
 		len = fz_u8(in) % (sizeof(buf) + 1);
 		fz_bytes(in, buf, len);
 	}
-	expect = fw_expect(f, buf, len, &m);
-	if (fw_send(f->a, buf, len, ctl & 0x10 ? fw_null : -1) < 0)
+	expect = fw_expect(f, buf, len, nfd, &m);
+	if (fw_send(f->a, buf, len, nfd) < 0)
 		return; /* nothing was sent: nothing to handle */
 	fw_event(f, EPOLLIN, expect, &m);
 }
@@ -376,6 +422,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memset(f, 0, sizeof(*f));
 	}
 	FZ_CHECK(fw_sc->conns == NULL, "connections left");
+	if (fw_down) { /* a fresh device for the next input */
+		FZ_CHECK(kupdev_unload(fw_sc) == 0, "kupdev_unload");
+		fw_make();
+	}
 	for (ch = 0; ch < FW_CHANS; ch++)
 		FZ_CHECK(kupdev_attached(fw_sc, (int)ch) == 0, "channel %u still attached", ch);
 	while (kupdev_wait_channel_timed(fw_sc, KUP_NB, 0) >= 0)

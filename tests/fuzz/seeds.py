@@ -23,8 +23,13 @@ def u16(v):
 
 # --- fuzz_wire: ctl = conn | op << 2 | fd << 4 ---------------------------------
 
-def w_struct(conn, typ, chan=0, size=1, abi=1, fd=False):
-    return bytes([conn | 1 << 2 | (0x10 if fd else 0), 0, typ, chan, size, abi])
+def fdbits(nfd):
+    # bit 4: pass descriptors, 1 + bits 5-7 of them
+    return 0 if not nfd else 0x10 | (nfd - 1) << 5
+
+
+def w_struct(conn, typ, chan=0, size=1, abi=1, fd=False, nfd=0):
+    return bytes([conn | 1 << 2 | fdbits(nfd or (1 if fd else 0)), 0, typ, chan, size, abi])
 
 
 def w_struct_magic(conn, magic, typ, chan=0, size=1, abi=1):
@@ -50,6 +55,7 @@ def w_hangup(conn):
 
 
 W_WAIT = bytes([3 << 2])
+W_SHUTDOWN = bytes([3 << 2 | 0x20])
 
 WIRE = {
     "info": w_struct(0, KW_INFO),
@@ -76,6 +82,12 @@ WIRE = {
     + w_dgram(0, b""),
     "with-fd": w_struct(0, KW_INFO, fd=True) + w_struct(1, KW_ATTACH, fd=True)
     + w_dgram(1, b"w", fd=True) + w_dgram(2, b"", fd=True),
+"fds-4": w_struct(0, KW_INFO, nfd=4) + w_struct(1, KW_ATTACH, nfd=4),
+    "fds-5": w_struct(0, KW_INFO, nfd=5) + w_struct(1, KW_ATTACH, nfd=8),
+    "fds-on-chan": w_struct(0, KW_ATTACH) + w_struct(0, KW_INFO, nfd=8) + W_WAIT,
+    "shutdown": w_struct(0, KW_ATTACH) + w_struct(1, KW_INFO) + W_WAIT + W_SHUTDOWN
+    + w_struct(2, KW_INFO) + w_struct(3, KW_ATTACH, chan=1) + W_WAIT + w_hangup(2),
+    "shutdown-idle": W_SHUTDOWN + W_WAIT + w_struct(0, KW_ATTACH, chan=9),
     "status-set": bytes([0 | 1 << 2, 2, KW_ATTACH, 0, 1, 1]) + u32(0xFFFFFFFF),
 }
 
