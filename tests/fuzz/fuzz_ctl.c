@@ -54,6 +54,7 @@ static struct {
 static struct fz_in *fc_in;  /* the script, for the sleep callback */
 static int fc_sleeps;        /* sleeps in the current call */
 static int fc_waiting;       /* inside a blocking kern call */
+static int fc_trace;         /* FUZZ_TRACE set: print each step and each call's result */
 
 #define FC_K ((struct kup_kctl *)fc_kblock)
 #define FC_U ((struct kup_uctl *)fc_ublock)
@@ -107,6 +108,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	fc_kblock = fc_map + KUP_PAGE;
 	fc_ublock = fc_kblock + FC_BLK;
+	fc_trace = getenv("FUZZ_TRACE") != NULL;
 	fc_copy = malloc(FC_CAP);
 	if (!fc_copy)
 		exit(2);
@@ -325,21 +327,45 @@ static void fc_kern_step(struct fz_in *in, uint8_t op)
 		break;
 	}
 	default:
-		break;
+		return;
 	}
+	if (fc_trace)
+		fprintf(stderr, "  kern call %d: %d\n", op & 15, r);
+}
+
+/*
+ * Start the channel as if 2^30 - 1 - (0..3) messages had gone each way, so
+ * that the sequence wraps within a few exchanges.  The host's doing (it owns
+ * the kern block), before any call.
+ */
+static void fc_jump(uint8_t op)
+{
+	uint32_t seq = (KUP_SEQ_MASK - (op >> 6)) & KUP_SEQ_MASK;
+
+	fc_e.tx_seq = seq;
+	FC_K->k.tw = KUP_TW(seq, KUP_ST_OPEN);
+	fc_store_u32(&FC_U->u.tw, KUP_TW(seq, KUP_ST_OPEN)); /* the process answered */
+	ref.seq = seq;
 }
 
 /*
  * One step: a control byte.  0-7: the process moves (fc_peer_step);
  * 8-15: a kern call (bit 4: receive through the private copy); with bit 5
- * set, 0-1 instead close the kern side (kup_end_close) or raise a host
- * event (kup_end_set_local: detach, or unload with bit 6).
+ * set, 0-2 instead close the kern side (kup_end_close), raise a host event
+ * (kup_end_set_local: detach, or unload with bit 6), or, as the first step,
+ * start near the sequence wrap (fc_jump).
  */
-static void fc_step(struct fz_in *in)
+static void fc_step(struct fz_in *in, int first)
 {
 	uint8_t op = fz_u8(in);
 
-	if ((op & 0x2f) == 0x20) {
+	if (fc_trace)
+		fprintf(stderr, "step 0x%02x: k.tw 0x%x u.tw 0x%x u.len %u\n", op, FC_K->k.tw,
+		        FC_U->u.tw, FC_U->u.len);
+	if ((op & 0x2f) == 0x22) {
+		if (first)
+			fc_jump(op);
+	} else if ((op & 0x2f) == 0x20) {
 		kup_end_close(&fc_e, KUP_ST_CLOSING);
 		ref.state = KUP_ST_CLOSING;
 	} else if ((op & 0x2f) == 0x21) {
@@ -368,6 +394,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kup_end_init(&fc_e, KUP_SIDE_KERN, fc_kblock, fc_ublock, FC_SIZE, &fc_ops, NULL);
 	fc_in = &in;
 	while (fz_more(&in) && steps++ < 256)
-		fc_step(&in);
+		fc_step(&in, steps == 1);
 	return 0;
 }

@@ -148,6 +148,11 @@ C_DETACH = bytes([0x21])
 C_UNLOAD = bytes([0x61])
 
 
+def c_jump(back):
+    # first step only: start at seq 2^30 - 1 - back
+    return bytes([0x22 | back << 6])
+
+
 def sleep_then(how_wake, peer):
     # the sleep callback: one byte (peer op << 2 | wake), then the peer op's operands
     return bytes([peer[0] << 2 | how_wake]) + peer[1:]
@@ -184,6 +189,10 @@ CTL = {
     "wait-bits": c_wait(0xFFFFFFFF) + c_send(1) + c_wait(3) + c_honest(1) + C_PASS,
     "ctl-page-bytes": c_ctlbytes(16, 0xDEADBEEF) + c_ctlbytes(4092, 1) + c_send(1)
     + c_honest(1) + C_RECVC,
+    "wrap": c_jump(1) + (C_RECVC + c_send(3) + c_honest(2)) * 4 + C_POLL + C_RECVC,
+    "wrap-garbage": c_jump(0) + c_send(1) + c_tw(tw(2)) + C_POLL,
+    "wrap-stale": c_jump(3) + c_send(1) + c_honest(1) + C_PASS + c_honest(1) + c_send(1)
+    + c_tw(tw(0x3FFFFFFD)) + C_POLL,
     "data-edges": c_send(4096, 0xFF) + c_data(4090, b"\x01" * 7) + c_honest(4096) + C_RECVC,
 }
 
