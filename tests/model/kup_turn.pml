@@ -20,7 +20,8 @@
  * O3/O4 are for.  Mutants that spin must reject: -DMUT_NO_O3 (no fence
  * after the wait bits), -DMUT_NO_O4 (no fence before reading them),
  * -DMUT_SLEEP_SPLIT (compare, then sleep, not atomically), -DMUT_O1_ORDER
- * (the payload written after the turn word).
+ * (the payload written after the turn word), -DMUT_SLEEP_REREAD (sleep on a
+ * fresh read of the turn word instead of the one poll judged "not ready").
  *
  * docs/protocol.md ("The model") maps each step to its ordering row.
  */
@@ -148,6 +149,9 @@ inline poll(me)
  */
 inline sleep(me)
 {
+#ifdef MUT_SLEEP_REREAD
+	tw = mem[A(1 - me, F_TW)]; /* broken: sleep on a fresh read, not on what poll judged */
+#endif
 	if
 	:: me == U ->
 #ifdef MUT_SLEEP_SPLIT

@@ -71,6 +71,7 @@ check liveness ok "-DLIVE" "-DNFAIR=3" "-a -f $deep"
 check mutant-no-O3 "$lost" "-DMUT_NO_O3" "-DSAFETY" "$deep"
 check mutant-no-O4 "$lost" "-DMUT_NO_O4" "-DSAFETY" "$deep"
 check mutant-sleep-split "$lost" "-DMUT_SLEEP_SPLIT" "-DSAFETY" "$deep"
+check mutant-sleep-reread "$lost" "-DMUT_SLEEP_REREAD" "-DSAFETY" "$deep"
 check mutant-O1-order 'assertion violated \(mem\[' "-DMUT_O1_ORDER" "-DSAFETY" "$deep"
 check mutant-no-O3-liveness 'acceptance cycle' "-DLIVE -DMUT_NO_O3" "-DNFAIR=3" "-a -f $deep"
 
