@@ -4,8 +4,10 @@
  * Two sides (K: the kern side, lead 0; U: the user side, lead 1) exchange
  * NMSG messages each on one channel.  Each call spins (a poll or two), then
  * announces a sleep (O3), re-checks the peer's turn word and sleeps on it
- * with a futex-style compare; a sender publishes its turn word (O1), fences
- * (O4) and wakes the peer only when the peer's wait bits say it sleeps.  At
+ * with a futex-style compare; or, on the user side, arms its readiness fd
+ * the same way (KUP_WAIT_FD) and polls it.  A sender publishes its turn
+ * word (O1), fences (O4) and wakes the peer only when the peer's wait bits
+ * say it waits (a futex wake, a wake byte on the connection).  At
  * any point U may close (publish CLOSING) or die (the host detaches it:
  * kup_end_set_local + kick), K may close, and the host may unload the
  * device (set_local + kick, then publish SHUTDOWN under the channel gate).
@@ -21,13 +23,14 @@
  * after the wait bits), -DMUT_NO_O4 (no fence before reading them),
  * -DMUT_SLEEP_SPLIT (compare, then sleep, not atomically), -DMUT_O1_ORDER
  * (the payload written after the turn word), -DMUT_SLEEP_REREAD (sleep on a
- * fresh read of the turn word instead of the one poll judged "not ready").
+ * fresh read of the turn word instead of the one poll judged "not ready"),
+ * -DMUT_FD_NOWAKE (an armed readiness fd gets no wake byte).
  *
  * docs/protocol.md ("The model") maps each step to its ordering row.
  */
 
 #ifndef NMSG
-#define NMSG 5 /* messages each side sends: past SEQM, so the sequence wraps */
+#define NMSG 4 /* messages each side sends: SEQM of them, so the sequence wraps to 0 */
 #endif
 #define SEQM 4 /* sequence numbers modulo this (the real mask is 2^30) */
 #ifndef SB
@@ -49,6 +52,10 @@
 #define F_WAIT 2 /* wait bits */
 #define A(s, f) ((s) * 3 + (f))
 
+/* Wait bits, as KUP_WAIT_*. */
+#define W_SLEEP 1
+#define W_FD    2
+
 /* kup_end_poll results. */
 #define R_OK       0
 #define R_NOTREADY 1
@@ -61,6 +68,9 @@ byte sbv[3 * SB];
 byte sbn[3];
 
 bool asleep[2]; /* a side is inside its sleep primitive */
+bool fdwait;    /* U is in poll() on its armed readiness fd */
+bool fdbyte;    /* a wake byte waits in U's channel connection */
+bool hup;       /* the provider closed the connections (unload) */
 bool incs[2];   /* a side holds the turn: between observing it and publishing */
 byte hev;     /* K's host event (kup_end_set_local): 0, R_CLOSED, R_SHUTDOWN */
 byte ev;        /* K's host event futex word (kpv_chan.ev), bumped by a kick */
@@ -190,19 +200,40 @@ inline sleep(me)
 	!asleep[me] /* blocked here while asleep */
 }
 
-/* O4 then wake: after our tw, a full fence, then the peer's wait bits. */
+/*
+ * O4 then wake: after our tw, a full fence, then the peer's wait bits: a
+ * futex wake for SLEEP, a wake byte on the connection for FD (kpv_wake).
+ */
 inline wake_peer(cpu, p)
 {
 	FENCE_O4(cpu);
 	if
-	:: mem[A(p, F_WAIT)] != 0 -> asleep[p] = false
+	:: mem[A(p, F_WAIT)] & W_SLEEP -> asleep[p] = false
+	:: else -> skip
+	fi;
+#ifndef MUT_FD_NOWAKE
+	if
+	:: mem[A(p, F_WAIT)] & W_FD -> fdbyte = true /* a full buffer holds a wake already */
 	:: else -> skip
 	fi
+#endif
+}
+
+/*
+ * The user's readiness fd: poll() until a wake byte is there or the
+ * provider hung up, then drain the bytes.  Level-triggered: a byte sent
+ * before the poll is not lost, so no compare is needed.
+ */
+inline fd_wait()
+{
+	fdwait = true;
+	(fdbyte || hup);
+	atomic { fdbyte = false; fdwait = false }
 }
 
 proctype Side(byte me)
 {
-	byte tx, r, tw, evs, n;
+	byte tx, r, tw, evs, n, bits;
 
 	do
 	:: n >= NMSG -> break
@@ -221,17 +252,25 @@ proctype Side(byte me)
 			fi;
 			if
 			:: r == R_NOTREADY ->
+				/* The user either sleeps in the call or arms its readiness fd. */
+				if
+				:: true -> bits = W_SLEEP
+				:: me == U -> bits = W_FD
+				fi;
 				do
-				:: store(me, A(me, F_WAIT), 1); /* O3: announce_wait */
+				:: store(me, A(me, F_WAIT), bits); /* O3: announce_wait / kup_end_arm */
 					FENCE_O3(me);
 					poll(me); /* O3: re-check the peer's tw */
 					if
 					:: r != R_NOTREADY -> break
 					:: else -> skip
 					fi;
-					sleep(me)
+					if
+					:: bits == W_SLEEP -> sleep(me)
+					:: else -> fd_wait()
+					fi
 				od;
-				store(me, A(me, F_WAIT), 0); /* announce_wait(bits & ~SLEEP) */
+				store(me, A(me, F_WAIT), 0); /* announce_wait(bits & ~SLEEP), disarm */
 				FENCE_O3(me)
 			:: else -> skip
 			fi
@@ -295,7 +334,8 @@ proctype Unload()
 		atomic { !incall && sbn[K] == 0 -> gate = true };
 		store(H, A(K, F_TW), ktx * 4 + SHUTDOWN); /* O1 */
 		wake_peer(H, U);                           /* O4 (the host's CPU) */
-		gate = false
+		gate = false;
+		hup = true /* sc_shutdown closes every connection: POLLHUP */
 	fi
 }
 
@@ -307,7 +347,7 @@ proctype Unload()
 active proctype Watch()
 {
 end:
-	timeout -> assert(!asleep[K] && !asleep[U])
+	timeout -> assert(!asleep[K] && !asleep[U] && !fdwait)
 }
 #endif
 
@@ -325,5 +365,5 @@ init
 
 #ifdef LIVE
 /* Every sleep ends (weak fairness: pan -a -f). */
-ltl nolost { [] ((asleep[K] -> <> !asleep[K]) && (asleep[U] -> <> !asleep[U])) }
+ltl nolost { [] ((asleep[K] -> <> !asleep[K]) && (asleep[U] -> <> !asleep[U]) && (fdwait -> <> !fdwait)) }
 #endif

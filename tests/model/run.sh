@@ -7,9 +7,10 @@
 #   safety       assertions (never both sides hold the turn; the message is
 #                there and stays until the turn is passed back; an honest
 #                peer never trips the sequence/state checks; nobody is left
-#                asleep when nothing can move) and invalid end states
+#                asleep or waiting on its fd when nothing can move) and
+#                invalid end states
 #                (deadlock): 0 errors expected.
-#   liveness     the LTL claim "every sleep ends", weak fairness,
+#   liveness     the LTL claim "every sleep and fd wait ends", weak fairness,
 #                acceptance cycles: 0 errors expected.
 #   mutants      the protocol with one ordering point broken: spin must find
 #                the failure (a model that cannot fail proves nothing).
@@ -63,15 +64,16 @@ check() {
 	fi
 }
 
-lost='assertion violated \( !\(asleep\[0\]\)&& !\(asleep\[1\]\)\)'
-deep="-m1000000"
+lost='assertion violated \(\( !\(asleep\[0\]\)&& !\(asleep\[1\]\)\)&& !\(fdwait\)\)'
+deep="-m200000 -w22" # depth ~450 needed; a 32 MiB hash table
 
-check safety ok "" "-DSAFETY" "$deep"
-check liveness ok "-DLIVE" "-DNFAIR=3" "-a -f $deep"
+check safety ok "" "-DSAFETY -DCOLLAPSE" "$deep"
+check liveness ok "-DLIVE" "-DNFAIR=3 -DCOLLAPSE" "-a -f $deep"
 check mutant-no-O3 "$lost" "-DMUT_NO_O3" "-DSAFETY" "$deep"
 check mutant-no-O4 "$lost" "-DMUT_NO_O4" "-DSAFETY" "$deep"
 check mutant-sleep-split "$lost" "-DMUT_SLEEP_SPLIT" "-DSAFETY" "$deep"
 check mutant-sleep-reread "$lost" "-DMUT_SLEEP_REREAD" "-DSAFETY" "$deep"
+check mutant-fd-nowake "$lost" "-DMUT_FD_NOWAKE" "-DSAFETY" "$deep"
 check mutant-O1-order 'assertion violated \(mem\[' "-DMUT_O1_ORDER" "-DSAFETY" "$deep"
 check mutant-no-O3-liveness 'acceptance cycle' "-DLIVE -DMUT_NO_O3" "-DNFAIR=3" "-a -f $deep"
 
