@@ -8,11 +8,10 @@
 #                there and stays until the turn is passed back; an honest
 #                peer never trips the sequence/state checks; nobody is left
 #                asleep or waiting on its fd when nothing can move) and
-#                invalid end states
-#                (deadlock): 0 errors expected.
+#                invalid end states (deadlock): 0 errors expected.
 #   liveness     the LTL claim "every sleep and fd wait ends", weak fairness,
 #                acceptance cycles: 0 errors expected.
-#   mutants      the protocol with one ordering point broken: spin must find
+#   mutants      the protocol with one rule broken: spin must find
 #                the failure (a model that cannot fail proves nothing).
 # Ends with "N passed, N failed".
 set -u
