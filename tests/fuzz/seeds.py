@@ -198,10 +198,10 @@ CTL = {
 
 
 def write(name, seeds):
+    # (Re)write the named seeds; files named by a SHA-1 are inputs the fuzzer
+    # found that add coverage (libFuzzer -merge=1), kept as they are.
     d = os.path.join(HERE, "corpus", name)
     os.makedirs(d, exist_ok=True)
-    for f in os.listdir(d):
-        os.unlink(os.path.join(d, f))
     for k, v in seeds.items():
         with open(os.path.join(d, k), "wb") as f:
             f.write(v)
