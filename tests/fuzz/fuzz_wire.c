@@ -62,16 +62,28 @@ static void fw_cleanup(void)
 	if (fw_sc)
 		kupdev_unload(fw_sc);
 	fw_sc = NULL;
-	rmdir(fw_dir);
 }
 
+/*
+ * A device in a fresh runtime directory.  The harness never connects by
+ * name, so the socket and the directory go at once: nothing is left behind,
+ * even when a finding kills the process.
+ */
 static void fw_make(void)
 {
+	strcpy(fw_dir, "/tmp/kup-fuzz-XXXXXX");
+	if (!mkdtemp(fw_dir)) {
+		perror("mkdtemp");
+		exit(2);
+	}
+	setenv("KUP_RUNTIME_DIR", fw_dir, 1);
 	fw_sc = kupdev_create("fz", FW_SIZE, FW_CHANS);
 	if (!fw_sc) {
 		fprintf(stderr, "fuzz_wire: cannot create the device\n");
 		exit(2);
 	}
+	unlink(fw_sc->path);
+	rmdir(fw_dir);
 	fw_down = 0;
 }
 
@@ -80,12 +92,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	setenv("KUP_QUIET", "1", 0);
-	strcpy(fw_dir, "/tmp/kup-fuzz-XXXXXX");
-	if (!mkdtemp(fw_dir)) {
-		perror("mkdtemp");
-		exit(2);
-	}
-	setenv("KUP_RUNTIME_DIR", fw_dir, 1);
 	fw_make();
 	fw_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (fw_null < 0)
