@@ -53,17 +53,16 @@ int kup_attach_check(uint32_t abi, uint32_t flags, uint32_t chan, uint32_t size,
 	return 0;
 }
 
-void kup_counters_add(struct kup_counters *dst, const struct kup_counters *src)
+#define KUP_COUNTERS(X)                                                                            \
+	X(sent)                                                                                    \
+	X(received) X(bytes_sent) X(bytes_received) X(sleeps) X(wakeups) X(timeouts) X(errors)     \
+	    X(proto_errors)
+
+void kup_counters_load(struct kup_counters *dst, const struct kup_counters *src)
 {
-	dst->sent += src->sent;
-	dst->received += src->received;
-	dst->bytes_sent += src->bytes_sent;
-	dst->bytes_received += src->bytes_received;
-	dst->sleeps += src->sleeps;
-	dst->wakeups += src->wakeups;
-	dst->timeouts += src->timeouts;
-	dst->errors += src->errors;
-	dst->proto_errors += src->proto_errors;
+#define KUP_LOAD(f) dst->f = kup_load_once64(&src->f);
+	KUP_COUNTERS(KUP_LOAD)
+#undef KUP_LOAD
 }
 
 /* Fills every field but attaches, which the host counts. */

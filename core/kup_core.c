@@ -10,6 +10,10 @@
  */
 #include "kup_core.h"
 
+/* Counters have one writer (the end's caller) and readers anywhere (kupdev_stats): untorn stores.
+ */
+#define KUP_CNT_ADD(e, f, n) kup_store_once64(&(e)->cnt.f, (e)->cnt.f + (n))
+
 /* O1: payload and len (and our reads of the peer's payload) before the turn. */
 static void publish_tw(struct kup_end *e)
 {
@@ -42,7 +46,7 @@ static void wake_peer(struct kup_end *e)
 	uint32_t bits = peer_wait_bits(e);
 
 	if (bits) {
-		e->cnt.wakeups++;
+		KUP_CNT_ADD(e, wakeups, 1);
 		e->ops->wake(e, bits);
 	}
 }
@@ -50,8 +54,8 @@ static void wake_peer(struct kup_end *e)
 static int violation(struct kup_end *e, const char *what, uint32_t val)
 {
 	e->broken = EKU_PROTO;
-	e->cnt.proto_errors++;
-	e->cnt.errors++;
+	KUP_CNT_ADD(e, proto_errors, 1);
+	KUP_CNT_ADD(e, errors, 1);
 	KUP_LOG("channel broken by peer: %s (0x%x)\n", what, (unsigned)val);
 	/* Tell a user peer it lost the channel; it can only reattach. */
 	if (e->lead == 0 && e->state == KUP_ST_OPEN)
@@ -98,10 +102,15 @@ void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint3
 	struct kup_uctl *uc = ublock;
 	uint8_t *k2u = (uint8_t *)kblock + KUP_PAGE;
 	uint8_t *u2k = (uint8_t *)ublock + KUP_PAGE;
-	uint8_t *rx_copy = e->rx_copy; /* the host's buffer survives re-init */
+	/* The host's copy buffer and the counters survive re-init: a kern-side
+	 * host re-inits one end per channel at each attach, and the channel's
+	 * counters count over all of them. */
+	uint8_t *rx_copy = e->rx_copy;
+	struct kup_counters cnt = e->cnt;
 
 	kup_memset(e, 0, sizeof(*e));
 	e->rx_copy = rx_copy;
+	e->cnt = cnt;
 	e->cap = size * KUP_PAGE;
 	e->ops = ops;
 	e->host = host;
@@ -131,7 +140,7 @@ void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint3
  */
 static int message_pending(const struct kup_end *e, uint32_t seq, uint32_t ready)
 {
-	return !e->have_turn && seq == ready && (e->lead == 1 || e->cnt.sent != 0);
+	return !e->have_turn && seq == ready && (e->lead == 1 || e->sent_any);
 }
 
 int kup_end_poll(struct kup_end *e)
@@ -175,8 +184,8 @@ int kup_end_poll(struct kup_end *e)
 	e->rx_len = len;
 	e->have_turn = 1;
 	if (seq != 0) { /* seq 0 is the kern side's initial turn, not a message */
-		e->cnt.received++;
-		e->cnt.bytes_received += len;
+		KUP_CNT_ADD(e, received, 1);
+		KUP_CNT_ADD(e, bytes_received, len);
 	}
 	return 0;
 }
@@ -231,7 +240,7 @@ int kup_end_wait(struct kup_end *e, int flags, int64_t timeout_ns)
 				break;
 			}
 		}
-		e->cnt.sleeps++;
+		KUP_CNT_ADD(e, sleeps, 1);
 		/* Sleep on the very value poll judged "not ready", never a re-read. */
 		s = e->ops->sleep(e, &e->peer->tw, e->seen_tw, left);
 		if (s != 0 && s != -EKU_TIMEDOUT) {
@@ -246,7 +255,7 @@ int kup_end_wait(struct kup_end *e, int flags, int64_t timeout_ns)
 	if (r != -EKU_TIMEDOUT)
 		return r;
 timedout:
-	e->cnt.timeouts++;
+	KUP_CNT_ADD(e, timeouts, 1);
 	return -EKU_TIMEDOUT;
 }
 
@@ -289,8 +298,9 @@ static void publish(struct kup_end *e, uint32_t len)
 	e->tx_seq = (e->tx_seq + 1) & KUP_SEQ_MASK;
 	e->have_turn = 0;
 	e->tx_open = 0;
-	e->cnt.sent++;
-	e->cnt.bytes_sent += len;
+	e->sent_any = 1;
+	KUP_CNT_ADD(e, sent, 1);
+	KUP_CNT_ADD(e, bytes_sent, len);
 	publish_tw(e);
 	wake_peer(e);
 }
@@ -300,7 +310,7 @@ int kup_end_send(struct kup_end *e, const void *data, size_t len, int flags, int
 	int r;
 
 	if (len > e->cap) {
-		e->cnt.errors++;
+		KUP_CNT_ADD(e, errors, 1);
 		return -EKU_TOOBIG;
 	}
 	if (len && !data)
@@ -366,7 +376,7 @@ int kup_end_commit(struct kup_end *e, size_t len)
 	if (!e->tx_open || !e->have_turn)
 		return -EKU_NOTURN;
 	if (len > e->cap) {
-		e->cnt.errors++;
+		KUP_CNT_ADD(e, errors, 1);
 		return -EKU_TOOBIG; /* the buffer and the turn stay ours */
 	}
 	r = kup_end_poll(e);

@@ -65,6 +65,7 @@ struct kup_end {
 	uint32_t state;     /* our published KUP_ST_* */
 	uint32_t wait_bits; /* our published wait word */
 	uint32_t have_turn; /* turn observed and not yet passed back */
+	uint32_t sent_any;  /* we published a message on this attach */
 	uint32_t tx_open;   /* kup_end_txbuf handed out the buffer */
 	uint32_t seen_tw;   /* the peer's tw as the last poll read it */
 	uint32_t broken;    /* sticky EKU_PROTO once the peer broke the protocol */
@@ -77,7 +78,12 @@ void kup_chan_format(void *kblock, void *ublock, uint32_t size, uint32_t chan, u
 /* User side: check the geometry the kern side published.  0 or -EKU_*. */
 int kup_chan_check(const void *kblock, uint32_t size, uint32_t chan);
 
-/* Set up one side of a channel whose blocks are mapped at kblock/ublock. */
+/*
+ * Set up one side of a channel whose blocks are mapped at kblock/ublock.
+ * rx_copy and cnt are kept (zero them for a new end): the counters are
+ * the channel's over every attach, each field written untorn by the end's
+ * caller, read anywhere with kup_counters_load.
+ */
 void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint32_t size,
                   const struct kup_host_ops *ops, void *host);
 
@@ -126,6 +132,20 @@ struct kup_cond_ops {
 };
 /* KUPC_NB: check once; KUPC_POLL: spin on check, never sleep; else sleep at once. */
 int kup_cond_wait(const struct kup_cond_ops *ops, void *arg, int flags, int64_t timeout_ns);
+/*
+ * idx when idx < n, else 0, without a branch, so a mispredicted bounds
+ * check cannot index past an array under speculation (for ids that come
+ * from a process or a module; not every kernel has array_index_nospec).
+ * The empty asm keeps the compiler from turning the mask into a branch.
+ */
+static inline uint32_t kup_index_nospec(uint32_t idx, uint32_t n)
+{
+	uint64_t mask = (uint64_t)((int64_t)((uint64_t)idx - (uint64_t)n) >> 63);
+
+	__asm__ __volatile__("" : "+r"(mask));
+	return idx & (uint32_t)mask;
+}
+
 /* 1 when flags hold only KUPC_NB and KUPC_POLL. */
 static inline int kup_flags_ok(int flags)
 {
@@ -232,9 +252,10 @@ static inline int kup_pend_any(const struct kup_pend *p)
 
 const char *kup_core_strerror(int code);
 
-/* Counters: dst += src (a host keeps earlier sessions' totals); the public view. */
+/* Counters: the public view. */
 struct kupdev_stats;
-void kup_counters_add(struct kup_counters *dst, const struct kup_counters *src);
+/* A copy of counters another thread writes (kup_end's cnt), each field read untorn. */
+void kup_counters_load(struct kup_counters *dst, const struct kup_counters *src);
 void kup_counters_to_stats(struct kupdev_stats *st, const struct kup_counters *c);
 
 /*

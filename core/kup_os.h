@@ -22,14 +22,43 @@
 #endif
 
 /*
- * Core's part of one kern-side channel.  The host's channel object
- * embeds it; e and loans are used only under the channel's call lock,
- * last_err is read by kupdev_last_error at any time.
+ * Core's part of a device.  The host's struct kupdev_softc starts with it
+ * (its first member), so core reaches it from the API's opaque pointer.
+ * size, cap and chan_cnt are fixed at create; spin_ns is set by
+ * kupdev_set_spin and read by every channel call; dead and pending are
+ * under the device lock (kup_os_dev_lock), dead is also read without it.
+ */
+struct kup_dev {
+	uint32_t size, cap, chan_cnt;
+	uint32_t dead;           /* shut down: every later call fails with EKU_SHUTDOWN */
+	uint64_t spin_ns;        /* (int64_t) spin before sleeping, < 0 never sleep */
+	struct kup_pend pending; /* attaches kupdev_wait_channel has not reported */
+};
+#define KUP_DEV(sc) ((struct kup_dev *)(void *)(sc))
+/* At create, before anything can reach the device: pend_mem is KUP_PEND_BYTES(chan_cnt). */
+void kup_dev_setup(struct kup_dev *d, uint32_t size, uint32_t chan_cnt, void *pend_mem,
+                   int64_t spin_ns);
+/* Whether a shutdown has begun (any thread). */
+static inline int kup_dev_dead(const struct kup_dev *d)
+{
+	return kup_load_once(&d->dead) != 0;
+}
+
+/*
+ * Core's part of one kern-side channel; the host's channel embeds it.
+ * Under the channel's call lock: e, loans.  Under the device lock: sess
+ * (sess.egen changes under both), gen, handed, holder, attaches.  Read at
+ * any time: last_err, e.cnt (kup_counters_load).
  */
 struct kup_chan {
 	struct kup_end e;
 	struct kup_loans loans;
-	uint32_t last_err; /* atomic: positive EKU_* of the channel's last call */
+	uint32_t last_err;       /* positive EKU_* of the channel's last call */
+	struct kup_session sess; /* core's session rule */
+	uint32_t gen;            /* attaches so far: the latest one's generation */
+	uint32_t handed;         /* the gen kupdev_wait_channel last returned */
+	const void *holder;      /* the thread holding it (kup_os_self; compared only) */
+	uint64_t attaches;       /* for kupdev_stats */
 };
 
 /*
@@ -51,5 +80,30 @@ void kup_os_chan_leave(struct kup_chan *ch, int r);
 void kup_os_mem_put(struct kup_chan *ch, void *mem);
 /* The calling thread, compared only (never dereferenced). */
 const void *kup_os_self(void);
+
+/*
+ * Device-wide calls.  kup_os_enter counts the caller in (unload waits for
+ * the count to drain) unless the device is shut down: 0, -EKU_INVAL (no
+ * device), -EKU_SHUTDOWN; kup_os_leave is the caller's last touch of sc.
+ */
+int kup_os_enter(struct kupdev_softc *sc);
+void kup_os_leave(struct kupdev_softc *sc);
+/* The device lock: a sleepable mutex, never held across a wait. */
+void kup_os_dev_lock(struct kupdev_softc *sc);
+void kup_os_dev_unlock(struct kupdev_softc *sc);
+/* Channel id (< chan_cnt, clamped by core) of sc. */
+struct kup_chan *kup_os_chan(struct kupdev_softc *sc, uint32_t id);
+/* Device lock held: 1 when a process holds channel id now. */
+int kup_os_attached(struct kupdev_softc *sc, uint32_t id);
+/*
+ * Sleep until the device is shut down or an attach is pending, at most
+ * timeout_ns (< 0 forever), re-checking the two with the wake-up atomically
+ * (kup_cond_wait's sleep): 0, -EKU_TIMEDOUT or -EKU_INTR.
+ */
+int kup_os_attach_sleep(struct kupdev_softc *sc, int64_t timeout_ns);
+/* kupdev_notify's wake-up of device handles; must not sleep (any context). */
+void kup_os_notify(struct kupdev_softc *sc);
+/* Why the calling thread's (or the host's) last kupdev_create failed. */
+int kup_os_create_error(void);
 
 #endif /* KUP_OS_H */

@@ -25,6 +25,7 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, int zc, struct kup_c
 		if (mem)
 			kup_os_mem_put(ch, mem);
 	}
+	ch->e.spin_ns = (int64_t)kup_load_once64(&KUP_DEV(sc)->spin_ns);
 	r = zc ? kup_loan_room(&ch->loans) : 0;
 	if (r) {
 		kup_store_once(&ch->last_err, (uint32_t)-r);
@@ -35,6 +36,7 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, int zc, struct kup_c
 	return 0;
 }
 
+/* Leave: the result for kupdev_last_error. */
 static int chan_end(struct kup_chan *ch, int r)
 {
 	kup_store_once(&ch->last_err, r < 0 ? (uint32_t)-r : 0);

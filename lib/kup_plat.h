@@ -32,6 +32,17 @@ static inline void kup_store_once(uint32_t *p, uint32_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
 
+/* 64-bit words with one writer (counters, settings). */
+static inline uint64_t kup_load_once64(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void kup_store_once64(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
 static inline void kup_fence_full(void)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -23,8 +23,6 @@
 
 #define KPV_MAGIC 0x4b505644u /* "KPVD" */
 
-#define KPV_API __attribute__((visibility("default")))
-
 /* A connection the monitor thread watches. */
 struct kpv_conn {
 	int fd;
@@ -56,11 +54,11 @@ struct kpv_chan {
 	struct kpv_gate gate; /* serialises kupdev_* calls on the channel */
 
 	/* Memory of the current (or last) attach; swapped under gate by the monitor. */
-	int live;                 /* e is set up on mapped blocks */
-	struct kpv_mem *mem;      /* the attach c.e works on */
-	struct kup_chan c;        /* core's: the end, loans (a retired kpv_mem: a ref each) */
-	uint8_t *rx_copy;         /* cap bytes: kupdev_receive's private copy */
-	struct kup_counters base; /* counters of earlier attaches */
+	int live;            /* e is set up on mapped blocks */
+	struct kpv_mem *mem; /* the attach c.e works on */
+	struct kup_chan c;   /* core's: the end, loans (a retired kpv_mem: a ref each),
+	                      * session, counters; its device-lock fields under sc->lock */
+	uint8_t *rx_copy;    /* cap bytes: kupdev_receive's private copy */
 
 	/* Under sc->lock. */
 	int attached;
@@ -70,29 +68,20 @@ struct kpv_chan {
 	pthread_mutex_t conn_lock;
 	int conn_fd;
 
-	uint32_t ev; /* private futex word: bumped on host events */
-	/*
-	 * The session rule (core's kup_session_next): gen counts attaches
-	 * (written under gate and sc->lock, so either reads it); sess,
-	 * handed (the gen kupdev_wait_channel last returned) and holder (the
-	 * thread holding it: kup_os_self) under sc->lock, sess.egen under gate too.
-	 * A call takes sc->lock only when gen moved past sess.egen.
-	 */
-	uint32_t gen;
-	uint32_t handed;
-	const void *holder;
-	struct kup_session sess;
-	int wipe_copy;     /* under gate: a new session began; clear rx_copy at the next call */
-	uint64_t attaches; /* atomic */
-	struct kup_counters snap; /* atomic fields: counters as of the last call */
+	uint32_t ev;   /* private futex word: bumped on host events */
+	int wipe_copy; /* under gate: a new session began; clear rx_copy at the next call */
 };
+/*
+ * c.gen counts attaches and is written under the gate and sc->lock, so
+ * either reads it: a call takes sc->lock only when gen moved past
+ * c.sess.egen (core's session rule).
+ */
 
 struct kupdev_softc {
+	struct kup_dev d; /* core's part, first; d.dead and d.pending under lock */
 	uint32_t magic;
 	char name[KUP_NAME_MAX];
 	char path[256];
-	uint32_t size, chan_cnt;
-	int64_t spin_ns; /* atomic */
 
 	int lsock;    /* listening socket */
 	int epfd;     /* the monitor's epoll */
@@ -103,14 +92,12 @@ struct kupdev_softc {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* attach queue */
-	int shutdown;        /* written under lock, read atomically anywhere */
 	int unloading;       /* kupdev_unload has begun: under lock */
 	uint32_t inside;     /* device-wide kupdev_* calls in progress (kpv_gate.h) */
 	uint32_t notify_gen;
 	struct kpv_conn *conns;                   /* every connection but the listener and stopfd */
 	struct kpv_conn *waiters, **waiters_tail; /* parked attaches, FIFO (monitor only) */
-	struct kup_pend pending;                  /* attaches not yet reported (core's FIFO) */
-	void *pend_mem;
+	void *pend_mem;                           /* d.pending's */
 
 	struct kpv_conn lconn, sconn; /* epoll tags of lsock and stopfd */
 	struct kpv_chan *chans;       /* chan_cnt of them */
@@ -125,16 +112,12 @@ static inline int kpv_chan_of(struct kupdev_softc *sc, int chan_id, struct kpv_c
 {
 	if (!sc || sc->magic != KPV_MAGIC)
 		return -EKU_INVAL;
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->d.chan_cnt)
 		return -EKU_RANGE;
-	*chp = &sc->chans[chan_id];
+	*chp = &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->d.chan_cnt)];
 	return 0;
 }
-/* Enter/leave a device-wide kupdev_* call: counts callers so unload can wait
- * for them (channel calls are counted by their channel's gate). */
-int kpv_enter(struct kupdev_softc *sc);
-void kpv_leave(struct kupdev_softc *sc);
-/* Count a call that still works after a shutdown (attached, stats, shutdown); kpv_leave. */
+/* Count kupdev_shutdown in, which still works after a shutdown; kup_os_leave. */
 static inline void kpv_hold(struct kupdev_softc *sc)
 {
 	kpv_count_enter(&sc->inside);
@@ -142,7 +125,5 @@ static inline void kpv_hold(struct kupdev_softc *sc)
 
 /* kpv_dev.c */
 void kpv_set_create_error(int code);
-/* This thread's last kupdev_create error (kupdev_last_error(NULL, ...)). */
-int kpv_create_error(void);
 
 #endif /* KPV_H */

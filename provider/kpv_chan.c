@@ -145,26 +145,26 @@ int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **ch
 	kpv_gate_lock(&ch->gate);
 	/* After the gate's locked add: unload either sees us or we see this. */
 	r = -EKU_SHUTDOWN;
-	if (__atomic_load_n(&sc->shutdown, __ATOMIC_SEQ_CST))
+	if (__atomic_load_n(&sc->d.dead, __ATOMIC_SEQ_CST))
 		goto fail;
 	r = -EKU_CLOSED;
 	if (!ch->live)
 		goto fail; /* never attached */
 	/* The hot path only compares: gen and sess.egen change under the gate too. */
-	if (!kup_session_current(&ch->sess, ch->gen)) {
+	if (!kup_session_current(&ch->c.sess, ch->c.gen)) {
 		/* c.e is on the newest attach already (swapped at attach); the rule decides. */
 		pthread_mutex_lock(&sc->lock);
-		r = kup_session_next(&ch->sess, ch->gen, ch->handed, ch->holder == kup_os_self());
+		r = kup_session_next(&ch->c.sess, ch->c.gen, ch->c.handed,
+		                     ch->c.holder == kup_os_self());
 		pthread_mutex_unlock(&sc->lock);
 		if (r < 0)
 			goto fail;
 	}
 	if (ch->wipe_copy) {
 		/* No byte of an earlier process's messages for the next one. */
-		memset(ch->rx_copy, 0, (size_t)sc->size * KUP_PAGE);
+		memset(ch->rx_copy, 0, sc->d.cap);
 		ch->wipe_copy = 0;
 	}
-	ch->c.e.spin_ns = __atomic_load_n(&sc->spin_ns, __ATOMIC_RELAXED);
 	*chp = &ch->c;
 	return 0;
 
@@ -175,27 +175,14 @@ fail:
 	return r;
 }
 
-/* Publish counters for kupdev_stats, tell the session rule, leave the gate. */
+/* Tell the session rule, leave the gate. */
 void kup_os_chan_leave(struct kup_chan *c, int r)
 {
 	struct kpv_chan *ch = (struct kpv_chan *)((char *)c - offsetof(struct kpv_chan, c));
-	const struct kup_counters *n = &c->e.cnt;
-	struct kup_counters *s = &ch->snap;
 
-#define SNAP(f) __atomic_store_n(&s->f, ch->base.f + n->f, __ATOMIC_RELAXED)
-	SNAP(sent);
-	SNAP(received);
-	SNAP(bytes_sent);
-	SNAP(bytes_received);
-	SNAP(sleeps);
-	SNAP(wakeups);
-	SNAP(timeouts);
-	SNAP(errors);
-	SNAP(proto_errors);
-#undef SNAP
 	if (kup_session_ending(r)) {
 		pthread_mutex_lock(&ch->sc->lock);
-		kup_session_told(&ch->sess);
+		kup_session_told(&c->sess);
 		pthread_mutex_unlock(&ch->sc->lock);
 	}
 	kpv_gate_unlock(&ch->gate);
@@ -204,46 +191,4 @@ void kup_os_chan_leave(struct kup_chan *c, int r)
 void kup_os_mem_put(struct kup_chan *c, void *mem)
 {
 	kpv_mem_put(mem);
-}
-
-KPV_API int kupdev_last_error(struct kupdev_softc *sc, int chan_id)
-{
-	struct kpv_chan *ch;
-	int r;
-
-	if (!sc)
-		return kpv_create_error();
-	r = kpv_chan_of(sc, chan_id, &ch);
-	if (r)
-		return -r;
-	return __atomic_load_n(&ch->c.last_err, __ATOMIC_RELAXED);
-}
-
-KPV_API int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st)
-{
-	struct kpv_chan *ch;
-	struct kup_counters *s;
-	int r;
-
-	if (!st)
-		return -EKU_INVAL;
-	r = kpv_chan_of(sc, chan_id, &ch);
-	if (r)
-		return r;
-	kpv_hold(sc); /* unload waits for this call too */
-	s = &ch->snap;
-#define LD(f) __atomic_load_n(&s->f, __ATOMIC_RELAXED)
-	st->sent = LD(sent);
-	st->received = LD(received);
-	st->bytes_sent = LD(bytes_sent);
-	st->bytes_received = LD(bytes_received);
-	st->sleeps = LD(sleeps);
-	st->wakeups = LD(wakeups);
-	st->timeouts = LD(timeouts);
-	st->errors = LD(errors);
-	st->proto_errors = LD(proto_errors);
-#undef LD
-	st->attaches = __atomic_load_n(&ch->attaches, __ATOMIC_RELAXED);
-	kpv_leave(sc);
-	return 0;
 }

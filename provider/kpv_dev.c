@@ -37,7 +37,7 @@ void kpv_set_create_error(int code)
 	create_err = code < 0 ? -code : code;
 }
 
-int kpv_create_error(void)
+int kup_os_create_error(void)
 {
 	return create_err;
 }
@@ -192,11 +192,11 @@ static void reply(int fd, struct kw_msg *m, uint32_t type, int status, const int
 static void fill_info(struct kupdev_softc *sc, struct kw_msg *m)
 {
 	memset(m, 0, sizeof(*m));
-	m->size = sc->size;
-	m->chan_cnt = sc->chan_cnt;
+	m->size = sc->d.size;
+	m->chan_cnt = sc->d.chan_cnt;
 	pthread_mutex_lock(&sc->lock);
 	m->notify = sc->notify_gen;
-	m->state = sc->shutdown ? KUP_ST_SHUTDOWN : KUP_ST_OPEN;
+	m->state = sc->d.dead ? KUP_ST_SHUTDOWN : KUP_ST_OPEN;
 	pthread_mutex_unlock(&sc->lock);
 }
 
@@ -243,7 +243,7 @@ static struct kpv_chan *pick_locked(struct kupdev_softc *sc, uint32_t want, uint
 		return &sc->chans[want];
 	if (!(flags & KUP_ATTACH_ANY))
 		return NULL;
-	for (i = 0; i < sc->chan_cnt; i++)
+	for (i = 0; i < sc->d.chan_cnt; i++)
 		if (!sc->chans[i].attached)
 			return &sc->chans[i];
 	return NULL;
@@ -288,7 +288,7 @@ static void serve_waiters(struct kupdev_softc *sc)
 
 	while ((w = sc->waiters)) {
 		pthread_mutex_lock(&sc->lock);
-		free_chan = pick_locked(sc, 0, KUP_ATTACH_ANY) != NULL || sc->shutdown;
+		free_chan = pick_locked(sc, 0, KUP_ATTACH_ANY) != NULL || sc->d.dead;
 		pthread_mutex_unlock(&sc->lock);
 		if (!free_chan)
 			return;
@@ -306,7 +306,7 @@ static void serve_waiters(struct kupdev_softc *sc)
  */
 static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct kw_msg *req)
 {
-	size_t blk = KUP_BLOCK_LEN(sc->size);
+	size_t blk = KUP_BLOCK_LEN(sc->d.size);
 	struct kpv_chan *ch = NULL;
 	struct kpv_mem *mem = NULL, *old;
 	void *kmap = NULL, *umap = NULL;
@@ -315,13 +315,14 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 
 	memset(&m, 0, sizeof(m));
 	m.chan = req->chan;
-	m.size = sc->size;
-	m.chan_cnt = sc->chan_cnt;
-	r = kup_attach_check(req->abi, req->flags, req->chan, req->size, sc->size, sc->chan_cnt);
+	m.size = sc->d.size;
+	m.chan_cnt = sc->d.chan_cnt;
+	r = kup_attach_check(req->abi, req->flags, req->chan, req->size, sc->d.size,
+	                     sc->d.chan_cnt);
 	if (r)
 		goto refuse;
 	pthread_mutex_lock(&sc->lock);
-	if (sc->shutdown) {
+	if (sc->d.dead) {
 		r = -EKU_SHUTDOWN;
 	} else {
 		ch = pick_locked(sc, req->chan, req->flags);
@@ -354,7 +355,7 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 		r = -eku_of(-fds[1]);
 		goto unreserve;
 	}
-	kup_chan_format(kmap, umap, sc->size, ch->id, sc->chan_cnt);
+	kup_chan_format(kmap, umap, sc->d.size, ch->id, sc->d.chan_cnt);
 	/* The client may map the kern block read-only only, and resize neither. */
 	if (fcntl(fds[0], F_ADD_SEALS,
 	          F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0 ||
@@ -376,16 +377,14 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 		old->refs += kup_loan_retire(&ch->c.loans, old);
 		kpv_mem_put(old);
 	}
-	if (ch->live)
-		kup_counters_add(&ch->base, &ch->c.e.cnt);
 	/* The module's next call wipes the private copy (it may be reading it now). */
 	ch->wipe_copy = 1;
-	kup_end_init(&ch->c.e, KUP_SIDE_KERN, kmap, umap, sc->size, &kpv_host_ops, ch);
+	kup_end_init(&ch->c.e, KUP_SIDE_KERN, kmap, umap, sc->d.size, &kpv_host_ops, ch);
 	ch->live = 1;
 	/* An unload that began after our check must still see this channel shut. */
 	pthread_mutex_lock(&sc->lock);
-	ch->gen++;
-	if (sc->shutdown) {
+	ch->c.gen++;
+	if (sc->d.dead) {
 		kup_end_set_local(&ch->c.e, EKU_SHUTDOWN);
 		kup_end_close(&ch->c.e, KUP_ST_SHUTDOWN);
 	}
@@ -403,11 +402,11 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	reply(c->fd, &m, KW_ATTACH_REPLY, 0, fds, 2);
 	close(fds[0]);
 	close(fds[1]);
-	__atomic_fetch_add(&ch->attaches, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&ch->c.attaches, 1, __ATOMIC_RELAXED);
 
 	pthread_mutex_lock(&sc->lock);
 	ch->conn = c;
-	kup_pend_push(&sc->pending, ch->id);
+	kup_pend_push(&sc->d.pending, ch->id);
 	pthread_cond_broadcast(&sc->cond);
 	pthread_mutex_unlock(&sc->lock);
 	return 0;
@@ -441,7 +440,7 @@ static void do_detach(struct kupdev_softc *sc, struct kpv_chan *ch)
 	pthread_mutex_lock(&sc->lock);
 	ch->attached = 0;
 	ch->conn = NULL;
-	kup_pend_drop(&sc->pending, ch->id); /* gone before kupdev_wait_channel saw it */
+	kup_pend_drop(&sc->d.pending, ch->id); /* gone before kupdev_wait_channel saw it */
 	pthread_mutex_unlock(&sc->lock);
 }
 
@@ -571,7 +570,7 @@ static void sc_free(struct kupdev_softc *sc)
 {
 	uint32_t i;
 
-	for (i = 0; sc->chans && i < sc->chan_cnt; i++) {
+	for (i = 0; sc->chans && i < sc->d.chan_cnt; i++) {
 		struct kpv_chan *ch = &sc->chans[i];
 		struct kpv_mem *m;
 
@@ -615,7 +614,7 @@ static int sc_init_locks(struct kupdev_softc *sc)
 	return 0;
 }
 
-KPV_API struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t chan_cnt,
+KUP_API struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t chan_cnt,
                                                 const struct kupdev_attr *attr)
 {
 	struct kupdev_softc *sc;
@@ -640,16 +639,14 @@ KPV_API struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, s
 		return NULL;
 	}
 	strcpy(sc->name, name);
-	sc->size = (uint32_t)size;
-	sc->chan_cnt = (uint32_t)chan_cnt;
-	sc->spin_ns = KUP_DEFAULT_SPIN_NS;
 	sc->chans = calloc(chan_cnt, sizeof(*sc->chans));
 	sc->pend_mem = calloc(1, KUP_PEND_BYTES(chan_cnt));
 	if (!sc->chans || !sc->pend_mem) {
 		r = -EKU_NOMEM;
 		goto fail;
 	}
-	kup_pend_init(&sc->pending, sc->pend_mem, (uint32_t)chan_cnt);
+	kup_dev_setup(&sc->d, (uint32_t)size, (uint32_t)chan_cnt, sc->pend_mem,
+	              KUP_DEFAULT_SPIN_NS);
 	for (i = 0; i < chan_cnt; i++) {
 		struct kpv_chan *ch = &sc->chans[i];
 
@@ -704,7 +701,7 @@ fail:
 	return NULL;
 }
 
-KPV_API struct kupdev_softc *kupdev_create(const char *name, size_t size, size_t chan_cnt)
+KUP_API struct kupdev_softc *kupdev_create(const char *name, size_t size, size_t chan_cnt)
 {
 	return kupdev_create_attr(name, size, chan_cnt, NULL);
 }
@@ -721,11 +718,11 @@ static int sc_shutdown(struct kupdev_softc *sc)
 	uint32_t i;
 
 	pthread_mutex_lock(&sc->lock);
-	if (sc->shutdown) {
+	if (sc->d.dead) {
 		pthread_mutex_unlock(&sc->lock);
 		return 1;
 	}
-	__atomic_store_n(&sc->shutdown, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&sc->d.dead, 1, __ATOMIC_SEQ_CST);
 	pthread_cond_broadcast(&sc->cond); /* wait_channel callers */
 	pthread_mutex_unlock(&sc->lock);
 
@@ -733,13 +730,13 @@ static int sc_shutdown(struct kupdev_softc *sc)
 	unlink(sc->path);
 
 	/* 1: every call blocked on a channel returns -EKU_SHUTDOWN. */
-	for (i = 0; i < sc->chan_cnt; i++) {
+	for (i = 0; i < sc->d.chan_cnt; i++) {
 		kup_end_set_local(&sc->chans[i].c.e, EKU_SHUTDOWN);
 		kpv_kick(&sc->chans[i]);
 	}
 	/* 2: publish the shutdown to every process, under the channel lock (core
 	 *    calls on one end are serialised), and wake it. */
-	for (i = 0; i < sc->chan_cnt; i++) {
+	for (i = 0; i < sc->d.chan_cnt; i++) {
 		struct kpv_chan *ch = &sc->chans[i];
 
 		kpv_gate_lock(&ch->gate);
@@ -770,17 +767,17 @@ static int sc_shutdown(struct kupdev_softc *sc)
 	return 0;
 }
 
-KPV_API int kupdev_shutdown(struct kupdev_softc *sc)
+KUP_API int kupdev_shutdown(struct kupdev_softc *sc)
 {
 	if (!sc || sc->magic != KPV_MAGIC)
 		return -EKU_INVAL;
 	kpv_hold(sc); /* an unload that finds the device down waits for us to finish */
 	sc_shutdown(sc);
-	kpv_leave(sc);
+	kup_os_leave(sc);
 	return 0;
 }
 
-KPV_API int kupdev_unload(struct kupdev_softc *sc)
+KUP_API int kupdev_unload(struct kupdev_softc *sc)
 {
 	uint32_t i;
 
@@ -796,68 +793,64 @@ KPV_API int kupdev_unload(struct kupdev_softc *sc)
 	sc_shutdown(sc);
 	/* Wait until no caller is inside a kupdev_* call on sc, then free it. */
 	kpv_count_drain(&sc->inside);
-	for (i = 0; i < sc->chan_cnt; i++)
+	for (i = 0; i < sc->d.chan_cnt; i++)
 		kpv_count_drain(&sc->chans[i].gate.n);
 	sc_free(sc);
 	return 0;
 }
 
-/* --- Device-wide calls ----------------------------------------------------------------- */
+/* --- core's contract for device-wide calls (kup_os.h) --------------------------------- */
 
 /*
  * Device-wide calls are counted in sc->inside (channel calls by their
- * channel's gate).  enter: count, then look at shutdown; unload: set
- * shutdown, then drain the count (kpv_gate.h).  Both full-fenced, so either
- * the caller sees the shutdown or unload sees the caller and waits for it.
+ * channel's gate).  enter: count, then look at the shutdown; unload: set
+ * it, then drain the count (kpv_gate.h).  Both full-fenced, so either the
+ * caller sees the shutdown or unload sees the caller and waits for it.
  */
-int kpv_enter(struct kupdev_softc *sc)
+int kup_os_enter(struct kupdev_softc *sc)
 {
 	if (!sc || sc->magic != KPV_MAGIC)
 		return -EKU_INVAL;
 	kpv_count_enter(&sc->inside);
-	if (__atomic_load_n(&sc->shutdown, __ATOMIC_SEQ_CST)) {
-		kpv_leave(sc);
+	if (__atomic_load_n(&sc->d.dead, __ATOMIC_SEQ_CST)) {
+		kup_os_leave(sc);
 		return -EKU_SHUTDOWN;
 	}
 	return 0;
 }
 
-void kpv_leave(struct kupdev_softc *sc)
+void kup_os_leave(struct kupdev_softc *sc)
 {
 	kpv_count_leave(&sc->inside); /* sc may be freed from here */
 }
 
-/* kupdev_wait_channel's condition: an attach not yet reported, or shutdown. */
-static int wait_check(void *arg)
+void kup_os_dev_lock(struct kupdev_softc *sc)
 {
-	struct kupdev_softc *sc = arg;
-	int r = -EKU_NOTREADY;
-
 	pthread_mutex_lock(&sc->lock);
-	r = kup_pend_pop(&sc->pending);
-	if (r >= 0) {
-		struct kpv_chan *ch = &sc->chans[r];
-
-		/* This thread holds the attach now (core's session rule). */
-		ch->handed = ch->gen;
-		ch->holder = kup_os_self();
-	} else {
-		r = -EKU_NOTREADY;
-	}
-	if (r == -EKU_NOTREADY && sc->shutdown)
-		r = -EKU_SHUTDOWN;
-	pthread_mutex_unlock(&sc->lock);
-	return r;
 }
 
-static int wait_sleep(void *arg, int64_t timeout_ns)
+void kup_os_dev_unlock(struct kupdev_softc *sc)
 {
-	struct kupdev_softc *sc = arg;
+	pthread_mutex_unlock(&sc->lock);
+}
+
+struct kup_chan *kup_os_chan(struct kupdev_softc *sc, uint32_t id)
+{
+	return &sc->chans[id].c;
+}
+
+int kup_os_attached(struct kupdev_softc *sc, uint32_t id)
+{
+	return sc->chans[id].attached && sc->chans[id].conn != NULL;
+}
+
+int kup_os_attach_sleep(struct kupdev_softc *sc, int64_t timeout_ns)
+{
 	struct timespec ts;
 	int r = 0;
 
 	pthread_mutex_lock(&sc->lock);
-	if (!sc->pending.cnt && !sc->shutdown) { /* under the lock: no attach slips by */
+	if (!sc->d.pending.cnt && !sc->d.dead) { /* under the lock: no attach slips by */
 		if (timeout_ns < 0) {
 			r = pthread_cond_wait(&sc->cond, &sc->lock);
 		} else {
@@ -875,101 +868,23 @@ static int wait_sleep(void *arg, int64_t timeout_ns)
 	return r == ETIMEDOUT ? -EKU_TIMEDOUT : 0;
 }
 
-static const struct kup_cond_ops wait_ops = {.check = wait_check, .sleep = wait_sleep};
-
-KPV_API int kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_t timeout_ns)
-{
-	int r = kpv_enter(sc);
-
-	if (r)
-		return r;
-	r = kup_cond_wait(&wait_ops, sc, flags, timeout_ns);
-	kpv_leave(sc);
-	return r;
-}
-
-KPV_API int kupdev_wait_channel(struct kupdev_softc *sc)
-{
-	return kupdev_wait_channel_timed(sc, 0, KUP_FOREVER);
-}
-
-KPV_API int kupdev_claim_channel(struct kupdev_softc *sc, int chan_id)
-{
-	struct kpv_chan *ch;
-	int r = kpv_enter(sc);
-
-	if (r)
-		return r;
-	r = kpv_chan_of(sc, chan_id, &ch);
-	if (r) {
-		kpv_leave(sc);
-		return r;
-	}
-	pthread_mutex_lock(&sc->lock);
-	ch->holder = kup_os_self();
-	pthread_mutex_unlock(&sc->lock);
-	kpv_leave(sc);
-	return 0;
-}
-
-KPV_API void kupdev_notify(struct kupdev_softc *sc)
+/* Every device handle (a connection of kind DEV) gets the new generation. */
+void kup_os_notify(struct kupdev_softc *sc)
 {
 	struct kpv_conn *c;
 	struct kw_msg m;
 
-	if (kpv_enter(sc))
-		return;
 	pthread_mutex_lock(&sc->lock);
 	sc->notify_gen++;
 	memset(&m, 0, sizeof(m));
 	m.magic = KW_MAGIC;
 	m.type = KW_NOTIFY;
 	m.abi = KUP_ABI_VERSION;
-	m.size = sc->size;
-	m.chan_cnt = sc->chan_cnt;
+	m.size = sc->d.size;
+	m.chan_cnt = sc->d.chan_cnt;
 	m.notify = sc->notify_gen;
 	for (c = sc->conns; c; c = c->next)
 		if (c->kind == KPV_CONN_DEV)
 			(void)kw_send(c->fd, &m, NULL, 0, 1); /* full: it has notifies pending */
 	pthread_mutex_unlock(&sc->lock);
-	kpv_leave(sc);
-}
-
-KPV_API size_t kupdev_capacity(struct kupdev_softc *sc)
-{
-	if (!sc || sc->magic != KPV_MAGIC)
-		return 0;
-	return (size_t)sc->size * KUP_PAGE;
-}
-
-KPV_API size_t kupdev_channel_count(struct kupdev_softc *sc)
-{
-	if (!sc || sc->magic != KPV_MAGIC)
-		return 0;
-	return sc->chan_cnt;
-}
-
-KPV_API int kupdev_attached(struct kupdev_softc *sc, int chan_id)
-{
-	struct kpv_chan *ch;
-	int r = kpv_chan_of(sc, chan_id, &ch);
-
-	if (r)
-		return r;
-	kpv_hold(sc); /* unload waits for this call too */
-	pthread_mutex_lock(&sc->lock);
-	r = ch->attached && ch->conn != NULL;
-	/* Nothing attached nor attaching: the module now knows its process left. */
-	if (!ch->attached)
-		kup_session_told(&ch->sess);
-	pthread_mutex_unlock(&sc->lock);
-	kpv_leave(sc);
-	return r;
-}
-
-KPV_API void kupdev_set_spin(struct kupdev_softc *sc, int64_t spin_ns)
-{
-	if (!sc || sc->magic != KPV_MAGIC)
-		return;
-	__atomic_store_n(&sc->spin_ns, spin_ns < 0 ? -1 : spin_ns, __ATOMIC_RELAXED);
 }

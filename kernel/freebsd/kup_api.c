@@ -85,15 +85,15 @@ kup_cv_wait(struct cv *cv, struct mtx *m, int64_t deadline)
 
 /* --- entering and leaving --------------------------------------------------- */
 
-static int
-kup_enter(struct kupdev_softc *sc)
+int
+kup_os_enter(struct kupdev_softc *sc)
 {
 	if (sc == NULL)
 		return (-EKU_INVAL);
 	atomic_add_int(&sc->inside, 1);
 	/* Pairs with kupdev_unload: it sets dead, fences, then reads inside. */
 	atomic_thread_fence_seq_cst();
-	if (atomic_load_acq_int(&sc->dead)) {
+	if (atomic_load_acq_32(&sc->d.dead)) {
 		atomic_subtract_rel_int(&sc->inside, 1);
 		return (-EKU_SHUTDOWN);
 	}
@@ -106,8 +106,8 @@ kup_enter(struct kupdev_softc *sc)
  * destroy_dev polls si_threadcount.  Never frees, never sleeps: fine for
  * kupdev_notify in a callout or an interrupt thread.
  */
-static void
-kup_leave(struct kupdev_softc *sc)
+void
+kup_os_leave(struct kupdev_softc *sc)
 {
 	atomic_subtract_rel_int(&sc->inside, 1);
 }
@@ -118,14 +118,14 @@ kup_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_fchan **chp)
 {
 	int r;
 
-	r = kup_enter(sc);
+	r = kup_os_enter(sc);
 	if (r != 0)
 		return (r);
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
-		kup_leave(sc);
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->d.chan_cnt) {
+		kup_os_leave(sc);
 		return (-EKU_RANGE);
 	}
-	*chp = &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
+	*chp = &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->d.chan_cnt)];
 	return (0);
 }
 
@@ -134,7 +134,6 @@ int
 kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **chp)
 {
 	struct kup_fchan *ch;
-	uint32_t gen;
 	int r;
 
 	r = kup_enter_chan(sc, chan_id, &ch);
@@ -156,19 +155,12 @@ kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **chp)
 		sx_xunlock(&ch->api);
 		goto fail_unlocked;
 	}
-	gen = atomic_load_acq_32(&sc->spin_gen);
-	if (gen != ch->spin_gen) {
-		mtx_lock(&sc->mtx);
-		ch->c.e.spin_ns = sc->spin_ns;
-		mtx_unlock(&sc->mtx);
-		ch->spin_gen = gen;
-	}
 	*chp = &ch->c;
 	return (0);
 
 fail_unlocked:
 	atomic_store_rel_32(&ch->c.last_err, -r);
-	kup_leave(sc);
+	kup_os_leave(sc);
 	return (r);
 }
 
@@ -179,12 +171,12 @@ kup_os_chan_leave(struct kup_chan *c, int r)
 	struct kupdev_softc *sc = ch->sc;
 
 	if (kup_session_ending(r)) {
-		mtx_lock(&ch->mtx);
-		kup_session_told(&ch->sess);
-		mtx_unlock(&ch->mtx);
+		mtx_lock(&sc->mtx);
+		kup_session_told(&c->sess);
+		mtx_unlock(&sc->mtx);
 	}
 	sx_xunlock(&ch->api);
-	kup_leave(sc);
+	kup_os_leave(sc);
 }
 
 void
@@ -235,7 +227,7 @@ kup_sc_free(struct kupdev_softc *sc)
 {
 	uint32_t i;
 
-	for (i = 0; i < sc->chan_cnt; i++)
+	for (i = 0; i < sc->d.chan_cnt; i++)
 		kup_chan_fini(&sc->chans[i]);
 	free(sc->chans, M_KUP);
 	knlist_destroy(&sc->sel.si_note);
@@ -285,20 +277,17 @@ kupdev_create_attr(const char *name, size_t size, size_t chan_cnt, const struct 
 	}
 	sc = malloc(sizeof(*sc), M_KUP, M_WAITOK | M_ZERO);
 	strlcpy(sc->name, name, sizeof(sc->name));
-	sc->size = (uint32_t)size;
-	sc->cap = (uint32_t)size * KUP_PAGE;
-	sc->chan_cnt = (uint32_t)chan_cnt;
-	sc->spin_ns = KUP_DEFAULT_SPIN_NS;
 	mtx_init(&sc->mtx, "kup dev", NULL, MTX_DEF);
 	refcount_init(&sc->refs, 1); /* the device's, until kupdev_unload */
 	cv_init(&sc->attach_cv, "kupattach");
 	cv_init(&sc->notify_cv, "kupnotify");
 	knlist_init_mtx(&sc->sel.si_note, &sc->mtx);
 	/* The channels, then the pending queue's memory (chan_cnt <= KUP_MAX_CHANNELS). */
-	sc->chans = malloc(sizeof(*sc->chans) * sc->chan_cnt + KUP_PEND_BYTES(sc->chan_cnt), M_KUP,
-	    M_WAITOK | M_ZERO);
-	kup_pend_init(&sc->pending, sc->chans + sc->chan_cnt, sc->chan_cnt);
-	for (i = 0; i < sc->chan_cnt; i++)
+	sc->chans = malloc(
+	    sizeof(*sc->chans) * chan_cnt + KUP_PEND_BYTES(chan_cnt), M_KUP, M_WAITOK | M_ZERO);
+	kup_dev_setup(
+	    &sc->d, (uint32_t)size, (uint32_t)chan_cnt, sc->chans + chan_cnt, KUP_DEFAULT_SPIN_NS);
+	for (i = 0; i < sc->d.chan_cnt; i++)
 		kup_chan_init(sc, &sc->chans[i], i);
 
 	error = kup_dev_create(sc, attr);
@@ -348,17 +337,17 @@ kup_dev_shutdown(struct kupdev_softc *sc)
 	uint32_t i;
 
 	mtx_lock(&sc->mtx);
-	if (atomic_load_acq_int(&sc->dead)) {
+	if (atomic_load_acq_32(&sc->d.dead)) {
 		mtx_unlock(&sc->mtx);
 		return;
 	}
-	atomic_store_rel_int(&sc->dead, 1);
+	atomic_store_rel_32(&sc->d.dead, 1);
 	cv_broadcast(&sc->attach_cv);
 	cv_broadcast(&sc->notify_cv);
 	mtx_unlock(&sc->mtx);
 	selwakeup(&sc->sel);
 
-	for (i = 0; i < sc->chan_cnt; i++)
+	for (i = 0; i < sc->d.chan_cnt; i++)
 		kup_chan_shutdown(&sc->chans[i]);
 }
 
@@ -376,7 +365,7 @@ kupdev_shutdown(struct kupdev_softc *sc)
 	atomic_add_int(&sc->inside, 1);
 	atomic_thread_fence_seq_cst();
 	kup_dev_shutdown(sc);
-	kup_leave(sc);
+	kup_os_leave(sc);
 	return (0);
 }
 
@@ -416,7 +405,7 @@ kupdev_unload(struct kupdev_softc *sc)
 		pause_sbt("kupidle", SBT_1MS, 0, 0);
 
 	/* The kern side's pages and readiness; the rest goes with sc. */
-	for (i = 0; i < sc->chan_cnt; i++) {
+	for (i = 0; i < sc->d.chan_cnt; i++) {
 		ch = &sc->chans[i];
 		sx_xlock(&ch->api);
 		while ((lent = kup_loan_drain(&ch->c.loans)) != NULL)
@@ -432,36 +421,46 @@ kupdev_unload(struct kupdev_softc *sc)
 	return (0);
 }
 
-/* kupdev_wait_channel's condition: an attach not yet reported, or shutdown. */
-static int
-kup_wait_check(void *arg)
-{
-	struct kupdev_softc *sc = arg;
-	int i, r = -EKU_NOTREADY;
+/* --- core's contract for device-wide calls (kup_os.h) ----------------------- */
 
+void
+kup_os_dev_lock(struct kupdev_softc *sc)
+{
 	mtx_lock(&sc->mtx);
-	if (atomic_load_acq_int(&sc->dead)) {
-		r = -EKU_SHUTDOWN;
-	} else if ((i = kup_pend_pop(&sc->pending)) >= 0) {
-		/* This thread holds the attach now (core's session rule). */
-		mtx_lock(&sc->chans[i].mtx);
-		sc->chans[i].handed_gen = sc->chans[i].gen;
-		sc->chans[i].holder = curthread;
-		mtx_unlock(&sc->chans[i].mtx);
-		r = i;
-	}
+}
+
+void
+kup_os_dev_unlock(struct kupdev_softc *sc)
+{
 	mtx_unlock(&sc->mtx);
+}
+
+struct kup_chan *
+kup_os_chan(struct kupdev_softc *sc, uint32_t id)
+{
+	return (&sc->chans[id].c);
+}
+
+/* sc->mtx held (core's device lock); the attach itself is under ch->mtx. */
+int
+kup_os_attached(struct kupdev_softc *sc, uint32_t id)
+{
+	struct kup_fchan *ch = &sc->chans[id];
+	int r;
+
+	mtx_lock(&ch->mtx);
+	r = ch->cur != NULL && !ch->dying;
+	mtx_unlock(&ch->mtx);
 	return (r);
 }
 
-static int
-kup_wait_sleep(void *arg, int64_t timeout_ns)
+int
+kup_os_attach_sleep(struct kupdev_softc *sc, int64_t timeout_ns)
 {
-	struct kupdev_softc *sc = arg;
 	int error = 0;
 
 	mtx_lock(&sc->mtx);
-	if (!atomic_load_acq_int(&sc->dead) && !kup_pend_any(&sc->pending))
+	if (!sc->d.dead && !kup_pend_any(&sc->d.pending))
 		error = kup_cv_wait(&sc->attach_cv, &sc->mtx, kup_deadline(timeout_ns));
 	mtx_unlock(&sc->mtx);
 	if (error == EWOULDBLOCK)
@@ -469,150 +468,21 @@ kup_wait_sleep(void *arg, int64_t timeout_ns)
 	return (error != 0 ? -EKU_INTR : 0);
 }
 
-static const struct kup_cond_ops kup_wait_ops = {
-    .check = kup_wait_check,
-    .sleep = kup_wait_sleep,
-};
-
-int
-kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_t timeout_ns)
-{
-	int r;
-
-	r = kup_enter(sc);
-	if (r != 0)
-		return (r);
-	r = kup_cond_wait(&kup_wait_ops, sc, flags, timeout_ns);
-	kup_leave(sc);
-	return (r);
-}
-
-int
-kupdev_wait_channel(struct kupdev_softc *sc)
-{
-	return (kupdev_wait_channel_timed(sc, 0, KUP_FOREVER));
-}
-
-int
-kupdev_claim_channel(struct kupdev_softc *sc, int chan_id)
-{
-	struct kup_fchan *ch;
-	int r;
-
-	r = kup_enter_chan(sc, chan_id, &ch);
-	if (r != 0)
-		return (r);
-	mtx_lock(&ch->mtx);
-	ch->holder = curthread;
-	mtx_unlock(&ch->mtx);
-	kup_leave(sc);
-	return (0);
-}
-
+/* A default mutex: fine in callouts and interrupt threads, as kupdev.h allows. */
 void
-kupdev_notify(struct kupdev_softc *sc)
+kup_os_notify(struct kupdev_softc *sc)
 {
-	if (kup_enter(sc) != 0)
-		return;
 	mtx_lock(&sc->mtx);
 	sc->notify++;
 	cv_broadcast(&sc->notify_cv);
 	mtx_unlock(&sc->mtx);
 	selwakeup(&sc->sel);
-	kup_leave(sc);
-}
-
-/* --- settings and queries ------------------------------------------------------ */
-
-void
-kupdev_set_spin(struct kupdev_softc *sc, int64_t spin_ns)
-{
-	if (kup_enter(sc) != 0)
-		return;
-	mtx_lock(&sc->mtx);
-	sc->spin_ns = spin_ns;
-	atomic_add_rel_32(&sc->spin_gen, 1);
-	mtx_unlock(&sc->mtx);
-	kup_leave(sc);
-}
-
-size_t
-kupdev_capacity(struct kupdev_softc *sc)
-{
-	return (sc != NULL ? sc->cap : 0);
-}
-
-size_t
-kupdev_channel_count(struct kupdev_softc *sc)
-{
-	return (sc != NULL ? sc->chan_cnt : 0);
 }
 
 int
-kupdev_attached(struct kupdev_softc *sc, int chan_id)
+kup_os_create_error(void)
 {
-	struct kup_fchan *ch;
-	int r;
-
-	r = kup_enter_chan(sc, chan_id, &ch);
-	if (r != 0)
-		return (r);
-	mtx_lock(&ch->mtx);
-	r = ch->cur != NULL && !ch->dying;
-	/* Seeing nothing attached, the module knows its process left. */
-	if (ch->cur == NULL)
-		kup_session_told(&ch->sess);
-	mtx_unlock(&ch->mtx);
-	kup_leave(sc);
-	return (r);
-}
-
-int
-kupdev_last_error(struct kupdev_softc *sc, int chan_id)
-{
-	int r;
-
-	if (sc == NULL) /* kupdev_create failed: why */
-		return (atomic_load_acq_int(&kup_create_err));
-	r = kup_enter(sc);
-	if (r != 0)
-		return (-r);
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
-		r = EKU_RANGE;
-	else
-		r = (int)atomic_load_acq_32(
-		    &sc->chans[kup_index_nospec((uint32_t)chan_id, sc->chan_cnt)].c.last_err);
-	kup_leave(sc);
-	return (r);
-}
-
-/*
- * Counters of the channel over all its attaches.  Taken under the channel
- * mutex, not the sx (a call may hold that for as long as it waits), so a
- * call in progress may be half counted.
- */
-int
-kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st)
-{
-	struct kup_fchan *ch;
-	struct kup_counters c;
-	int r;
-
-	if (st == NULL)
-		return (-EKU_INVAL);
-	r = kup_enter_chan(sc, chan_id, &ch);
-	if (r != 0)
-		return (r);
-	mtx_lock(&ch->mtx);
-	c = ch->base;
-	if (ch->emem != NULL)
-		kup_counters_add(&c, &ch->c.e.cnt);
-	memset(st, 0, sizeof(*st));
-	kup_counters_to_stats(st, &c);
-	st->attaches = ch->attaches;
-	mtx_unlock(&ch->mtx);
-	kup_leave(sc);
-	return (0);
+	return (atomic_load_acq_int(&kup_create_err));
 }
 
 /* --- kup.ko load and unload ------------------------------------------------- */

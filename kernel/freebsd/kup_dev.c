@@ -161,7 +161,7 @@ kup_chan_ready(struct kup_fchan *ch, uint32_t gen)
 	mem = kup_chan_attached(ch, gen);
 	if (ch->dying || mem == NULL)
 		return (-1);
-	return (kup_user_ready(kup_mem_kctl(mem), kup_mem_uctl(mem, ch->sc->size)));
+	return (kup_user_ready(kup_mem_kctl(mem), kup_mem_uctl(mem, ch->sc->d.size)));
 }
 
 /* --- attach and detach ---------------------------------------------------- */
@@ -184,38 +184,36 @@ kup_chan_switch(struct kup_fchan *ch, int force)
 	int r;
 
 	sx_assert(&ch->api, SA_XLOCKED);
+	/* The session fields are under sc->mtx, cur and emem under ch->mtx. */
+	mtx_lock(&sc->mtx);
 	mtx_lock(&ch->mtx);
 	mem = ch->cur;
-	if (mem == NULL) {
-		mtx_unlock(&ch->mtx);
-		return (0);
-	}
+	r = 0;
 	/* Forced, it moves on as if the attach had been handed to this thread. */
-	r = kup_session_next(&ch->sess, mem->gen, force ? mem->gen : ch->handed_gen,
-	    force || ch->holder == curthread);
-	if (r != KUP_SESS_MOVE) {
+	if (mem != NULL)
+		r = kup_session_next(&ch->c.sess, mem->gen, force ? mem->gen : ch->c.handed,
+		    force || ch->c.holder == curthread);
+	mtx_unlock(&sc->mtx);
+	if (mem == NULL || r != KUP_SESS_MOVE) {
 		mtx_unlock(&ch->mtx);
 		return (r < 0 ? r : 0);
 	}
 	refcount_acquire(&mem->ref);
 	old = ch->emem;
-	if (old != NULL)
-		kup_counters_add(&ch->base, &ch->c.e.cnt);
 	kblock = (void *)mem->kva;
 	ch->c.e.rx_copy = ch->rx_copy;
-	kup_end_init(&ch->c.e, KUP_SIDE_KERN, kblock, (uint8_t *)kblock + KUP_OFF_UCTL(sc->size),
-	    sc->size, &kup_kern_ops, ch);
+	kup_end_init(&ch->c.e, KUP_SIDE_KERN, kblock, (uint8_t *)kblock + KUP_OFF_UCTL(sc->d.size),
+	    sc->d.size, &kup_kern_ops, ch);
 	if (ch->dying)
 		kup_end_set_local(&ch->c.e, EKU_SHUTDOWN);
 	ch->emem = mem;
-	ch->spin_gen = atomic_load_acq_32(&sc->spin_gen) - 1; /* reload spin_ns */
 	mtx_unlock(&ch->mtx);
 	/*
 	 * No byte of an earlier process's messages for the next one.  Only
 	 * the module's calls use the copy, under ch->api: clear it without
 	 * holding the mutex that attach, poll and the pager take.
 	 */
-	memset(ch->c.e.rx_copy, 0, sc->cap);
+	memset(ch->c.e.rx_copy, 0, sc->d.cap);
 	if (old != NULL) {
 		/* Threads still holding pointers into old keep it (core's loans). */
 		for (n = kup_loan_retire(&ch->c.loans, old); n > 0; n--)
@@ -233,7 +231,7 @@ kup_chan_switch(struct kup_fchan *ch, int force)
 static int
 kup_reserve_locked(struct kupdev_softc *sc, struct kup_fpriv *priv, uint32_t want, uint32_t flags)
 {
-	uint32_t i, n = (flags & KUP_ATTACH_ANY) ? sc->chan_cnt + 1 : 1, idx;
+	uint32_t i, n = (flags & KUP_ATTACH_ANY) ? sc->d.chan_cnt + 1 : 1, idx;
 	struct kup_fchan *ch;
 	int dying;
 
@@ -272,22 +270,22 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 	int64_t deadline;
 	int error = 0, idx = -1, mine = 0;
 
-	error = kup_attach_check(a->abi, a->flags, a->chan, a->size, sc->size, sc->chan_cnt);
+	error = kup_attach_check(a->abi, a->flags, a->chan, a->size, sc->d.size, sc->d.chan_cnt);
 	if (error != 0)
 		return (kup_ioc_errno(error));
 	deadline = kup_deadline(a->timeout_ns);
 
 	/* Refused below before anything is allocated. */
 	mtx_lock(&sc->mtx);
-	if (atomic_load_acq_int(&sc->dead))
+	if (atomic_load_acq_32(&sc->d.dead))
 		error = ESHUTDOWN;
 	else if (priv->attaching || kup_priv_chan(priv) != NULL)
 		error = EISCONN; /* this file is a channel already */
 	else
 		priv->attaching = mine = 1;
 	while (error == 0) {
-		idx =
-		    kup_reserve_locked(sc, priv, kup_index_nospec(a->chan, sc->chan_cnt), a->flags);
+		idx = kup_reserve_locked(
+		    sc, priv, kup_index_nospec(a->chan, sc->d.chan_cnt), a->flags);
 		if (idx >= 0)
 			break;
 		if (idx != -EBUSY || !(a->flags & KUP_ATTACH_WAIT)) {
@@ -296,7 +294,7 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 		}
 		/* Every channel is taken: sleep until one is released or the device goes. */
 		error = kup_wait_errno(kup_cv_wait(&sc->notify_cv, &sc->mtx, deadline));
-		if (error == 0 && atomic_load_acq_int(&sc->dead))
+		if (error == 0 && atomic_load_acq_32(&sc->d.dead))
 			error = ESHUTDOWN;
 	}
 	if (error != 0 && mine)
@@ -309,7 +307,7 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 	mtx_lock(&ch->mtx);
 	if (ch->rx_copy == NULL) {
 		mtx_unlock(&ch->mtx);
-		rx = malloc(sc->cap, M_KUP, M_WAITOK | M_ZERO);
+		rx = malloc(sc->d.cap, M_KUP, M_WAITOK | M_ZERO);
 		mtx_lock(&ch->mtx);
 		if (ch->rx_copy == NULL) { /* only the owner gets here: set once */
 			ch->rx_copy = rx;
@@ -320,24 +318,27 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 	free(rx, M_KUP);
 
 	/* Fresh zeroed pages for every attach: nothing leaks between processes. */
-	if (kup_mem_alloc(sc->size, &mem) != 0) {
+	if (kup_mem_alloc(sc->d.size, &mem) != 0) {
 		error = ENOMEM;
 		goto release;
 	}
-	kup_chan_format((void *)mem->kva, (uint8_t *)mem->kva + KUP_OFF_UCTL(sc->size), sc->size,
-	    (uint32_t)idx, sc->chan_cnt);
+	kup_chan_format((void *)mem->kva, (uint8_t *)mem->kva + KUP_OFF_UCTL(sc->d.size),
+	    sc->d.size, (uint32_t)idx, sc->d.chan_cnt);
 
+	mtx_lock(&sc->mtx); /* c.gen and c.attaches are the session's: under sc->mtx too */
 	mtx_lock(&ch->mtx);
 	if (ch->dying) {
 		mtx_unlock(&ch->mtx);
+		mtx_unlock(&sc->mtx);
 		kup_mem_put(mem);
 		error = ESHUTDOWN;
 		goto release;
 	}
-	mem->gen = ++ch->gen;
+	mem->gen = ++ch->c.gen;
 	ch->cur = mem; /* the allocation's reference, until detach */
-	ch->attaches++;
+	ch->c.attaches++;
 	mtx_unlock(&ch->mtx);
+	mtx_unlock(&sc->mtx);
 
 	/*
 	 * The channel is the attaching process's: only its address space may
@@ -349,11 +350,11 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 	priv->gen = mem->gen;
 	atomic_store_rel_ptr((volatile uintptr_t *)&priv->ch, (uintptr_t)ch);
 	priv->attaching = 0;
-	kup_pend_push(&sc->pending, ch->id);
+	kup_pend_push(&sc->d.pending, ch->id);
 	cv_broadcast(&sc->attach_cv);
 	mtx_unlock(&sc->mtx);
 	a->chan = (uint32_t)idx;
-	a->map_len = KUP_MAP_LEN(sc->size);
+	a->map_len = KUP_MAP_LEN(sc->d.size);
 	return (0);
 
 release:
@@ -389,7 +390,7 @@ kup_detach(struct kup_fchan *ch, uint32_t gen)
 		mtx_unlock(&sc->mtx);
 		return;
 	}
-	kup_pend_drop(&sc->pending, ch->id); /* gone before kupdev_wait_channel saw it */
+	kup_pend_drop(&sc->d.pending, ch->id); /* gone before kupdev_wait_channel saw it */
 	if (ch->emem == mem)
 		kup_end_set_local(&ch->c.e, ch->dying ? EKU_SHUTDOWN : EKU_CLOSED);
 	ch->cur = NULL;
@@ -442,7 +443,7 @@ kup_d_open(struct cdev *dev, int oflags, int devtype, struct thread *td)
 	 * reference is dropped only after destroy_dev).
 	 */
 	mtx_lock(&sc->mtx);
-	if (atomic_load_acq_int(&sc->dead)) {
+	if (atomic_load_acq_32(&sc->d.dead)) {
 		mtx_unlock(&sc->mtx);
 		free(priv, M_KUP);
 		return (ENXIO);
@@ -503,12 +504,12 @@ kup_ioc_notify(struct kup_fpriv *priv, const struct kup_ioc_wait *w)
 		return (EINVAL); /* reserved */
 	deadline = kup_deadline(w->timeout_ns);
 	mtx_lock(&sc->mtx);
-	while (!atomic_load_acq_int(&sc->dead) && sc->notify == w->seen) {
+	while (!atomic_load_acq_32(&sc->d.dead) && sc->notify == w->seen) {
 		error = kup_cv_wait(&sc->notify_cv, &sc->mtx, deadline);
 		if (error != 0)
 			break;
 	}
-	if (error == 0 && atomic_load_acq_int(&sc->dead))
+	if (error == 0 && atomic_load_acq_32(&sc->d.dead))
 		error = -1;
 	/* Seen only on success: after a timeout the caller keeps its old seen. */
 	if (error == 0)
@@ -535,12 +536,12 @@ kup_d_ioctl(struct cdev *dev, u_long cmd, caddr_t data, int fflag, struct thread
 		info = (struct kup_ioc_info *)data;
 		memset(info, 0, sizeof(*info));
 		info->abi = KUP_ABI_VERSION;
-		info->size = sc->size;
-		info->chan_cnt = sc->chan_cnt;
+		info->size = sc->d.size;
+		info->chan_cnt = sc->d.chan_cnt;
 		mtx_lock(&sc->mtx);
 		info->notify = sc->notify;
 		priv->nseen = sc->notify;
-		info->state = atomic_load_acq_int(&sc->dead) ? KUP_ST_SHUTDOWN : KUP_ST_OPEN;
+		info->state = atomic_load_acq_32(&sc->d.dead) ? KUP_ST_SHUTDOWN : KUP_ST_OPEN;
 		mtx_unlock(&sc->mtx);
 		return (0);
 	case KUP_IOC_ATTACH:
@@ -577,7 +578,7 @@ kup_d_poll(struct cdev *dev, int events, struct thread *td)
 	if (ch == NULL) {
 		/* A device handle: readable when kupdev_notify moved on. */
 		mtx_lock(&sc->mtx);
-		if (atomic_load_acq_int(&sc->dead))
+		if (atomic_load_acq_32(&sc->d.dead))
 			revents = POLLHUP;
 		else if (sc->notify != priv->nseen)
 			revents = events & (POLLIN | POLLRDNORM);

@@ -106,27 +106,25 @@ struct kup_fchan {
 	struct cv ucv;      /* the process sleeps here (KUP_IOC_WAIT) */
 	struct selinfo sel; /* poll and kqueue of the attached file */
 
-	/* Under api; emem and sess are changed under api and mtx. */
-	struct kup_chan c;        /* core's: the end (on emem), loans (a retired mem: a ref each) */
-	struct kup_fmem *emem;    /* the attach c.e works on (a reference), or NULL */
-	struct kup_session sess;  /* (m) core's session rule; sess.egen is emem->gen */
-	uint32_t spin_gen;        /* sc->spin_gen that c.e.spin_ns reflects */
-	uint32_t handed_gen;      /* (m) the gen kupdev_wait_channel last returned */
-	const void *holder;       /* (m) the thread holding it (compared only) */
-	uint8_t *rx_copy;         /* (m) cap bytes, kupdev_receive's copy */
-	struct kup_counters base; /* (m) counters of earlier attaches */
+	/*
+	 * core's part: c.e and c.loans (a retired mem: a reference each) under api; c.sess, c.gen
+	 * (cur's generation), c.handed, c.holder and c.attaches under sc->mtx (c.gen under mtx too,
+	 * c.sess.egen, emem's gen, under api as well).
+	 */
+	struct kup_chan c;
+	struct kup_fmem
+	    *emem;        /* (api, m to change) the attach c.e works on (a reference), or NULL */
+	uint8_t *rx_copy; /* (m) cap bytes, kupdev_receive's copy */
 
 	struct kup_fmem *cur;    /* (m) the attached file's memory, or NULL */
-	uint32_t gen;            /* (m) attaches so far */
 	struct kup_fpriv *owner; /* (m) the attached (or attaching) file */
 	int dying;               /* (m) the device is unloading */
-	uint64_t attaches;       /* (m) */
 };
 
 struct kupdev_softc {
+	struct kup_dev d; /* core's part, first: d.dead (set under mtx) and d.pending under mtx */
 	LIST_ENTRY(kupdev_softc) link; /* kup_devs: every softc not yet freed */
 	char name[KUP_NAME_MAX];
-	uint32_t size, cap, chan_cnt;
 	struct cdev *cdev;
 
 	u_int refs;              /* refcount(9): the device, open files, mappings */
@@ -134,19 +132,15 @@ struct kupdev_softc {
 	struct cv attach_cv;     /* kupdev_wait_channel */
 	struct cv notify_cv;     /* KUP_IOC_NOTIFY; waiting attaches (a channel released) */
 	struct selinfo sel;      /* poll of device handles: notify */
-	int dead;                /* atomic: shut down (kupdev_shutdown or unload) */
 	int unloading;           /* atomic, set under mtx: kupdev_unload has begun */
 	int inside;              /* atomic: kupdev_* calls in progress */
 	uint32_t notify;         /* kupdev_notify generation */
-	struct kup_pend pending; /* attaches not yet reported (core's FIFO) */
-	int64_t spin_ns;         /* kupdev_set_spin */
-	uint32_t spin_gen;       /* atomic: bumped by kupdev_set_spin */
 	struct kup_fchan *chans; /* chan_cnt of them, freed with the softc */
 };
 
 struct kup_fpriv {
 	struct kupdev_softc *sc;
-	struct vmspace *vm;   /* the attaching process's address space (a reference): the one that may map */
+	struct vmspace *vm;   /* the attaching process's address space (a reference) */
 	struct kup_fchan *ch; /* atomic; set once by attach, after gen */
 	uint32_t gen;         /* this file's attach: live while ch->cur->gen == gen */
 	int attaching;        /* (sc->mtx) an attach is under way */
@@ -189,23 +183,6 @@ void kup_chan_shutdown(struct kup_fchan *ch);
 void kup_sc_hold(struct kupdev_softc *sc);
 void kup_sc_release(struct kupdev_softc *sc);
 int kup_devs_busy(void);
-
-/*
- * idx when idx < n, else 0, computed without a branch, so a mispredicted
- * bounds check cannot index past an array under speculation (FreeBSD 12
- * and 13 have no array_index_nospec).  The empty asm keeps the compiler
- * from turning the mask back into a branch.
- */
-static __inline uint32_t
-kup_index_nospec(uint32_t idx, uint32_t n)
-{
-	uint64_t mask;
-
-	/* Negative (all ones after the shift) exactly when idx < n. */
-	mask = (uint64_t)((int64_t)((uint64_t)idx - (uint64_t)n) >> 63);
-	__asm__ __volatile__("" : "+r"(mask));
-	return (idx & (uint32_t)mask);
-}
 
 /* Channel words as the kernel reads them: its own block is trusted. */
 static __inline struct kup_kctl *

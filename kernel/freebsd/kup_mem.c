@@ -215,7 +215,7 @@ kup_mem_mmap(struct kup_fchan *ch, uint32_t gen, vm_ooffset_t *offset, vm_size_t
     struct vm_object **objp, int nprot)
 {
 	struct kupdev_softc *sc = ch->sc;
-	uint64_t off = (uint64_t)*offset, mlen = KUP_MAP_LEN(sc->size);
+	uint64_t off = (uint64_t)*offset, mlen = KUP_MAP_LEN(sc->d.size);
 	struct kup_fmap *map;
 	struct kup_fmem *mem;
 	vm_object_t obj;
@@ -224,7 +224,7 @@ kup_mem_mmap(struct kup_fchan *ch, uint32_t gen, vm_ooffset_t *offset, vm_size_t
 		return (EINVAL);
 	if ((nprot & VM_PROT_EXECUTE) != 0)
 		return (EACCES);
-	if ((nprot & VM_PROT_WRITE) != 0 && off < KUP_BLOCK_LEN(sc->size))
+	if ((nprot & VM_PROT_WRITE) != 0 && off < KUP_BLOCK_LEN(sc->d.size))
 		return (EACCES);
 	map = malloc(sizeof(*map), M_KUP, M_WAITOK | M_ZERO);
 	mtx_lock(&ch->mtx);

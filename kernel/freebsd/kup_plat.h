@@ -46,6 +46,19 @@ kup_store_once(uint32_t *p, uint32_t v)
 	*(volatile uint32_t *)p = v;
 }
 
+/* 64-bit words with one writer (counters, settings): untorn on 64-bit CPUs. */
+static __inline uint64_t
+kup_load_once64(const uint64_t *p)
+{
+	return (*(const volatile uint64_t *)p);
+}
+
+static __inline void
+kup_store_once64(uint64_t *p, uint64_t v)
+{
+	*(volatile uint64_t *)p = v;
+}
+
 static __inline void
 kup_fence_full(void)
 {

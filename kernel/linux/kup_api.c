@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * kup_api.c - core's host contract for channel calls (kup_os.h) and the
- * device-level kupdev_* calls not in core yet.  No protocol decision is
- * made here.
+ * kup_api.c - core's host contract (kup_os.h): entering and leaving calls,
+ * the channel and device locks, sleeping for an attach, notify.  The
+ * kupdev_* calls themselves are core's (kupdev_chan.c, kupdev_dev.c).
  */
 #include <linux/nospec.h>
 #include <linux/sched.h>
@@ -11,7 +11,7 @@
 
 #include "kup_linux.h"
 
-static void kup_leave(struct kupdev_softc *sc)
+void kup_os_leave(struct kupdev_softc *sc)
 {
 	/*
 	 * Fully ordered.  Unload's drain bit shares the word, so the last
@@ -24,14 +24,14 @@ static void kup_leave(struct kupdev_softc *sc)
 }
 
 /* Count the caller in, unless the device is unloading (kupdev_unload drains the count). */
-static int kup_enter(struct kupdev_softc *sc)
+int kup_os_enter(struct kupdev_softc *sc)
 {
 	if (!sc)
 		return -EKU_INVAL;
 	atomic_inc(&sc->inside);
 	smp_mb__after_atomic(); /* pairs with smp_mb() in kupdev_unload */
-	if (READ_ONCE(sc->dead)) {
-		kup_leave(sc);
+	if (READ_ONCE(sc->d.dead)) {
+		kup_os_leave(sc);
 		return -EKU_SHUTDOWN;
 	}
 	return 0;
@@ -40,15 +40,15 @@ static int kup_enter(struct kupdev_softc *sc)
 /* Enter a call about one channel: counted in, the id checked and clamped. */
 static int kup_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_kchan **chp)
 {
-	int r = kup_enter(sc);
+	int r = kup_os_enter(sc);
 
 	if (r)
 		return r;
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt) {
-		kup_leave(sc);
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->d.chan_cnt) {
+		kup_os_leave(sc);
 		return -EKU_RANGE;
 	}
-	*chp = &sc->ch[array_index_nospec((uint32_t)chan_id, sc->chan_cnt)];
+	*chp = &sc->ch[array_index_nospec((uint32_t)chan_id, sc->d.chan_cnt)];
 	return 0;
 }
 
@@ -65,9 +65,9 @@ int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **ch
 		goto fail_unlocked;
 	}
 	r = -EKU_SHUTDOWN;
-	if (READ_ONCE(sc->dead))
+	if (READ_ONCE(sc->d.dead))
 		goto fail;
-	if (!kup_session_current(&ch->sess, READ_ONCE(ch->gen))) {
+	if (!kup_session_current(&ch->c.sess, READ_ONCE(ch->c.gen))) {
 		r = kup_chan_switch(ch, 0);
 		if (r)
 			goto fail;
@@ -75,14 +75,13 @@ int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **ch
 	r = -EKU_CLOSED; /* never attached: no process on the channel */
 	if (!ch->emem)
 		goto fail;
-	ch->c.e.spin_ns = READ_ONCE(sc->spin_ns);
 	*chp = &ch->c;
 	return 0;
 fail:
 	mutex_unlock(&ch->lock);
 fail_unlocked:
 	WRITE_ONCE(ch->c.last_err, -r);
-	kup_leave(sc);
+	kup_os_leave(sc);
 	return r;
 }
 
@@ -90,22 +89,14 @@ void kup_os_chan_leave(struct kup_chan *c, int r)
 {
 	struct kup_kchan *ch = container_of(c, struct kup_kchan, c);
 	struct kupdev_softc *sc = ch->sc;
-	const uint64_t *b = (const uint64_t *)&ch->base, *n = (const uint64_t *)&c->e.cnt;
-	uint64_t *o = (uint64_t *)&ch->snap;
-	size_t i;
 
 	if (kup_session_ending(r)) {
 		mutex_lock(&sc->lock);
-		kup_session_told(&ch->sess);
+		kup_session_told(&c->sess);
 		mutex_unlock(&sc->lock);
 	}
-	/* Publish the counters for kupdev_stats, which must not wait for ch->lock. */
-	spin_lock(&ch->snap_lock);
-	for (i = 0; i < sizeof(ch->snap) / sizeof(uint64_t); i++)
-		o[i] = b[i] + n[i];
-	spin_unlock(&ch->snap_lock);
 	mutex_unlock(&ch->lock);
-	kup_leave(sc);
+	kup_os_leave(sc);
 }
 
 void kup_os_mem_put(struct kup_chan *c, void *mem)
@@ -118,36 +109,33 @@ const void *kup_os_self(void)
 	return current;
 }
 
-/* kupdev_wait_channel's condition: an attach not yet reported, or shutdown. */
-static int kup_wait_check(void *arg)
-{
-	struct kupdev_softc *sc = arg;
-	struct kup_kchan *ch;
-	int r = -EKU_NOTREADY;
+/* --- core's contract for device-wide calls (kup_os.h) --------------------- */
 
-	/* Peek first: a spinning (KUP_POLL) wait takes no lock until there is news. */
-	if (!READ_ONCE(sc->dead) && !kup_pend_any(&sc->pending))
-		return r;
+void kup_os_dev_lock(struct kupdev_softc *sc)
+{
 	mutex_lock(&sc->lock);
-	if (sc->dead) {
-		r = -EKU_SHUTDOWN;
-	} else if ((r = kup_pend_pop(&sc->pending)) >= 0) {
-		ch = &sc->ch[r];
-		/* This thread holds the attach now (core's session rule). */
-		ch->handed = ch->gen;
-		ch->holder = current;
-		r = ch->id;
-	}
-	mutex_unlock(&sc->lock);
-	return r;
 }
 
-static int kup_wait_sleep(void *arg, int64_t timeout_ns)
+void kup_os_dev_unlock(struct kupdev_softc *sc)
 {
-	struct kupdev_softc *sc = arg;
+	mutex_unlock(&sc->lock);
+}
+
+struct kup_chan *kup_os_chan(struct kupdev_softc *sc, uint32_t id)
+{
+	return &sc->ch[id].c;
+}
+
+int kup_os_attached(struct kupdev_softc *sc, uint32_t id)
+{
+	return sc->ch[id].owner != NULL;
+}
+
+int kup_os_attach_sleep(struct kupdev_softc *sc, int64_t timeout_ns)
+{
 	long w;
 
-#define KUP_ATTACHED (READ_ONCE(sc->dead) || kup_pend_any(&sc->pending))
+#define KUP_ATTACHED (kup_dev_dead(&sc->d) || kup_pend_any(&sc->d.pending))
 	if (timeout_ns < 0)
 		w = wait_event_interruptible(sc->attach_wq, KUP_ATTACHED);
 	else
@@ -159,121 +147,14 @@ static int kup_wait_sleep(void *arg, int64_t timeout_ns)
 	return w == -ETIME ? -EKU_TIMEDOUT : 0;
 }
 
-static const struct kup_cond_ops kup_wait_ops = {
-    .check = kup_wait_check,
-    .sleep = kup_wait_sleep,
-};
-
-int kupdev_wait_channel_timed(struct kupdev_softc *sc, int flags, int64_t timeout_ns)
+/* No mutex: a timer or an interrupt handler may notify. */
+void kup_os_notify(struct kupdev_softc *sc)
 {
-	int r = kup_enter(sc);
-
-	if (r)
-		return r;
-	r = kup_cond_wait(&kup_wait_ops, sc, flags, timeout_ns);
-	kup_leave(sc);
-	return r;
-}
-
-int kupdev_wait_channel(struct kupdev_softc *sc)
-{
-	return kupdev_wait_channel_timed(sc, 0, KUP_FOREVER);
-}
-
-int kupdev_claim_channel(struct kupdev_softc *sc, int chan_id)
-{
-	struct kup_kchan *ch;
-	int r = kup_enter_chan(sc, chan_id, &ch);
-
-	if (r)
-		return r;
-	mutex_lock(&sc->lock);
-	ch->holder = current;
-	mutex_unlock(&sc->lock);
-	kup_leave(sc);
-	return 0;
-}
-
-void kupdev_notify(struct kupdev_softc *sc)
-{
-	/* No mutex: a timer or an interrupt handler may notify. */
-	if (kup_enter(sc))
-		return;
 	atomic_inc(&sc->notify_gen);
 	wake_up_interruptible_all(&sc->notify_wq);
-	kup_leave(sc);
 }
 
-void kupdev_set_spin(struct kupdev_softc *sc, int64_t spin_ns)
+int kup_os_create_error(void)
 {
-	if (sc)
-		WRITE_ONCE(sc->spin_ns, spin_ns);
-}
-
-size_t kupdev_capacity(struct kupdev_softc *sc)
-{
-	return sc ? sc->cap : 0;
-}
-
-size_t kupdev_channel_count(struct kupdev_softc *sc)
-{
-	return sc ? sc->chan_cnt : 0;
-}
-
-int kupdev_attached(struct kupdev_softc *sc, int chan_id)
-{
-	struct kup_kchan *ch;
-	int r = kup_enter_chan(sc, chan_id, &ch);
-
-	if (r)
-		return r;
-	mutex_lock(&sc->lock);
-	r = ch->owner != NULL;
-	/* Seeing 0, the module knows its process left (core's session rule). */
-	if (!r)
-		kup_session_told(&ch->sess);
-	mutex_unlock(&sc->lock);
-	kup_leave(sc);
-	return r;
-}
-
-int kupdev_last_error(struct kupdev_softc *sc, int chan_id)
-{
-	int r;
-
-	if (!sc)
-		return kup_last_create_error();
-	if (kup_enter(sc))
-		return EKU_SHUTDOWN;
-	if (chan_id < 0 || (uint32_t)chan_id >= sc->chan_cnt)
-		r = EKU_RANGE;
-	else
-		r = READ_ONCE(
-		    sc->ch[array_index_nospec((uint32_t)chan_id, sc->chan_cnt)].c.last_err);
-	kup_leave(sc);
-	return r;
-}
-
-/* Counters as of the channel's last completed call: never waits for a blocked one. */
-int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st)
-{
-	struct kup_counters c;
-	struct kup_kchan *ch;
-	int r;
-
-	if (!st)
-		return -EKU_INVAL;
-	memset(st, 0, sizeof(*st));
-	r = kup_enter_chan(sc, chan_id, &ch);
-	if (r)
-		return r;
-	spin_lock(&ch->snap_lock);
-	c = ch->snap;
-	spin_unlock(&ch->snap_lock);
-	kup_counters_to_stats(st, &c);
-	mutex_lock(&sc->lock);
-	st->attaches = ch->attaches;
-	mutex_unlock(&sc->lock);
-	kup_leave(sc);
-	return 0;
+	return kup_last_create_error();
 }

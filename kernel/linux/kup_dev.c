@@ -181,7 +181,7 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 
 	/* Unload only needs the switch to publish its state: no copy buffer then. */
 	if (!ch->rx_copy && !force) {
-		ch->rx_copy = kvmalloc(sc->cap, GFP_KERNEL);
+		ch->rx_copy = kvmalloc(sc->d.cap, GFP_KERNEL);
 		if (!ch->rx_copy)
 			return -EKU_NOMEM;
 	}
@@ -189,23 +189,20 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 	m = ch->cur;
 	/* Forced, it moves on as if the attach had been handed to this thread. */
 	if (m)
-		r = kup_session_next(&ch->sess, ch->gen, force ? ch->gen : ch->handed,
-		                     force || ch->holder == current);
+		r = kup_session_next(&ch->c.sess, ch->c.gen, force ? ch->c.gen : ch->c.handed,
+		                     force || ch->c.holder == current);
 	if (r < 0) {
 		mutex_unlock(&sc->lock);
 		return r;
 	}
 	if (r == KUP_SESS_MOVE) {
 		old = ch->emem;
-		if (old)
-			kup_counters_add(&ch->base, &ch->c.e.cnt);
 		kup_mem_get(m);
 		ch->emem = m;
 		ch->c.e.rx_copy = ch->rx_copy;
 		kup_end_init(&ch->c.e, KUP_SIDE_KERN, m->va,
-		             (uint8_t *)m->va + KUP_BLOCK_LEN(sc->size), sc->size, &kup_kern_ops,
-		             ch);
-		ch->c.e.spin_ns = READ_ONCE(sc->spin_ns);
+		             (uint8_t *)m->va + KUP_BLOCK_LEN(sc->d.size), sc->d.size,
+		             &kup_kern_ops, ch);
 		if (m->gone)
 			kup_end_set_local(&ch->c.e, m->gone);
 	}
@@ -216,7 +213,7 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 	 * ch->lock: clear it (up to the capacity) without stalling the device.
 	 */
 	if (r == KUP_SESS_MOVE && ch->rx_copy)
-		memset(ch->rx_copy, 0, sc->cap);
+		memset(ch->rx_copy, 0, sc->d.cap);
 	if (old) {
 		/* Threads still holding pointers into old keep it (core's loans). */
 		uint32_t k = kup_loan_retire(&ch->c.loans, old);
@@ -301,28 +298,24 @@ struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t ch
 		return NULL;
 	}
 	strscpy(sc->name, name, sizeof(sc->name));
-	sc->size = size;
-	sc->cap = size * KUP_PAGE;
-	sc->chan_cnt = chan_cnt;
+	kup_dev_setup(&sc->d, size, chan_cnt, sc->ch + chan_cnt,
+	              (int64_t)READ_ONCE(kup_spin_us) * 1000);
 	if (attr)
 		sc->attr = *attr;
 	if (!sc->attr.mode)
 		sc->attr.mode = 0600;
-	sc->spin_ns = (int64_t)READ_ONCE(kup_spin_us) * 1000;
 	mutex_init(&sc->lock);
 	mutex_init(&sc->shut_lock);
 	atomic_set(&sc->inside, 0);
 	init_waitqueue_head(&sc->attach_wq);
 	init_waitqueue_head(&sc->free_wq);
 	init_waitqueue_head(&sc->notify_wq);
-	kup_pend_init(&sc->pending, sc->ch + chan_cnt, chan_cnt);
 	for (i = 0; i < chan_cnt; i++) {
 		struct kup_kchan *ch = &sc->ch[i];
 
 		ch->sc = sc;
 		ch->id = i;
 		mutex_init(&ch->lock);
-		spin_lock_init(&ch->snap_lock);
 	}
 
 	mutex_lock(&kup_devs_lock);
@@ -396,14 +389,14 @@ static void kup_dev_shutdown(struct kupdev_softc *sc)
 
 	mutex_lock(&sc->shut_lock);
 	mutex_lock(&sc->lock);
-	if (sc->dead) {
+	if (sc->d.dead) {
 		mutex_unlock(&sc->lock);
 		mutex_unlock(&sc->shut_lock);
 		return;
 	}
-	WRITE_ONCE(sc->dead, 1);
+	WRITE_ONCE(sc->d.dead, 1);
 	/* Every waiter on either side ends now, with EKU_SHUTDOWN. */
-	for (i = 0; i < sc->chan_cnt; i++) {
+	for (i = 0; i < sc->d.chan_cnt; i++) {
 		struct kup_kchan *ch = &sc->ch[i];
 
 		if (ch->emem) {
@@ -421,7 +414,7 @@ static void kup_dev_shutdown(struct kupdev_softc *sc)
 			kup_file_drop_pages_locked(ch->owner);
 			ch->owner = NULL;
 		}
-		kup_pend_drop(&sc->pending, ch->id);
+		kup_pend_drop(&sc->d.pending, ch->id);
 	}
 	mutex_unlock(&sc->lock);
 	wake_up_all(&sc->attach_wq);
@@ -429,7 +422,7 @@ static void kup_dev_shutdown(struct kupdev_softc *sc)
 	wake_up_all(&sc->free_wq); /* waiting attaches: ESHUTDOWN */
 
 	/*
-	 * Pairs with the barrier in kup_enter: either it sees dead or we see it
+	 * Pairs with the barrier in kup_os_enter: either it sees dead or we see it
 	 * inside.  Later callers still get in and out (they see dead).
 	 */
 	smp_mb();
@@ -437,13 +430,13 @@ static void kup_dev_shutdown(struct kupdev_softc *sc)
 	wait_var_event(&sc->inside, atomic_read(&sc->inside) == KUP_DRAIN);
 
 	/* No kupdev_* caller is left: tell the processes. */
-	for (i = 0; i < sc->chan_cnt; i++) {
+	for (i = 0; i < sc->d.chan_cnt; i++) {
 		struct kup_kchan *ch = &sc->ch[i];
 
 		mutex_lock(&ch->lock);
-		if (!kup_session_current(&ch->sess, ch->gen))
+		if (!kup_session_current(&ch->c.sess, ch->c.gen))
 			kup_chan_switch(ch, 1); /* forced: cannot fail */
-		if (ch->emem && kup_session_current(&ch->sess, ch->gen)) {
+		if (ch->emem && kup_session_current(&ch->c.sess, ch->c.gen)) {
 			/* The process sees KUP_ST_SHUTDOWN in the kern tw, even when it spins. */
 			kup_end_close(&ch->c.e, KUP_ST_SHUTDOWN);
 			wake_up_all(&ch->emem->uwq);
@@ -484,7 +477,7 @@ int kupdev_unload(struct kupdev_softc *sc)
 	mutex_unlock(&sc->lock);
 	kup_dev_shutdown(sc);
 
-	for (i = 0; i < sc->chan_cnt; i++) {
+	for (i = 0; i < sc->d.chan_cnt; i++) {
 		struct kup_kchan *ch = &sc->ch[i];
 		struct kup_mem *m;
 

@@ -45,7 +45,7 @@ static int kup_open(struct inode *inode, struct file *file)
 	struct kupdev_softc *sc = container_of(inode->i_cdev, struct kupdev_softc, cdev);
 	struct kup_file *f;
 
-	if (READ_ONCE(sc->dead))
+	if (READ_ONCE(sc->d.dead))
 		return -ESHUTDOWN;
 	f = kzalloc(sizeof(*f), GFP_KERNEL);
 	if (!f)
@@ -82,7 +82,7 @@ void kup_file_detach_locked(struct kup_file *f, int code)
 	ch = &sc->ch[f->chan];
 	f->attached = 0;
 	ch->owner = NULL;
-	kup_pend_drop(&sc->pending, ch->id);
+	kup_pend_drop(&sc->d.pending, ch->id);
 	WRITE_ONCE(m->gone, code);
 	/* The kern side's pending call returns -EKU_CLOSED. */
 	if (ch->emem == m)
@@ -125,7 +125,7 @@ static int kup_pick_locked(struct kupdev_softc *sc, uint32_t want, uint32_t flag
 		return (int)want;
 	if (!(flags & KUP_ATTACH_ANY))
 		return -1;
-	for (i = 0; i < sc->chan_cnt; i++)
+	for (i = 0; i < sc->d.chan_cnt; i++)
 		if (!sc->ch[i].owner)
 			return (int)i;
 	return -1;
@@ -142,7 +142,7 @@ static int kup_attach_pick_locked(struct kup_file *f, uint32_t want, uint32_t fl
 	int idx;
 
 	/* sc->ch is gone once unload has begun: dead is set first, under this lock. */
-	if (sc->dead)
+	if (sc->d.dead)
 		return -ESHUTDOWN;
 	if (f->mem)
 		return -EISCONN;
@@ -160,7 +160,7 @@ static int kup_attach_wait(struct kupdev_softc *sc, uint32_t freed, ktime_t end,
 {
 	long r;
 
-#define KUP_FREED (READ_ONCE(sc->freed) != freed || READ_ONCE(sc->dead))
+#define KUP_FREED (READ_ONCE(sc->freed) != freed || READ_ONCE(sc->d.dead))
 	if (forever) {
 		r = wait_event_interruptible(sc->free_wq, KUP_FREED);
 	} else {
@@ -174,7 +174,7 @@ static int kup_attach_wait(struct kupdev_softc *sc, uint32_t freed, ktime_t end,
 	if (r == -ERESTARTSYS)
 		return -EINTR;
 	if (r == -ETIME)
-		return READ_ONCE(sc->freed) != freed || READ_ONCE(sc->dead) ? 0 : -ETIMEDOUT;
+		return READ_ONCE(sc->freed) != freed || READ_ONCE(sc->d.dead) ? 0 : -ETIMEDOUT;
 	return 0;
 }
 
@@ -190,15 +190,15 @@ static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
-	r = kup_attach_check(a.abi, a.flags, a.chan, a.size, sc->size, sc->chan_cnt);
+	r = kup_attach_check(a.abi, a.flags, a.chan, a.size, sc->d.size, sc->d.chan_cnt);
 	if (r)
 		return kup_ioc_errno(r);
-	if (READ_ONCE(sc->dead))
+	if (READ_ONCE(sc->d.dead))
 		return -ESHUTDOWN;
 	forever = a.timeout_ns < 0;
 	if (!forever)
 		end = ktime_add_ns(ktime_get(), a.timeout_ns);
-	a.chan = array_index_nospec(a.chan, sc->chan_cnt);
+	a.chan = array_index_nospec(a.chan, sc->d.chan_cnt);
 	for (;;) {
 		/* Refuse before allocating, so a refused attach cannot make us zero 128 MiB. */
 		mutex_lock(&sc->lock);
@@ -216,7 +216,7 @@ static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
 		}
 		/* Allocate and format before taking the lock: it can be 128 MiB. */
 		if (!m) {
-			m = kup_mem_alloc(sc->size, (uint32_t)idx, sc->chan_cnt);
+			m = kup_mem_alloc(sc->d.size, (uint32_t)idx, sc->d.chan_cnt);
 			if (!m)
 				return -ENOMEM;
 		}
@@ -234,8 +234,8 @@ static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
 	/* Another channel than the one formatted: its header names the channel. */
 	if (m->chan != (uint32_t)idx) {
 		m->chan = (uint32_t)idx;
-		kup_chan_format(m->va, (uint8_t *)m->va + KUP_BLOCK_LEN(sc->size), sc->size,
-		                (uint32_t)idx, sc->chan_cnt);
+		kup_chan_format(m->va, (uint8_t *)m->va + KUP_BLOCK_LEN(sc->d.size), sc->d.size,
+		                (uint32_t)idx, sc->d.chan_cnt);
 	}
 	ch = &sc->ch[idx];
 	old = ch->cur;
@@ -249,15 +249,15 @@ static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
 	/* Set once, before poll may look at it without the lock. */
 	smp_store_release(&f->mem, m);
 	ch->owner = f;
-	ch->attaches++;
-	WRITE_ONCE(ch->gen, ch->gen + 1);
-	kup_pend_push(&sc->pending, ch->id);
+	ch->c.attaches++;
+	WRITE_ONCE(ch->c.gen, ch->c.gen + 1);
+	kup_pend_push(&sc->d.pending, ch->id);
 	mutex_unlock(&sc->lock);
 	kup_mem_put(old);
 	wake_up_interruptible(&sc->attach_wq);
 
 	a.chan = (uint32_t)idx;
-	a.map_len = KUP_MAP_LEN(sc->size);
+	a.map_len = KUP_MAP_LEN(sc->d.size);
 	if (copy_to_user(uarg, &a, sizeof(a)))
 		return -EFAULT; /* still attached: close detaches */
 	return 0;
@@ -315,14 +315,14 @@ static long kup_ioc_notify(struct kup_file *f, void __user *uarg)
 		return -EFAULT;
 	if (w.spare)
 		return -EINVAL; /* reserved */
-#define KUP_NOTIFIED ((uint32_t)atomic_read(&sc->notify_gen) != w.seen || READ_ONCE(sc->dead))
+#define KUP_NOTIFIED ((uint32_t)atomic_read(&sc->notify_gen) != w.seen || READ_ONCE(sc->d.dead))
 	if (w.timeout_ns < 0)
 		r = wait_event_interruptible(sc->notify_wq, KUP_NOTIFIED);
 	else
 		r = wait_event_interruptible_hrtimeout(sc->notify_wq, KUP_NOTIFIED,
 		                                       ns_to_ktime(w.timeout_ns));
 #undef KUP_NOTIFIED
-	if (READ_ONCE(sc->dead))
+	if (READ_ONCE(sc->d.dead))
 		return -ESHUTDOWN;
 	if (r == -ERESTARTSYS)
 		return -EINTR;
@@ -350,11 +350,11 @@ static long kup_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		memset(&info, 0, sizeof(info));
 		mutex_lock(&sc->lock);
 		info.abi = KUP_ABI_VERSION;
-		info.size = sc->size;
-		info.chan_cnt = sc->chan_cnt;
+		info.size = sc->d.size;
+		info.chan_cnt = sc->d.chan_cnt;
 		info.notify = (uint32_t)atomic_read(&sc->notify_gen);
 		WRITE_ONCE(f->nseen, info.notify);
-		info.state = sc->dead ? KUP_ST_SHUTDOWN : KUP_ST_OPEN;
+		info.state = sc->d.dead ? KUP_ST_SHUTDOWN : KUP_ST_OPEN;
 		mutex_unlock(&sc->lock);
 		return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
 	case KUP_IOC_ATTACH:
@@ -392,7 +392,7 @@ static __poll_t kup_poll(struct file *file, poll_table *pt)
 		poll_wait(file, &sc->notify_wq, pt);
 		if ((uint32_t)atomic_read(&sc->notify_gen) != READ_ONCE(f->nseen))
 			mask |= EPOLLIN | EPOLLRDNORM;
-		if (READ_ONCE(sc->dead))
+		if (READ_ONCE(sc->d.dead))
 			mask |= EPOLLHUP | EPOLLERR;
 		return mask;
 	}
@@ -484,7 +484,7 @@ static int kup_mmap(struct file *file, struct vm_area_struct *vma)
 	if (vma->vm_flags & VM_EXEC)
 		return -EACCES;
 	mutex_lock(&sc->lock);
-	if (sc->dead) {
+	if (sc->d.dead) {
 		r = -ESHUTDOWN;
 		goto out;
 	}
@@ -501,7 +501,7 @@ static int kup_mmap(struct file *file, struct vm_area_struct *vma)
 		r = -EPERM;
 		goto out;
 	}
-	blk = KUP_BLOCK_LEN(sc->size) >> PAGE_SHIFT;
+	blk = KUP_BLOCK_LEN(sc->d.size) >> PAGE_SHIFT;
 	total = 2 * blk;
 	if (off >= total || len > total - off) {
 		r = -EINVAL;

@@ -73,39 +73,33 @@ struct kup_kchan {
 	struct kupdev_softc *sc;
 	uint32_t id;
 	struct mutex lock; /* one kupdev_* call at a time */
+	/*
+	 * core's part: c.e and c.loans (a retired mem: a ref each) under lock; c.sess, c.gen (cur's
+	 * generation), c.handed, c.holder and c.attaches under sc->lock (c.sess.egen, emem's gen,
+	 * under both).
+	 */
+	struct kup_chan c;
 	/* Under lock (changed also under sc->lock). */
-	struct kup_chan c;        /* core's: the end (on emem), loans (a retired mem: a ref each) */
-	struct kup_mem *emem;     /* the attach c.e works on, or NULL */
-	uint8_t *rx_copy;         /* cap bytes, kupdev_receive's private copy */
-	struct kup_counters base; /* counters of earlier attaches */
-	spinlock_t snap_lock;
-	struct kup_counters snap; /* base + c.e.cnt as of the last call, for kupdev_stats */
-	/* Under sc->lock; egen and on change under lock too: sess.egen is emem's gen. */
-	struct kup_session sess;
+	struct kup_mem *emem; /* the attach c.e works on, or NULL */
+	uint8_t *rx_copy;     /* cap bytes, kupdev_receive's private copy */
+	/* Under sc->lock. */
 	struct kup_mem *cur;    /* the latest attach, or NULL */
-	uint32_t gen;           /* attaches so far: cur's generation */
-	uint32_t handed;        /* the gen kupdev_wait_channel last returned */
-	const void *holder;     /* the task holding it (compared only, never dereferenced) */
 	struct kup_file *owner; /* the attached file, or NULL */
-	uint64_t attaches;
 };
 
 struct kupdev_softc {
+	struct kup_dev d; /* core's part, first: d.dead (set under lock) and d.pending under lock */
 	struct list_head node; /* kup_devs, until kupdev_unload */
 	char name[KUP_NAME_MAX];
-	uint32_t size, cap, chan_cnt;
 	struct kupdev_attr attr;
-	int64_t spin_ns; /* atomic */
 
 	struct mutex lock;
-	int dead;               /* shut down (or unloaded): every call fails */
 	int unloading;          /* kupdev_unload has begun: under lock */
 	struct mutex shut_lock; /* serialises kup_dev_shutdown */
 	atomic_t inside;        /* kupdev_* calls in progress, | KUP_DRAIN once unload waits */
 	wait_queue_head_t attach_wq;
 	uint32_t freed;            /* channel releases so far (under lock; read once by waiters) */
 	wait_queue_head_t free_wq; /* KUP_ATTACH_WAIT: attaches waiting for a free channel */
-	struct kup_pend pending;   /* attaches not yet reported (core's FIFO) */
 	atomic_t notify_gen;       /* kupdev_notify bumps it: atomic, so IRQ-safe */
 	wait_queue_head_t notify_wq;
 	struct kup_kchan *ch; /* chan_cnt, NULL after unload (under lock) */

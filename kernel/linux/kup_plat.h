@@ -38,6 +38,17 @@ static inline void kup_store_once(uint32_t *p, uint32_t v)
 	WRITE_ONCE(*p, v);
 }
 
+/* 64-bit words with one writer (counters, settings): untorn on 64-bit CPUs. */
+static inline uint64_t kup_load_once64(const uint64_t *p)
+{
+	return READ_ONCE(*p);
+}
+
+static inline void kup_store_once64(uint64_t *p, uint64_t v)
+{
+	WRITE_ONCE(*p, v);
+}
+
 static inline void kup_fence_full(void)
 {
 	smp_mb();

@@ -62,7 +62,7 @@ static inline void fz_bytes(struct fz_in *in, void *buf, size_t len)
 #define FZ_CHECK(cond, ...)                                                                        \
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz check failed at %s:%d: %s: ", __FILE__, __LINE__,   \
+			fprintf(stderr, "fuzz check failed at %s:%d: %s: ", __FILE__, __LINE__,    \
 			        #cond);                                                            \
 			fprintf(stderr, __VA_ARGS__);                                              \
 			fputc('\n', stderr);                                                       \

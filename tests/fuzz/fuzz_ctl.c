@@ -51,10 +51,10 @@ static struct {
 	uint32_t seq, state, local, broken, have_turn, rx_len, tx_open;
 } ref;
 
-static struct fz_in *fc_in;  /* the script, for the sleep callback */
-static int fc_sleeps;        /* sleeps in the current call */
-static int fc_waiting;       /* inside a blocking kern call */
-static int fc_trace;         /* FUZZ_TRACE set: print each step and each call's result */
+static struct fz_in *fc_in; /* the script, for the sleep callback */
+static int fc_sleeps;       /* sleeps in the current call */
+static int fc_waiting;      /* inside a blocking kern call */
+static int fc_trace;        /* FUZZ_TRACE set: print each step and each call's result */
 
 #define FC_K ((struct kup_kctl *)fc_kblock)
 #define FC_U ((struct kup_uctl *)fc_ublock)
@@ -217,7 +217,8 @@ static void fc_peer_step(struct fz_in *in, uint8_t op)
 		v = KUP_TW_SEQ(FC_K->k.tw);
 		if (KUP_TW_STATE(FC_K->k.tw) == KUP_ST_OPEN &&
 		    v == ((KUP_TW_SEQ(FC_U->u.tw) + 1) & KUP_SEQ_MASK)) {
-			fc_store_u32(&FC_U->u.len, (fz_u8(in) | (uint32_t)fz_u8(in) << 8) % (FC_CAP + 1));
+			fc_store_u32(&FC_U->u.len,
+			             (fz_u8(in) | (uint32_t)fz_u8(in) << 8) % (FC_CAP + 1));
 			fc_store_u32(&FC_U->u.tw, KUP_TW(v, KUP_ST_OPEN));
 		}
 		break;
@@ -296,7 +297,8 @@ static void fc_kern_step(struct fz_in *in, uint8_t op)
 		r = kup_end_txbuf(&fc_e, KUPC_NB, 0, &buf, &cap);
 		FZ_CHECK(r == want, "txbuf %d, want %d", r, want);
 		if (!r) {
-			FZ_CHECK(buf == fc_kblock + KUP_PAGE && cap == FC_CAP, "txbuf %p cap %u", buf, cap);
+			FZ_CHECK(buf == fc_kblock + KUP_PAGE && cap == FC_CAP, "txbuf %p cap %u",
+			         buf, cap);
 			ref.tx_open = 1;
 			memset(buf, 0xa5, cap);
 		}
@@ -304,22 +306,22 @@ static void fc_kern_step(struct fz_in *in, uint8_t op)
 	case 13: /* commit */
 		n = (fz_u8(in) | (size_t)fz_u8(in) << 8) % (FC_CAP + 64);
 		want = !ref.tx_open || !ref.have_turn ? -EKU_NOTURN
-		       : n > FC_CAP                    ? -EKU_TOOBIG
-		                                       : ref_poll();
+		       : n > FC_CAP                   ? -EKU_TOOBIG
+		                                      : ref_poll();
 		r = kup_end_commit(&fc_e, n);
 		FZ_CHECK(r == want, "commit %zu: %d, want %d", n, r, want);
 		if (!r)
 			ref_publish((uint32_t)n);
 		break;
-	case 14: /* receive, blocking: spin none, sleep (the fuzzer acts), short timeout */
+	case 14:   /* receive, blocking: spin none, sleep (the fuzzer acts), short timeout */
 	case 15: { /* receive polling (never sleeps), timeout 0 */
 		uint32_t local_before = ref.local;
 
 		fc_e.spin_ns = 0;
 		fc_sleeps = 0;
 		fc_waiting = 1;
-		r = kup_end_recv(&fc_e, (op & 15) == 15 ? KUPC_POLL : 0, (op & 15) == 15 ? 0 : 1000000,
-		                 &data, &len, copy);
+		r = kup_end_recv(&fc_e, (op & 15) == 15 ? KUPC_POLL : 0,
+		                 (op & 15) == 15 ? 0 : 1000000, &data, &len, copy);
 		fc_waiting = 0;
 		fc_after_wait(r, local_before);
 		if (!r)

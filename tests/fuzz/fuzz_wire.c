@@ -174,8 +174,8 @@ static void fw_check_blocks(const int *fds, uint32_t chan)
 	size_t i;
 
 	for (i = 0; i < 2; i++) {
-		FZ_CHECK(fstat(fds[i], &st) == 0 && (size_t)st.st_size == blk, "block %zu size %lld", i,
-		         (long long)st.st_size);
+		FZ_CHECK(fstat(fds[i], &st) == 0 && (size_t)st.st_size == blk,
+		         "block %zu size %lld", i, (long long)st.st_size);
 	}
 	p = mmap(NULL, blk, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
 	FZ_CHECK(p == MAP_FAILED, "the kern block could be mapped writable");
@@ -231,10 +231,12 @@ static void fw_event(struct fw_conn *f, uint32_t events, int expect, const struc
 	}
 	switch (expect) {
 	case EX_NONE:
-		FZ_CHECK(replies == 0 && alive, "ignored message: %d replies, alive %d", replies, alive);
+		FZ_CHECK(replies == 0 && alive, "ignored message: %d replies, alive %d", replies,
+		         alive);
 		break;
 	case EX_DROP:
-		FZ_CHECK(replies == 0 && !alive, "bad request: %d replies, alive %d", replies, alive);
+		FZ_CHECK(replies == 0 && !alive, "bad request: %d replies, alive %d", replies,
+		         alive);
 		break;
 	case EX_INFO:
 		FZ_CHECK(replies == 1 && alive, "INFO: %d replies, alive %d", replies, alive);
@@ -248,8 +250,9 @@ static void fw_event(struct fw_conn *f, uint32_t events, int expect, const struc
 		           : fw_holder(req->chan)      ? EKU_BUSY
 		                                       : 0;
 
-		FZ_CHECK(replies == 1 && status == want, "ATTACH chan %u size %u abi %u: status %d, want %d",
-		         (unsigned)req->chan, (unsigned)req->size, (unsigned)req->abi, status, want);
+		FZ_CHECK(replies == 1 && status == want,
+		         "ATTACH chan %u size %u abi %u: status %d, want %d", (unsigned)req->chan,
+		         (unsigned)req->size, (unsigned)req->abi, status, want);
 		FZ_CHECK(alive == (want == 0), "ATTACH status %d, alive %d", status, alive);
 		if (want == 0) {
 			f->kind = FK_CHAN;
@@ -298,7 +301,7 @@ static int fw_expect(const struct fw_conn *f, const uint8_t *buf, size_t len, in
 {
 	if (f->kind == FK_CHAN)
 		return len == 0 ? EX_DROP : EX_NONE; /* an empty datagram reads as EOF */
-	if (len < FW_MSG || nfd > 4) /* kw_recv takes 4 descriptors: -EMFILE */
+	if (len < FW_MSG || nfd > 4)                 /* kw_recv takes 4 descriptors: -EMFILE */
 		return EX_DROP;
 	memcpy(m, buf, FW_MSG); /* a longer datagram: the provider reads this much */
 	if (m->magic != KW_MAGIC)

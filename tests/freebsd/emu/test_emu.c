@@ -581,7 +581,8 @@ static void *map_as_other_process(void *arg)
 	return NULL;
 }
 
-/* Issue 14 F3: only the attaching process may map the channel; the reference it keeps goes at close. */
+/* Issue 14 F3: only the attaching process may map the channel; the reference it keeps goes at
+ * close. */
 KT_TEST(only_the_attaching_process_maps_the_channel)
 {
 	struct other_map o = {0};
