@@ -55,8 +55,8 @@ int kup_attach_check(uint32_t abi, uint32_t flags, uint32_t chan, uint32_t size,
 
 #define KUP_COUNTERS(X)                                                                            \
 	X(sent)                                                                                    \
-	X(received) X(bytes_sent) X(bytes_received) X(sleeps) X(wakeups) X(timeouts) X(errors)     \
-	    X(proto_errors)
+	X(received)                                                                                \
+	X(bytes_sent) X(bytes_received) X(sleeps) X(wakeups) X(timeouts) X(errors) X(proto_errors)
 
 void kup_counters_load(struct kup_counters *dst, const struct kup_counters *src)
 {

@@ -103,7 +103,17 @@ int kup_os_attached(struct kupdev_softc *sc, uint32_t id);
 int kup_os_attach_sleep(struct kupdev_softc *sc, int64_t timeout_ns);
 /* kupdev_notify's wake-up of device handles; must not sleep (any context). */
 void kup_os_notify(struct kupdev_softc *sc);
-/* Why the calling thread's (or the host's) last kupdev_create failed. */
-int kup_os_create_error(void);
+/*
+ * The device's life, which is OS mechanism through and through (a node or
+ * an endpoint, wait queues to empty, the order an OS lets go of them).
+ * kup_os_dev_create: name, size and chan_cnt are checked, attr complete
+ * (mode 0600 unless set): sc, or NULL and *err (a positive EKU_* code).
+ * kup_os_dev_shutdown and kup_os_dev_unload: kupdev.h's kupdev_shutdown
+ * and kupdev_unload for a non-NULL sc (a second unload: -EKU_SHUTDOWN).
+ */
+struct kupdev_softc *kup_os_dev_create(const char *name, uint32_t size, uint32_t chan_cnt,
+                                       const struct kupdev_attr *attr, int *err);
+int kup_os_dev_shutdown(struct kupdev_softc *sc);
+int kup_os_dev_unload(struct kupdev_softc *sc);
 
 #endif /* KUP_OS_H */

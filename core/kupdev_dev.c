@@ -3,14 +3,55 @@
  * kupdev_dev.c - the device-wide kupdev_* calls, once for every kern-side
  * host, over kup_os.h: waiting for attaches (oldest first), handing an
  * attach to the thread that takes it, the session rule's "told" from
- * kupdev_attached, settings, counters, last errors.  Creating, shutting
- * down and unloading a device stay with each host (device nodes, wait
- * queues, the order in which an OS lets go of them).
+ * kupdev_attached, settings, counters, last errors; and the checks and
+ * defaults of a device's creation.  Creating, shutting down and unloading
+ * the device itself are the host's (device nodes, wait queues, the order
+ * in which an OS lets go of them).
  */
 #include "kup_os.h"
 
+static uint32_t create_err; /* why the last kupdev_create failed (kupdev_last_error(NULL, _)) */
+
+KUP_API struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t chan_cnt,
+                                                const struct kupdev_attr *attr)
+{
+	struct kupdev_attr a = {.uid = 0, .gid = 0, .mode = 0600, .flags = 0};
+	struct kupdev_softc *sc = NULL;
+	int r = kup_create_check(name, size, chan_cnt);
+
+	if (!r && attr) {
+		a = *attr;
+		if (a.mode & ~07777u)
+			r = -EKU_INVAL; /* permission bits only */
+		else if (!a.mode)
+			a.mode = 0600;
+	}
+	if (!r) {
+		sc = kup_os_dev_create(name, (uint32_t)size, (uint32_t)chan_cnt, &a, &r);
+		r = sc ? 0 : -(r ? r : EKU_SYS);
+	}
+	if (r)
+		kup_store_once(&create_err, (uint32_t)-r);
+	return sc;
+}
+
+KUP_API struct kupdev_softc *kupdev_create(const char *name, size_t size, size_t chan_cnt)
+{
+	return kupdev_create_attr(name, size, chan_cnt, NULL);
+}
+
+KUP_API int kupdev_shutdown(struct kupdev_softc *sc)
+{
+	return sc ? kup_os_dev_shutdown(sc) : -EKU_INVAL;
+}
+
+KUP_API int kupdev_unload(struct kupdev_softc *sc)
+{
+	return sc ? kup_os_dev_unload(sc) : -EKU_INVAL;
+}
+
 void kup_dev_setup(struct kup_dev *d, uint32_t size, uint32_t chan_cnt, void *pend_mem,
-                  int64_t spin_ns)
+                   int64_t spin_ns)
 {
 	d->size = size;
 	d->cap = size * KUP_PAGE;
@@ -151,7 +192,7 @@ KUP_API int kupdev_last_error(struct kupdev_softc *sc, int chan_id)
 	int r;
 
 	if (!sc)
-		return kup_os_create_error();
+		return (int)kup_load_once(&create_err);
 	r = dev_enter_chan(sc, chan_id, &ch);
 	if (r)
 		return -r;

@@ -123,7 +123,4 @@ static inline void kpv_hold(struct kupdev_softc *sc)
 	kpv_count_enter(&sc->inside);
 }
 
-/* kpv_dev.c */
-void kpv_set_create_error(int code);
-
 #endif /* KPV_H */

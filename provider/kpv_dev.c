@@ -30,18 +30,6 @@
 
 #define KPV_REPLY_MS 1000 /* a client that does not read its reply is dropped */
 
-static __thread int create_err;
-
-void kpv_set_create_error(int code)
-{
-	create_err = code < 0 ? -code : code;
-}
-
-int kup_os_create_error(void)
-{
-	return create_err;
-}
-
 static int eku_of(int err)
 {
 	switch (err) {
@@ -614,28 +602,24 @@ static int sc_init_locks(struct kupdev_softc *sc)
 	return 0;
 }
 
-KUP_API struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t chan_cnt,
-                                                const struct kupdev_attr *attr)
+/* core's contract (kup_os.h): the device and its endpoint, for checked arguments. */
+struct kupdev_softc *kup_os_dev_create(const char *name, uint32_t size, uint32_t chan_cnt,
+                                       const struct kupdev_attr *attr, int *err)
 {
 	struct kupdev_softc *sc;
 	sigset_t all, old;
 	uint32_t i;
 	int r;
 
-	r = kup_create_check(name, size, chan_cnt);
-	if (r) {
-		kpv_set_create_error(-r);
-		return NULL;
-	}
 	sc = calloc(1, sizeof(*sc));
 	if (!sc) {
-		kpv_set_create_error(EKU_NOMEM);
+		*err = EKU_NOMEM;
 		return NULL;
 	}
 	sc->lsock = sc->epfd = sc->stopfd = sc->spare_fd = -1;
 	if (sc_init_locks(sc)) {
 		free(sc);
-		kpv_set_create_error(EKU_NOMEM);
+		*err = EKU_NOMEM;
 		return NULL;
 	}
 	strcpy(sc->name, name);
@@ -645,15 +629,14 @@ KUP_API struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, s
 		r = -EKU_NOMEM;
 		goto fail;
 	}
-	kup_dev_setup(&sc->d, (uint32_t)size, (uint32_t)chan_cnt, sc->pend_mem,
-	              KUP_DEFAULT_SPIN_NS);
+	kup_dev_setup(&sc->d, size, chan_cnt, sc->pend_mem, KUP_DEFAULT_SPIN_NS);
 	for (i = 0; i < chan_cnt; i++) {
 		struct kpv_chan *ch = &sc->chans[i];
 
 		ch->sc = sc;
 		ch->id = i;
 		ch->conn_fd = -1;
-		ch->rx_copy = malloc(size * KUP_PAGE);
+		ch->rx_copy = malloc((size_t)size * KUP_PAGE);
 		if (!ch->rx_copy || pthread_mutex_init(&ch->conn_lock, NULL)) {
 			/* sc_free destroys every channel's lock: init the rest first */
 			for (; i < chan_cnt; i++)
@@ -697,13 +680,8 @@ fail_sock:
 	close(sc->lsock);
 fail:
 	sc_free(sc);
-	kpv_set_create_error(r);
+	*err = -r;
 	return NULL;
-}
-
-KUP_API struct kupdev_softc *kupdev_create(const char *name, size_t size, size_t chan_cnt)
-{
-	return kupdev_create_attr(name, size, chan_cnt, NULL);
 }
 
 /*
@@ -767,7 +745,7 @@ static int sc_shutdown(struct kupdev_softc *sc)
 	return 0;
 }
 
-KUP_API int kupdev_shutdown(struct kupdev_softc *sc)
+int kup_os_dev_shutdown(struct kupdev_softc *sc)
 {
 	if (!sc || sc->magic != KPV_MAGIC)
 		return -EKU_INVAL;
@@ -777,7 +755,7 @@ KUP_API int kupdev_shutdown(struct kupdev_softc *sc)
 	return 0;
 }
 
-KUP_API int kupdev_unload(struct kupdev_softc *sc)
+int kup_os_dev_unload(struct kupdev_softc *sc)
 {
 	uint32_t i;
 

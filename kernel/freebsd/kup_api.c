@@ -32,7 +32,6 @@ MALLOC_DEFINE(M_KUP, "kup", "KUP devices and channels");
 static LIST_HEAD(, kupdev_softc) kup_devs = LIST_HEAD_INITIALIZER(kup_devs);
 static struct mtx kup_devs_mtx;
 MTX_SYSINIT(kup_devs, &kup_devs_mtx, "kup devices", MTX_DEF);
-static int kup_create_err; /* atomic: why the last kupdev_create failed */
 
 /* --- time ----------------------------------------------------------------- */
 
@@ -261,18 +260,17 @@ kup_sc_release(struct kupdev_softc *sc)
 	kup_sc_free(sc);
 }
 
+/* core's contract (kup_os.h): the device and its node, for checked arguments. */
 struct kupdev_softc *
-kupdev_create_attr(const char *name, size_t size, size_t chan_cnt, const struct kupdev_attr *attr)
+kup_os_dev_create(
+    const char *name, uint32_t size, uint32_t chan_cnt, const struct kupdev_attr *attr, int *err)
 {
 	struct kupdev_softc *sc;
 	uint32_t i;
 	int error;
 
-	error = -kup_create_check(name, size, chan_cnt);
-	if (error == 0 && (PAGE_SIZE != KUP_PAGE || (attr != NULL && (attr->mode & ~07777u) != 0)))
-		error = EKU_INVAL;
-	if (error != 0) {
-		atomic_store_rel_int(&kup_create_err, error);
+	if (PAGE_SIZE != KUP_PAGE) {
+		*err = EKU_INVAL; /* the shared layout is in 4 KiB pages */
 		return (NULL);
 	}
 	sc = malloc(sizeof(*sc), M_KUP, M_WAITOK | M_ZERO);
@@ -294,7 +292,7 @@ kupdev_create_attr(const char *name, size_t size, size_t chan_cnt, const struct 
 	if (error != 0) {
 		if (error != EEXIST)
 			printf("kup: cannot create /dev/%s: error %d\n", name, error);
-		atomic_store_rel_int(&kup_create_err, error == EEXIST ? EKU_EXIST : EKU_SYS);
+		*err = error == EEXIST ? EKU_EXIST : EKU_SYS;
 		kup_sc_free(sc);
 		return (NULL);
 	}
@@ -302,12 +300,6 @@ kupdev_create_attr(const char *name, size_t size, size_t chan_cnt, const struct 
 	LIST_INSERT_HEAD(&kup_devs, sc, link);
 	mtx_unlock(&kup_devs_mtx);
 	return (sc);
-}
-
-struct kupdev_softc *
-kupdev_create(const char *name, size_t size, size_t chan_cnt)
-{
-	return (kupdev_create_attr(name, size, chan_cnt, NULL));
 }
 
 /* Unload, for one channel: fail every call with EKU_SHUTDOWN and tell the process. */
@@ -352,11 +344,8 @@ kup_dev_shutdown(struct kupdev_softc *sc)
 }
 
 int
-kupdev_shutdown(struct kupdev_softc *sc)
+kup_os_dev_shutdown(struct kupdev_softc *sc)
 {
-
-	if (sc == NULL)
-		return (-EKU_INVAL);
 	/*
 	 * Counted like any caller, but not refused once dead: a racing
 	 * kupdev_unload finds the device dead already and must still wait
@@ -370,14 +359,12 @@ kupdev_shutdown(struct kupdev_softc *sc)
 }
 
 int
-kupdev_unload(struct kupdev_softc *sc)
+kup_os_dev_unload(struct kupdev_softc *sc)
 {
 	struct kup_fchan *ch;
 	struct kup_fmem *lent;
 	uint32_t i;
 
-	if (sc == NULL)
-		return (-EKU_INVAL);
 	mtx_lock(&sc->mtx);
 	if (sc->unloading) {
 		mtx_unlock(&sc->mtx);
@@ -477,12 +464,6 @@ kup_os_notify(struct kupdev_softc *sc)
 	cv_broadcast(&sc->notify_cv);
 	mtx_unlock(&sc->mtx);
 	selwakeup(&sc->sel);
-}
-
-int
-kup_os_create_error(void)
-{
-	return (atomic_load_acq_int(&kup_create_err));
 }
 
 /* --- kup.ko load and unload ------------------------------------------------- */

@@ -691,9 +691,9 @@ kup_dev_create(struct kupdev_softc *sc, const struct kupdev_attr *attr)
 	make_dev_args_init(&args);
 	args.mda_flags = MAKEDEV_WAITOK | MAKEDEV_CHECKNAME;
 	args.mda_devsw = &kup_cdevsw;
-	args.mda_uid = attr != NULL ? attr->uid : UID_ROOT;
-	args.mda_gid = attr != NULL ? attr->gid : GID_WHEEL;
-	args.mda_mode = attr != NULL && attr->mode != 0 ? (int)attr->mode : 0600;
+	args.mda_uid = attr->uid; /* complete: core filled in the defaults */
+	args.mda_gid = attr->gid;
+	args.mda_mode = (int)attr->mode;
 	args.mda_si_drv1 = sc;
 	return (make_dev_s(&args, &sc->cdev, "%s", sc->name));
 }

@@ -153,8 +153,3 @@ void kup_os_notify(struct kupdev_softc *sc)
 	atomic_inc(&sc->notify_gen);
 	wake_up_interruptible_all(&sc->notify_wq);
 }
-
-int kup_os_create_error(void)
-{
-	return kup_last_create_error();
-}

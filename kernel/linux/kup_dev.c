@@ -24,7 +24,6 @@ static DEFINE_MUTEX(kup_devs_lock);
 static DEFINE_IDA(kup_minors);
 static dev_t kup_devt;
 static struct class *kup_class;
-static atomic_t kup_create_err = ATOMIC_INIT(0); /* kupdev_last_error(NULL, _) */
 
 /* --- memory of one attach ------------------------------------------------ */
 
@@ -268,42 +267,30 @@ static void kup_dev_release(struct device *dev)
 	kfree(sc);
 }
 
-static void kup_create_fail(int code)
-{
-	atomic_set(&kup_create_err, code);
-}
-
-struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t chan_cnt,
-                                        const struct kupdev_attr *attr)
+/* core's contract (kup_os.h): the device and its node, for checked arguments. */
+struct kupdev_softc *kup_os_dev_create(const char *name, uint32_t size, uint32_t chan_cnt,
+                                       const struct kupdev_attr *attr, int *err)
 {
 	struct kupdev_softc *sc, *o;
 	uint32_t i;
 	int r;
 
-	r = kup_create_check(name, size, chan_cnt);
-	if (r) {
-		kup_create_fail(-r);
-		return NULL;
-	}
 	sc = kzalloc(sizeof(*sc), GFP_KERNEL);
 	if (!sc) {
-		kup_create_fail(EKU_NOMEM);
+		*err = EKU_NOMEM;
 		return NULL;
 	}
 	/* The channels, then the pending queue's memory (chan_cnt <= KUP_MAX_CHANNELS). */
 	sc->ch = kvzalloc(chan_cnt * sizeof(*sc->ch) + KUP_PEND_BYTES(chan_cnt), GFP_KERNEL);
 	if (!sc->ch) {
 		kfree(sc);
-		kup_create_fail(EKU_NOMEM);
+		*err = EKU_NOMEM;
 		return NULL;
 	}
 	strscpy(sc->name, name, sizeof(sc->name));
 	kup_dev_setup(&sc->d, size, chan_cnt, sc->ch + chan_cnt,
 	              (int64_t)READ_ONCE(kup_spin_us) * 1000);
-	if (attr)
-		sc->attr = *attr;
-	if (!sc->attr.mode)
-		sc->attr.mode = 0600;
+	sc->attr = *attr;
 	mutex_init(&sc->lock);
 	mutex_init(&sc->shut_lock);
 	atomic_set(&sc->inside, 0);
@@ -332,7 +319,7 @@ struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t ch
 		mutex_unlock(&kup_devs_lock);
 		kvfree(sc->ch);
 		kfree(sc);
-		kup_create_fail(r);
+		*err = r;
 		return NULL;
 	}
 	sc->minor = r;
@@ -352,7 +339,7 @@ struct kupdev_softc *kupdev_create_attr(const char *name, size_t size, size_t ch
 		ida_free(&kup_minors, sc->minor);
 		mutex_unlock(&kup_devs_lock);
 		put_device(&sc->dev); /* frees sc (kup_dev_release) */
-		kup_create_fail(r == -EEXIST ? EKU_EXIST : EKU_NOMEM);
+		*err = r == -EEXIST ? EKU_EXIST : EKU_NOMEM;
 		return NULL;
 	}
 	list_add_tail(&sc->node, &kup_devs);
@@ -363,18 +350,8 @@ fail_unlock:
 	mutex_unlock(&kup_devs_lock);
 	kvfree(sc->ch);
 	kfree(sc);
-	kup_create_fail(r);
+	*err = r;
 	return NULL;
-}
-
-struct kupdev_softc *kupdev_create(const char *name, size_t size, size_t chan_cnt)
-{
-	return kupdev_create_attr(name, size, chan_cnt, NULL);
-}
-
-int kup_last_create_error(void)
-{
-	return atomic_read(&kup_create_err);
 }
 
 /* --- unload ---------------------------------------------------------------- */
@@ -446,10 +423,8 @@ static void kup_dev_shutdown(struct kupdev_softc *sc)
 	mutex_unlock(&sc->shut_lock);
 }
 
-int kupdev_shutdown(struct kupdev_softc *sc)
+int kup_os_dev_shutdown(struct kupdev_softc *sc)
 {
-	if (!sc)
-		return -EKU_INVAL;
 	/*
 	 * A racing kupdev_unload waits for our shut_lock, then may free sc;
 	 * mutex_unlock may still touch the mutex after handing it over
@@ -461,13 +436,11 @@ int kupdev_shutdown(struct kupdev_softc *sc)
 	return 0;
 }
 
-int kupdev_unload(struct kupdev_softc *sc)
+int kup_os_dev_unload(struct kupdev_softc *sc)
 {
 	struct kup_kchan *chans;
 	uint32_t i;
 
-	if (!sc)
-		return -EKU_INVAL;
 	mutex_lock(&sc->lock);
 	if (sc->unloading) {
 		mutex_unlock(&sc->lock);

@@ -137,7 +137,6 @@ struct kup_mem *kup_mem_alloc(uint32_t size, uint32_t chan, uint32_t chan_cnt);
 /* Point the kern side's end at the channel's latest attach (lock held). */
 int kup_chan_switch(struct kup_kchan *ch, int force);
 extern const struct kup_host_ops kup_kern_ops;
-int kup_last_create_error(void);
 extern unsigned int kup_spin_us; /* module parameter spin_us */
 int kup_dev_init(void);
 void kup_dev_exit(void);

@@ -715,4 +715,18 @@ KT_TEST(wait_channel_reports_attaches_in_order)
 	KT_EQ(kupdev_unload(sc), 0);
 }
 
+/* Issue 11: kupdev_create_attr's checks are core's: bits beyond the permissions are refused
+ * everywhere. */
+KT_TEST(create_attr_refuses_more_than_permission_bits)
+{
+	struct kupdev_attr a = {.mode = 010600};
+	char name[64];
+
+	snprintf(name, sizeof(name), "kt_attr_%d", (int)getpid());
+	KT_ASSERT(kupdev_create_attr(name, 1, 1, &a) == NULL);
+	KT_EQ(kupdev_last_error(NULL, 0), EKU_INVAL);
+	KT_ASSERT(kupdev_create_attr(name, 0, 1, NULL) == NULL);
+	KT_EQ(kupdev_last_error(NULL, 0), EKU_BADSIZE);
+}
+
 KT_MAIN()

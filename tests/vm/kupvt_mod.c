@@ -300,7 +300,9 @@ static int kupvt_start(void)
 	if (kupdev_create("kupvt_attr", 1, 1) || kupdev_last_error(NULL, 0) != EKU_EXIST ||
 	    kupdev_create("../x", 1, 1) || kupdev_create(".hidden", 1, 1) ||
 	    kupdev_create("ok", 0, 1) || kupdev_create("ok", 1, KUP_MAX_CHANNELS + 1) ||
-	    kupdev_create("ok", KUP_MAX_SIZE + 1, 1)) {
+	    kupdev_create("ok", KUP_MAX_SIZE + 1, 1) ||
+	    kupdev_create_attr("ok", 1, 1, &(struct kupdev_attr){.mode = 010600}) ||
+	    kupdev_last_error(NULL, 0) != EKU_INVAL) {
 		pr_err("kupvt: kupdev_create accepted a bad name or size\n");
 		kupdev_unload(sc_attr);
 		return -EKU_INVAL;

@@ -193,6 +193,8 @@ KT_TEST(create_validates_and_unload_frees_the_device)
 	KT_ASSERT(kupdev_create("x", KUP_MAX_SIZE + 1, 1) == NULL);
 	KT_ASSERT(kupdev_create("0123456789012345678901234567890123456789012345678901234567890123",
 	                        1, 1) == NULL);
+	KT_ASSERT(kupdev_create_attr("x", 1, 1, &(struct kupdev_attr){.mode = 010600}) == NULL);
+	KT_EQ(kupdev_last_error(NULL, 0), EKU_INVAL);
 	sc = kupdev_create_attr("emu_a", SIZE, 3, &at);
 	KT_ASSERT(sc);
 	KT_ASSERT(kupdev_create("emu_a", 1, 1) == NULL);
