@@ -213,8 +213,13 @@ static int prov_attach(struct kp_dev *d, struct kp_chan *c)
 	 * A waiting attach (every channel taken) is answered when one is
 	 * released; giving up closes the connection, which withdraws it.
 	 */
-	if (c->attach_flags & KUP_ATTACH_WAIT)
-		end = c->attach_timeout < 0 ? -1 : kup_now_ns() + c->attach_timeout;
+	if (c->attach_flags & KUP_ATTACH_WAIT) {
+		int64_t now = kup_now_ns();
+
+		end = c->attach_timeout < 0 || c->attach_timeout > INT64_MAX - now
+		          ? -1
+		          : now + c->attach_timeout;
+	}
 	r = recv_reply_until(fd, KW_ATTACH_REPLY, &m, fds, &nfd, NULL, end);
 	if (r)
 		goto out;

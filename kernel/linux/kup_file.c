@@ -195,7 +195,8 @@ static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
 		return kup_ioc_errno(r);
 	if (READ_ONCE(sc->d.dead))
 		return -ESHUTDOWN;
-	forever = a.timeout_ns < 0;
+	/* Beyond a century is forever: now + timeout must not overflow ktime_t. */
+	forever = a.timeout_ns < 0 || a.timeout_ns > (int64_t)100 * 365 * 86400 * NSEC_PER_SEC;
 	if (!forever)
 		end = ktime_add_ns(ktime_get(), a.timeout_ns);
 	a.chan = array_index_nospec(a.chan, sc->d.chan_cnt);

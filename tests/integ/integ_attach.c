@@ -221,3 +221,34 @@ KT_TEST(device_handle_sees_channel_errors)
 	kernproxy_close(h);
 	ctl_close(c);
 }
+
+/* A provider killed under its client: EKU_CLOSED on the channel, EKU_SHUTDOWN on the device. */
+KT_TEST(killed_provider_shows_on_device_handle)
+{
+	const char *echo = kit_prog("KUPTEST_ECHO");
+	int st = 0;
+	size_t len;
+	void *h, *ch;
+	char *p;
+	pid_t pid;
+
+	KIT_PROVIDER_ONLY("a kernel module cannot be killed");
+	if (!echo)
+		KT_SKIP("KUPTEST_ECHO does not name the kup_echo provider program");
+	if (kit_spawn(echo, &pid, &st) != 0)
+		KT_FAIL("kup_echo did not start (status %d)", st);
+	h = kit_open("kup_echo");
+	ch = kernproxy_channel(h, 0, 1);
+	KT_ASSERT(ch);
+	p = kit_recv(ch, &len);
+	KT_ASSERT(len > 10 && memcmp(p, "hello from", 10) == 0);
+	KT_EQ(kernproxy_send(ch, "ping", 4, 0), 0);
+	p = kit_recv(ch, &len);
+	KT_ASSERT(len == 4 && memcmp(p, "ping", 4) == 0);
+	KT_EQ(kill(pid, SIGKILL), 0);
+	KT_EQ(waitpid(pid, &st, 0), pid);
+	KT_EQ(kernproxy_send(ch, "gone", 4, 0), 0); /* our turn: nobody reads it */
+	KIT_FAILS_WITH(kernproxy_receive(ch, 0) == NULL, ch, EKU_CLOSED);
+	KT_EQ(kernproxy_error(h), EKU_SHUTDOWN);
+	kernproxy_close(h);
+}

@@ -679,11 +679,16 @@ int kemu_mmap(struct kemu_file *f, vm_ooffset_t off, size_t len, int prot, struc
 	return kemu_mmap_at(f, NULL, off, len, prot, vp, addr);
 }
 
+void kemu_vmap_drop(struct kemu_vmap *v)
+{
+	vm_object_deallocate(v->obj);
+	free(v);
+}
+
 void kemu_munmap(struct kemu_vmap *v)
 {
 	munmap(v->addr, v->len);
-	vm_object_deallocate(v->obj);
-	free(v);
+	kemu_vmap_drop(v);
 }
 
 struct kemu_vmap *kemu_vmap_fork(struct kemu_vmap *v)

@@ -403,6 +403,8 @@ int kemu_mmap_at(struct kemu_file *f, void *at, vm_ooffset_t off, size_t len, in
 int kemu_mmap(struct kemu_file *f, vm_ooffset_t off, size_t len, int prot, struct kemu_vmap **vp,
               void **addr);
 void kemu_munmap(struct kemu_vmap *v);
+/* The mapping's object reference and record only: the caller unmapped the range already. */
+void kemu_vmap_drop(struct kemu_vmap *v);
 /* fork: the child's mapping shares the object (MAP_SHARED), as vmspace_fork does. */
 struct kemu_vmap *kemu_vmap_fork(struct kemu_vmap *v);
 int kemu_kqfilter(struct kemu_file *f, struct knote *kn);

@@ -125,29 +125,29 @@ void *kemu_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t o
 	return p;
 }
 
-/* Unmapping drops the device mappings inside the range (and their object references). */
+/*
+ * Unmapping drops the device mappings inside the range (and their object
+ * references).  The range is unmapped once, before any reference goes: the
+ * last one may detach a channel and let another thread map kernel memory,
+ * which may land in the freed range (a second munmap would take it away).
+ */
 int kemu_sys_munmap(void *addr, size_t len)
 {
+	struct kemu_vmap *gone[KEMU_MAPS];
 	char *a = addr;
-	int i;
+	int i, n = 0, r;
 
-	for (;;) {
-		struct kemu_vmap *v = NULL;
-
-		pthread_mutex_lock(&sys_lock);
-		for (i = 0; i < KEMU_MAPS; i++)
-			if (maps[i].v && maps[i].addr >= a &&
-			    maps[i].addr + maps[i].len <= a + len) {
-				v = maps[i].v;
-				maps[i].v = NULL;
-				break;
-			}
-		pthread_mutex_unlock(&sys_lock);
-		if (!v)
-			break;
-		kemu_munmap(v);
-	}
-	return munmap(addr, len);
+	pthread_mutex_lock(&sys_lock);
+	for (i = 0; i < KEMU_MAPS; i++)
+		if (maps[i].v && maps[i].addr >= a && maps[i].addr + maps[i].len <= a + len) {
+			gone[n++] = maps[i].v;
+			maps[i].v = NULL;
+		}
+	pthread_mutex_unlock(&sys_lock);
+	r = munmap(addr, len);
+	while (n > 0)
+		kemu_vmap_drop(gone[--n]);
+	return r;
 }
 
 int kemu_sys_close(int fd)
