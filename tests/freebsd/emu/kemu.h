@@ -330,8 +330,7 @@ int vm_map_remove(vm_map_t map, vm_offset_t start, vm_offset_t end);
 vm_paddr_t pmap_kextract(vm_offset_t va);
 vm_page_t vm_page_getfake(vm_paddr_t paddr, vm_memattr_t memattr);
 void vm_page_updatefake(vm_page_t m, vm_paddr_t paddr, vm_memattr_t memattr);
-void vm_page_replace_checked(vm_page_t mnew, vm_object_t object, vm_pindex_t pindex,
-                             vm_page_t mold);
+void vm_page_replace(vm_page_t mnew, vm_object_t object, vm_pindex_t pindex, vm_page_t mold);
 void vm_page_free(vm_page_t m);
 #define vm_page_valid(m) ((m)->valid = VM_PAGE_BITS_ALL)
 struct cdev_pager_ops {
