@@ -352,6 +352,7 @@ kup_dev_shutdown(struct kupdev_softc *sc)
 	atomic_store_rel_int(&sc->dead, 1);
 	cv_broadcast(&sc->attach_cv);
 	cv_broadcast(&sc->notify_cv);
+	KNOTE_LOCKED(&sc->sel.si_note, 0); /* device handles' knotes: EV_EOF */
 	mtx_unlock(&sc->mtx);
 	selwakeup(&sc->sel);
 
@@ -522,6 +523,7 @@ kupdev_notify(struct kupdev_softc *sc)
 	mtx_lock(&sc->mtx);
 	sc->notify++;
 	cv_broadcast(&sc->notify_cv);
+	KNOTE_LOCKED(&sc->sel.si_note, 0); /* device handles' knotes */
 	mtx_unlock(&sc->mtx);
 	selwakeup(&sc->sel);
 	kup_leave(sc);

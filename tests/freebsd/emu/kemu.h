@@ -33,6 +33,9 @@
 #ifndef ERESTART
 #define ERESTART (-1)
 #endif
+/* A file's open mode, as d_ioctl's fflag gets it (the emulated files are read-write). */
+#define FREAD  0x0001
+#define FWRITE 0x0002
 typedef char *caddr_t;
 typedef int64_t sbintime_t;
 typedef uintptr_t vm_offset_t;
