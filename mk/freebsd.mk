@@ -63,3 +63,9 @@ SUITES_LAST += freebsd-vm
 .PHONY: suite-freebsd-vm
 suite-freebsd-vm:
 	@B=$(B) tests/freebsd/vm/suite.sh
+
+# The echo demo against kup_echo.ko on FreeBSD, where the inputs exist.
+.PHONY: demo-freebsd-vm
+demo: demo-freebsd-vm
+demo-freebsd-vm:
+	@B=$(B) tests/freebsd/vm/demo.sh

@@ -18,7 +18,7 @@
 #                      the kernel's options (INVARIANTS, WITNESS...), as
 #                      bsd.kmod.mk does with KERNBUILDDIR
 #                      (default $KUP_FBSD_DIR/kernbuild when it exists)
-KUP_FBSD_DIR=${KUP_FBSD_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kup/freebsd}
+KUP_FBSD_DIR=${KUP_FBSD_DIR:-${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/kup/freebsd}
 KUP_FBSD_KERNEL=${KUP_FBSD_KERNEL:-$KUP_FBSD_DIR/kernel}
 KUP_FBSD_SYSROOT=${KUP_FBSD_SYSROOT:-$KUP_FBSD_DIR/sysroot}
 KUP_FBSD_SRC=${KUP_FBSD_SRC:-$KUP_FBSD_DIR/src}
