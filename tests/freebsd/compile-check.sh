@@ -40,7 +40,7 @@ command -v "$CLANG" >/dev/null || skip "$CLANG not installed (scripts/deps/freeb
 # kup.ko, the protocol core compiled unchanged, and the service modules.
 kmod=(kernel/freebsd/*.c core/kup_core.c core/kup_err.c core/kup_check.c)
 svc=()
-for f in examples/echo/kup_echo.c tests/svc/kuptest_svc.c; do
+for f in examples/echo/kup_echo.c tests/svc/kuptest_svc.c tests/vm/kupvt_mod.c; do
 	[ -f "$f" ] && svc+=("$f")
 done
 
