@@ -1217,6 +1217,24 @@ KT_TEST_T(munmap_detach_frees_pages_of_open_files, 120)
 #endif
 }
 
+#ifdef __FreeBSD__
+/* A thread asleep in kevent on a device handle: what the unload gives it. */
+struct kq_waiter {
+	int kq;
+	int n;
+	struct kevent ev;
+};
+
+static void *kq_wait(void *arg)
+{
+	struct kq_waiter *k = arg;
+	struct timespec t = {30, 0};
+
+	k->n = kevent(k->kq, NULL, 0, &k->ev, 1, &t);
+	return NULL;
+}
+#endif
+
 /* Last: unloads kupvt under a blocked process, then loads it again. */
 KT_TEST_T(unload_with_blocked_process, 60)
 {
@@ -1271,9 +1289,25 @@ KT_TEST_T(unload_with_blocked_process, 60)
 		_exit(0);
 	}
 	KT_EQ(read(p[0], &c, 1), 1);
+#ifdef __FreeBSD__
+	/* The device handle, in kqueue: a thread sleeps in kevent across the unload. */
+	struct kq_waiter kw = {.kq = kqueue()};
+	pthread_t kt;
+
+	KT_ASSERT(kw.kq >= 0);
+	EV_SET(&kw.ev, spare, EVFILT_READ, EV_ADD, 0, 0, NULL);
+	KT_EQ(kevent(kw.kq, &kw.ev, 1, NULL, 0, NULL), 0);
+	KT_EQ(pthread_create(&kt, NULL, kq_wait, &kw), 0);
+#endif
 	usleep(200000);
 #ifdef __FreeBSD__
 	KT_EQ(kldunload(kldfind("kupvt.ko")), 0);
+	KT_EQ(pthread_join(kt, NULL), 0);
+	printf("# kevent asleep on a device handle across the unload: %d event(s), flags %#x\n",
+	       kw.n, kw.n > 0 ? (unsigned)kw.ev.flags : 0);
+	KT_EQ(kw.n, 1);
+	KT_ASSERT(kw.ev.flags & EV_EOF);
+	close(kw.kq);
 #else
 	KT_EQ(system("rmmod kupvt"), 0);
 #endif
