@@ -1258,8 +1258,25 @@ KT_TEST_T(unload_with_blocked_process, 60)
 		vt_hello(&v);
 		KT_EQ(kup_end_send(&v.e, "H", 1, 0, SECOND), 0); /* the module keeps the turn */
 		v.e.spin_ns = 0;
+#ifdef __FreeBSD__
+		/* The channel's file in kqueue too: a thread asleep in kevent across the unload. */
+		struct kq_waiter kc_w = {.kq = kqueue()};
+		pthread_t kc_t;
+
+		KT_ASSERT(kc_w.kq >= 0);
+		EV_SET(&kc_w.ev, v.fd, EVFILT_READ, EV_ADD, 0, 0, NULL);
+		KT_EQ(kevent(kc_w.kq, &kc_w.ev, 1, NULL, 0, NULL), 0);
+		KT_EQ(pthread_create(&kc_t, NULL, kq_wait, &kc_w), 0);
+#endif
 		KT_EQ(write(p[1], "x", 1), 1);
 		KT_EQ(kup_end_wait(&v.e, 0, -1), -EKU_SHUTDOWN);
+#ifdef __FreeBSD__
+		KT_EQ(pthread_join(kc_t, NULL), 0);
+		printf("# kevent asleep on a channel across the unload: %d event(s), flags %#x\n",
+		       kc_w.n, kc_w.n > 0 ? (unsigned)kc_w.ev.flags : 0);
+		KT_EQ(kc_w.n, 1);
+		KT_ASSERT(kc_w.ev.flags & EV_EOF);
+#endif
 		/*
 		 * The pages stay mapped and readable after the module is gone;
 		 * unload publishes the shutdown state in the kern tw too (for
