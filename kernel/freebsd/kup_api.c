@@ -394,6 +394,12 @@ kupdev_unload(struct kupdev_softc *sc)
 	atomic_store_rel_int(&sc->unloading, 1);
 	mtx_unlock(&sc->mtx);
 	kup_dev_shutdown(sc);
+	/*
+	 * Device handles' knotes (fired: EV_EOF) hook their file's cdevpriv,
+	 * which destroy_dev frees below: drop them first.  None is added once
+	 * the device is dead (kup_d_kqfilter).
+	 */
+	knlist_delete(&sc->sel.si_note, curthread, 0);
 
 	/*
 	 * Waits for threads inside our d_* methods (all woken above), then runs

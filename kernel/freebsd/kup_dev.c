@@ -587,7 +587,9 @@ static struct filterops kup_read_filtops = {
  * A device handle: EVFILT_READ once kupdev_notify moved past the generation
  * the file last read (as poll), EV_EOF at unload.  kn_hook is the file's
  * cdevpriv: the knote goes with the file (knote_fdclose) before the
- * cdevpriv destructor, or with knlist_delete at unload.
+ * cdevpriv destructor, or at unload with knlist_delete before destroy_dev
+ * runs the destructors (a kevent on a device handle across the unload
+ * panicked in this filter on 14.2 when the knote outlived its cdevpriv).
  */
 static void
 kup_kn_dev_detach(struct knote *kn)
@@ -632,9 +634,16 @@ kup_d_kqfilter(struct cdev *dev, struct knote *kn)
 		return (EINVAL);
 	ch = kup_priv_chan(priv);
 	if (ch == NULL) {
+		/* Not once dead: kupdev_unload drops these before destroy_dev frees priv. */
+		mtx_lock(&priv->sc->mtx);
+		if (atomic_load_acq_int(&priv->sc->dead)) {
+			mtx_unlock(&priv->sc->mtx);
+			return (ENXIO);
+		}
 		kn->kn_fop = &kup_dev_read_filtops;
 		kn->kn_hook = priv;
-		knlist_add(&priv->sc->sel.si_note, kn, 0);
+		knlist_add(&priv->sc->sel.si_note, kn, 1);
+		mtx_unlock(&priv->sc->mtx);
 		return (0);
 	}
 	/* kn_hook is the channel: it outlives the file (freed after knlist_delete). */
