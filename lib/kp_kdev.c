@@ -33,6 +33,17 @@ static int kdev_err(int err)
 	}
 }
 
+/*
+ * An error of a call on a file that is open already.  Once kupdev_unload
+ * destroyed the device, FreeBSD's devfs answers ENXIO itself, without
+ * calling kup.ko (destroy_dev), where Linux kup.ko says ESHUTDOWN: both
+ * are the unload, EKU_SHUTDOWN, not "no such device".
+ */
+static int kdev_herr(int err)
+{
+	return err == ENXIO ? -EKU_SHUTDOWN : kdev_err(err);
+}
+
 static int kdev_open_fd(const char *path, int *fd)
 {
 	*fd = open(path, O_RDWR | O_CLOEXEC);
@@ -41,7 +52,7 @@ static int kdev_open_fd(const char *path, int *fd)
 
 static int kdev_info(struct kp_dev *dev, struct kup_ioc_info *out)
 {
-	return ioctl(dev->fd, KUP_IOC_INFO, out) < 0 ? kdev_err(errno) : 0;
+	return ioctl(dev->fd, KUP_IOC_INFO, out) < 0 ? kdev_herr(errno) : 0;
 }
 
 static int kdev_open(struct kp_dev *dev)
@@ -75,7 +86,7 @@ static int kdev_attach(struct kp_dev *dev, struct kp_chan *chan)
 	if (r) /* it was there at kernproxy_open: gone now (FreeBSD: ENXIO once shut down) */
 		return r == -EKU_NOENT ? -EKU_SHUTDOWN : r;
 	if (ioctl(fd, KUP_IOC_ATTACH, &a) < 0) {
-		r = kdev_err(errno);
+		r = kdev_herr(errno);
 		close(fd);
 		return r;
 	}
@@ -132,7 +143,7 @@ static int kdev_sleep(struct kup_end *e, const uint32_t *peer_tw, uint32_t seen,
 	(void)peer_tw; /* kup.ko compares the kern tw itself, under its wait queue */
 	if (ioctl(c->fd, KUP_IOC_WAIT, &w) == 0)
 		return 0;
-	return kdev_err(errno);
+	return kdev_herr(errno);
 }
 
 static void kdev_wake(struct kup_end *e, uint32_t bits)
@@ -150,7 +161,7 @@ static int kdev_wait_notify(struct kp_dev *dev, uint32_t *seen, int64_t timeout_
 	int r;
 
 	if (ioctl(dev->fd, KUP_IOC_NOTIFY, &w) < 0)
-		return kdev_err(errno);
+		return kdev_herr(errno);
 	r = kdev_info(dev, &in);
 	if (r)
 		return r;

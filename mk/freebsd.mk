@@ -54,3 +54,18 @@ SUITES += freebsd-emu
 .PHONY: suite-freebsd-emu
 suite-freebsd-emu: $(FBSD_EMU)
 	@ASAN_OPTIONS=detect_leaks=0 KUP_QUIET=1 $(FBSD_EMU)
+
+# A real FreeBSD kernel under QEMU (tests/freebsd/vm): KUP's modules and
+# static test programs built here with clang/lld against a FreeBSD kernel,
+# sysroot and source tree someone provides (tests/freebsd/vm/inputs.sh,
+# docs/freebsd.md); never FreeBSD itself.  Without them: a skip saying why.
+SUITES_LAST += freebsd-vm
+.PHONY: suite-freebsd-vm
+suite-freebsd-vm:
+	@B=$(B) tests/freebsd/vm/suite.sh
+
+# The echo demo against kup_echo.ko on FreeBSD, where the inputs exist.
+.PHONY: demo-freebsd-vm
+demo: demo-freebsd-vm
+demo-freebsd-vm:
+	@B=$(B) tests/freebsd/vm/demo.sh

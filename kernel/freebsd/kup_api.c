@@ -336,6 +336,7 @@ kup_dev_shutdown(struct kupdev_softc *sc)
 	atomic_store_rel_32(&sc->d.dead, 1);
 	cv_broadcast(&sc->attach_cv);
 	cv_broadcast(&sc->notify_cv);
+	KNOTE_LOCKED(&sc->sel.si_note, 0); /* device handles' knotes: EV_EOF */
 	mtx_unlock(&sc->mtx);
 	selwakeup(&sc->sel);
 
@@ -373,6 +374,12 @@ kup_os_dev_unload(struct kupdev_softc *sc)
 	atomic_store_rel_int(&sc->unloading, 1);
 	mtx_unlock(&sc->mtx);
 	kup_dev_shutdown(sc);
+	/*
+	 * Device handles' knotes (fired: EV_EOF) hook their file's cdevpriv,
+	 * which destroy_dev frees below: drop them first.  None is added once
+	 * the device is dead (kup_d_kqfilter).
+	 */
+	knlist_delete(&sc->sel.si_note, curthread, 0);
 
 	/*
 	 * Waits for threads inside our d_* methods (all woken above), then runs
@@ -384,7 +391,7 @@ kup_os_dev_unload(struct kupdev_softc *sc)
 	sc->cdev = NULL;
 
 	/*
-	 * API callers leave (all woken above).  kup_leave's release store is
+	 * API callers leave (all woken above).  kup_os_leave's release store is
 	 * their last touch of sc, so they cannot wake us: poll.
 	 */
 	atomic_thread_fence_seq_cst();
@@ -462,6 +469,7 @@ kup_os_notify(struct kupdev_softc *sc)
 	mtx_lock(&sc->mtx);
 	sc->notify++;
 	cv_broadcast(&sc->notify_cv);
+	KNOTE_LOCKED(&sc->sel.si_note, 0); /* device handles' knotes */
 	mtx_unlock(&sc->mtx);
 	selwakeup(&sc->sel);
 }

@@ -13,6 +13,7 @@
 #include <sys/condvar.h>
 #include <sys/conf.h>
 #include <sys/event.h>
+#include <sys/fcntl.h>
 #include <sys/kernel.h>
 #include <sys/lock.h>
 #include <sys/malloc.h>
@@ -545,6 +546,9 @@ kup_d_ioctl(struct cdev *dev, u_long cmd, caddr_t data, int fflag, struct thread
 		mtx_unlock(&sc->mtx);
 		return (0);
 	case KUP_IOC_ATTACH:
+		/* A read-only file holds no channel (its user block is writable), as on Linux. */
+		if ((fflag & FWRITE) == 0)
+			return (EPERM);
 		return (kup_attach(priv, (struct kup_ioc_attach *)data));
 	case KUP_IOC_WAIT:
 		if (ch == NULL)
@@ -630,6 +634,43 @@ static struct filterops kup_read_filtops = {
     .f_event = kup_kn_event,
 };
 
+/*
+ * A device handle: EVFILT_READ once kupdev_notify moved past the generation
+ * the file last read (as poll), EV_EOF at unload.  kn_hook is the file's
+ * cdevpriv: the knote goes with the file (knote_fdclose) before the
+ * cdevpriv destructor, or at unload with knlist_delete before destroy_dev
+ * runs the destructors (a kevent on a device handle across the unload
+ * panicked in this filter on 14.2 when the knote outlived its cdevpriv).
+ */
+static void
+kup_kn_dev_detach(struct knote *kn)
+{
+	struct kup_fpriv *priv = kn->kn_hook;
+
+	knlist_remove(&priv->sc->sel.si_note, kn, 0);
+}
+
+static int
+kup_kn_dev_event(struct knote *kn, long hint)
+{
+	struct kup_fpriv *priv = kn->kn_hook;
+	struct kupdev_softc *sc = priv->sc;
+
+	mtx_assert(&sc->mtx, MA_OWNED);
+	if (atomic_load_acq_32(&sc->d.dead)) {
+		kn->kn_flags |= EV_EOF;
+		return (1);
+	}
+	kn->kn_data = sc->notify != priv->nseen;
+	return (kn->kn_data != 0);
+}
+
+static struct filterops kup_dev_read_filtops = {
+    .f_isfd = 1,
+    .f_detach = kup_kn_dev_detach,
+    .f_event = kup_kn_dev_event,
+};
+
 static int
 kup_d_kqfilter(struct cdev *dev, struct knote *kn)
 {
@@ -640,9 +681,22 @@ kup_d_kqfilter(struct cdev *dev, struct knote *kn)
 	error = devfs_get_cdevpriv((void **)&priv);
 	if (error != 0)
 		return (error);
-	ch = kup_priv_chan(priv);
-	if (ch == NULL || kn->kn_filter != EVFILT_READ)
+	if (kn->kn_filter != EVFILT_READ)
 		return (EINVAL);
+	ch = kup_priv_chan(priv);
+	if (ch == NULL) {
+		/* Not once dead: kupdev_unload drops these before destroy_dev frees priv. */
+		mtx_lock(&priv->sc->mtx);
+		if (atomic_load_acq_32(&priv->sc->d.dead)) {
+			mtx_unlock(&priv->sc->mtx);
+			return (ENXIO);
+		}
+		kn->kn_fop = &kup_dev_read_filtops;
+		kn->kn_hook = priv;
+		knlist_add(&priv->sc->sel.si_note, kn, 1);
+		mtx_unlock(&priv->sc->mtx);
+		return (0);
+	}
 	/* kn_hook is the channel: it outlives the file (freed after knlist_delete). */
 	kn->kn_fop = &kup_read_filtops;
 	kn->kn_hook = ch;

@@ -102,19 +102,23 @@ kup_off_nospec(uint64_t off, uint64_t len)
 }
 
 /*
- * How a fault handler frees the page it replaces and marks its own valid
- * changed in 13.0 (page locks left vm_page_free; vm_page_valid came).
+ * How a fault handler puts its fictitious page in place of the page it was
+ * handed, and marks it valid, changed in 13.0: vm_page_replace frees the
+ * page it replaces itself (freeing it again panics an INVARIANTS kernel at
+ * the next allocation: "page ... has object"), vm_page_replace_checked is
+ * gone, page locks left vm_page_free, vm_page_valid came.
  * 13-CURRENT snapshots between 1300010 and 13.0 are not supported.
  */
 #if __FreeBSD_version >= 1300139
-#define KUP_PAGE_FREE(m)  vm_page_free(m)
-#define KUP_PAGE_VALID(m) vm_page_valid(m)
+#define KUP_PAGE_REPLACE(new, obj, old) vm_page_replace((new), (obj), (old)->pindex, (old))
+#define KUP_PAGE_VALID(m)               vm_page_valid(m)
 #else
-#define KUP_PAGE_FREE(m)                                                                           \
+#define KUP_PAGE_REPLACE(new, obj, old)                                                            \
 	do {                                                                                       \
-		vm_page_lock(m);                                                                   \
-		vm_page_free(m);                                                                   \
-		vm_page_unlock(m);                                                                 \
+		vm_page_replace_checked((new), (obj), (old)->pindex, (old));                       \
+		vm_page_lock(old);                                                                 \
+		vm_page_free(old);                                                                 \
+		vm_page_unlock(old);                                                               \
 	} while (0)
 #define KUP_PAGE_VALID(m) ((m)->valid = VM_PAGE_BITS_ALL)
 #endif
@@ -185,8 +189,7 @@ kup_pg_fault(vm_object_t object, vm_ooffset_t offset, int prot, vm_page_t *mres)
 		VM_OBJECT_WUNLOCK(object);
 		page = vm_page_getfake(paddr, VM_MEMATTR_DEFAULT);
 		VM_OBJECT_WLOCK(object);
-		vm_page_replace_checked(page, object, (*mres)->pindex, *mres);
-		KUP_PAGE_FREE(*mres);
+		KUP_PAGE_REPLACE(page, object, *mres);
 		*mres = page;
 	}
 	KUP_PAGE_VALID(page);

@@ -45,7 +45,7 @@ for n in $KUP_CORE; do core+=("core/$n.c"); done
 for n in $KUP_CORE_DEV; do core_dev+=("core/$n.c"); done
 kmod=(kernel/freebsd/*.c "${core[@]}" "${core_dev[@]}")
 svc=()
-for f in examples/echo/kup_echo.c tests/svc/kuptest_svc.c; do
+for f in examples/echo/kup_echo.c tests/svc/kuptest_svc.c tests/vm/kupvt_mod.c; do
 	[ -f "$f" ] && svc+=("$f")
 done
 

@@ -16,16 +16,27 @@
  * that no memory is left behind per cycle); writing N to notify calls
  * kupdev_notify(kupvt) N times.  kupvt_big (255 pages, one
  * channel, no module thread) is for tests that attach big memory.
- * kupvt_pool (1 channel) is served by a pool of two threads, each taking
- * whatever kupdev_wait_channel hands it: after the hello, a message 'R'
- * makes the thread keep a zero-copy receive pointer ('W': a send buffer)
- * across the next attach, which the other thread serves; it then reads
- * the bytes again ('W': fills the buffer) and reports in the parameter
- * pool (10: holding the pointer, 1: same bytes, 2: changed, 3: written).
+ * kupvt_pool (1 channel; Linux, where the parameter is read) is served by
+ * a pool of two threads, each taking whatever kupdev_wait_channel hands
+ * it: after the hello, a message 'R' makes the thread keep a zero-copy
+ * receive pointer ('W': a send buffer) across the next attach, which the
+ * other thread serves; it then reads the bytes again ('W': fills the
+ * buffer) and reports in the parameter pool_result (10: holding the
+ * pointer, 1: same bytes, 2: changed, 3: written).
  * Unload (rmmod) shuts the devices down first, then joins the threads.
+ * On FreeBSD (kupvt.ko for tests/freebsd/vm) the parameters are sysctls:
+ * debug.kupvt.cycles and debug.kupvt.notify, and leak is the kenv tunable
+ * debug.kupvt.leak, read at load.
  */
 #include "kupsvc.h"
+#ifdef __FreeBSD__
+#include <sys/lock.h>
+#include <sys/mutex.h>
+#include <sys/sysctl.h>
+#include <machine/atomic.h>
+#else
 #include <linux/wait.h>
+#endif
 
 #define KUPVT_CHANS 4
 
@@ -34,8 +45,109 @@ struct kupvt_hello {
 	uint32_t chan;
 };
 
-static struct kupdev_softc *sc, *sc_attr, *sc_leak, *sc_big;
+static struct kupdev_softc *sc, *sc_attr, *sc_leak, *sc_big, *sc_pool;
+static struct kupsvc_thread *disp, *workers[KUPVT_CHANS], *pool_thr[2];
 
+#ifdef __FreeBSD__
+/* The workers' go flags and the notify device, under kupvt_mtx. */
+static struct mtx kupvt_mtx;
+MTX_SYSINIT(kupvt_mtx, &kupvt_mtx, "kupvt", MTX_DEF);
+static int go[KUPVT_CHANS];
+static int stopping;
+static struct kupdev_softc *notify_sc;
+static unsigned int cycles_done;
+static int leak;
+TUNABLE_INT("debug.kupvt.leak", &leak);
+
+static SYSCTL_NODE(_debug, OID_AUTO, kupvt, CTLFLAG_RW | CTLFLAG_MPSAFE, 0, "kupvt test module");
+
+/* Write N: create and unload kupvt_cyc N times; reads back the cycles done. */
+static int kupvt_cycles_sysctl(SYSCTL_HANDLER_ARGS)
+{
+	struct kupdev_softc *c;
+	unsigned int n = cycles_done, i;
+	int error = sysctl_handle_int(oidp, &n, 0, req);
+
+	if (error != 0 || req->newptr == NULL)
+		return (error);
+	if (n > 100000)
+		return (EINVAL);
+	for (i = 0; i < n; i++) {
+		c = kupdev_create("kupvt_cyc", 1, 2);
+		if (c == NULL)
+			return (kupdev_last_error(NULL, 0) == EKU_NOMEM ? ENOMEM : EIO);
+		if (kupdev_unload(c) != 0)
+			return (EIO);
+		cycles_done++;
+	}
+	return (0);
+}
+SYSCTL_PROC(_debug_kupvt, OID_AUTO, cycles, CTLTYPE_UINT | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, 0,
+            kupvt_cycles_sysctl, "IU", "create and unload a device N times");
+
+/* Write N: kupdev_notify(kupvt) N times (it never sleeps: fine under a mutex). */
+static int kupvt_notify_sysctl(SYSCTL_HANDLER_ARGS)
+{
+	unsigned int n = 0, i;
+	int error = sysctl_handle_int(oidp, &n, 0, req);
+
+	if (error != 0 || req->newptr == NULL)
+		return (error);
+	mtx_lock(&kupvt_mtx);
+	if (notify_sc == NULL)
+		error = ENODEV;
+	for (i = 0; notify_sc != NULL && i < n && i < 1000; i++)
+		kupdev_notify(notify_sc);
+	mtx_unlock(&kupvt_mtx);
+	return (error);
+}
+SYSCTL_PROC(_debug_kupvt, OID_AUTO, notify, CTLTYPE_UINT | CTLFLAG_RW | CTLFLAG_MPSAFE, NULL, 0,
+            kupvt_notify_sysctl, "IU", "kupdev_notify(kupvt) N times");
+
+static int kupvt_stopping(void)
+{
+	return (atomic_load_acq_int(&stopping));
+}
+
+/* Until the dispatcher hands channel ch over (1), or the module stops (0). */
+static int kupvt_wait_go(int ch)
+{
+	int r;
+
+	mtx_lock(&kupvt_mtx);
+	while (!stopping && !go[ch])
+		mtx_sleep(go, &kupvt_mtx, 0, "kupvtw", 0);
+	r = !stopping;
+	go[ch] = 0;
+	mtx_unlock(&kupvt_mtx);
+	return (r);
+}
+
+static void kupvt_go(int ch)
+{
+	mtx_lock(&kupvt_mtx);
+	go[ch] = 1;
+	wakeup(go);
+	mtx_unlock(&kupvt_mtx);
+}
+
+static void kupvt_set_notify(struct kupdev_softc *s)
+{
+	mtx_lock(&kupvt_mtx);
+	notify_sc = s;
+	mtx_unlock(&kupvt_mtx);
+}
+
+static void kupvt_set_stopping(void)
+{
+	mtx_lock(&kupvt_mtx);
+	atomic_store_rel_int(&stopping, 1);
+	wakeup(go);
+	mtx_unlock(&kupvt_mtx);
+}
+
+#define pr_err(...) printf(__VA_ARGS__)
+#else
 /* leak=1: also make kupvt_leak, and at unload only shut it down (as a module
  * that forgets kupdev_unload would): kup.ko's own exit must clean it up. */
 static bool leak;
@@ -95,8 +207,6 @@ module_param_cb(notify, &kupvt_notify_ops, NULL, 0200);
 
 /* --- kupvt_pool: zero-copy pointers in a thread pool --------------------- */
 
-static struct kupdev_softc *sc_pool;
-static struct kupsvc_thread *pool_thr[2];
 static atomic_t pool_hellos; /* sessions the pool has begun */
 static DECLARE_WAIT_QUEUE_HEAD(pool_wq);
 static int pool_result;
@@ -155,10 +265,43 @@ static int kupvt_pool_thread(void *arg)
 		kupvt_pool_session(ch);
 	return 0;
 }
-
-static struct kupsvc_thread *disp, *workers[KUPVT_CHANS];
 static DECLARE_WAIT_QUEUE_HEAD(kupvt_wq);
 static atomic_t go[KUPVT_CHANS];
+
+static int kupvt_stopping(void)
+{
+	return READ_ONCE(stopping);
+}
+
+/* Until the dispatcher hands channel ch over (1), or the module stops (0). */
+static int kupvt_wait_go(int ch)
+{
+	wait_event_interruptible(kupvt_wq, READ_ONCE(stopping) || atomic_read(&go[ch]));
+	if (READ_ONCE(stopping))
+		return 0;
+	atomic_set(&go[ch], 0);
+	return 1;
+}
+
+static void kupvt_go(int ch)
+{
+	atomic_set(&go[ch], 1);
+	wake_up_interruptible_all(&kupvt_wq);
+}
+
+static void kupvt_set_notify(struct kupdev_softc *s)
+{
+	kernel_param_lock(THIS_MODULE);
+	notify_sc = s;
+	kernel_param_unlock(THIS_MODULE);
+}
+
+static void kupvt_set_stopping(void)
+{
+	WRITE_ONCE(stopping, 1);
+	wake_up_interruptible_all(&kupvt_wq);
+}
+#endif
 
 static uint32_t kupvt_sum(const uint8_t *p, size_t len)
 {
@@ -201,7 +344,7 @@ static int kupvt_session(int ch)
 			 * attached the channel meanwhile (that call returns
 			 * -EKU_CLOSED for this session first).
 			 */
-			while (!READ_ONCE(stopping)) {
+			while (!kupvt_stopping()) {
 				r = kupdev_recv(sc, ch, &data, &len, KUP_NB, 0);
 				if (r)
 					break;
@@ -229,15 +372,12 @@ static int kupvt_worker(void *arg)
 {
 	int ch = (int)(long)arg;
 
-	for (;;) {
-		wait_event_interruptible(kupvt_wq, READ_ONCE(stopping) || atomic_read(&go[ch]));
-		if (READ_ONCE(stopping))
-			return 0;
-		atomic_set(&go[ch], 0);
+	while (kupvt_wait_go(ch)) {
 		/* The dispatcher got the attach: this thread takes it over. */
 		if (kupdev_claim_channel(sc, ch) == 0)
 			kupvt_session(ch);
 	}
+	return 0;
 }
 
 static int kupvt_dispatch(void *arg)
@@ -245,10 +385,8 @@ static int kupvt_dispatch(void *arg)
 	int ch;
 
 	while ((ch = kupdev_wait_channel(sc)) >= 0) {
-		if (ch < KUPVT_CHANS) {
-			atomic_set(&go[ch], 1);
-			wake_up_interruptible_all(&kupvt_wq);
-		}
+		if (ch < KUPVT_CHANS)
+			kupvt_go(ch);
 	}
 	return ch == -EKU_SHUTDOWN ? 0 : ch;
 }
@@ -257,12 +395,11 @@ static void kupvt_stop(void)
 {
 	int i;
 
-	kernel_param_lock(THIS_MODULE);
-	notify_sc = NULL;
-	kernel_param_unlock(THIS_MODULE);
-	WRITE_ONCE(stopping, 1);
-	wake_up_interruptible_all(&kupvt_wq);
+	kupvt_set_notify(NULL);
+	kupvt_set_stopping();
+#ifndef __FreeBSD__
 	wake_up_all(&pool_wq);
+#endif
 	if (sc)
 		kupdev_shutdown(sc); /* every blocked kupdev_* call returns */
 	if (sc_pool)
@@ -354,6 +491,7 @@ static int kupvt_start(void)
 	disp = kupsvc_thread_start(kupvt_dispatch, NULL, "kupvt_d");
 	if (!disp)
 		goto fail;
+#ifndef __FreeBSD__
 	sc_pool = kupdev_create("kupvt_pool", 1, 1);
 	if (!sc_pool)
 		goto fail;
@@ -362,9 +500,8 @@ static int kupvt_start(void)
 		if (!pool_thr[i])
 			goto fail;
 	}
-	kernel_param_lock(THIS_MODULE);
-	notify_sc = sc;
-	kernel_param_unlock(THIS_MODULE);
+#endif
+	kupvt_set_notify(sc);
 	return 0;
 fail:
 	kupvt_stop();

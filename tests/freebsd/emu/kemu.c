@@ -965,11 +965,18 @@ void vm_page_updatefake(vm_page_t m, vm_paddr_t paddr, vm_memattr_t memattr)
 	fake_set(m, paddr);
 }
 
-void vm_page_replace_checked(vm_page_t mnew, vm_object_t object, vm_pindex_t pindex, vm_page_t mold)
+/*
+ * As from FreeBSD 13 on: the replaced page leaves the object and is freed
+ * here (vm_page_replace_hold + vm_page_free); 12's vm_page_replace_checked,
+ * which left the free to the caller, is gone (14.2 has no such call), so
+ * a caller that frees it again is a use after free ASan reports.
+ */
+void vm_page_replace(vm_page_t mnew, vm_object_t object, vm_pindex_t pindex, vm_page_t mold)
 {
 	vm_page_t *pp;
 
 	mtx_assert(&object->lock, MA_OWNED);
+	KASSERT(mnew->object == NULL, ("vm_page_replace: new page already in an object"));
 	KASSERT(mold->object == object && mold->pindex == pindex, ("replacing a stranger"));
 	for (pp = &object->pages; *pp != mold; pp = &(*pp)->next)
 		KASSERT(*pp, ("vm_page_replace: page not in object"));
@@ -978,6 +985,7 @@ void vm_page_replace_checked(vm_page_t mnew, vm_object_t object, vm_pindex_t pin
 	mnew->object = object;
 	mnew->pindex = pindex;
 	mold->object = NULL;
+	vm_page_free(mold);
 }
 
 void vm_page_free(vm_page_t m)

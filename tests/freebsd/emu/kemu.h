@@ -34,6 +34,9 @@
 #ifndef ERESTART
 #define ERESTART (-1)
 #endif
+/* A file's open mode, as d_ioctl's fflag gets it (the emulated files are read-write). */
+#define FREAD  0x0001
+#define FWRITE 0x0002
 typedef char *caddr_t;
 typedef int64_t sbintime_t;
 typedef uintptr_t vm_offset_t;
@@ -349,8 +352,7 @@ int vm_map_remove(vm_map_t map, vm_offset_t start, vm_offset_t end);
 vm_paddr_t pmap_kextract(vm_offset_t va);
 vm_page_t vm_page_getfake(vm_paddr_t paddr, vm_memattr_t memattr);
 void vm_page_updatefake(vm_page_t m, vm_paddr_t paddr, vm_memattr_t memattr);
-void vm_page_replace_checked(vm_page_t mnew, vm_object_t object, vm_pindex_t pindex,
-                             vm_page_t mold);
+void vm_page_replace(vm_page_t mnew, vm_object_t object, vm_pindex_t pindex, vm_page_t mold);
 void vm_page_free(vm_page_t m);
 #define vm_page_valid(m) ((m)->valid = VM_PAGE_BITS_ALL)
 struct cdev_pager_ops {

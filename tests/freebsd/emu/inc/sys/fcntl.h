@@ -1,0 +1,3 @@
+/* Emulated FreeBSD <sys/fcntl.h>: the libc header, then ../../kemu.h (FREAD, FWRITE). */
+#include_next <sys/fcntl.h>
+#include "kemu.h"

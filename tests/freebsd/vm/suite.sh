@@ -1,0 +1,60 @@
+#!/bin/bash
+# The FreeBSD VM suite (make suite-freebsd-vm): build KUP's FreeBSD modules
+# and static test programs (build.sh), boot the FreeBSD kernel under QEMU
+# with them (run-vm.sh, guest-suite.cmd), add up every "N passed, N failed"
+# line the guest printed, count the console check and the boot itself as
+# tests, and print the total.  Without the FreeBSD inputs (inputs.sh; CI
+# has none) it says why and prints "0 passed, 0 failed, 1 skipped".
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../../.." && pwd)
+. "$here/inputs.sh"
+B=${B:-build}
+case $B in /*) ;; *) B=$top/$B ;; esac
+vmdir=$B/freebsd-vm
+work=$vmdir/suite
+why=$(fbsd_vm_missing)
+if [ -n "$why" ]; then
+	echo "# freebsd-vm: skipped: $why (docs/freebsd.md: 'A FreeBSD kernel in QEMU')"
+	echo "0 passed, 0 failed, 1 skipped"
+	exit 0
+fi
+mkdir -p "$work"
+echo "# freebsd-vm: kernel $KUP_FBSD_KERNEL, sysroot $KUP_FBSD_SYSROOT, source $KUP_FBSD_SRC${KUP_FBSD_KERNBUILD:+, options from $KUP_FBSD_KERNBUILD}"
+if ! "$here/build.sh" "$vmdir/root" >"$vmdir/build.log" 2>&1; then
+	sed 's/^/#   /' "$vmdir/build.log" | tail -n 40
+	echo "not ok - build KUP's FreeBSD modules and programs ($vmdir/build.log)"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+echo "ok - build KUP's FreeBSD modules and programs"
+t0=$(date +%s)
+"$here/run-vm.sh" -r "$vmdir/root" -c "${KUP_FBSD_CMD:-$here/guest-suite.cmd}" -o "$work" -t "${KUP_FBSD_TIMEOUT:-900}" \
+	2>&1 | tee "$work/suite.out"
+rc=${PIPESTATUS[0]}
+t1=$(date +%s)
+
+p=1 f=0 s=0
+while read -r line; do
+	lp=$(sed -E 's/^([0-9]+) passed.*/\1/' <<<"$line")
+	lf=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+	ls=0; [[ $line == *skipped* ]] && ls=$(sed -E 's/.* ([0-9]+) skipped.*/\1/' <<<"$line")
+	p=$((p + lp)); f=$((f + lf)); s=$((s + ls))
+done < <(grep -aE '^[0-9]+ passed, [0-9]+ failed' "$work/suite.out")
+n=$(grep -acE '^[0-9]+ passed, [0-9]+ failed' "$work/suite.out")
+if [ "$n" -eq 0 ]; then
+	echo "not ok - the guest printed no test results"; f=$((f + 1))
+fi
+if grep -q '^# freebsd-vm: console clean' "$work/suite.out"; then
+	echo "ok - console has no panic, WITNESS or INVARIANTS report"; p=$((p + 1))
+else
+	echo "not ok - console has no panic, WITNESS or INVARIANTS report"; f=$((f + 1))
+fi
+if [ "$rc" -eq 0 ]; then
+	echo "ok - FreeBSD booted, ran the suites and powered off"; p=$((p + 1))
+else
+	echo "not ok - FreeBSD booted, ran the suites and powered off (run-vm.sh exit $rc)"; f=$((f + 1))
+fi
+echo "# freebsd-vm suite: $((t1 - t0)) s wall time; console $work/console.log"
+if [ "$s" -gt 0 ]; then echo "$p passed, $f failed, $s skipped"; else echo "$p passed, $f failed"; fi
+[ "$f" -eq 0 ]
