@@ -22,7 +22,8 @@
  * receive pointer ('W': a send buffer) across the next attach, which the
  * other thread serves; it then reads the bytes again ('W': fills the
  * buffer) and reports in the parameter pool_result (10: holding the
- * pointer, 1: same bytes, 2: changed, 3: written).
+ * pointer, 1: same bytes, 2: changed, 3: written).  'Q' ends a session
+ * (a pass, and the thread makes no further call); anything else is echoed.
  * Unload (rmmod) shuts the devices down first, then joins the threads.
  * On FreeBSD (kupvt.ko for tests/freebsd/vm) the parameters are sysctls:
  * debug.kupvt.cycles and debug.kupvt.notify, and leak is the kenv tunable
@@ -249,6 +250,11 @@ static void kupvt_pool_session(int ch)
 			kupvt_pool_hold(n);
 			memset(buf, 0x5a, cap);
 			WRITE_ONCE(pool_result, 3);
+			return;
+		case 'Q':
+			/* The session's end: pass and leave before the process closes, so
+			 * no call of this thread reaches the channel's next attach. */
+			kupdev_pass(sc_pool, ch);
 			return;
 		default:
 			if (kupdev_send_timed(sc_pool, ch, p, len, 0, KUP_FOREVER))
