@@ -104,13 +104,12 @@ void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint3
 	uint8_t *u2k = (uint8_t *)ublock + KUP_PAGE;
 	/* The host's copy buffer and the counters survive re-init: a kern-side
 	 * host re-inits one end per channel at each attach, and the channel's
-	 * counters count over all of them. */
+	 * counters count over all of them.  cnt is the last member and never
+	 * written here: kupdev_stats may be reading it right now. */
 	uint8_t *rx_copy = e->rx_copy;
-	struct kup_counters cnt = e->cnt;
 
-	kup_memset(e, 0, sizeof(*e));
+	kup_memset(e, 0, offsetof(struct kup_end, cnt));
 	e->rx_copy = rx_copy;
-	e->cnt = cnt;
 	e->cap = size * KUP_PAGE;
 	e->ops = ops;
 	e->host = host;

@@ -70,7 +70,7 @@ struct kup_end {
 	uint32_t seen_tw;   /* the peer's tw as the last poll read it */
 	uint32_t broken;    /* sticky EKU_PROTO once the peer broke the protocol */
 	uint32_t local;     /* host event: 0, EKU_CLOSED or EKU_SHUTDOWN (any thread) */
-	struct kup_counters cnt;
+	struct kup_counters cnt; /* last: kup_end_init keeps it (see there) */
 };
 
 /* Kern side: write a fresh channel's control pages (data pages must be zero). */
