@@ -452,6 +452,34 @@ KT_TEST(unload_waits_for_a_thread_inside_shutdown)
 	KT_EQ(__atomic_load_n(&hk.drain_waits, __ATOMIC_SEQ_CST), 1);
 }
 
+/* Device NAME (tag_PID) of one one-page channel, its handle *h and the channel attached. */
+static struct kupdev_softc *gate_dev(char *name, size_t n, const char *tag, void **h, void **ch)
+{
+	struct kupdev_softc *sc;
+
+	snprintf(name, n, "%s_%d", tag, (int)getpid());
+	sc = kupdev_create(name, 1, 1);
+	KT_ASSERT(sc);
+	*h = kernproxy_open(name);
+	KT_ASSERT(*h);
+	*ch = kernproxy_channel(*h, 0, 1);
+	KT_ASSERT(*ch);
+	return sc;
+}
+
+/* Close *h and attach channel 0 again from a new handle (once the provider saw the close). */
+static void *gate_reattach(const char *name, void **h)
+{
+	void *ch;
+
+	kernproxy_close(*h);
+	*h = kernproxy_open(name);
+	KT_ASSERT(*h);
+	while (!(ch = kernproxy_channel(*h, 0, 1)))
+		KT_EQ(kernproxy_error(*h), EKU_BUSY);
+	return ch;
+}
+
 /*
  * Zero-copy pointers in a pool (core's loans): thread A serves the first
  * attach and keeps a pointer from kupdev_recv_shared_untrusted (or
@@ -520,14 +548,8 @@ static void loan_outlives_reattach(int zc_send)
 	pthread_t t;
 	int i;
 
-	snprintf(name, sizeof(name), "kt_loan_%d", (int)getpid());
-	l.sc = kupdev_create(name, 1, 1);
-	KT_ASSERT(l.sc);
+	l.sc = gate_dev(name, sizeof(name), "kt_loan", &h, &ch);
 	KT_EQ(pthread_create(&t, NULL, lender_run, &l), 0);
-	h = kernproxy_open(name);
-	KT_ASSERT(h);
-	ch = kernproxy_channel(h, 0, 1);
-	KT_ASSERT(ch);
 	msg = kernproxy_receive_len(ch, &len, 0);
 	KT_ASSERT(msg && len == 5);
 	KT_EQ(kernproxy_send(ch, "payload", 7, 0), 0);
@@ -536,11 +558,7 @@ static void loan_outlives_reattach(int zc_send)
 	KT_EQ(l.r, 0);
 	/* Twice: the provider once kept one earlier attach's memory. */
 	for (i = 0; i < 2; i++) {
-		kernproxy_close(h);
-		h = kernproxy_open(name);
-		KT_ASSERT(h);
-		while (!(ch = kernproxy_channel(h, 0, 1)))
-			KT_EQ(kernproxy_error(h), EKU_BUSY); /* until the monitor saw the close */
+		ch = gate_reattach(name, &h);
 		KT_EQ(kupdev_wait_channel(l.sc), 0);
 		KT_EQ(kupdev_send(l.sc, "again", 5, 0), 0); /* moves the channel on */
 		msg = kernproxy_receive_len(ch, &len, 0);
@@ -613,13 +631,7 @@ KT_TEST(zero_copy_loans_are_bounded)
 	size_t len;
 	int i;
 
-	snprintf(name, sizeof(name), "kt_loans_%d", (int)getpid());
-	sc = kupdev_create(name, 1, 1);
-	KT_ASSERT(sc);
-	h = kernproxy_open(name);
-	KT_ASSERT(h);
-	ch = kernproxy_channel(h, 0, 1);
-	KT_ASSERT(ch);
+	sc = gate_dev(name, sizeof(name), "kt_loans", &h, &ch);
 	KT_EQ(kupdev_wait_channel(sc), 0);
 	KT_EQ(kupdev_send(sc, "hi", 2, 0), 0);
 	msg = kernproxy_receive_len(ch, &len, 0);
@@ -663,13 +675,7 @@ KT_TEST(null_outputs_refused_and_unlock_keeps_the_old_end)
 	const void *p;
 	size_t len, cap;
 
-	snprintf(name, sizeof(name), "kt_api_%d", (int)getpid());
-	sc = kupdev_create(name, 1, 1);
-	KT_ASSERT(sc);
-	h = kernproxy_open(name);
-	KT_ASSERT(h);
-	ch = kernproxy_channel(h, 0, 1);
-	KT_ASSERT(ch);
+	sc = gate_dev(name, sizeof(name), "kt_api", &h, &ch);
 	KT_EQ(kupdev_wait_channel(sc), 0);
 	KT_EQ(kupdev_recv(sc, 0, &d, NULL, KUP_NB, 0), -EKU_INVAL);
 	KT_EQ(kupdev_recv(sc, 0, NULL, &len, KUP_NB, 0), -EKU_INVAL);
@@ -677,11 +683,7 @@ KT_TEST(null_outputs_refused_and_unlock_keeps_the_old_end)
 	KT_EQ(kupdev_send_buf(sc, 0, &b, NULL, KUP_NB, 0), -EKU_INVAL);
 	KT_EQ(kupdev_send_buf(sc, 0, NULL, &cap, KUP_NB, 0), -EKU_INVAL);
 	KT_EQ(kupdev_send(sc, "old", 3, 0), 0);
-	kernproxy_close(h);
-	h = kernproxy_open(name);
-	KT_ASSERT(h);
-	while (!(ch = kernproxy_channel(h, 0, 1)))
-		KT_EQ(kernproxy_error(h), EKU_BUSY); /* until the monitor saw the close */
+	ch = gate_reattach(name, &h);
 	kupdev_unlock_channel(sc, 0);
 	KT_EQ(kupdev_send(sc, "mid", 3, 0), -EKU_CLOSED); /* the old end, still */
 	KT_EQ(kupdev_wait_channel(sc), 0);
