@@ -22,6 +22,11 @@
  * across the next attach, which the other thread serves; it then reads
  * the bytes again ('W': fills the buffer) and reports in the parameter
  * pool (10: holding the pointer, 1: same bytes, 2: changed, 3: written).
+ * 'S' holds the zero-copy receive pointer the same way, then passes it to
+ * kupdev_send_timed (an echo of a zero-copy receive, the pointer as the
+ * argument of the thread's next call; reports 11: sending, 4: sent,
+ * 5: failed); 'X' makes the serving thread keep the turn without a call
+ * until that send is done.
  * Unload (rmmod) shuts the devices down first, then joins the threads.
  */
 #include "kupsvc.h"
@@ -140,6 +145,20 @@ static void kupvt_pool_session(int ch)
 			memset(buf, 0x5a, cap);
 			WRITE_ONCE(pool_result, 3);
 			return;
+		case 'S':
+			kupvt_pool_hold(n);
+			WRITE_ONCE(pool_result, 11);
+			WRITE_ONCE(pool_result,
+			           kupdev_send_timed(sc_pool, ch, p, len, 0, 30000000000LL) ? 5
+			                                                                    : 4);
+			wake_up_all(&pool_wq);
+			return;
+		case 'X':
+			wait_event_timeout(pool_wq,
+			                   READ_ONCE(stopping) || (READ_ONCE(pool_result) != 10 &&
+			                                           READ_ONCE(pool_result) != 11),
+			                   60 * HZ);
+			break;
 		default:
 			if (kupdev_send_timed(sc_pool, ch, p, len, 0, KUP_FOREVER))
 				return;
