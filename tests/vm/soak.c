@@ -44,11 +44,11 @@
 #include "kt.h"
 #include "kup_core.h"
 
-#define SECOND 1000000000LL
-#define MS     1000000LL
-#define SOON   (30 * SECOND) /* a hang guard, generous for TCG on a loaded host */
-#define STATS  "/tmp/soak.stats"
-#define BASE   "/tmp/soak.base"
+#define SECOND   1000000000LL
+#define MS       1000000LL
+#define SOON     (30 * SECOND) /* a hang guard, generous for TCG on a loaded host */
+#define STATS    "/tmp/soak.stats"
+#define BASE     "/tmp/soak.base"
 #define KUPVT_KO "/mod/kupvt.ko"
 
 /* --- counts ------------------------------------------------------------- */
@@ -361,8 +361,8 @@ static void verifiers_check(const char *phase)
 		ok += ver[i].ok;
 		bad += ver[i].bad;
 		if (ver[i].err) {
-			printf("# %s: verifier on %s channel %u stopped: %s\n", phase, ver[i].t->dev,
-			       ver[i].chan, kup_core_strerror(-ver[i].err));
+			printf("# %s: verifier on %s channel %u stopped: %s\n", phase,
+			       ver[i].t->dev, ver[i].chan, kup_core_strerror(-ver[i].err));
 			err++;
 		}
 	}
@@ -435,8 +435,8 @@ static long cg_kb(void)
 }
 
 /* Slack: memcg's per-CPU charge stock (64 pages x 2 CPUs) and slab caches' partial pages. */
-#define CG_SLACK_KB     1024
-#define SLAB_SLACK_KB   1024
+#define CG_SLACK_KB      1024
+#define SLAB_SLACK_KB    1024
 #define VMALLOC_SLACK_KB 512
 
 struct mem {
@@ -490,8 +490,9 @@ static long scribble_session(const struct target *t, uint32_t chan)
 	static const char ops[] = "EZPHRW"; /* kupvt ops ('C' sleeps 300 ms: left to chance) */
 	const struct kup_kctl *kc;
 	struct kup_ioc_wait w;
-	uint32_t *u, kseq, cap;
+	uint32_t *u, kseq, cap, bcap;
 	size_t words, start, i, k;
+	void *buf;
 	long stores = 0;
 	struct vt v;
 
@@ -502,6 +503,12 @@ static long scribble_session(const struct target *t, uint32_t chan)
 	cap = t->size * KUP_PAGE;
 	words = v.blk / 4;
 	start = rnd() % words;
+	/* Half the time a real message first: the module reads it while we scribble on it. */
+	if ((rnd() & 1) && kup_end_txbuf(&v.e, KUPC_NB, 0, &buf, &bcap) == 0) {
+		memset(buf, (int)rnd(), bcap);
+		((uint8_t *)buf)[0] = (uint8_t)ops[rnd() % (sizeof(ops) - 1)];
+		(void)kup_end_commit(&v.e, (size_t)(rnd() % (bcap + 1)));
+	}
 	for (i = 0; i < words; i++) {
 		k = (start + i) % words;
 		__atomic_store_n(&u[k], (uint32_t)rnd(), __ATOMIC_RELAXED);
@@ -511,8 +518,8 @@ static long scribble_session(const struct target *t, uint32_t chan)
 		switch (rnd() % 4) {
 		case 0:
 			kseq = KUP_TW_SEQ(__atomic_load_n(&kc->k.tw, __ATOMIC_ACQUIRE));
-			u[KUP_PAGE / 4] = (rnd() & 1) ? (uint32_t)rnd()
-			                              : (uint8_t)ops[rnd() % (sizeof(ops) - 1)];
+			u[KUP_PAGE / 4] =
+			    (rnd() & 1) ? (uint32_t)rnd() : (uint8_t)ops[rnd() % (sizeof(ops) - 1)];
 			u[1] = (rnd() & 1) ? (uint32_t)(rnd() % (cap + 1)) : (uint32_t)rnd();
 			__atomic_store_n(&u[0], KUP_TW(kseq, 0), __ATOMIC_RELEASE);
 			stores += 3;
@@ -867,8 +874,9 @@ static long kill9(long n)
 		KT_EQ(kill(pid, SIGKILL), 0);
 		KT_EQ(waitpid(pid, &st, 0), pid);
 		if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL))
-			KT_FAIL("kill child %ld (mode on %s) ended with status 0x%x before the kill", i,
-			        tg[i % 3].t->dev, st);
+			KT_FAIL(
+			    "kill child %ld (mode on %s) ended with status 0x%x before the kill", i,
+			    tg[i % 3].t->dev, st);
 		done++;
 	}
 	return done;
@@ -918,16 +926,24 @@ static void rm_child(int kind, int ready)
 
 	switch (kind) {
 	case 0: /* the module holds the turn; asleep in KUP_IOC_WAIT */
-		if (vt_open_retry(&v, &T_VT, 0) || vt_hello(&v) || kup_end_send(&v.e, "H", 1, 0, SOON))
+		if (vt_open_retry(&v, &T_VT, 0) || vt_hello(&v) ||
+		    kup_end_send(&v.e, "H", 1, 0, SOON))
 			_exit(10);
 		v.e.spin_ns = 0;
 		if (write(ready, "r", 1) != 1)
 			_exit(11);
 		r = kup_end_wait(&v.e, 0, -1);
-		_exit(r == -EKU_SHUTDOWN ? 0 : 12);
+		if (r != -EKU_SHUTDOWN)
+			_exit(12);
+		/* The pages stay mapped after the module is gone: read and write them. */
+		if (((const struct kup_kctl *)v.map)->hdr.magic != KUP_MAGIC)
+			_exit(13);
+		memset(v.map + v.blk, 0x5a, v.blk);
+		_exit(0);
 	case 1: /* echo traffic on kupvt channel 1 */
 	case 2: /* and on kupvt_pool */
-		if (vt_open_retry(&v, kind == 1 ? &T_VT : &T_POOL, kind == 1 ? 1 : 0) || vt_hello(&v))
+		if (vt_open_retry(&v, kind == 1 ? &T_VT : &T_POOL, kind == 1 ? 1 : 0) ||
+		    vt_hello(&v))
 			_exit(20);
 		r = echo_once(&v, seq++, 9);
 		if (r)
@@ -995,8 +1011,8 @@ static long rmmod_cycles(long n)
 				continue;
 			while (k == RM_KINDS - 2 ? ready < RM_KINDS - 1 : ready < RM_KINDS) {
 				if (poll(&pfd, 1, 30000) != 1 || read(p[0], &c, 1) != 1)
-					KT_FAIL("cycle %ld: only %d of %d children got ready", i, ready,
-					        RM_KINDS);
+					KT_FAIL("cycle %ld: only %d of %d children got ready", i,
+					        ready, RM_KINDS);
 				ready++;
 			}
 		}
@@ -1007,7 +1023,8 @@ static long rmmod_cycles(long n)
 		for (k = 0; k < RM_KINDS; k++) {
 			KT_EQ(waitpid(pid[k], &st, 0), pid[k]);
 			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-				KT_FAIL("cycle %ld: child %d (blocked on kupvt) ended with status 0x%x, "
+				KT_FAIL("cycle %ld: child %d (blocked on kupvt) ended with status "
+				        "0x%x, "
 				        "not EKU_SHUTDOWN",
 				        i, k, st);
 		}
@@ -1040,7 +1057,9 @@ static void race_attach(struct racer *r)
 	if (fd < 0)
 		return;
 	a.chan = (uint32_t)(rnd() % (t->chans + 1)); /* chans: out of range */
-	a.flags = rnd() % 3 == 0 ? KUP_ATTACH_ANY : rnd() % 2 ? KUP_ATTACH_ANY | KUP_ATTACH_WAIT : 0;
+	a.flags = rnd() % 3 == 0 ? KUP_ATTACH_ANY
+	          : rnd() % 2    ? KUP_ATTACH_ANY | KUP_ATTACH_WAIT
+	                         : 0;
 	a.timeout_ns = (int64_t)(rnd() % (5 * MS));
 	if (ioctl(fd, KUP_IOC_ATTACH, &a) == 0) {
 		r->attached++;
@@ -1053,8 +1072,9 @@ static void race_attach(struct racer *r)
 			v.len = KUP_MAP_LEN(t->size);
 			if (vt_map(&v) == 0) {
 				r->mapped++;
-				if (t->hello && kup_end_recv(&v.e, 0, 2 * MS, &(const void *){0},
-				                             &(uint32_t){0}, 0) == 0 &&
+				if (t->hello &&
+				    kup_end_recv(&v.e, 0, 2 * MS, &(const void *){0},
+				                 &(uint32_t){0}, 0) == 0 &&
 				    kup_end_send(&v.e, "E", 1, KUPC_NB, 0) == 0)
 					r->exchanged++;
 				/* Unmap before or after the close. */
@@ -1093,7 +1113,8 @@ static void *racer_run(void *arg)
 			race_attach(r);
 			break;
 		case 2: /* take a file from a slot and close it */
-			fd = __atomic_exchange_n(&race_slot[rnd() % RACE_SLOTS], -1, __ATOMIC_ACQ_REL);
+			fd = __atomic_exchange_n(&race_slot[rnd() % RACE_SLOTS], -1,
+			                         __ATOMIC_ACQ_REL);
 			if (fd >= 0)
 				close(fd);
 			break;
@@ -1188,7 +1209,8 @@ static long forks(long n, long *storm)
 		pid = fork();
 		KT_ASSERT(pid >= 0);
 		if (pid == 0) {
-			void *p = mmap(NULL, v.blk, PROT_READ | PROT_WRITE, MAP_SHARED, v.fd, v.blk);
+			void *p =
+			    mmap(NULL, v.blk, PROT_READ | PROT_WRITE, MAP_SHARED, v.fd, v.blk);
 			struct kup_ioc_wait w = {.seen = 0, .timeout_ns = 0};
 
 			if (p != MAP_FAILED || errno != EPERM)
@@ -1209,9 +1231,10 @@ static long forks(long n, long *storm)
 		}
 		KT_EQ(waitpid(pid, &st, 0), pid);
 		if (!(WIFSIGNALED(st) && (WTERMSIG(st) == SIGSEGV || WTERMSIG(st) == SIGBUS)))
-			KT_FAIL("fork child %ld ended with status 0x%x (2, 3: it could map; 4, 5: it "
-			        "touched the mapping)",
-			        i, st);
+			KT_FAIL(
+			    "fork child %ld ended with status 0x%x (2, 3: it could map; 4, 5: it "
+			    "touched the mapping)",
+			    i, st);
 		/* The parent's channel goes on working. */
 		KT_EQ(echo_once(&v, (uint64_t)i, 3), 0);
 	}
@@ -1242,7 +1265,8 @@ KT_TEST_T(warmup_and_baseline, tmo(120, 300))
 	verifiers_start(0);
 	(void)rmmod_cycles(2);
 	verifiers_check("warm-up");
-	/* Each channel keeps its latest attach's pages until the next: start from none of kupvt's. */
+	/* Each channel keeps its latest attach's pages until the next: start from none of kupvt's.
+	 */
 	KT_EQ(kupvt_rmmod(), 0);
 	KT_EQ(kupvt_insmod(), 0);
 	m = mem_now();
@@ -1264,8 +1288,9 @@ KT_TEST_T(scribble_user_block_during_traffic, tmo(60, 600))
 	verifiers_start(1);
 	stores = scribble(want, &sessions);
 	verifiers_check("scribble");
-	printf("# soak: scribble: %ld random stores into the user blocks of %ld attaches, %lld ms\n",
-	       stores, sessions, (kt_now_us() - t0) / 1000);
+	printf(
+	    "# soak: scribble: %ld random stores into the user blocks of %ld attaches, %lld ms\n",
+	    stores, sessions, (kt_now_us() - t0) / 1000);
 	stat_add("stores", stores);
 	KT_ASSERT(stores >= want);
 }
@@ -1279,9 +1304,10 @@ KT_TEST_T(random_ioctls_and_mmaps, tmo(60, 600))
 	verifiers_start(1);
 	ioctl_fuzz(want, &calls, &ok, &maps);
 	verifiers_check("ioctl");
-	printf("# soak: ioctl: %ld random ioctls (%ld succeeded), %ld random mappings granted, %lld "
-	       "ms\n",
-	       calls, ok, maps, (kt_now_us() - t0) / 1000);
+	printf(
+	    "# soak: ioctl: %ld random ioctls (%ld succeeded), %ld random mappings granted, %lld "
+	    "ms\n",
+	    calls, ok, maps, (kt_now_us() - t0) / 1000);
 	stat_add("ioctls", calls);
 	KT_ASSERT(calls >= want);
 }
@@ -1351,10 +1377,18 @@ KT_TEST_T(fork_with_mapping_and_fd, tmo(60, 600))
 /* Count the kernel log's failure lines (check-klog.sh's patterns, the host's check is final). */
 static long klog_reports(void)
 {
-	static const char *const pat[] = {"WARNING:", "BUG:",       "Oops",  "KASAN",
-	                                  "lockdep",  "general protection", "Call Trace",
-	                                  "Kernel panic", "blocked for more than", "UBSAN",
-	                                  "refcount_t:", "list_add corruption",
+	static const char *const pat[] = {"WARNING:",
+	                                  "BUG:",
+	                                  "Oops",
+	                                  "KASAN",
+	                                  "lockdep",
+	                                  "general protection",
+	                                  "Call Trace",
+	                                  "Kernel panic",
+	                                  "blocked for more than",
+	                                  "UBSAN",
+	                                  "refcount_t:",
+	                                  "list_add corruption",
 	                                  "list_del corruption"};
 	char *buf;
 	int n, i, bad = 0;
@@ -1382,12 +1416,12 @@ KT_TEST_T(every_channel_reattachable_and_memory_flat, tmo(90, 300))
 	static const struct {
 		const struct target *t;
 		uint32_t chan;
-	} all[] = {{&T_VT, 0},   {&T_VT, 1},   {&T_VT, 2},   {&T_VT, 3},   {&T_POOL, 0},
-	           {&T_ATTR, 0}, {&T_BIG, 0},  {&T_ECHO, 0}, {&T_ECHO, 1}, {&T_ECHO, 2},
-	           {&T_ECHO, 3}};
+	} all[] = {{&T_VT, 0},   {&T_VT, 1},   {&T_VT, 2},  {&T_VT, 3},
+	           {&T_POOL, 0}, {&T_ATTR, 0}, {&T_BIG, 0}, {&T_ECHO, 0},
+	           {&T_ECHO, 1}, {&T_ECHO, 2}, {&T_ECHO, 3}};
 	long long sum[16] = {0}, v;
-	static const char *const keys[] = {"stores", "ioctls", "kills",    "rmmods",
-	                                   "race_ops", "forks", "echo_ok", "echo_bad"};
+	static const char *const keys[] = {"stores",   "ioctls", "kills",   "rmmods",
+	                                   "race_ops", "forks",  "echo_ok", "echo_bad"};
 	char key[32];
 	struct mem b, m;
 	struct vt ch;
@@ -1426,9 +1460,10 @@ KT_TEST_T(every_channel_reattachable_and_memory_flat, tmo(90, 300))
 				sum[i] += v;
 	fclose(f);
 	reports = klog_reports();
-	printf("# soak: totals: %lld stores, %lld ioctls, %lld kill -9, %lld rmmod+insmod, %lld race "
-	       "ops, %lld forks\n",
-	       sum[0], sum[1], sum[2], sum[3], sum[4], sum[5]);
+	printf(
+	    "# soak: totals: %lld stores, %lld ioctls, %lld kill -9, %lld rmmod+insmod, %lld race "
+	    "ops, %lld forks\n",
+	    sum[0], sum[1], sum[2], sum[3], sum[4], sum[5]);
 	printf("# soak: %ld kernel reports; %lld echo messages checked on untouched channels, %lld "
 	       "wrong; %d of %zu channels reattached\n",
 	       reports, sum[6], sum[7], back, sizeof(all) / sizeof(all[0]));
