@@ -479,6 +479,80 @@ static struct mem mem_settled(const struct mem *b)
 	return m;
 }
 
+/* Keep /proc/slabinfo at the baseline, to name the caches that grew by the end. */
+#define SLABINFO_BASE "/tmp/soak.slabinfo"
+
+static void slabinfo_save(void)
+{
+	char buf[4096];
+	size_t n;
+	FILE *in = fopen("/proc/slabinfo", "r"), *out;
+
+	if (!in)
+		return;
+	out = fopen(SLABINFO_BASE, "w");
+	KT_ASSERT(out);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		fwrite(buf, 1, n, out);
+	fclose(in);
+	fclose(out);
+}
+
+struct slab_row {
+	char name[64];
+	long kb;
+};
+
+/* Up to max caches of a slabinfo file: name and active objects x object size, in kB. */
+static int slabinfo_read(const char *path, struct slab_row *rows, int max)
+{
+	char line[512];
+	long act, tot, size;
+	int n = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return 0;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%63s %ld %ld %ld", rows[n].name, &act, &tot, &size) != 4)
+			continue;
+		rows[n].kb = act * size / 1024;
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* Print the caches that grew most since the baseline (a leak would name its cache). */
+static void slabinfo_growth(void)
+{
+	static struct slab_row b[512], e[512];
+	int nb = slabinfo_read(SLABINFO_BASE, b, 512), ne = slabinfo_read("/proc/slabinfo", e, 512);
+	int i, j, k, best;
+	long d[512];
+
+	for (i = 0; i < ne; i++) {
+		d[i] = e[i].kb;
+		for (j = 0; j < nb; j++)
+			if (!strcmp(b[j].name, e[i].name)) {
+				d[i] = e[i].kb - b[j].kb;
+				break;
+			}
+	}
+	printf("# soak: slab caches grown most since the warm-up:");
+	for (k = 0; k < 5; k++) {
+		best = -1;
+		for (i = 0; i < ne; i++)
+			if (d[i] > 0 && (best < 0 || d[i] > d[best]))
+				best = i;
+		if (best < 0)
+			break;
+		printf(" %s +%ld kB", e[best].name, d[best]);
+		d[best] = 0;
+	}
+	printf("%s\n", k ? "" : " none");
+}
+
 /* --- scribble: random words into the user block ---------------------------- */
 
 /*
@@ -1268,11 +1342,11 @@ KT_TEST_T(warmup_and_baseline, tmo(120, 300))
 	verifiers_start(0);
 	(void)rmmod_cycles(2);
 	verifiers_check("warm-up");
-	/* Each channel keeps its latest attach's pages until the next: start from none of kupvt's.
-	 */
+	/* A channel keeps its latest attach's pages until the next: none of kupvt's. */
 	KT_EQ(kupvt_rmmod(), 0);
 	KT_EQ(kupvt_insmod(), 0);
 	m = mem_now();
+	slabinfo_save();
 	f = fopen(BASE, "w");
 	KT_ASSERT(f);
 	fprintf(f, "%ld %ld %ld\n", m.slab, m.vmalloc, m.cg);
@@ -1470,6 +1544,7 @@ KT_TEST_T(every_channel_reattachable_and_memory_flat, tmo(90, 300))
 	printf("# soak: %ld kernel reports; %lld echo messages checked on untouched channels, %lld "
 	       "wrong; %d of %zu channels reattached\n",
 	       reports, sum[6], sum[7], back, sizeof(all) / sizeof(all[0]));
+	slabinfo_growth();
 	printf("# soak: memory after warm-up -> at the end: Slab %ld -> %ld kB, VmallocUsed %ld -> "
 	       "%ld kB, memory.current %ld -> %ld kB\n",
 	       b.slab, m.slab, b.vmalloc, m.vmalloc, b.cg, m.cg);
