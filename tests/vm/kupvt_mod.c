@@ -25,8 +25,8 @@
  * 'S' holds the zero-copy receive pointer the same way, then passes it to
  * kupdev_send_timed (an echo of a zero-copy receive, the pointer as the
  * argument of the thread's next call; reports 11: sending, 4: sent,
- * 5: failed); 'X' makes the serving thread keep the turn without a call
- * until that send is done.
+ * 5: failed) once the serving thread took an 'X', which makes it keep the
+ * turn without a call until that send is done.
  * Unload (rmmod) shuts the devices down first, then joins the threads.
  */
 #include "kupsvc.h"
@@ -106,6 +106,7 @@ static atomic_t pool_hellos; /* sessions the pool has begun */
 static DECLARE_WAIT_QUEUE_HEAD(pool_wq);
 static int pool_result;
 module_param(pool_result, int, 0644);
+static atomic_t pool_x; /* 'X' taken: the 'S' thread may send */
 
 static uint32_t kupvt_sum(const uint8_t *p, size_t len);
 static int stopping;
@@ -146,7 +147,11 @@ static void kupvt_pool_session(int ch)
 			WRITE_ONCE(pool_result, 3);
 			return;
 		case 'S':
+			atomic_set(&pool_x, 0);
 			kupvt_pool_hold(n);
+			/* After the other thread took 'X' (it reads it in place: no earlier). */
+			wait_event_timeout(pool_wq, READ_ONCE(stopping) || atomic_read(&pool_x),
+			                   60 * HZ);
 			WRITE_ONCE(pool_result, 11);
 			WRITE_ONCE(pool_result,
 			           kupdev_send_timed(sc_pool, ch, p, len, 0, 30000000000LL) ? 5
@@ -154,6 +159,8 @@ static void kupvt_pool_session(int ch)
 			wake_up_all(&pool_wq);
 			return;
 		case 'X':
+			atomic_set(&pool_x, 1);
+			wake_up_all(&pool_wq);
 			wait_event_timeout(pool_wq,
 			                   READ_ONCE(stopping) || (READ_ONCE(pool_result) != 10 &&
 			                                           READ_ONCE(pool_result) != 11),

@@ -855,6 +855,10 @@ KT_TEST(pool_recv_pointer_valid_as_argument_of_next_call)
 	KT_EQ(r, 4);
 	KT_EQ(kup_end_send(&v.e, "echo", 4, 0, SOON), 0);
 	KT_EQ(kup_end_recv(&v.e, 0, SOON, &d, &len, 0), 0);
+	if (len != 4 || memcmp(d, "echo", 4))
+		printf("# got %u bytes: %02x %02x %02x %02x, pool_result %d\n", len,
+		       ((const uint8_t *)d)[0], ((const uint8_t *)d)[1], ((const uint8_t *)d)[2],
+		       ((const uint8_t *)d)[3], param_int(POOL_PARAM));
 	KT_ASSERT(len == 4 && !memcmp(d, "echo", 4));
 	vt_close(&v);
 }
