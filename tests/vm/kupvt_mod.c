@@ -26,7 +26,9 @@
  * kupdev_send_timed (an echo of a zero-copy receive, the pointer as the
  * argument of the thread's next call; reports 11: sending, 4: sent,
  * 5: failed) once the serving thread took an 'X', which makes it keep the
- * turn without a call until that send is done.
+ * turn without a call until that send is done.  'S' and 'X' wait up to
+ * 60 s, so they act only while the parameter pool_arm is 1 (vmtest sets
+ * it; the soak's random bytes would stall the pool).
  * Unload (rmmod) shuts the devices down first, then joins the threads.
  */
 #include "kupsvc.h"
@@ -107,6 +109,8 @@ static DECLARE_WAIT_QUEUE_HEAD(pool_wq);
 static int pool_result;
 module_param(pool_result, int, 0644);
 static atomic_t pool_x; /* 'X' taken: the 'S' thread may send */
+static int pool_arm;    /* 1: 'S' and 'X' as below, else echoed like any byte */
+module_param(pool_arm, int, 0644);
 
 static uint32_t kupvt_sum(const uint8_t *p, size_t len);
 static int stopping;
@@ -147,6 +151,8 @@ static void kupvt_pool_session(int ch)
 			WRITE_ONCE(pool_result, 3);
 			return;
 		case 'S':
+			if (!READ_ONCE(pool_arm))
+				goto echo; /* armed by vmtest only: the soak sends any byte */
 			atomic_set(&pool_x, 0);
 			kupvt_pool_hold(n);
 			/* After the other thread took 'X' (it reads it in place: no earlier). */
@@ -159,6 +165,8 @@ static void kupvt_pool_session(int ch)
 			wake_up_all(&pool_wq);
 			return;
 		case 'X':
+			if (!READ_ONCE(pool_arm))
+				goto echo;
 			atomic_set(&pool_x, 1);
 			wake_up_all(&pool_wq);
 			wait_event_timeout(pool_wq,
@@ -167,6 +175,7 @@ static void kupvt_pool_session(int ch)
 			                   60 * HZ);
 			break;
 		default:
+		echo:
 			if (kupdev_send_timed(sc_pool, ch, p, len, 0, KUP_FOREVER))
 				return;
 		}

@@ -837,6 +837,7 @@ KT_TEST(pool_recv_pointer_valid_as_argument_of_next_call)
 	int r;
 
 	put_str(POOL_PARAM, "0");
+	put_str("/sys/module/kupvt/parameters/pool_arm", "1");
 	KT_EQ(vt_open_dev(&v, "/dev/kupvt_pool", 0), 0);
 	vt_hello(&v);
 	memset(msg, 0x33, sizeof(msg));
@@ -861,6 +862,7 @@ KT_TEST(pool_recv_pointer_valid_as_argument_of_next_call)
 		       ((const uint8_t *)d)[3], param_int(POOL_PARAM));
 	KT_ASSERT(len == 4 && !memcmp(d, "echo", 4));
 	vt_close(&v);
+	put_str("/sys/module/kupvt/parameters/pool_arm", "0");
 }
 
 /*
