@@ -192,7 +192,7 @@ static inline void kup_session_told(struct kup_session *s)
 /*
  * Loans: the zero-copy pointers a kern side's call handed a thread
  * (kupdev_recv_shared_untrusted, kupdev_send_buf) point into one attach's
- * memory, and stay valid until that thread's next call on the channel,
+ * memory, and stay valid until that thread's next call on the channel returns,
  * even when another thread moves the channel on to a newer attach in
  * between.  The host keeps one table per channel, under the lock that
  * orders the channel's calls, and names threads by an address it only
@@ -209,7 +209,8 @@ struct kup_loans {
 };
 /*
  * First thing in who's call: its earlier pointers end.  The retired memory
- * to put, or NULL.  (Callers skip it while n is 0: no loan, no lookup.)
+ * to put when the call returns (it may be the call's argument), or NULL.
+ * (Callers skip it while n is 0: no loan, no lookup.)
  */
 void *kup_loan_end(struct kup_loans *l, const void *who);
 /* Before a zero-copy call (after kup_loan_end): 0, or -EKU_BUSY when every slot is taken. */

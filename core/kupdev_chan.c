@@ -10,24 +10,29 @@
  */
 #include "kup_os.h"
 
-/* Enter chan_id for a call; zc: it hands out zero-copy pointers (needs a loan slot). */
-static int chan_begin(struct kupdev_softc *sc, int chan_id, int zc, struct kup_chan **chp)
+/*
+ * Enter chan_id for a call; zc: it hands out zero-copy pointers (needs a
+ * loan slot).  *keep: the retired memory of the caller's earlier loan, put
+ * by chan_end only: the call may read it (a zero-copy receive passed to
+ * kupdev_send_timed is the plain echo), so it stays until the call is done.
+ */
+static int chan_begin(struct kupdev_softc *sc, int chan_id, int zc, struct kup_chan **chp,
+                      void **keep)
 {
 	struct kup_chan *ch;
-	void *mem;
 	int r = kup_os_chan_enter(sc, chan_id, &ch);
 
+	*keep = NULL;
 	if (r)
 		return r;
 	/* The caller's earlier pointers end with this call (kupdev.h); no loans, no lookup. */
-	if (ch->loans.n) {
-		mem = kup_loan_end(&ch->loans, kup_os_self());
-		if (mem)
-			kup_os_mem_put(ch, mem);
-	}
+	if (ch->loans.n)
+		*keep = kup_loan_end(&ch->loans, kup_os_self());
 	ch->e.spin_ns = (int64_t)kup_load_once64(&KUP_DEV(sc)->spin_ns);
 	r = zc ? kup_loan_room(&ch->loans) : 0;
 	if (r) {
+		if (*keep)
+			kup_os_mem_put(ch, *keep);
 		kup_store_once(&ch->last_err, (uint32_t)-r);
 		kup_os_chan_leave(ch, r);
 		return r;
@@ -36,9 +41,11 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, int zc, struct kup_c
 	return 0;
 }
 
-/* Leave: the result for kupdev_last_error. */
-static int chan_end(struct kup_chan *ch, int r)
+/* Leave: the caller's old loan, now that the call is done with it; the result for kupdev_last_error. */
+static int chan_end(struct kup_chan *ch, void *keep, int r)
 {
+	if (keep)
+		kup_os_mem_put(ch, keep);
 	kup_store_once(&ch->last_err, r < 0 ? (uint32_t)-r : 0);
 	kup_os_chan_leave(ch, r);
 	return r;
@@ -48,14 +55,15 @@ KUP_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *
                               int flags, int64_t timeout_ns)
 {
 	struct kup_chan *ch;
+	void *keep;
 	int r;
 
 	if (!kup_flags_ok(flags))
 		return -EKU_INVAL;
-	r = chan_begin(sc, chan_id, 0, &ch);
+	r = chan_begin(sc, chan_id, 0, &ch, &keep);
 	if (r)
 		return r;
-	return chan_end(ch, kup_end_send(&ch->e, data, len, flags, timeout_ns));
+	return chan_end(ch, keep, kup_end_send(&ch->e, data, len, flags, timeout_ns));
 }
 
 KUP_API int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id)
@@ -67,12 +75,13 @@ static int chan_recv(struct kupdev_softc *sc, int chan_id, const void **data, si
                      int flags, int64_t timeout_ns, int copy)
 {
 	struct kup_chan *ch;
+	void *keep;
 	uint32_t n;
 	int r;
 
 	if (!data || !len || !kup_flags_ok(flags))
 		return -EKU_INVAL;
-	r = chan_begin(sc, chan_id, !copy, &ch);
+	r = chan_begin(sc, chan_id, !copy, &ch, &keep);
 	if (r)
 		return r;
 	r = kup_end_recv(&ch->e, flags, timeout_ns, data, &n, copy);
@@ -81,7 +90,7 @@ static int chan_recv(struct kupdev_softc *sc, int chan_id, const void **data, si
 		if (!copy)
 			kup_loan_take(&ch->loans, kup_os_self());
 	}
-	return chan_end(ch, r);
+	return chan_end(ch, keep, r);
 }
 
 KUP_API int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len, int flags,
@@ -127,14 +136,15 @@ KUP_API void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id)
 KUP_API int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeout_ns)
 {
 	struct kup_chan *ch;
+	void *keep;
 	int r;
 
 	if (!kup_flags_ok(flags))
 		return -EKU_INVAL;
-	r = chan_begin(sc, chan_id, 0, &ch);
+	r = chan_begin(sc, chan_id, 0, &ch, &keep);
 	if (r)
 		return r;
-	return chan_end(ch, kup_end_pass(&ch->e, flags, timeout_ns));
+	return chan_end(ch, keep, kup_end_pass(&ch->e, flags, timeout_ns));
 }
 
 KUP_API void kupdev_pass(struct kupdev_softc *sc, int chan_id)
@@ -146,12 +156,13 @@ KUP_API int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, si
                             int flags, int64_t timeout_ns)
 {
 	struct kup_chan *ch;
+	void *keep;
 	uint32_t c;
 	int r;
 
 	if (!buf || !cap || !kup_flags_ok(flags))
 		return -EKU_INVAL;
-	r = chan_begin(sc, chan_id, 1, &ch);
+	r = chan_begin(sc, chan_id, 1, &ch, &keep);
 	if (r)
 		return r;
 	r = kup_end_txbuf(&ch->e, flags, timeout_ns, buf, &c);
@@ -159,17 +170,18 @@ KUP_API int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, si
 		*cap = c;
 		kup_loan_take(&ch->loans, kup_os_self());
 	}
-	return chan_end(ch, r);
+	return chan_end(ch, keep, r);
 }
 
 KUP_API int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
 {
 	struct kup_chan *ch;
-	int r = chan_begin(sc, chan_id, 0, &ch);
+	void *keep;
+	int r = chan_begin(sc, chan_id, 0, &ch, &keep);
 
 	if (r)
 		return r;
-	return chan_end(ch, kup_end_commit(&ch->e, len));
+	return chan_end(ch, keep, kup_end_commit(&ch->e, len));
 }
 
 KUP_API const char *kup_strerror(int code)

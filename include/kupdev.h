@@ -117,7 +117,8 @@ int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len, 
 /*
  * Zero-copy pointers (this call and kupdev_send_buf) stay valid until the
  * calling thread's next send/recv/pass/commit/send_buf call on the same
- * channel, or kupdev_unload, whatever the process does (detach,
+ * channel returns (so they may be passed to that call: kupdev_send_timed
+ * of a zero-copy receive is an echo), or kupdev_unload, whatever the process does (detach,
  * reattach, exit) and whichever other thread moves the channel on meanwhile:
  * the old attach's memory is kept for the threads still holding pointers.
  * At most KUP_LOANS (8) threads hold such pointers into one channel at a

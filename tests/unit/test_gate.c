@@ -490,7 +490,7 @@ static void *gate_reattach(const char *name, void **h)
  */
 struct lender {
 	struct kupdev_softc *sc;
-	int zc_send;     /* 0: hold a receive pointer; 1: a send buffer */
+	int zc_send;     /* 0: hold a receive pointer; 1: a send buffer; 2: echo the receive */
 	int lent, moved; /* atomic: A holds its pointer; the channel moved on */
 	int r, same;     /* A's results */
 	int busy;        /* A's call while every loan slot is taken */
@@ -518,7 +518,7 @@ static void *lender_run(void *arg)
 		l->r = kupdev_send(l->sc, "hello", 5, 0);
 	if (l->r == 0)
 		l->r = kupdev_recv_shared_untrusted(l->sc, 0, &p, &len, 0, -1);
-	if (l->r == 0 && l->zc_send) {
+	if (l->r == 0 && l->zc_send == 1) {
 		l->r = kupdev_send_buf(l->sc, 0, &b, &cap, 0, -1);
 		p = b;
 		len = cap;
@@ -529,8 +529,10 @@ static void *lender_run(void *arg)
 	__atomic_store_n(&l->lent, 1, __ATOMIC_SEQ_CST);
 	while (!__atomic_load_n(&l->moved, __ATOMIC_SEQ_CST))
 		usleep(1000);
-	if (l->zc_send)
+	if (l->zc_send == 1)
 		memset(b, 0x5a, cap); /* into the first attach's pages, which nobody reads */
+	else if (l->zc_send == 2)     /* the pointer as the argument of the next call */
+		l->r = kupdev_send_timed(l->sc, 0, p, len, 0, 10 * 1000000000LL);
 	else
 		l->same = sum_bytes(p, len) == s1 && len == 7 && !memcmp(p, "payload", 7);
 out:
@@ -572,11 +574,22 @@ static void loan_outlives_reattach(int zc_send)
 	KT_EQ(l.r, 0);
 	if (!zc_send)
 		KT_EQ(l.same, 1);
-	/* The new process never sees A's bytes: past "again" its data page is as fresh. */
+	if (zc_send == 2) {
+		/* A's late reply reaches the new process (docs/protocol.md), from the old pages. */
+		msg = kernproxy_receive_len(ch, &len, 0);
+		KT_ASSERT(msg && len == 7 && !memcmp(msg, "payload", 7));
+		KT_EQ(kernproxy_send(ch, "y", 1, 0), 0);
+		KT_EQ(kupdev_recv(l.sc, 0, &msg, &len, 0, -1), 0);
+		KT_EQ(len, 1);
+	}
+	/*
+	 * The new process never sees A's bytes: past "again" (past the echo's
+	 * "payload", which A sent it) its data page is as fresh.
+	 */
 	KT_EQ(kupdev_send(l.sc, "done", 4, 0), 0);
 	msg = kernproxy_receive_len(ch, &len, 0);
 	KT_ASSERT(msg && len == 4 && !memcmp(msg, "done", 4));
-	for (i = 5; i < 4096; i++)
+	for (i = zc_send == 2 ? 7 : 5; i < 4096; i++)
 		KT_EQ(((const uint8_t *)msg)[i], 0);
 	KT_EQ(kernproxy_send(ch, "tail", 4, 0), 0);
 	KT_EQ(kupdev_recv_shared_untrusted(l.sc, 0, &p, &len, 0, -1), 0);
@@ -595,6 +608,16 @@ KT_TEST(recv_pointer_outlives_reattach_in_a_pool)
 KT_TEST(send_buffer_outlives_reattach_in_a_pool)
 {
 	loan_outlives_reattach(1);
+}
+
+/*
+ * The soak's finding: A echoes its receive pointer with kupdev_send_timed
+ * after the moves.  That call once ended A's loan and freed the first
+ * attach's memory before copying from it.
+ */
+KT_TEST(recv_pointer_valid_as_argument_of_next_call_in_a_pool)
+{
+	loan_outlives_reattach(2);
 }
 
 struct loaner {

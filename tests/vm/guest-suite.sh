@@ -28,6 +28,22 @@ suite() {
 }
 export KUP_QUIET=1 KT_TIMEOUT=${KT_TIMEOUT:-60}
 
+# The long soak (make soak): kup.ko, kupvt.ko, kup_echo.ko and tests/vm/soak.c.
+if [ "${1:-}" = soak ]; then
+	step "insmod kup.ko" insmod /mod/kup.ko
+	step "insmod kupvt.ko" insmod /mod/kupvt.ko
+	step "insmod kup_echo.ko" insmod /mod/kup_echo.ko
+	echo "# --- soak: a hostile process, counts divided by ${SOAK_DIV:-1}"
+	t0=$(date +%s)
+	suite soak env SOAK_DIV="${SOAK_DIV:-1}" soak
+	echo "# soak took $(($(date +%s) - t0)) s"
+	step "rmmod kup_echo" rmmod kup_echo
+	step "rmmod kupvt" rmmod kupvt
+	step "rmmod kup" rmmod kup
+	echo "$pass passed, $fail failed"
+	exit 0
+fi
+
 if [ "${1:-}" = demo ]; then
 	insmod /mod/kup.ko && insmod /mod/kup_echo.ko || exit 1
 	echo "== /dev/kup_echo: $(ls -l /dev/kup_echo)"
@@ -54,6 +70,13 @@ suite kup_integ env KUP_BACKEND=kernel kup_integ
 echo "# kup_integ took $(($(date +%s) - t0)) s"
 
 step "echo client against kup_echo.ko" sh -c 'KUP_BACKEND=kernel echo_client -n 2000 >/tmp/echo.out 2>&1 || { cat /tmp/echo.out; false; }'
+
+# The soak's short run: kupvt is unloaded and loaded again (without leak=1)
+# on the way; kupvt_leak, shut down at the first unload, stays.
+echo "# --- soak: a hostile process, short run (counts divided by ${SOAK_DIV:-20})"
+t0=$(date +%s)
+suite soak env SOAK_DIV="${SOAK_DIV:-20}" soak
+echo "# soak took $(($(date +%s) - t0)) s"
 
 step "rmmod kup_echo" rmmod kup_echo
 step "rmmod kup_test" rmmod kup_test

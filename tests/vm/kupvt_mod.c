@@ -16,13 +16,20 @@
  * that no memory is left behind per cycle); writing N to notify calls
  * kupdev_notify(kupvt) N times.  kupvt_big (255 pages, one
  * channel, no module thread) is for tests that attach big memory.
- * kupvt_pool (1 channel; Linux, where the parameter is read) is served by
- * a pool of two threads, each taking whatever kupdev_wait_channel hands
+ * kupvt_pool (1 channel; Linux, where the parameters are read) is served
+ * by a pool of two threads, each taking whatever kupdev_wait_channel hands
  * it: after the hello, a message 'R' makes the thread keep a zero-copy
  * receive pointer ('W': a send buffer) across the next attach, which the
  * other thread serves; it then reads the bytes again ('W': fills the
  * buffer) and reports in the parameter pool_result (10: holding the
- * pointer, 1: same bytes, 2: changed, 3: written).  'Q' ends a session
+ * pointer, 1: same bytes, 2: changed, 3: written).
+ * 'S' holds the zero-copy receive pointer the same way, then passes it to
+ * kupdev_send_timed (an echo of a zero-copy receive, the pointer as the
+ * argument of the thread's next call; reports 11: sending, 4: sent,
+ * 5: failed) once the serving thread took an 'X', which makes it keep the
+ * turn without a call until that send is done.  'S' and 'X' wait up to
+ * 60 s, so they act only while the parameter pool_arm is 1 (vmtest sets
+ * it; the soak's random bytes would stall the pool).  'Q' ends a session
  * (a pass, and the thread makes no further call); anything else is echoed.
  * Unload (rmmod) shuts the devices down first, then joins the threads.
  * On FreeBSD (kupvt.ko for tests/freebsd/vm) the parameters are sysctls:
@@ -212,6 +219,9 @@ static atomic_t pool_hellos; /* sessions the pool has begun */
 static DECLARE_WAIT_QUEUE_HEAD(pool_wq);
 static int pool_result;
 module_param(pool_result, int, 0644);
+static atomic_t pool_x; /* 'X' taken: the 'S' thread may send */
+static int pool_arm;    /* 1: 'S' and 'X' as below, else echoed like any byte */
+module_param(pool_arm, int, 0644);
 
 static uint32_t kupvt_sum(const uint8_t *p, size_t len);
 static int stopping;
@@ -256,7 +266,32 @@ static void kupvt_pool_session(int ch)
 			 * no call of this thread reaches the channel's next attach. */
 			kupdev_pass(sc_pool, ch);
 			return;
+		case 'S':
+			if (!READ_ONCE(pool_arm))
+				goto echo; /* armed by vmtest only: the soak sends any byte */
+			atomic_set(&pool_x, 0);
+			kupvt_pool_hold(n);
+			/* After the other thread took 'X' (it reads it in place: no earlier). */
+			wait_event_timeout(pool_wq, READ_ONCE(stopping) || atomic_read(&pool_x),
+			                   60 * HZ);
+			WRITE_ONCE(pool_result, 11);
+			WRITE_ONCE(pool_result,
+			           kupdev_send_timed(sc_pool, ch, p, len, 0, 30000000000LL) ? 5
+			                                                                    : 4);
+			wake_up_all(&pool_wq);
+			return;
+		case 'X':
+			if (!READ_ONCE(pool_arm))
+				goto echo;
+			atomic_set(&pool_x, 1);
+			wake_up_all(&pool_wq);
+			wait_event_timeout(pool_wq,
+			                   READ_ONCE(stopping) || (READ_ONCE(pool_result) != 10 &&
+			                                           READ_ONCE(pool_result) != 11),
+			                   60 * HZ);
+			break;
 		default:
+		echo:
 			if (kupdev_send_timed(sc_pool, ch, p, len, 0, KUP_FOREVER))
 				return;
 		}

@@ -954,6 +954,51 @@ KT_TEST(pool_send_buffer_outlives_reattach)
 }
 
 /*
+ * The soak's finding: a pool thread passes its zero-copy receive pointer
+ * to kupdev_send_timed (an echo) after the process reattached and the
+ * other thread moved the channel on.  The call ended the thread's loan
+ * first, freeing the old attach's pages, then copied from them: an Oops
+ * in __memcpy from kup_end_send.  The pointer must stay valid for the
+ * whole of the call it is passed to; the bytes sent are the old message.
+ */
+KT_TEST(pool_recv_pointer_valid_as_argument_of_next_call)
+{
+	uint8_t msg[200];
+	struct vt v;
+	const void *d;
+	uint32_t len;
+	int r;
+
+	put_str(POOL_PARAM, "0");
+	put_str("/sys/module/kupvt/parameters/pool_arm", "1");
+	KT_EQ(vt_open_dev(&v, "/dev/kupvt_pool", 0), 0);
+	vt_hello(&v);
+	memset(msg, 0x33, sizeof(msg));
+	msg[0] = 'S';
+	KT_EQ(kup_end_send(&v.e, msg, sizeof(msg), 0, SOON), 0);
+	KT_EQ(pool_result_not(0), 10); /* the thread holds its pointer */
+	vt_close(&v);
+	KT_EQ(vt_open_dev(&v, "/dev/kupvt_pool", 0), 0);
+	vt_hello(&v); /* the other thread moved the channel on: the old pages are the loan's */
+	/* The serving thread keeps the turn without a call: the holder sends. */
+	KT_EQ(kup_end_send(&v.e, "X", 1, 0, SOON), 0);
+	KT_EQ(kup_end_recv(&v.e, 0, SOON, &d, &len, 0), 0);
+	KT_EQ(len, sizeof(msg));
+	KT_ASSERT(!memcmp(d, msg, sizeof(msg)));
+	r = pool_result_not(11);
+	KT_EQ(r, 4);
+	KT_EQ(kup_end_send(&v.e, "echo", 4, 0, SOON), 0);
+	KT_EQ(kup_end_recv(&v.e, 0, SOON, &d, &len, 0), 0);
+	if (len != 4 || memcmp(d, "echo", 4))
+		printf("# got %u bytes: %02x %02x %02x %02x, pool_result %d\n", len,
+		       ((const uint8_t *)d)[0], ((const uint8_t *)d)[1], ((const uint8_t *)d)[2],
+		       ((const uint8_t *)d)[3], param_int(POOL_PARAM));
+	KT_ASSERT(len == 4 && !memcmp(d, "echo", 4));
+	vt_close(&v);
+	put_str("/sys/module/kupvt/parameters/pool_arm", "0");
+}
+
+/*
  * Issue 14 F2: vmsplice of the channel works on 6.1 (get_user_pages' fast
  * path does not look at VM_IO) and is refused on 6.12.  Either is fine;
  * where it works, the pipe holds page references of its own, so the bytes

@@ -504,6 +504,72 @@ KT_TEST(zero_copy_pointers_of_a_pool_thread_outlive_reattach)
 	unload_kup();
 }
 
+struct echoer {
+	struct kupdev_softc *sc;
+	const void *p;
+	size_t len;
+	int r, stage; /* stage: atomic */
+};
+
+/* A pool thread: takes a receive pointer, then (stage 2) echoes it with kupdev_send_timed. */
+static void *take_then_echo(void *arg)
+{
+	struct echoer *l = arg;
+
+	l->r = kupdev_recv_shared_untrusted(l->sc, 0, &l->p, &l->len, 0, SOON);
+	__atomic_store_n(&l->stage, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&l->stage, __ATOMIC_SEQ_CST) != 2)
+		usleep(1000);
+	if (l->r == 0)
+		l->r = kupdev_send_timed(l->sc, 0, l->p, l->len, 0, SOON);
+	return NULL;
+}
+
+/*
+ * The soak's finding (tests/vm/soak.c): the pointer is valid as the
+ * argument of the holder's next call.  That call once ended the loan and
+ * freed the old attach's memory before copying from it.
+ */
+KT_TEST(zero_copy_receive_echoed_after_reattach)
+{
+	struct echoer l = {0};
+	struct user u;
+	const void *d;
+	uint32_t len;
+	void *m;
+	size_t n;
+	pthread_t t;
+
+	load_kup();
+	l.sc = kupdev_create("emu_echo", SIZE, 1);
+	KT_ASSERT(l.sc);
+	KT_EQ(u_attach(&u, "emu_echo", 0), 0);
+	KT_EQ(kupdev_wait_channel(l.sc), 0);
+	KT_EQ(kupdev_send(l.sc, "hi", 2, 0), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
+	KT_EQ(kup_end_send(&u.e, "payload", 7, 0, SOON), 0);
+	KT_EQ(pthread_create(&t, NULL, take_then_echo, &l), 0);
+	while (__atomic_load_n(&l.stage, __ATOMIC_SEQ_CST) != 1)
+		usleep(1000);
+	KT_EQ(l.r, 0);
+	u_close(&u);
+	KT_EQ(u_attach(&u, "emu_echo", 0), 0);
+	KT_EQ(kupdev_wait_channel(l.sc), 0);
+	KT_EQ(kupdev_send(l.sc, "new", 3, 0), 0); /* moves the channel on */
+	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
+	KT_EQ(kup_end_send(&u.e, "x", 1, 0, SOON), 0);
+	KT_EQ(kupdev_recv(l.sc, 0, &m, &n, 0, SOON), 0);
+	KT_EQ(n, 1);
+	__atomic_store_n(&l.stage, 2, __ATOMIC_SEQ_CST); /* the kern side's turn: the echo copies */
+	KT_EQ(pthread_join(t, NULL), 0);
+	KT_EQ(l.r, 0);
+	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
+	KT_ASSERT(len == 7 && memcmp(d, "payload", 7) == 0);
+	u_close(&u);
+	KT_EQ(kupdev_unload(l.sc), 0);
+	unload_kup();
+}
+
 /* Issue 11: NULL out-pointers refused, and kupdev_unlock_channel keeps the old end (as everywhere).
  */
 KT_TEST(null_outputs_refused_and_unlock_keeps_the_old_end)
