@@ -373,13 +373,11 @@ kup_os_dev_unload(struct kupdev_softc *sc)
 	}
 	atomic_store_rel_int(&sc->unloading, 1);
 	mtx_unlock(&sc->mtx);
-	kup_dev_shutdown(sc);
 	/*
-	 * Device handles' knotes (fired: EV_EOF) hook their file's cdevpriv,
-	 * which destroy_dev frees below: drop them first.  None is added once
-	 * the device is dead (kup_d_kqfilter).
+	 * Fires every knote (EV_EOF); they stay on their knlists, each with a
+	 * reference on sc, until kqueue drops them (kup_dev.c, kqueue).
 	 */
-	knlist_delete(&sc->sel.si_note, curthread, 0);
+	kup_dev_shutdown(sc);
 
 	/*
 	 * Waits for threads inside our d_* methods (all woken above), then runs
@@ -410,8 +408,7 @@ kup_os_dev_unload(struct kupdev_softc *sc)
 		kup_chan_drain(ch);
 	}
 	seldrain(&sc->sel);
-	knlist_delete(&sc->sel.si_note, curthread, 0);
-	kup_sc_release(sc); /* the device's: freed now, or by the last mapping */
+	kup_sc_release(sc); /* the device's: freed now, or by the last mapping or knote */
 	return (0);
 }
 

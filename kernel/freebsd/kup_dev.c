@@ -418,11 +418,23 @@ kup_priv_dtor(void *arg)
 	struct kupdev_softc *sc = priv->sc;
 	struct kup_fchan *ch = kup_priv_chan(priv);
 
+	int knotes;
+
 	if (ch != NULL)
 		kup_detach(ch, priv->gen);
 	if (priv->vm != NULL)
 		vmspace_free(priv->vm);
-	free(priv, M_KUP);
+	priv->vm = NULL;
+	/*
+	 * destroy_dev runs us while the file stays open: a device handle's
+	 * knotes (kn_hook is priv) outlive us, and the last one frees priv.
+	 */
+	mtx_lock(&sc->mtx);
+	priv->gone = 1;
+	knotes = priv->knotes;
+	mtx_unlock(&sc->mtx);
+	if (knotes == 0)
+		free(priv, M_KUP);
 	kup_sc_release(sc); /* the file's reference: may free sc */
 }
 
@@ -603,13 +615,27 @@ kup_d_poll(struct cdev *dev, int events, struct thread *td)
 	return (revents);
 }
 
-/* kqueue: EVFILT_READ fires when the process holds the turn, EV_EOF when gone. */
+/*
+ * kqueue.  A knote holds a reference on the softc from kup_d_kqfilter until
+ * its f_detach, which kqueue calls when it drops the knote (close of the
+ * fd, EV_DELETE, the kqueue's close, delivery of a oneshot event).  Unload
+ * fires the knotes (EV_EOF) but leaves them on their knlists: a waiter
+ * always collects the EV_EOF (a later f_event still answers EOF), and the
+ * softc (so kn_hook) and kup.ko (so kn_fop) stay until the last knote
+ * went, since kup.ko refuses to unload while a softc exists.  Neither
+ * knlist_delete (the queued EV_EOF is lost) nor knlist_clear (the detached
+ * knote keeps kn_fop, with no callback telling when it goes) would do.
+ */
+
+/* A channel: EVFILT_READ fires when the process holds the turn, EV_EOF when gone. */
 static void
 kup_kn_detach(struct knote *kn)
 {
 	struct kup_fchan *ch = kn->kn_hook;
+	struct kupdev_softc *sc = ch->sc;
 
 	knlist_remove(&ch->sel.si_note, kn, 0);
+	kup_sc_release(sc); /* the knote's reference: may free sc, ch with it */
 }
 
 static int
@@ -637,17 +663,24 @@ static struct filterops kup_read_filtops = {
 /*
  * A device handle: EVFILT_READ once kupdev_notify moved past the generation
  * the file last read (as poll), EV_EOF at unload.  kn_hook is the file's
- * cdevpriv: the knote goes with the file (knote_fdclose) before the
- * cdevpriv destructor, or at unload with knlist_delete before destroy_dev
- * runs the destructors (a kevent on a device handle across the unload
+ * cdevpriv, which destroy_dev's destructor leaves to the file's last knote
+ * to free (priv->knotes: a kevent on a device handle across the unload
  * panicked in this filter on 14.2 when the knote outlived its cdevpriv).
  */
 static void
 kup_kn_dev_detach(struct knote *kn)
 {
 	struct kup_fpriv *priv = kn->kn_hook;
+	struct kupdev_softc *sc = priv->sc;
+	int last;
 
-	knlist_remove(&priv->sc->sel.si_note, kn, 0);
+	mtx_lock(&sc->mtx);
+	knlist_remove(&sc->sel.si_note, kn, 1);
+	last = --priv->knotes == 0 && priv->gone;
+	mtx_unlock(&sc->mtx);
+	if (last)
+		free(priv, M_KUP);
+	kup_sc_release(sc); /* the knote's reference: may free sc */
 }
 
 static int
@@ -683,21 +716,19 @@ kup_d_kqfilter(struct cdev *dev, struct knote *kn)
 		return (error);
 	if (kn->kn_filter != EVFILT_READ)
 		return (EINVAL);
+	/* sc lives: the file holds it while we run (destroy_dev waits for us). */
+	kup_sc_hold(priv->sc); /* the knote's, until its f_detach */
 	ch = kup_priv_chan(priv);
 	if (ch == NULL) {
-		/* Not once dead: kupdev_unload drops these before destroy_dev frees priv. */
 		mtx_lock(&priv->sc->mtx);
-		if (atomic_load_acq_32(&priv->sc->d.dead)) {
-			mtx_unlock(&priv->sc->mtx);
-			return (ENXIO);
-		}
+		priv->knotes++;
 		kn->kn_fop = &kup_dev_read_filtops;
 		kn->kn_hook = priv;
 		knlist_add(&priv->sc->sel.si_note, kn, 1);
 		mtx_unlock(&priv->sc->mtx);
 		return (0);
 	}
-	/* kn_hook is the channel: it outlives the file (freed after knlist_delete). */
+	/* kn_hook is the channel: it lives with sc. */
 	kn->kn_fop = &kup_read_filtops;
 	kn->kn_hook = ch;
 	kn->kn_hookid = (int)priv->gen;
@@ -725,16 +756,13 @@ kup_d_mmap_single(
 }
 
 /*
- * Unload: end a channel's readiness state (no d_* method can run any more).
- * The knlist itself is destroyed with the softc: a late detach still
- * KNOTEs it, empty.
+ * Unload: end a channel's select state (no d_* method can run any more).
+ * Its knotes stay until kqueue drops them, each holding sc (see kqueue).
  */
 void
 kup_chan_drain(struct kup_fchan *ch)
 {
 	seldrain(&ch->sel);
-	/* Drop knotes outright: none may keep pointing at kup.ko's filterops. */
-	knlist_delete(&ch->sel.si_note, curthread, 0);
 }
 
 int

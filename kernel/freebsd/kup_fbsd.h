@@ -32,7 +32,9 @@
  *                 when it was the attach's last mapping, detaches.
  *   kup_fpriv     one open file (devfs cdevpriv): a device handle, or after
  *                 KUP_IOC_ATTACH one channel.  Its destructor (last close of
- *                 the file, or destroy_dev) detaches the channel.
+ *                 the file, or destroy_dev) detaches the channel; a device
+ *                 handle's knotes, which hook it, may outlive it (the last
+ *                 frees it).
  *
  * Detach (close, the last munmap, process exit, unload) ends the attach
  * whose number (gen) the file or mapping holds, once: ch->cur is the live
@@ -127,7 +129,7 @@ struct kupdev_softc {
 	char name[KUP_NAME_MAX];
 	struct cdev *cdev;
 
-	u_int refs;              /* refcount(9): the device, open files, mappings */
+	u_int refs;              /* refcount(9): the device, open files, mappings, knotes */
 	struct mtx mtx;          /* everything below but inside */
 	struct cv attach_cv;     /* kupdev_wait_channel */
 	struct cv notify_cv;     /* KUP_IOC_NOTIFY; waiting attaches (a channel released) */
@@ -145,6 +147,8 @@ struct kup_fpriv {
 	uint32_t gen;         /* this file's attach: live while ch->cur->gen == gen */
 	int attaching;        /* (sc->mtx) an attach is under way */
 	uint32_t nseen;       /* (sc->mtx) notify generation INFO/NOTIFY returned */
+	int knotes;           /* (sc->mtx) device-handle knotes hooking us */
+	int gone;             /* (sc->mtx) destructor ran: the last knote frees us */
 };
 
 /* The errno an ioctl returns for -EKU_* code r (kup_abi.h's one table). */

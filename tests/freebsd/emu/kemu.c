@@ -307,6 +307,7 @@ void knlist_add(struct knlist *knl, struct knote *kn, int islocked)
 	if (!islocked)
 		mtx_lock(knl->kl_lock);
 	SLIST_INSERT_HEAD(&knl->kl_list, kn, kn_selnext);
+	kn->kn_knlist = knl;
 	if (!islocked)
 		mtx_unlock(knl->kl_lock);
 }
@@ -321,25 +322,21 @@ void knlist_remove(struct knlist *knl, struct knote *kn, int islocked)
 		mtx_unlock(knl->kl_lock);
 }
 
-void knlist_delete(struct knlist *knl, struct thread *td, int islocked)
-{
-	struct knote *kn;
-
-	(void)td;
-	if (!islocked)
-		mtx_lock(knl->kl_lock);
-	while ((kn = SLIST_FIRST(&knl->kl_list)) != NULL) {
-		SLIST_REMOVE_HEAD(&knl->kl_list, kn_selnext);
-		kn->kn_detached = 1;
-	}
-	if (!islocked)
-		mtx_unlock(knl->kl_lock);
-}
-
 void knlist_destroy(struct knlist *knl)
 {
 	KASSERT(SLIST_EMPTY(&knl->kl_list), ("knlist_destroy: knotes left"));
 	knl->kl_lock = NULL;
+}
+
+int kemu_knote_event(struct knote *kn)
+{
+	struct mtx *m = kn->kn_knlist->kl_lock;
+	int r;
+
+	mtx_lock(m);
+	r = kn->kn_fop->f_event(kn, 0);
+	mtx_unlock(m);
+	return r;
 }
 
 void kemu_knote(struct knlist *knl, long hint)

@@ -211,6 +211,7 @@ struct knote {
 	int64_t kn_data;
 	int kn_detached; /* emulation: taken off its knlist by the driver's list */
 	int kn_fired;    /* emulation: f_event returned true from a KNOTE */
+	struct knlist *kn_knlist; /* emulation: the list knlist_add put it on */
 	SLIST_ENTRY(knote) kn_selnext;
 };
 struct knlist {
@@ -222,7 +223,8 @@ struct knlist {
 void knlist_init_mtx(struct knlist *knl, struct mtx *m);
 void knlist_add(struct knlist *knl, struct knote *kn, int islocked);
 void knlist_remove(struct knlist *knl, struct knote *kn, int islocked);
-void knlist_delete(struct knlist *knl, struct thread *td, int islocked);
+/* Emulation: kqueue asks f_event again, under the knote's knlist lock (as a scan does). */
+int kemu_knote_event(struct knote *kn);
 void knlist_destroy(struct knlist *knl);
 void kemu_knote(struct knlist *knl, long hint);
 #define KNOTE_LOCKED(knl, hint) kemu_knote((knl), (hint))

@@ -843,7 +843,11 @@ KT_TEST(unload_wakes_every_waiter_and_mappings_outlive_it)
 	pthread_join(pt, NULL);
 	KT_EQ(w.r, -EKU_SHUTDOWN);
 	KT_ASSERT(kn.kn_fired && (kn.kn_flags & EV_EOF));
-	KT_ASSERT(kn.kn_detached); /* dropped: nothing points at kup.ko's filterops */
+	/* Kept, not dropped, until kqueue drops it: still EOF, whenever asked. */
+	KT_ASSERT(!kn.kn_detached);
+	kn.kn_flags = 0;
+	KT_EQ(kemu_knote_event(&kn), 1);
+	KT_EQ(kn.kn_flags & EV_EOF, EV_EOF);
 	/* The device is gone for every file... */
 	KT_EQ(kemu_ioctl(dh, KUP_IOC_INFO, &info), ENXIO);
 	KT_EQ(kemu_poll(u.f, POLLIN), POLLHUP);
@@ -861,7 +865,45 @@ KT_TEST(unload_wakes_every_waiter_and_mappings_outlive_it)
 	KT_ASSERT(kemu_allocs > 0);
 	KT_EQ(kemu_module_kup->evhand(NULL, MOD_UNLOAD, NULL), EBUSY);
 	KT_EQ(kc->hdr.magic, KUP_MAGIC);
-	u_unmap(&u); /* the last user: the softc goes with the mapping */
+	u_unmap(&u);
+	/* So does a knote (its filterops are kup.ko's) until kqueue drops it. */
+	KT_EQ(kemu_module_kup->evhand(NULL, MOD_UNLOAD, NULL), EBUSY);
+	kn.kn_fop->f_detach(&kn); /* the last user: the softc goes with the knote */
+	unload_kup();
+}
+
+/*
+ * A device handle's knote across the unload: fired (EV_EOF) and kept, and
+ * destroy_dev's cdevpriv destructor leaves the cdevpriv it hooks alive.
+ */
+KT_TEST(device_handle_knote_outlives_its_cdevpriv)
+{
+	struct kupdev_softc *sc;
+	struct kemu_file *dh;
+	struct knote kn, kn2;
+	int err;
+
+	load_kup();
+	sc = kupdev_create("emu_dkn", SIZE, 1);
+	KT_ASSERT(sc);
+	dh = kemu_open("emu_dkn", &err);
+	KT_ASSERT(dh);
+	KT_EQ(kemu_kqfilter(dh, &kn), 0);
+	KT_EQ(kemu_kqfilter(dh, &kn2), 0); /* a second kqueue on the same file */
+	kupdev_notify(sc);
+	KT_ASSERT(kn.kn_fired && kn2.kn_fired);
+	kn.kn_fired = kn2.kn_fired = 0;
+	KT_EQ(kupdev_unload(sc), 0); /* destroy_dev: the cdevpriv's destructor ran */
+	KT_ASSERT(kn.kn_fired && (kn.kn_flags & EV_EOF));
+	KT_ASSERT(kn2.kn_fired && (kn2.kn_flags & EV_EOF));
+	KT_ASSERT(!kn.kn_detached && !kn2.kn_detached);
+	kn.kn_flags = 0;
+	KT_EQ(kemu_knote_event(&kn), 1); /* asked again */
+	KT_EQ(kn.kn_flags & EV_EOF, EV_EOF);
+	kn.kn_fop->f_detach(&kn);
+	KT_EQ(kemu_module_kup->evhand(NULL, MOD_UNLOAD, NULL), EBUSY);
+	kn2.kn_fop->f_detach(&kn2); /* the last: frees the cdevpriv, then the softc */
+	kemu_close(dh);
 	unload_kup();
 }
 
