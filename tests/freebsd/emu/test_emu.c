@@ -949,9 +949,18 @@ KT_TEST(echo_example_module_loads_serves_and_unloads)
 	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
 	KT_EQ(len, 4);
 	KT_ASSERT(!memcmp(d, "ping", 4));
-	/* Unload with the process attached: it sees the shutdown. */
+	/*
+	 * Unload with the process attached: it sees the shutdown, after the
+	 * echo of "x" when the service sent it before the unload (orderly
+	 * end: a message sent before the end is delivered first).
+	 */
 	KT_EQ(kup_end_send(&u.e, "x", 1, 0, SOON), 0);
 	KT_EQ(kemu_module_kup_echo->evhand(NULL, MOD_UNLOAD, NULL), 0);
+	if (kup_end_poll(&u.e) == 0) {
+		KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
+		KT_ASSERT(len == 1 && !memcmp(d, "x", 1));
+		KT_EQ(kup_end_send(&u.e, "y", 1, KUPC_NB, 0), -EKU_SHUTDOWN);
+	}
 	KT_EQ(kup_end_poll(&u.e), -EKU_SHUTDOWN);
 	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), -EKU_SHUTDOWN);
 	u_close(&u);
