@@ -381,61 +381,7 @@ static void verifiers_check(const char *phase)
 
 /* --- memory figures (as vmtest) ------------------------------------------- */
 
-static long meminfo(const char *key)
-{
-	char line[256];
-	long v = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	KT_ASSERT(f);
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, strlen(key)) && line[strlen(key)] == ':')
-			v = atol(line + strlen(key) + 1);
-	fclose(f);
-	KT_ASSERT(v >= 0);
-	return v;
-}
-
-#define CG "/sys/fs/cgroup"
-
-static void put_str(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		KT_FAIL("open %s: %s", path, strerror(errno));
-	n = write(fd, val, strlen(val));
-	if (n != (ssize_t)strlen(val))
-		KT_FAIL("write %s to %s: %s", val, path, strerror(errno));
-	close(fd);
-}
-
-/* Move this test process (and the children it forks) into cgroup "soak". */
-static void cg_enter(void)
-{
-	if (access(CG "/cgroup.controllers", F_OK) != 0 &&
-	    mount("cgroup2", CG, "cgroup2", 0, NULL) != 0)
-		KT_FAIL("mount cgroup2 on " CG ": %s", strerror(errno));
-	put_str(CG "/cgroup.subtree_control", "+memory");
-	if (mkdir(CG "/soak", 0755) != 0 && errno != EEXIST)
-		KT_FAIL("mkdir " CG "/soak: %s", strerror(errno));
-	put_str(CG "/soak/cgroup.procs", "0");
-}
-
-static long cg_kb(void)
-{
-	char buf[64];
-	ssize_t n;
-	int fd = open(CG "/soak/memory.current", O_RDONLY | O_CLOEXEC);
-
-	KT_ASSERT(fd >= 0);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	KT_ASSERT(n > 0);
-	buf[n] = 0;
-	return atol(buf) / 1024;
-}
+#include "vm_proc.h"
 
 /* Slack: memcg's per-CPU charge stock (64 pages x 2 CPUs) and slab caches' partial pages. */
 #define CG_SLACK_KB      1024
@@ -459,7 +405,7 @@ static struct mem mem_now(void)
 	drop_caches();
 	m.slab = meminfo("Slab");
 	m.vmalloc = meminfo("VmallocUsed");
-	m.cg = cg_kb();
+	m.cg = cg_kb("soak");
 	return m;
 }
 
@@ -1331,7 +1277,7 @@ KT_TEST_T(warmup_and_baseline, tmo(120, 300))
 	FILE *f;
 
 	unlink(STATS);
-	cg_enter();
+	cg_enter("soak");
 	verifiers_start(1);
 	(void)scribble(20000, &s);
 	ioctl_fuzz(500, &a, &b, &c);
@@ -1361,7 +1307,7 @@ KT_TEST_T(scribble_user_block_during_traffic, tmo(60, 600))
 	long want = cnt(10000000), sessions, stores;
 	long long t0 = kt_now_us();
 
-	cg_enter();
+	cg_enter("soak");
 	verifiers_start(1);
 	stores = scribble(want, &sessions);
 	verifiers_check("scribble");
@@ -1377,7 +1323,7 @@ KT_TEST_T(random_ioctls_and_mmaps, tmo(60, 600))
 	long want = cnt(300000), calls, ok, maps;
 	long long t0 = kt_now_us();
 
-	cg_enter();
+	cg_enter("soak");
 	verifiers_start(1);
 	ioctl_fuzz(want, &calls, &ok, &maps);
 	verifiers_check("ioctl");
@@ -1394,7 +1340,7 @@ KT_TEST_T(kill_9_mid_exchange, tmo(60, 600))
 	long want = cnt(2000), n;
 	long long t0 = kt_now_us();
 
-	cg_enter();
+	cg_enter("soak");
 	verifiers_start(1);
 	n = kill9(want);
 	verifiers_check("kill9");
@@ -1409,7 +1355,7 @@ KT_TEST_T(rmmod_kupvt_under_blocked_processes, tmo(60, 600))
 	long want = cnt(200), n;
 	long long t0 = kt_now_us();
 
-	cg_enter();
+	cg_enter("soak");
 	verifiers_start(0); /* kup_echo only: kupvt goes */
 	n = rmmod_cycles(want);
 	verifiers_check("rmmod");
@@ -1425,7 +1371,7 @@ KT_TEST_T(attach_close_races, tmo(60, 600))
 	long want = cnt(200000), n, att, map, ex;
 	long long t0 = kt_now_us();
 
-	cg_enter();
+	cg_enter("soak");
 	verifiers_start(0); /* the racers take kupvt's channels too */
 	n = races(want, &att, &map, &ex);
 	verifiers_check("race");
@@ -1441,7 +1387,7 @@ KT_TEST_T(fork_with_mapping_and_fd, tmo(60, 600))
 	long want = cnt(1000), n, storm;
 	long long t0 = kt_now_us();
 
-	cg_enter();
+	cg_enter("soak");
 	verifiers_start(0); /* kupvt channel 0 is the parent's */
 	n = forks(want, &storm);
 	verifiers_check("fork");
@@ -1507,7 +1453,7 @@ KT_TEST_T(every_channel_reattachable_and_memory_flat, tmo(90, 300))
 	long reports;
 	FILE *f;
 
-	cg_enter();
+	cg_enter("soak");
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		int r = vt_open_retry(&ch, all[i].t, all[i].chan);
 
