@@ -72,8 +72,8 @@ struct kup_chan {
 int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **chp);
 /*
  * Leave a call that returned r (last_err is set already): tell the
- * session rule when r ends the attach, publish counters, drop the call
- * lock, count out.  The last touch of sc: unload may free it after.
+ * session rule when r ends the attach, drop the call lock, count out.
+ * The last touch of sc: unload may free it after.
  */
 void kup_os_chan_leave(struct kup_chan *ch, int r);
 /* Drop the reference a retired loan held on an attach's memory (call lock held). */

@@ -154,7 +154,8 @@ struct kupdev_stats {
 	uint64_t proto_errors; /* garbage the process wrote into its control page */
 	uint64_t attaches;
 };
-/* Counters of the channel over all its sessions, as of the end of the last call on it. */
+/* Counters of the channel over all its sessions, as they stand (a call in
+ * progress may be counted in part); never waits for a blocked call. */
 int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_stats *st);
 
 const char *kup_strerror(int code);
