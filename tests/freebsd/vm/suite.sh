@@ -34,14 +34,8 @@ t0=$(date +%s)
 rc=${PIPESTATUS[0]}
 t1=$(date +%s)
 
-p=1 f=0 s=0
-while read -r line; do
-	lp=$(sed -E 's/^([0-9]+) passed.*/\1/' <<<"$line")
-	lf=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
-	ls=0; [[ $line == *skipped* ]] && ls=$(sed -E 's/.* ([0-9]+) skipped.*/\1/' <<<"$line")
-	p=$((p + lp)); f=$((f + lf)); s=$((s + ls))
-done < <(grep -aE '^[0-9]+ passed, [0-9]+ failed' "$work/suite.out")
-n=$(grep -acE '^[0-9]+ passed, [0-9]+ failed' "$work/suite.out")
+read -r p f s n < <("$here/../../tally.sh" "$work/suite.out")
+p=$((p + 1)) # the build above
 if [ "$n" -eq 0 ]; then
 	echo "not ok - the guest printed no test results"; f=$((f + 1))
 fi
