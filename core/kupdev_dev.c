@@ -61,9 +61,13 @@ void kup_dev_setup(struct kup_dev *d, uint32_t size, uint32_t chan_cnt, void *pe
 	kup_pend_init(&d->pending, pend_mem, chan_cnt);
 }
 
-/* Enter a device-wide call about channel chan_id: counted in, the id bounded and clamped. */
+/*
+ * Enter a device-wide call about channel chan_id: counted in, the id
+ * bounded and clamped.  The clamped id (>= 0) and *chp, or -EKU_*.
+ */
 static int dev_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_chan **chp)
 {
+	uint32_t id;
 	int r = kup_os_enter(sc);
 
 	if (r)
@@ -72,8 +76,9 @@ static int dev_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_chan 
 		kup_os_leave(sc);
 		return -EKU_RANGE;
 	}
-	*chp = kup_os_chan(sc, kup_index_nospec((uint32_t)chan_id, KUP_DEV(sc)->chan_cnt));
-	return 0;
+	id = kup_index_nospec((uint32_t)chan_id, KUP_DEV(sc)->chan_cnt);
+	*chp = kup_os_chan(sc, id);
+	return (int)id;
 }
 
 /* kupdev_wait_channel's condition: an attach not yet reported, or shutdown. */
@@ -136,7 +141,7 @@ KUP_API int kupdev_claim_channel(struct kupdev_softc *sc, int chan_id)
 	struct kup_chan *ch;
 	int r = dev_enter_chan(sc, chan_id, &ch);
 
-	if (r)
+	if (r < 0)
 		return r;
 	kup_os_dev_lock(sc);
 	ch->holder = kup_os_self();
@@ -148,12 +153,12 @@ KUP_API int kupdev_claim_channel(struct kupdev_softc *sc, int chan_id)
 KUP_API int kupdev_attached(struct kupdev_softc *sc, int chan_id)
 {
 	struct kup_chan *ch;
-	int r = dev_enter_chan(sc, chan_id, &ch);
+	int id = dev_enter_chan(sc, chan_id, &ch), r;
 
-	if (r)
-		return r;
+	if (id < 0)
+		return id;
 	kup_os_dev_lock(sc);
-	r = kup_os_attached(sc, kup_index_nospec((uint32_t)chan_id, KUP_DEV(sc)->chan_cnt));
+	r = kup_os_attached(sc, (uint32_t)id);
 	/* Seeing 0, the module knows its process left (the session rule). */
 	if (!r)
 		kup_session_told(&ch->sess);
@@ -194,7 +199,7 @@ KUP_API int kupdev_last_error(struct kupdev_softc *sc, int chan_id)
 	if (!sc)
 		return (int)kup_load_once(&create_err);
 	r = dev_enter_chan(sc, chan_id, &ch);
-	if (r)
+	if (r < 0)
 		return -r;
 	r = (int)kup_load_once(&ch->last_err);
 	kup_os_leave(sc);
@@ -212,7 +217,7 @@ KUP_API int kupdev_stats(struct kupdev_softc *sc, int chan_id, struct kupdev_sta
 		return -EKU_INVAL;
 	kup_memset(st, 0, sizeof(*st));
 	r = dev_enter_chan(sc, chan_id, &ch);
-	if (r)
+	if (r < 0)
 		return r;
 	kup_counters_load(&c, &ch->e.cnt);
 	kup_counters_to_stats(st, &c);
