@@ -9,7 +9,7 @@
  *                 [--remote NAME] [--json-stdout] [--tag TEXT]
  * --remote NAME: the kern side is an echo service already running (e.g.
  * kup_echo.ko: greets, then echoes every message); only round trips.
- * PARTS: comma-separated KUP parts: rtt, multi, tput, sendcost, idle.
+ * PARTS: comma-separated KUP parts: rtt, multi, tput, sendcost, idle, stream.
  * MODES: round-trip modes: poll, block, adaptive.
  * Writes a table to stdout and DIR/kupbench.json, DIR/latency.dat,
  * DIR/throughput.dat and DIR/plots.gp (default DIR: build/bench).
@@ -40,7 +40,7 @@ static void usage(void)
 	fprintf(stderr, "usage: kupbench [--quick] [--refs-only | --kup-only] [--only PARTS] "
 	                "[--modes MODES] [--time MS] [--sizes N,N,...] [--cpus A,B] [--out DIR]\n"
 	                "                [--remote NAME] [--json-stdout] [--tag TEXT]\n"
-	                "PARTS: rtt,multi,tput,sendcost,idle (KUP parts to run)\n"
+	                "PARTS: rtt,multi,tput,sendcost,idle,stream (KUP parts to run)\n"
 	                "MODES: poll,block,adaptive (round-trip modes)\n");
 	exit(2);
 }

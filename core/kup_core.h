@@ -78,6 +78,7 @@ struct kup_end {
 	const struct kup_stream_side *speer;   /* shared: the peer's, untrusted on the kern side */
 	uint32_t s_prod;                       /* bytes we produced into our ring */
 	uint32_t s_cons;                       /* bytes we consumed from the peer's ring */
+	uint32_t s_peer_cons;                  /* the peer's cons as we last read and checked it */
 	uint32_t s_gen;                        /* our wait announcements so far */
 	uint32_t s_arm;                        /* readiness-fd bits kept in our wait word */
 	uint32_t s_need;                       /* with KUP_SW_SEND in s_arm: room wanted */

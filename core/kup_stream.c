@@ -151,9 +151,12 @@ static int tx_used(struct kup_end *e, uint32_t *used)
 
 	if (u > e->ring || (u & (KUP_REC_ALIGN - 1)))
 		return kup_end_violation(e, "stream consumer position", cons);
+	e->s_peer_cons = cons;
 	*used = u;
 	return 0;
 }
+
+
 
 /* Bytes the peer published that we have not consumed: its prod read once and bounded. */
 static int rx_avail(struct kup_end *e, uint32_t *avail)
@@ -167,16 +170,43 @@ static int rx_avail(struct kup_end *e, uint32_t *avail)
 	return 0;
 }
 
+/*
+ * Copy n bytes; small messages without a call: 8-byte words, the last one
+ * overlapping (n >= 8), reading and writing only [0, n) of each side.
+ */
+static inline void copy_bytes(void *dst, const void *src, uint32_t n)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+	uint64_t w;
+	uint32_t i;
+
+	if (n > 64) {
+		kup_memcpy(d, s, n);
+	} else if (n >= 8) {
+		for (i = 0; i + 8 < n; i += 8) {
+			__builtin_memcpy(&w, s + i, 8);
+			__builtin_memcpy(d + i, &w, 8);
+		}
+		__builtin_memcpy(&w, s + n - 8, 8);
+		__builtin_memcpy(d + n - 8, &w, 8);
+	} else {
+		for (i = 0; i < n; i++)
+			d[i] = s[i];
+	}
+}
+
 /* Copy n bytes into our ring at position pos, wrapping at its end. */
 static void ring_put(struct kup_end *e, uint32_t pos, const void *src, uint32_t n)
 {
 	uint32_t off = pos & (e->ring - 1), first = e->ring - off;
 
-	if (first > n)
-		first = n;
+	if (n <= first) {
+		copy_bytes(e->tx + off, src, n);
+		return;
+	}
 	kup_memcpy(e->tx + off, src, first);
-	if (n > first)
-		kup_memcpy(e->tx, (const uint8_t *)src + first, n - first);
+	kup_memcpy(e->tx, (const uint8_t *)src + first, n - first);
 }
 
 /* Copy n bytes out of the peer's ring at position pos (n <= the ring: bounded by the caller). */
@@ -184,11 +214,12 @@ static void ring_get(const struct kup_end *e, uint32_t pos, void *dst, uint32_t 
 {
 	uint32_t off = pos & (e->ring - 1), first = e->ring - off;
 
-	if (first > n)
-		first = n;
+	if (n <= first) {
+		copy_bytes(dst, e->rx + off, n);
+		return;
+	}
 	kup_memcpy(dst, e->rx + off, first);
-	if (n > first)
-		kup_memcpy((uint8_t *)dst + first, e->rx, n - first);
+	kup_memcpy((uint8_t *)dst + first, e->rx, n - first);
 }
 
 /* now + ns, or -1 (never) for a negative ns or one too large to add. */
@@ -283,7 +314,7 @@ timedout:
 int kup_stream_send(struct kup_end *e, const struct kup_iovec *msgs, size_t n, int flags,
                     int64_t timeout_ns)
 {
-	uint32_t used = 0, room, pos, len, rec = 0, q, max = kup_stream_max_msg(e);
+	uint32_t room = 0, used = 0, fresh, pos, len, rec = 0, q, max = kup_stream_max_msg(e);
 	struct kup_rec h;
 	uint64_t bytes;
 	int64_t deadline = -2; /* computed at the first wait */
@@ -300,10 +331,14 @@ int kup_stream_send(struct kup_end *e, const struct kup_iovec *msgs, size_t n, i
 			r = st < 0 ? st : -st;
 			break;
 		}
-		r = tx_used(e, &used);
-		if (r)
-			break;
-		room = e->ring - used;
+		/*
+		 * The room as of the consumer position we last read and checked (it
+		 * only grows behind our back); read the position again, once per
+		 * batch, only when a record does not fit.  That saves a transfer of
+		 * the consumer's line per batch while it keeps up.
+		 */
+		room = e->ring - (e->s_prod - e->s_peer_cons);
+		fresh = 0;
 		pos = e->s_prod;
 		q = 0;
 		bytes = 0;
@@ -318,11 +353,19 @@ int kup_stream_send(struct kup_end *e, const struct kup_iovec *msgs, size_t n, i
 				break;
 			}
 			rec = rec_bytes(len);
+			if (rec > room && !fresh) {
+				fresh = 1;
+				r = tx_used(e, &used);
+				if (r)
+					break;
+				room = e->ring - used - (pos - e->s_prod);
+			}
 			if (rec > room)
 				break;
 			h.len = len;
 			h.pos = pos;
-			ring_put(e, pos, &h, sizeof(h)); /* aligned: never wraps */
+			/* Aligned: a header never wraps; one 8-byte store. */
+			__builtin_memcpy(e->tx + (pos & (e->ring - 1)), &h, sizeof(h));
 			ring_put(e, pos + (uint32_t)sizeof(h), msgs[done].base, len);
 			pos += rec;
 			room -= rec;
@@ -357,7 +400,8 @@ int kup_stream_send(struct kup_end *e, const struct kup_iovec *msgs, size_t n, i
 /* One batch out of the peer's ring: *got records into msgs.  0 or -EKU_*. */
 static int recv_batch(struct kup_end *e, struct kup_iovec *msgs, size_t n, size_t *got)
 {
-	const struct kup_rec *h;
+	struct kup_rec h;
+	uint64_t hw;
 	uint32_t avail = 0, pos, len, tag, rec, max = kup_stream_max_msg(e);
 	uint64_t bytes = 0;
 	size_t k = 0;
@@ -369,9 +413,11 @@ static int recv_batch(struct kup_end *e, struct kup_iovec *msgs, size_t n, size_
 	pos = e->s_cons;
 	while (k < n && avail) {
 		/* avail is a multiple of the alignment, so a whole header is published. */
-		h = (const struct kup_rec *)(const void *)(e->rx + (pos & (e->ring - 1)));
-		len = kup_load_once(&h->len); /* each field read once, then only the copies */
-		tag = kup_load_once(&h->pos);
+		/* The header in one 8-byte load, once; from here on only the copies count. */
+		hw = kup_load_once64((const uint64_t *)(const void *)(e->rx + (pos & (e->ring - 1))));
+		__builtin_memcpy(&h, &hw, sizeof(h));
+		len = h.len;
+		tag = h.pos;
 		if (tag != pos) {
 			r = kup_end_violation(e, "stream record position", tag);
 			break;
@@ -389,7 +435,7 @@ static int recv_batch(struct kup_end *e, struct kup_iovec *msgs, size_t n, size_
 			r = -EKU_INVAL;
 			break;
 		}
-		ring_get(e, pos + (uint32_t)sizeof(*h), msgs[k].base, len);
+		ring_get(e, pos + (uint32_t)sizeof(h), msgs[k].base, len);
 		msgs[k].len = len;
 		pos += rec;
 		avail -= rec;

@@ -282,8 +282,15 @@ KT_TEST(stream_hostile_consumer_position)
 {
 	struct spair *p = spair();
 
+	int i;
+
 	KT_EQ(send1(&p->k, 16, 1, KUPC_NB), 1);
-	suctl(p)->s.cons = 64; /* ahead of what the kern side produced */
+	suctl(p)->s.cons = 0x80000000u; /* far ahead of what the kern side produced */
+	/* The kern side reads it again when the room it knew of runs out. */
+	for (i = 0; i < 1000; i++)
+		if (send1(&p->k, 16, 1, KUPC_NB) != 1)
+			break;
+	KT_EQ(i, 8192 / 24 - 1);
 	KT_EQ(send1(&p->k, 16, 1, KUPC_NB), -EKU_PROTO);
 	KT_EQ(p->k.cnt.proto_errors, 1);
 }
