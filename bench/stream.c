@@ -81,26 +81,51 @@ static uint32_t rec_len(size_t size)
 
 /* --- the bare ring -------------------------------------------------------- */
 
+/* The copies KUP's core makes: small payloads in 8-byte words, large ones by memcpy. */
+static inline void bare_copy(void *dst, const void *src, uint32_t n)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+	uint64_t w;
+	uint32_t i;
+
+	if (n > 64) {
+		memcpy(d, s, n);
+	} else if (n >= 8) {
+		for (i = 0; i + 8 < n; i += 8) {
+			memcpy(&w, s + i, 8);
+			memcpy(d + i, &w, 8);
+		}
+		memcpy(&w, s + n - 8, 8);
+		memcpy(d + n - 8, &w, 8);
+	} else {
+		for (i = 0; i < n; i++)
+			d[i] = s[i];
+	}
+}
+
 static void bare_put(struct bare *b, uint32_t pos, const void *src, uint32_t n)
 {
 	uint32_t off = pos & (b->ring - 1), first = b->ring - off;
 
-	if (first > n)
-		first = n;
+	if (n <= first) {
+		bare_copy(b->data + off, src, n);
+		return;
+	}
 	memcpy(b->data + off, src, first);
-	if (n > first)
-		memcpy(b->data, (const uint8_t *)src + first, n - first);
+	memcpy(b->data, (const uint8_t *)src + first, n - first);
 }
 
 static void bare_get(struct bare *b, uint32_t pos, void *dst, uint32_t n)
 {
 	uint32_t off = pos & (b->ring - 1), first = b->ring - off;
 
-	if (first > n)
-		first = n;
+	if (n <= first) {
+		bare_copy(dst, b->data + off, n);
+		return;
+	}
 	memcpy(dst, b->data + off, first);
-	if (n > first)
-		memcpy((uint8_t *)dst + first, b->data, n - first);
+	memcpy((uint8_t *)dst + first, b->data, n - first);
 }
 
 /* Queue up to n messages of c->size bytes; the count (spins while full). */
@@ -122,7 +147,7 @@ static int bare_send(struct sctx *c, int n)
 		for (; k < n && room >= rec; k++, room -= rec, prod += rec) {
 			hdr[0] = (uint32_t)c->size;
 			hdr[1] = prod;
-			bare_put(b, prod, hdr, 8);
+			memcpy(b->data + (prod & (b->ring - 1)), hdr, 8);
 			bare_put(b, prod + 8, c->src + (size_t)k * c->size, (uint32_t)c->size);
 		}
 		if (!k) {
@@ -150,7 +175,7 @@ static int bare_recv(struct sctx *c, int n)
 		__builtin_ia32_pause();
 
 	for (; k < n && avail; k++) {
-		bare_get(b, cons, hdr, 8);
+		memcpy(hdr, b->data + (cons & (b->ring - 1)), 8);
 		bare_get(b, cons + 8, c->dst + (size_t)k * c->size, hdr[0]);
 		cons += rec_len(hdr[0]);
 		avail -= rec_len(hdr[0]);

@@ -166,6 +166,11 @@ int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t t
  *
  * At most KUP_STREAM_BATCH_MAX (65536) messages per call; a wake-up call
  * only when the process announced that it waits, one per batch at most.
+ * Calls on one channel are serialised (see Threads above), stream calls
+ * too: a thread blocked in kupdev_stream_recv holds up another thread's
+ * kupdev_stream_send on the same channel until it returns.  To stream
+ * both ways from two threads, give the receive a short timeout (or
+ * KUP_NB), or send and receive from one thread.
  */
 int kupdev_stream_send(struct kupdev_softc *sc, int chan_id, const struct kup_iovec *msgs,
                        size_t n, int flags, int64_t timeout_ns);
