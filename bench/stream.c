@@ -382,6 +382,76 @@ out:
 	return rate;
 }
 
+/*
+ * The same traffic in one thread on CPU A: a batch in, the batch out, for
+ * the sampling time.  No cache line crosses CPUs and nothing waits, so this
+ * is the software cost per message, and preemption by other work on the
+ * machine touches both figures alike.  Messages per second, 0 on failure.
+ */
+static double st_solo(enum st_kind kind, size_t size, int batch)
+{
+	size_t pages = size < 4096 ? 16 : (4 * rec_len(size) + KUP_PAGE - 1) / KUP_PAGE;
+	struct sctx *c = calloc(1, sizeof(*c));
+	int64_t t0, end;
+	uint64_t n = 0;
+	char name[48];
+	void *h = NULL;
+	double rate = 0;
+	static int seq;
+	int r, k;
+
+	if (!c)
+		bench_die("out of memory");
+	c->kind = kind;
+	c->size = size;
+	c->batch = batch;
+	c->src = bench_alloc(size * ST_BATCH);
+	c->dst = bench_alloc(size * ST_BATCH);
+	if (kind == ST_BARE) {
+		c->br = calloc(1, sizeof(*c->br));
+		if (!c->br)
+			bench_die("out of memory");
+		c->br->ring = 1u << (31 - __builtin_clz((uint32_t)(pages * KUP_PAGE)));
+		c->br->data = bench_alloc(c->br->ring);
+	} else {
+		snprintf(name, sizeof(name), "kupbench_so%d_%d", (int)getpid(), seq++);
+		c->sc = kupdev_create(name, pages, 1);
+		h = c->sc ? kernproxy_open(name) : NULL;
+		c->ch = h ? kernproxy_attach(h, 0, pages, KP_EXACT | KP_STREAM) : NULL;
+		if (!c->ch || kupdev_wait_channel_timed(c->sc, 0, ST_TMO_NS) != 0)
+			goto out;
+	}
+	bench_pin(0);
+	/* u2k: the user side sends, the kern side receives (the bare ring: A to A). */
+	for (k = 0; k < 200; k++) /* warm-up */
+		if (send_batch(c, 1) != batch || recv_batch(c, 0, 1) != batch)
+			goto out;
+	t0 = bench_now();
+	end = t0 + cfg.dur_ns;
+	for (k = 1;; k++) {
+		r = send_batch(c, 1);
+		if (r <= 0 || recv_batch(c, 0, 1) != r)
+			goto out;
+		n += (uint64_t)r;
+		if (!(k & 15) && bench_now() >= end)
+			break;
+	}
+	rate = (double)n * 1e9 / (double)(bench_now() - t0);
+out:
+	if (h)
+		kernproxy_close(h);
+	if (c->sc)
+		kupdev_unload(c->sc);
+	if (c->br) {
+		munmap(c->br->data, c->br->ring);
+		free(c->br);
+	}
+	munmap(c->src, size * ST_BATCH);
+	munmap(c->dst, size * ST_BATCH);
+	free(c);
+	return rate;
+}
+
 /* --- rounds and records ----------------------------------------------------- */
 
 /* The median of v[0..n) where > 0; 0 when none. */
@@ -442,6 +512,7 @@ void stream_all(void)
 	for (i = 0; i < sizeof(small) / sizeof(small[0]); i++) {
 		size_t s = small[i];
 		double bare[ST_ROUNDS] = {0}, kup[2][ST_ROUNDS] = {{0}}, pp[ST_ROUNDS] = {0};
+		double sb[ST_ROUNDS] = {0}, sk[ST_ROUNDS] = {0};
 		struct record *rb, *rp;
 
 		for (k = 0; k < rounds; k++) {
@@ -449,7 +520,11 @@ void stream_all(void)
 			kup[0][k] = st_run(ST_U2K, s, ST_BATCH);
 			kup[1][k] = st_run(ST_K2U, s, ST_BATCH);
 			pp[k] = kup_pingpong_rate(s);
+			sb[k] = st_solo(ST_BARE, s, ST_BATCH);
+			sk[k] = st_solo(ST_U2K, s, ST_BATCH);
 		}
+		rb = st_rec("stream msg rate 1 cpu", "bare ring", s, "msg/s", sb, rounds, NULL, NULL, 0);
+		st_rec("kup stream msg rate 1 cpu", "u2k", s, "msg/s", sk, rounds, rb, sb, 0);
 		rb = st_rec("stream msg rate", "bare ring", s, "msg/s", bare, rounds, NULL, NULL, 0);
 		rp = st_rec("kup pingpong msg rate", "adaptive", s, "msg/s", pp, rounds, NULL, NULL,
 		            0);
