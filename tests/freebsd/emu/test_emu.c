@@ -1218,15 +1218,15 @@ KT_TEST(reserved_fields_refusals_and_limits)
 	unload_kup();
 }
 
+static struct kup_ioc_info notify_info; /* the generation before the notify */
+
 static void *u_notify_wait(void *arg)
 {
 	struct kemu_file *f = arg;
-	struct kup_ioc_info info;
 	struct kup_ioc_wait w = {.timeout_ns = -1};
 
-	if (kemu_ioctl(f, KUP_IOC_INFO, &info))
-		return (void *)1;
-	w.seen = info.notify;
+	/* Seen before the thread started: a notify that comes first still ends the wait. */
+	w.seen = notify_info.notify;
 	return (void *)(intptr_t)kemu_ioctl(f, KUP_IOC_NOTIFY, &w);
 }
 
@@ -1244,6 +1244,7 @@ KT_TEST(notify_from_a_context_that_cannot_sleep)
 	KT_ASSERT(sc);
 	f = kemu_open("emu_ntf", &err);
 	KT_ASSERT(f);
+	KT_EQ(kemu_ioctl(f, KUP_IOC_INFO, &notify_info), 0);
 	KT_EQ(pthread_create(&pt, NULL, u_notify_wait, f), 0);
 	usleep(20000); /* let it sleep (not required: the generation decides) */
 	THREAD_NO_SLEEPING();
