@@ -243,7 +243,9 @@ struct kup_ioc_attach {
  * seed's first-free attach); EBUSY when none is free.  KUP_ATTACH_WAIT
  * (with ANY): when none is free, sleep until a channel is released (then
  * take it), the device unloads (ESHUTDOWN), timeout_ns passes (ETIMEDOUT)
- * or a signal comes (EINTR).  Bit 0 is reserved.
+ * or a signal comes (EINTR).  KUP_ATTACH_STREAM: the attach is a stream
+ * channel (see "Streaming" above); the kern side records it in the kern
+ * block's hdr.flags before the attach is reported.  Bit 0 is reserved.
  */
 #define KUP_ATTACH_ANY    0x2u
 #define KUP_ATTACH_WAIT   0x4u
