@@ -380,6 +380,53 @@ KT_TEST(stream_ends)
 	ctl_close(c);
 }
 
+/* The kern side blocked in a stream receive, from a control channel of its own. */
+struct kblocked {
+	const char *name;
+	int r;
+	struct kt_reply rep;
+};
+
+static void *kern_block_recv(void *arg)
+{
+	struct kblocked *b = arg;
+	struct kit_ctl *c = ctl_open();
+
+	b->r = ctl_srecv(c, b->name, 0, 4, KIT_SOON_MS, 0, &b->rep);
+	ctl_close(c);
+	return NULL;
+}
+
+KT_TEST(stream_kern_wait_ends_on_close)
+{
+	char namebuf[64];
+	const char *n = NAME("st_kclose");
+	struct kit_ctl *c = ctl_open();
+	struct kblocked b = {n, 0, {0}};
+	struct kt_reply rep;
+	const struct kup_kctl *kc;
+	pthread_t t;
+	long long t0;
+	void *h, *ch;
+
+	ctl_mkdev(c, n, 1, 1, KTB_MANUAL, 0, 0);
+	h = kit_open(n);
+	ch = attach_stream(h, 0, 1);
+	KT_EQ(ctl_srecv(c, n, 0, 4, 0, KUP_NB, &rep), -EKU_NOTREADY);
+	KT_EQ(pthread_create(&t, NULL, kern_block_recv, &b), 0);
+	/* The kern side announces its sleep in its own (read-only to us) stream words. */
+	kc = (const struct kup_kctl *)((struct kp_chan *)ch)->map;
+	kit_wait_asleep(&kc->s.wait, -1);
+	t0 = kit_now_ms();
+	kernproxy_close(ch);
+	KT_EQ(pthread_join(t, NULL), 0);
+	KT_EQ(b.r, -EKU_CLOSED);
+	KT_ASSERT(kit_now_ms() - t0 < KIT_SOON_MS / 2); /* woken, not timed out */
+	kernproxy_close(h);
+	KT_EQ(ctl_unload(c, n), 0);
+	ctl_close(c);
+}
+
 /* --- a hostile process ----------------------------------------------------------- */
 
 enum sgarbage { SG_PROD_FAR, SG_PROD_ODD, SG_REC_LEN, SG_REC_POS, SG_CONS, SG_STATE, SG_WAIT };
