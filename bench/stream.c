@@ -58,8 +58,8 @@ struct sctx {
 	uint8_t *src, *dst; /* producer's messages, consumer's buffers */
 	pthread_barrier_t bar;
 	int stop __attribute__((aligned(128))); /* main -> consumer: take the figure */
-	int cdone; /* consumer -> producer: stop sending */
-	int pdone; /* producer -> consumer: nothing more comes */
+	int cdone;                              /* consumer -> producer: stop sending */
+	int pdone;                              /* producer -> consumer: nothing more comes */
 	int err;
 	double rate; /* messages per second */
 };
@@ -360,12 +360,15 @@ static double st_run(enum st_kind kind, size_t size, int batch)
 
 		kernproxy_stats(c->ch, &us);
 		kupdev_stats(c->sc, 0, &ks);
-		fprintf(stderr, "stream %s %zu: %.3g msg/s; user sent %llu recv %llu sleeps %llu wakeups %llu; "
-		        "kern sent %llu recv %llu sleeps %llu wakeups %llu\n", kind_mode[kind], size, rate,
-		        (unsigned long long)us.sent, (unsigned long long)us.received,
-		        (unsigned long long)us.sleeps, (unsigned long long)us.wakeups,
-		        (unsigned long long)ks.sent, (unsigned long long)ks.received,
-		        (unsigned long long)ks.sleeps, (unsigned long long)ks.wakeups);
+		fprintf(
+		    stderr,
+		    "stream %s %zu: %.3g msg/s; user sent %llu recv %llu sleeps %llu wakeups %llu; "
+		    "kern sent %llu recv %llu sleeps %llu wakeups %llu\n",
+		    kind_mode[kind], size, rate, (unsigned long long)us.sent,
+		    (unsigned long long)us.received, (unsigned long long)us.sleeps,
+		    (unsigned long long)us.wakeups, (unsigned long long)ks.sent,
+		    (unsigned long long)ks.received, (unsigned long long)ks.sleeps,
+		    (unsigned long long)ks.wakeups);
 	}
 out:
 	if (h)
@@ -523,16 +526,18 @@ void stream_all(void)
 			sb[k] = st_solo(ST_BARE, s, ST_BATCH);
 			sk[k] = st_solo(ST_U2K, s, ST_BATCH);
 		}
-		rb = st_rec("stream msg rate 1 cpu", "bare ring", s, "msg/s", sb, rounds, NULL, NULL, 0);
+		rb = st_rec("stream msg rate 1 cpu", "bare ring", s, "msg/s", sb, rounds, NULL,
+		            NULL, 0);
 		st_rec("kup stream msg rate 1 cpu", "u2k", s, "msg/s", sk, rounds, rb, sb, 0);
-		rb = st_rec("stream msg rate", "bare ring", s, "msg/s", bare, rounds, NULL, NULL, 0);
+		rb =
+		    st_rec("stream msg rate", "bare ring", s, "msg/s", bare, rounds, NULL, NULL, 0);
 		rp = st_rec("kup pingpong msg rate", "adaptive", s, "msg/s", pp, rounds, NULL, NULL,
 		            0);
 		for (d = 0; d < 2; d++) {
-			st_rec("kup stream msg rate", kind_mode[d + 1], s, "msg/s", kup[d], rounds, rb,
-			       bare, 0.5);
-			st_rec("kup stream vs pingpong", kind_mode[d + 1], s, "msg/s", kup[d], rounds,
-			       rp, pp, 10);
+			st_rec("kup stream msg rate", kind_mode[d + 1], s, "msg/s", kup[d], rounds,
+			       rb, bare, 0.5);
+			st_rec("kup stream vs pingpong", kind_mode[d + 1], s, "msg/s", kup[d],
+			       rounds, rp, pp, 10);
 		}
 	}
 	{
@@ -552,8 +557,8 @@ void stream_all(void)
 		rm = st_rec("memcpy bandwidth", "ref", s, "B/s", mc, rounds, NULL, NULL, 0);
 		st_rec("stream bandwidth", "bare ring", s, "B/s", bare, rounds, rm, mc, 0);
 		for (d = 0; d < 2; d++)
-			st_rec("kup stream bandwidth", kind_mode[d + 1], s, "B/s", kup[d], rounds, rm,
-			       mc, 0.8);
+			st_rec("kup stream bandwidth", kind_mode[d + 1], s, "B/s", kup[d], rounds,
+			       rm, mc, 0.8);
 	}
 	cfg.dur_ns = dur;
 	cfg.warm_ns = warm;

@@ -72,19 +72,19 @@ struct kup_end {
 	uint32_t local;     /* host event: 0, EKU_CLOSED or EKU_SHUTDOWN (any thread) */
 
 	/* Streaming (kup_stream.c): set by kup_end_init from the kern block's flags. */
-	uint32_t stream;                       /* KUP_HDR_STREAM: a stream attach */
-	uint32_t ring;                         /* ring bytes per direction (a power of two) */
-	struct kup_stream_side *smine;         /* shared: our stream words */
-	const struct kup_stream_side *speer;   /* shared: the peer's, untrusted on the kern side */
-	uint32_t s_prod;                       /* bytes we produced into our ring */
-	uint32_t s_cons;                       /* bytes we consumed from the peer's ring */
-	uint32_t s_peer_cons;                  /* the peer's cons as we last read and checked it */
-	uint32_t s_gen;                        /* our wait announcements so far */
-	uint32_t s_arm;                        /* readiness-fd bits kept in our wait word */
-	uint32_t s_need;                       /* with KUP_SW_SEND in s_arm: room wanted */
-	uint32_t s_rang;                       /* the peer's wait word we last rang for */
-	uint32_t s_rang_ok;                    /* s_rang is valid */
-	struct kup_counters cnt; /* last: kup_end_init keeps it (see there) */
+	uint32_t stream;                     /* KUP_HDR_STREAM: a stream attach */
+	uint32_t ring;                       /* ring bytes per direction (a power of two) */
+	struct kup_stream_side *smine;       /* shared: our stream words */
+	const struct kup_stream_side *speer; /* shared: the peer's, untrusted on the kern side */
+	uint32_t s_prod;                     /* bytes we produced into our ring */
+	uint32_t s_cons;                     /* bytes we consumed from the peer's ring */
+	uint32_t s_peer_cons;                /* the peer's cons as we last read and checked it */
+	uint32_t s_gen;                      /* our wait announcements so far */
+	uint32_t s_arm;                      /* readiness-fd bits kept in our wait word */
+	uint32_t s_need;                     /* with KUP_SW_SEND in s_arm: room wanted */
+	uint32_t s_rang;                     /* the peer's wait word we last rang for */
+	uint32_t s_rang_ok;                  /* s_rang is valid */
+	struct kup_counters cnt;             /* last: kup_end_init keeps it (see there) */
 };
 
 /* Kern side: write a fresh channel's control pages (data pages must be zero). */

@@ -33,7 +33,8 @@
 /* The ring bytes one record of len payload bytes takes (len <= the ring: no overflow). */
 static inline uint32_t rec_bytes(uint32_t len)
 {
-	return (uint32_t)sizeof(struct kup_rec) + ((len + KUP_REC_ALIGN - 1) & ~(KUP_REC_ALIGN - 1));
+	return (uint32_t)sizeof(struct kup_rec) +
+	       ((len + KUP_REC_ALIGN - 1) & ~(KUP_REC_ALIGN - 1));
 }
 
 /* S1: the records (headers and payload) before the position that publishes them. */
@@ -156,8 +157,6 @@ static int tx_used(struct kup_end *e, uint32_t *used)
 	return 0;
 }
 
-
-
 /* Bytes the peer published that we have not consumed: its prod read once and bounded. */
 static int rx_avail(struct kup_end *e, uint32_t *avail)
 {
@@ -257,8 +256,7 @@ static int stream_ready(struct kup_end *e, uint32_t want, uint32_t need)
 }
 
 /* Wait (spin, then sleep announced) until stream_ready says other than NOTREADY. */
-static int stream_wait(struct kup_end *e, uint32_t want, uint32_t need, int flags,
-                       int64_t deadline)
+static int stream_wait(struct kup_end *e, uint32_t want, uint32_t need, int flags, int64_t deadline)
 {
 	int64_t now, spin_end, left;
 	int r, i, s;
@@ -282,7 +280,8 @@ static int stream_wait(struct kup_end *e, uint32_t want, uint32_t need, int flag
 	}
 	for (;;) {
 		/* Read tw (in stream_ready) after announcing: a bell rung since changes it. */
-		announce(e, e->s_arm | KUP_WAIT_SLEEP | want, want == KUP_SW_SEND ? need : e->s_need);
+		announce(e, e->s_arm | KUP_WAIT_SLEEP | want,
+		         want == KUP_SW_SEND ? need : e->s_need);
 		r = stream_ready(e, want, need);
 		if (r != -EKU_NOTREADY)
 			break;
@@ -388,7 +387,8 @@ int kup_stream_send(struct kup_end *e, const struct kup_iovec *msgs, size_t n, i
 		}
 		if (deadline == -2)
 			deadline = deadline_after(kup_now_ns(), timeout_ns);
-		r = stream_wait(e, KUP_SW_SEND, rec_bytes((uint32_t)msgs[done].len), flags, deadline);
+		r = stream_wait(e, KUP_SW_SEND, rec_bytes((uint32_t)msgs[done].len), flags,
+		                deadline);
 		if (r)
 			break;
 	}
@@ -414,7 +414,8 @@ static int recv_batch(struct kup_end *e, struct kup_iovec *msgs, size_t n, size_
 	while (k < n && avail) {
 		/* avail is a multiple of the alignment, so a whole header is published. */
 		/* The header in one 8-byte load, once; from here on only the copies count. */
-		hw = kup_load_once64((const uint64_t *)(const void *)(e->rx + (pos & (e->ring - 1))));
+		hw = kup_load_once64(
+		    (const uint64_t *)(const void *)(e->rx + (pos & (e->ring - 1))));
 		__builtin_memcpy(&h, &hw, sizeof(h));
 		len = h.len;
 		tag = h.pos;

@@ -41,7 +41,8 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, int zc, struct kup_c
 	return 0;
 }
 
-/* Leave: the caller's old loan, now that the call is done with it; the result for kupdev_last_error. */
+/* Leave: the caller's old loan, now that the call is done with it; the result for
+ * kupdev_last_error. */
 static int chan_end(struct kup_chan *ch, void *keep, int r)
 {
 	if (keep)

@@ -140,7 +140,7 @@ struct kup_hdr {
 struct kup_stream_side {
 	uint32_t prod; /* line 0: bytes produced into our ring; store-release after the records */
 	uint8_t pad0[KUP_CACHELINE - 4];
-	uint32_t cons; /* line 1: bytes consumed from the peer's ring; store-release after copy-out */
+	uint32_t cons; /* line 1: bytes taken from the peer's ring; store-release after copy-out */
 	uint8_t pad1[KUP_CACHELINE - 4];
 	uint32_t wait; /* line 2: gen << KUP_SW_GEN_SHIFT | KUP_SW_* | KUP_WAIT_* */
 	uint32_t need; /* record bytes a KUP_SW_SEND waiter needs room for */

@@ -172,8 +172,8 @@ int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t t
  * both ways from two threads, give the receive a short timeout (or
  * KUP_NB), or send and receive from one thread.
  */
-int kupdev_stream_send(struct kupdev_softc *sc, int chan_id, const struct kup_iovec *msgs,
-                       size_t n, int flags, int64_t timeout_ns);
+int kupdev_stream_send(struct kupdev_softc *sc, int chan_id, const struct kup_iovec *msgs, size_t n,
+                       int flags, int64_t timeout_ns);
 int kupdev_stream_recv(struct kupdev_softc *sc, int chan_id, struct kup_iovec *msgs, size_t n,
                        int flags, int64_t timeout_ns);
 /* The longest message a stream channel of sc carries: its ring less a record header. */

@@ -458,7 +458,8 @@ KP_API void *kernproxy_attach(void *handle, size_t chan_id, size_t size, int fla
 	}
 	kup_end_init(&c->e, KUP_SIDE_USER, c->map, (uint8_t *)c->map + KUP_BLOCK_LEN(c->size),
 	             c->size, &d->ops->host, c);
-	/* Both sides agree on the mode: a side that made a turn channel of a stream request is no peer. */
+	/* Both sides agree on the mode: a side that made a turn channel of a stream request is no
+	 * peer. */
 	if (!(flags & KP_STREAM) != !c->e.stream) {
 		kup_end_close(&c->e, KUP_ST_CLOSING);
 		d->ops->detach(c);

@@ -135,7 +135,8 @@ KT_TEST(stream_echo_small_batches)
 	ch = attach_stream(h, 1, 1);
 	kernproxy_set_timeout(ch, (int64_t)KIT_SOON_MS * 1000000);
 	KT_EQ(kernproxy_stream_max(ch), 4096 - 8);
-	/* 8-byte and 64-byte messages, 200 in flight at once (a 4 KiB ring holds 256 small ones). */
+	/* 8-byte and 64-byte messages, 200 in flight at once (a 4 KiB ring holds 256 small ones).
+	 */
 	send_all(ch, 200, 8, 1);
 	recv_all(ch, 200, 8, 1);
 	send_all(ch, 50, 64, 7);
@@ -435,7 +436,8 @@ enum sgarbage { SG_PROD_FAR, SG_PROD_ODD, SG_REC_LEN, SG_REC_POS, SG_CONS, SG_ST
 static void sscribble(void *ch, enum sgarbage g)
 {
 	struct kp_chan *kc = ch;
-	struct kup_uctl *u = (struct kup_uctl *)(void *)((uint8_t *)kc->map + KUP_BLOCK_LEN(kc->size));
+	struct kup_uctl *u =
+	    (struct kup_uctl *)(void *)((uint8_t *)kc->map + KUP_BLOCK_LEN(kc->size));
 	uint8_t *ring = (uint8_t *)u + KUP_PAGE;
 	uint32_t pos = kc->e.s_prod, mask = kc->e.ring - 1;
 	struct kup_rec *h = (struct kup_rec *)(void *)(ring + (pos & mask));
@@ -473,7 +475,7 @@ static void sscribble(void *ch, enum sgarbage g)
 struct traffic {
 	void *ch;
 	uint32_t seed;
-	int stop;       /* atomic */
+	int stop;        /* atomic */
 	uint32_t rounds; /* atomic */
 };
 

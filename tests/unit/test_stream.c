@@ -220,7 +220,8 @@ KT_TEST(stream_room_limits_and_toobig)
 	KT_EQ(n, 1); /* room for one again */
 }
 
-/* The kern end against a corrupt user block: EKU_PROTO, the channel closed, nothing read out of bounds. */
+/* The kern end against a corrupt user block: EKU_PROTO, the channel closed, nothing read out of
+ * bounds. */
 static void expect_proto(struct spair *p)
 {
 	static uint8_t buf[16384];

@@ -104,8 +104,8 @@ static int u_attach(struct user *u, const char *name, uint32_t chan)
 /* A stream attach (KUP_ATTACH_STREAM): 0 or the errno of the failing step. */
 static int u_attach_stream(struct user *u, const char *name, uint32_t chan)
 {
-	struct kup_ioc_attach a = {.abi = KUP_ABI_VERSION, .chan = chan, .size = SIZE,
-	                           .flags = KUP_ATTACH_STREAM};
+	struct kup_ioc_attach a = {
+	    .abi = KUP_ABI_VERSION, .chan = chan, .size = SIZE, .flags = KUP_ATTACH_STREAM};
 	void *k, *w;
 	int err = 0, r;
 
