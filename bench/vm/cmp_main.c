@@ -19,6 +19,7 @@ static int cmp_open(struct inode *inode, struct file *file)
 	if (IS_ERR(f))
 		return PTR_ERR(f);
 	file->private_data = f;
+	/* A stream: no file position (lseek gives ESPIPE), on every kernel line. */
 	return stream_open(inode, file);
 }
 
@@ -36,7 +37,6 @@ static const struct file_operations cmp_fops = {
     .write = cmp_chr_write,
     .unlocked_ioctl = cmp_ioctl,
     .compat_ioctl = compat_ptr_ioctl,
-    .llseek = no_llseek,
 };
 
 static struct miscdevice cmp_misc = {
