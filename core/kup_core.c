@@ -176,10 +176,18 @@ int kup_end_poll(struct kup_end *e)
 		return violation(e, "sequence", tw);
 	if (e->have_turn)
 		return 0;
-	/* New turn: read the length once, bound it, keep our copy. */
+	/* New turn: read the length once, bound it, keep our copy (and where it is). */
 	len = kup_load_once(&e->peer->len);
-	if (len > e->cap)
-		return violation(e, "length", len);
+	if (len & KUP_LEN_INLINE) {
+		if ((len & ~KUP_LEN_INLINE) > KUP_INLINE)
+			return violation(e, "inline length", len);
+		len &= ~KUP_LEN_INLINE;
+		e->rx_at = e->peer->inl;
+	} else {
+		if (len > e->cap)
+			return violation(e, "length", len);
+		e->rx_at = e->rx;
+	}
 	e->rx_len = len;
 	e->have_turn = 1;
 	if (seq != 0) { /* seq 0 is the kern side's initial turn, not a message */
@@ -290,10 +298,14 @@ int kup_cond_wait(const struct kup_cond_ops *ops, void *arg, int flags, int64_t 
 	}
 }
 
-/* Hand the turn over with a message of len bytes already in e->tx. */
+/*
+ * Hand the turn over with message len (KUP_LEN_INLINE | n: in our inl[],
+ * else n bytes in e->tx) written already.
+ */
 static void publish(struct kup_end *e, uint32_t len)
 {
 	kup_store_once(&e->mine->len, len);
+	len &= ~KUP_LEN_INLINE;
 	e->tx_seq = (e->tx_seq + 1) & KUP_SEQ_MASK;
 	e->have_turn = 0;
 	e->tx_open = 0;
@@ -317,8 +329,13 @@ int kup_end_send(struct kup_end *e, const void *data, size_t len, int flags, int
 	r = kup_end_wait(e, flags, timeout_ns);
 	if (r)
 		return r;
-	kup_memcpy(e->tx, data, len);
-	publish(e, (uint32_t)len);
+	if (len <= KUP_INLINE) {
+		kup_memcpy(e->mine->inl, data, len);
+		publish(e, KUP_LEN_INLINE | (uint32_t)len);
+	} else {
+		kup_memcpy(e->tx, data, len);
+		publish(e, (uint32_t)len);
+	}
 	return 0;
 }
 
@@ -328,8 +345,8 @@ int kup_end_pass(struct kup_end *e, int flags, int64_t timeout_ns)
 
 	if (r)
 		return r;
-	e->tx[0] = 0; /* the empty token reads as a zero byte too */
-	publish(e, 0);
+	e->mine->inl[0] = 0; /* the empty token reads as a zero byte too */
+	publish(e, KUP_LEN_INLINE);
 	return 0;
 }
 
@@ -345,12 +362,12 @@ int kup_end_recv(struct kup_end *e, int flags, int64_t timeout_ns, const void **
 		return r;
 	/* rx_len was read once and bounded in kup_end_poll: one bounded copy. */
 	if (copy) {
-		kup_memcpy(e->rx_copy, e->rx, e->rx_len);
+		kup_memcpy(e->rx_copy, e->rx_at, e->rx_len);
 		if (!e->rx_len)
 			e->rx_copy[0] = 0; /* an empty token reads as a zero byte here too */
 		*data = e->rx_copy;
 	} else {
-		*data = e->rx;
+		*data = e->rx_at;
 	}
 	*len = e->rx_len;
 	return 0;
