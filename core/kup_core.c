@@ -63,6 +63,13 @@ static int violation(struct kup_end *e, const char *what, uint32_t val)
 	return -EKU_PROTO;
 }
 
+/* The peer's open tw when the turn is ours, and when it is still the peer's (after tx_seq moved). */
+static void expect_turns(struct kup_end *e)
+{
+	e->turn_tw = KUP_TW((e->tx_seq + e->lead) & KUP_SEQ_MASK, KUP_ST_OPEN);
+	e->peer_turn_tw = KUP_TW((e->tx_seq + e->lead - 1) & KUP_SEQ_MASK, KUP_ST_OPEN);
+}
+
 void kup_chan_format(void *kblock, void *ublock, uint32_t size, uint32_t chan, uint32_t chan_cnt)
 {
 	struct kup_kctl *kc = kblock;
@@ -128,6 +135,7 @@ void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint3
 		e->tx = u2k;
 		e->rx = k2u;
 	}
+	expect_turns(e);
 }
 
 /*
@@ -142,21 +150,36 @@ static int message_pending(const struct kup_end *e, uint32_t seq, uint32_t ready
 	return !e->have_turn && seq == ready && (e->lead == 1 || e->sent_any);
 }
 
-int kup_end_poll(struct kup_end *e)
+/* New turn (tw is the turn we were waiting for): read the length once, bound it, keep our copy. */
+static int take_turn(struct kup_end *e, uint32_t tw)
 {
-	uint32_t tw, seq, st, len, ready, waiting;
-	uint32_t local = kup_load_once(&e->local);
+	uint32_t len = kup_load_once(&e->peer->len);
+
+	if (len & KUP_LEN_INLINE) {
+		if ((len & ~KUP_LEN_INLINE) > KUP_INLINE)
+			return violation(e, "inline length", len);
+		len &= ~KUP_LEN_INLINE;
+		e->rx_at = e->peer->inl;
+	} else {
+		if (len > e->cap)
+			return violation(e, "length", len);
+		e->rx_at = e->rx;
+	}
+	e->rx_len = len;
+	e->have_turn = 1;
+	if (KUP_TW_SEQ(tw) != 0) { /* seq 0 is the kern side's initial turn, not a message */
+		KUP_CNT_ADD(e, received, 1);
+		KUP_CNT_ADD(e, bytes_received, len);
+	}
+	return 0;
+}
+
+/* Every case but "open, no host event, our turn or the peer's": tw as observed. */
+static int poll_slow(struct kup_end *e, uint32_t local, uint32_t tw)
+{
+	uint32_t seq = KUP_TW_SEQ(tw), st = KUP_TW_STATE(tw), ready, waiting;
 	int end = 0;
 
-	/* Our own side shutting down ends every call at once. */
-	if (local == EKU_SHUTDOWN)
-		return -EKU_SHUTDOWN;
-	if (e->broken)
-		return -(int)(local ? local : e->broken);
-	tw = observe_tw(e);
-	e->seen_tw = tw;
-	seq = KUP_TW_SEQ(tw);
-	st = KUP_TW_STATE(tw);
 	if (st == KUP_ST_CLOSING)
 		end = EKU_CLOSED;
 	else if (st == KUP_ST_SHUTDOWN && e->lead == 1)
@@ -174,27 +197,29 @@ int kup_end_poll(struct kup_end *e)
 		return -EKU_NOTREADY;
 	if (seq != ready)
 		return violation(e, "sequence", tw);
-	if (e->have_turn)
-		return 0;
-	/* New turn: read the length once, bound it, keep our copy (and where it is). */
-	len = kup_load_once(&e->peer->len);
-	if (len & KUP_LEN_INLINE) {
-		if ((len & ~KUP_LEN_INLINE) > KUP_INLINE)
-			return violation(e, "inline length", len);
-		len &= ~KUP_LEN_INLINE;
-		e->rx_at = e->peer->inl;
-	} else {
-		if (len > e->cap)
-			return violation(e, "length", len);
-		e->rx_at = e->rx;
+	return e->have_turn ? 0 : take_turn(e, tw);
+}
+
+int kup_end_poll(struct kup_end *e)
+{
+	uint32_t local = kup_load_once(&e->local);
+	uint32_t tw;
+
+	/* Our own side shutting down ends every call at once. */
+	if (local == EKU_SHUTDOWN)
+		return -EKU_SHUTDOWN;
+	if (e->broken)
+		return -(int)(local ? local : e->broken);
+	tw = observe_tw(e);
+	e->seen_tw = tw;
+	/* The hot path: the whole word compared with the two open turns it may be. */
+	if (!local) {
+		if (tw == e->turn_tw)
+			return e->have_turn ? 0 : take_turn(e, tw);
+		if (tw == e->peer_turn_tw)
+			return -EKU_NOTREADY;
 	}
-	e->rx_len = len;
-	e->have_turn = 1;
-	if (seq != 0) { /* seq 0 is the kern side's initial turn, not a message */
-		KUP_CNT_ADD(e, received, 1);
-		KUP_CNT_ADD(e, bytes_received, len);
-	}
-	return 0;
+	return poll_slow(e, local, tw);
 }
 
 #define KUP_INT64_MAX ((int64_t)(~(uint64_t)0 >> 1)) /* no INT64_MAX in every kernel */
@@ -307,6 +332,7 @@ static void publish(struct kup_end *e, uint32_t len)
 	kup_store_once(&e->mine->len, len);
 	len &= ~KUP_LEN_INLINE;
 	e->tx_seq = (e->tx_seq + 1) & KUP_SEQ_MASK;
+	expect_turns(e);
 	e->have_turn = 0;
 	e->tx_open = 0;
 	e->sent_any = 1;
