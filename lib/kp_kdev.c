@@ -6,7 +6,7 @@
  * The channel's file is the readiness fd: kup.ko's poll reports POLLIN on
  * our turn and POLLHUP when the channel or the device goes away.
  *
- * kup.ko's ioctl errors (kernel/linux/kup_file.c) map back to EKU_* here.
+ * kup.ko's ioctl errors (kernel/linux/kup_cdev.c) map back to EKU_* here.
  */
 #include <errno.h>
 #include <fcntl.h>

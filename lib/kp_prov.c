@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * kp_prov.c - libkup's backend for user-mode provider devices: a Unix
- * socket per handle (provider/kup_wire.h), memfds for the channel blocks,
+ * socket per handle (uspace/kup_wire.h), memfds for the channel blocks,
  * futexes on the shared turn words.
  */
 #include <errno.h>

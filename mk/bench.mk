@@ -46,7 +46,7 @@ bench: $(BENCH)
 # Library sources are compiled in (lib.mk/provider.mk lists, expanded at run time).
 $(BENCH_STATIC): $(BENCH_SRC) bench/bench.h $(wildcard include/*.h core/*.[ch] lib/*.[ch] provider/*.[ch])
 	@mkdir -p $(dir $@)
-	$(CC) $(KUP_CFLAGS) $(LIBKUP_CPPFLAGS) $(CFLAGS) -static $(BENCH_SRC) \
+	$(CC) $(KUP_CFLAGS) $(KUPDEV_CPPFLAGS) $(LIBKUP_CPPFLAGS) $(CFLAGS) -static $(BENCH_SRC) \
 		$(sort $(LIBKUP_SRC) $(KUPDEV_SRC)) -o $@ $(LDLIBS_THR)
 
 bench-vm: $(BENCH_STATIC)

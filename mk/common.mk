@@ -11,7 +11,7 @@ PKGDIR ?= $(LIBDIR)/pkgconfig
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS ?= -O2 -g
-KUP_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Ilib -Icore -Itests
+KUP_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Iuspace -Ilib -Icore -Itests
 LDLIBS_THR := -lpthread
 
 # Core sources (core/sources.mk), compiled unchanged into every host;

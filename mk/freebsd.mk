@@ -31,8 +31,8 @@ FBSD_EMU_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit
 FBSD_EMU_FLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-sign-compare $(FBSD_EMU_SAN) -Itests/freebsd/emu/inc -Itests/freebsd/emu \
 	-Iinclude -Icore -Ikernel/freebsd -Itests
-# libkup's side, built as libkup builds it (lib/kup_plat.h), kernel backend only.
-FBSD_EMU_LIB_SRC := lib/kp_kdev.c lib/kp_api.c lib/kup_plat.c provider/kup_wire.c \
+# libkup's side, built as libkup builds it (uspace/kup_plat.h), kernel backend only.
+FBSD_EMU_LIB_SRC := lib/kp_kdev.c lib/kp_api.c uspace/kup_plat.c uspace/kup_wire.c \
 	tests/freebsd/kp_prov_none.c
 FBSD_EMU_LIB_OBJ := $(patsubst %.c,$(B)/obj/fbemu/%.o,$(FBSD_EMU_LIB_SRC))
 FBSD_EMU_LIB_FLAGS := $(KUP_CFLAGS) -DKP_HAVE_KDEV -Iprovider -O1 -g $(FBSD_EMU_SAN)

@@ -12,15 +12,15 @@ FUZZ_CC ?= clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_REPLAY_FLAGS := -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all
-FUZZ_HDRS := tests/fuzz/fuzz.h core/kup_core.h include/kup_abi.h lib/kup_plat.h mk/fuzz.mk
+FUZZ_HDRS := tests/fuzz/fuzz.h core/kup_core.h include/kup_abi.h uspace/kup_plat.h mk/fuzz.mk
 
 # The harness source first; the provider's kpv_dev.c is #included by fuzz_wire.c.
 # CORE_DEV_SRC (core's kupdev_* layer, issue 11) is empty where common.mk has none.
 FUZZ_SRC_fuzz_wire := tests/fuzz/fuzz_wire.c provider/kpv_chan.c provider/kpv_gate.c \
-	provider/kup_wire.c $(CORE_SRC) $(CORE_DEV_SRC) lib/kup_plat.c
-FUZZ_DEPS_fuzz_wire := provider/kpv_dev.c provider/kpv.h provider/kpv_gate.h provider/kup_wire.h \
+	uspace/kup_wire.c $(CORE_SRC) $(CORE_DEV_SRC) uspace/kup_plat.c
+FUZZ_DEPS_fuzz_wire := provider/kpv_dev.c provider/kpv.h provider/kpv_gate.h uspace/kup_wire.h \
 	include/kupdev.h
-FUZZ_SRC_fuzz_ctl := tests/fuzz/fuzz_ctl.c $(CORE_SRC) lib/kup_plat.c
+FUZZ_SRC_fuzz_ctl := tests/fuzz/fuzz_ctl.c $(CORE_SRC) uspace/kup_plat.c
 FUZZ_DEPS_fuzz_ctl :=
 
 FUZZ_REPLAY := $(patsubst %,$(B)/fuzz/replay_%,$(FUZZ_HARNESSES))

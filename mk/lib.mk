@@ -4,11 +4,11 @@
 KP_HAVE_KDEV := $(if $(wildcard lib/kp_kdev.c),1,)
 
 # Source list and preprocessor flags: tests/ build sanitizer variants from these.
-LIBKUP_SRC := lib/kp_api.c lib/kp_loop.c lib/kp_prov.c provider/kup_wire.c \
-	$(wildcard lib/kp_kdev.c) $(CORE_SRC) lib/kup_plat.c
-LIBKUP_CPPFLAGS := -Iprovider $(if $(KP_HAVE_KDEV),-DKP_HAVE_KDEV)
-LIBKUP_HDRS := include/kup.h include/kup_abi.h lib/kp_backend.h lib/kup_plat.h \
-	core/kup_core.h provider/kup_wire.h
+LIBKUP_SRC := lib/kp_api.c lib/kp_loop.c lib/kp_prov.c uspace/kup_wire.c \
+	$(wildcard lib/kp_kdev.c) $(CORE_SRC) uspace/kup_plat.c
+LIBKUP_CPPFLAGS := $(if $(KP_HAVE_KDEV),-DKP_HAVE_KDEV)
+LIBKUP_HDRS := include/kup.h include/kup_abi.h lib/kp_backend.h uspace/kup_plat.h \
+	core/kup_core.h uspace/kup_wire.h
 
 LIBKUP_SO := $(B)/lib/libkup.so
 LIBKUP_SOV := $(B)/lib/libkup.so.0

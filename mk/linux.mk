@@ -72,13 +72,13 @@ VM_ECHO_CLIENT := $(LINUX_B)/vm/echo_client
 # tests.mk is read after this file: name the integration sources here.
 VM_INTEG_SRC := $(sort $(wildcard tests/integ/*.c))
 VM_INTEG_HDRS := $(wildcard tests/integ/*.h) tests/kt.h tests/svc/kuptest_proto.h include/kup.h
-$(VMTEST): tests/vm/vmtest.c tests/vm/vm_proc.h $(CORE_SRC) lib/kup_plat.c tests/kt.h core/kup_core.h include/kup_abi.h lib/kup_plat.h
+$(VMTEST): tests/vm/vmtest.c tests/vm/vm_proc.h $(CORE_SRC) uspace/kup_plat.c tests/kt.h core/kup_core.h include/kup_abi.h uspace/kup_plat.h
 	@mkdir -p $(dir $@)
-	$(CC) $(VM_CFLAGS) $(CORE_SRC) lib/kup_plat.c tests/vm/vmtest.c -o $@
+	$(CC) $(VM_CFLAGS) $(CORE_SRC) uspace/kup_plat.c tests/vm/vmtest.c -o $@
 VM_SOAK := $(LINUX_B)/vm/soak
-$(VM_SOAK): tests/vm/soak.c tests/vm/vm_proc.h $(CORE_SRC) lib/kup_plat.c tests/kt.h core/kup_core.h include/kup_abi.h lib/kup_plat.h
+$(VM_SOAK): tests/vm/soak.c tests/vm/vm_proc.h $(CORE_SRC) uspace/kup_plat.c tests/kt.h core/kup_core.h include/kup_abi.h uspace/kup_plat.h
 	@mkdir -p $(dir $@)
-	$(CC) $(VM_CFLAGS) $(CORE_SRC) lib/kup_plat.c tests/vm/soak.c -o $@ $(LDLIBS_THR)
+	$(CC) $(VM_CFLAGS) $(CORE_SRC) uspace/kup_plat.c tests/vm/soak.c -o $@ $(LDLIBS_THR)
 $(VM_INTEG): $(VM_INTEG_SRC) $(VM_INTEG_HDRS) $(LIBKUP_SRC) $(LIBKUP_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(VM_CFLAGS) $(LIBKUP_CPPFLAGS) -Itests/svc -Itests/integ $(VM_INTEG_SRC) $(LIBKUP_SRC) \

@@ -1,10 +1,10 @@
 # provider/: libkupdev, the kupdev.h API inside an ordinary process (the
 # user-mode provider).  Shared and static builds; only the API is exported.
-KUPDEV_SRC := provider/kpv_dev.c provider/kpv_chan.c provider/kpv_gate.c provider/kup_wire.c \
-	$(CORE_SRC) $(CORE_DEV_SRC) lib/kup_plat.c
+KUPDEV_SRC := provider/kpv_dev.c provider/kpv_chan.c provider/kpv_gate.c uspace/kup_wire.c \
+	$(CORE_SRC) $(CORE_DEV_SRC) uspace/kup_plat.c
 KUPDEV_CPPFLAGS := -Iprovider
-KUPDEV_HDRS := include/kupdev.h include/kup_abi.h provider/kpv.h provider/kpv_gate.h provider/kup_wire.h \
-	lib/kup_plat.h core/kup_core.h core/kup_os.h
+KUPDEV_HDRS := include/kupdev.h include/kup_abi.h provider/kpv.h provider/kpv_gate.h uspace/kup_wire.h \
+	uspace/kup_plat.h core/kup_core.h core/kup_os.h
 
 KUPDEV_SO := $(B)/lib/libkupdev.so
 KUPDEV_SOV := $(B)/lib/libkupdev.so.0
@@ -15,9 +15,17 @@ $(B)/obj/kupdev/%.o: %.c $(KUPDEV_HDRS) mk/provider.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(KUP_CFLAGS) $(KUPDEV_CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 
-$(KUPDEV_SOV): $(KUPDEV_OBJ) provider/libkupdev.map
+# The version script comes from the one list of exported symbols, core/kup_syms.h.
+KUPDEV_MAP := $(B)/obj/kupdev/libkupdev.map
+$(KUPDEV_MAP): core/kup_syms.h mk/provider.mk
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libkupdev.so.0 -Wl,--version-script=provider/libkupdev.map \
+	@{ echo 'LIBKUPDEV_0 {'; echo '	global:'; \
+	  sed -n 's/^KUP_SYM(\([a-z_]*\))$$/		\1;/p' $<; \
+	  echo '	local:'; echo '		*;'; echo '};'; } >$@.tmp && mv $@.tmp $@
+
+$(KUPDEV_SOV): $(KUPDEV_OBJ) $(KUPDEV_MAP)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,libkupdev.so.0 -Wl,--version-script=$(KUPDEV_MAP) \
 		-Wl,--no-undefined $(LDFLAGS) $(KUPDEV_OBJ) -o $@ $(LDLIBS_THR)
 
 $(KUPDEV_SO): $(KUPDEV_SOV)
@@ -55,7 +63,7 @@ GATE_ASAN := $(B)/asan/test_gate
 $(GATE_ASAN): tests/unit/test_gate.c tests/kt.h $(sort $(KUPDEV_SRC) $(LIBKUP_SRC)) $(KUPDEV_HDRS) \
 		$(LIBKUP_HDRS) mk/provider.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(KUP_CFLAGS) $(LIBKUP_CPPFLAGS) $(KT_ASAN_FLAGS) tests/unit/test_gate.c \
+	$(CC) $(KUP_CFLAGS) $(KUPDEV_CPPFLAGS) $(LIBKUP_CPPFLAGS) $(KT_ASAN_FLAGS) tests/unit/test_gate.c \
 		$(sort $(KUPDEV_SRC) $(LIBKUP_SRC)) -o $@ $(LDLIBS_THR)
 
 ALL += $(GATE_TEST) $(GATE_ASAN)

@@ -34,7 +34,7 @@ $(B)/$(1)/kuptest_svc: $(KT_SVC_SRC) $(KT_SVC_HDRS) $(KUPDEV_SRC) $(KUPDEV_HDRS)
 
 $(B)/$(1)/kup_integ: $(INTEG_SRC) $(INTEG_HDRS) $(LIBKUP_SRC) $(LIBKUP_HDRS) mk/tests.mk
 	@mkdir -p $$(dir $$@)
-	$(3) $(KUP_CFLAGS) $(LIBKUP_CPPFLAGS) -Itests/svc -Itests/integ $(2) $(INTEG_SRC) \
+	$(3) $(KUP_CFLAGS) $(KUPDEV_CPPFLAGS) $(LIBKUP_CPPFLAGS) -Itests/svc -Itests/integ $(2) $(INTEG_SRC) \
 		$(LIBKUP_SRC) -o $$@ $(LDLIBS_THR)
 
 $(B)/$(1)/kup_echo: examples/echo/kup_echo.c $(EX_HDRS) $(KUPDEV_SRC) $(KUPDEV_HDRS) mk/tests.mk

@@ -2,7 +2,7 @@
 /*
  * kpv_dev.c - a provider device: the socket RUNDIR/NAME, a monitor thread
  * that answers requests and notices detaches, the attach queue, notify
- * and unload.  See provider/kup_wire.h for the socket protocol.
+ * and unload.  See uspace/kup_wire.h for the socket protocol.
  */
 #include <errno.h>
 #include <fcntl.h>

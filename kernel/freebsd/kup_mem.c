@@ -7,7 +7,7 @@
  * memory mapped into the kernel.
  *
  * A process maps them through an OBJT_DEVICE pager object per mmap(2)
- * (cdev_pager_allocate with a handle of our own, struct kup_fmap): its
+ * (cdev_pager_allocate with a handle of our own, struct kup_kmap): its
  * fault handler hands out fictitious pages at the wired pages' physical
  * addresses, and its destructor runs when the object's last mapping goes
  * (munmap, exit, exec).  That is how kup.ko hears of munmap: the last
@@ -34,12 +34,11 @@
 #include <vm/vm_extern.h>
 #include <vm/vm_kern.h>
 
-#include "kup_fbsd.h"
+#include "kup_host.h"
 
-int
-kup_mem_alloc(uint32_t size, struct kup_fmem **memp)
+int kup_mem_alloc(uint32_t size, struct kup_kmem **memp)
 {
-	struct kup_fmem *mem;
+	struct kup_kmem *mem;
 	vm_object_t obj;
 	vm_offset_t kva;
 	size_t len;
@@ -53,7 +52,7 @@ kup_mem_alloc(uint32_t size, struct kup_fmem **memp)
 	vm_object_reference(obj);
 	kva = vm_map_min(kernel_map);
 	rv = vm_map_find(kernel_map, obj, 0, &kva, len, 0, VMFS_OPTIMAL_SPACE,
-	    VM_PROT_READ | VM_PROT_WRITE, VM_PROT_READ | VM_PROT_WRITE, 0);
+	                 VM_PROT_READ | VM_PROT_WRITE, VM_PROT_READ | VM_PROT_WRITE, 0);
 	if (rv != KERN_SUCCESS) {
 		vm_object_deallocate(obj);
 		vm_object_deallocate(obj);
@@ -76,8 +75,7 @@ kup_mem_alloc(uint32_t size, struct kup_fmem **memp)
 }
 
 /* Drop a reference; the last one drops the kernel's mapping (process mappings stay). */
-void
-kup_mem_put(struct kup_fmem *mem)
+void kup_mem_put(struct kup_kmem *mem)
 {
 	if (mem == NULL || !refcount_release(&mem->ref))
 		return;
@@ -90,8 +88,7 @@ kup_mem_put(struct kup_fmem *mem)
  * off when off < len, else 0, without a branch (a borrow of off - len
  * decides), so a mispredicted bounds check cannot reach past the pages.
  */
-static __inline uint64_t
-kup_off_nospec(uint64_t off, uint64_t len)
+static __inline uint64_t kup_off_nospec(uint64_t off, uint64_t len)
 {
 	uint64_t borrow, mask;
 
@@ -124,12 +121,11 @@ kup_off_nospec(uint64_t off, uint64_t len)
 #endif
 
 /* A mapping is gone (its object died) or was never made. */
-static void
-kup_map_drop(struct kup_fmap *map)
+static void kup_map_drop(struct kup_kmap *map)
 {
 	struct kupdev_softc *sc = map->sc;
-	struct kup_fchan *ch = map->ch;
-	struct kup_fmem *mem = map->mem;
+	struct kup_kchan *ch = map->ch;
+	struct kup_kmem *mem = map->mem;
 	int last;
 
 	mtx_lock(&ch->mtx);
@@ -147,17 +143,15 @@ kup_map_drop(struct kup_fmap *map)
  * each of our handles makes one object, so the references are taken and
  * dropped around the object in kup_mem_mmap and kup_pg_dtor instead.
  */
-static int
-kup_pg_ctor(void *handle, vm_ooffset_t size, vm_prot_t prot, vm_ooffset_t foff, struct ucred *cred,
-    u_short *color)
+static int kup_pg_ctor(void *handle, vm_ooffset_t size, vm_prot_t prot, vm_ooffset_t foff,
+                       struct ucred *cred, u_short *color)
 {
 	*color = 0;
 	return (0);
 }
 
 /* The object's last mapping went; runs unlocked, may sleep. */
-static void
-kup_pg_dtor(void *handle)
+static void kup_pg_dtor(void *handle)
 {
 	kup_map_drop(handle);
 }
@@ -168,11 +162,10 @@ kup_pg_dtor(void *handle)
  * pager does for d_mmap.  The pages cannot go meanwhile: the object holds
  * a reference on them.
  */
-static int
-kup_pg_fault(vm_object_t object, vm_ooffset_t offset, int prot, vm_page_t *mres)
+static int kup_pg_fault(vm_object_t object, vm_ooffset_t offset, int prot, vm_page_t *mres)
 {
-	struct kup_fmap *map = object->handle;
-	struct kup_fmem *mem = map->mem;
+	struct kup_kmap *map = object->handle;
+	struct kup_kmem *mem = map->mem;
 	vm_paddr_t paddr;
 	vm_page_t page;
 	uint64_t off = (uint64_t)offset;
@@ -213,14 +206,13 @@ static struct cdev_pager_ops kup_pager_ops = {
  * block writable after mapping it.  That only breaks its own channel: the
  * kern side never reads its own block back (trust.md).
  */
-int
-kup_mem_mmap(struct kup_fchan *ch, uint32_t gen, vm_ooffset_t *offset, vm_size_t len,
-    struct vm_object **objp, int nprot)
+int kup_mem_mmap(struct kup_kchan *ch, uint32_t gen, vm_ooffset_t *offset, vm_size_t len,
+                 struct vm_object **objp, int nprot)
 {
 	struct kupdev_softc *sc = ch->sc;
 	uint64_t off = (uint64_t)*offset, mlen = KUP_MAP_LEN(sc->d.size);
-	struct kup_fmap *map;
-	struct kup_fmem *mem;
+	struct kup_kmap *map;
+	struct kup_kmem *mem;
 	vm_object_t obj;
 
 	if (len == 0 || off > mlen || len > mlen - off)

@@ -19,7 +19,7 @@
 #include <sys/mutex.h>
 #include <sys/proc.h>
 
-#include "kup_fbsd.h"
+#include "kup_host.h"
 #include "kupsvc_host.h"
 
 static MALLOC_DEFINE(M_KUPSVC, "kupsvc", "KUP service modules");
@@ -32,8 +32,7 @@ struct kupsvc_thread {
 	struct mtx mtx;
 };
 
-static void
-kupsvc_trampoline(void *arg)
+static void kupsvc_trampoline(void *arg)
 {
 	struct kupsvc_thread *t = arg;
 	int r;
@@ -47,8 +46,7 @@ kupsvc_trampoline(void *arg)
 	kthread_exit();
 }
 
-struct kupsvc_thread *
-kupsvc_fbsd_thread_start(int (*fn)(void *), void *arg, const char *name)
+struct kupsvc_thread *kupsvc_fbsd_thread_start(int (*fn)(void *), void *arg, const char *name)
 {
 	struct kupsvc_thread *t;
 
@@ -59,7 +57,7 @@ kupsvc_fbsd_thread_start(int (*fn)(void *), void *arg, const char *name)
 	t->arg = arg;
 	mtx_init(&t->mtx, "kupsvc thread", NULL, MTX_DEF);
 	if (kthread_add(kupsvc_trampoline, t, NULL, NULL, 0, 0, "%s",
-	        name != NULL ? name : "kupsvc") != 0) {
+	                name != NULL ? name : "kupsvc") != 0) {
 		mtx_destroy(&t->mtx);
 		free(t, M_KUPSVC);
 		return (NULL);
@@ -67,8 +65,7 @@ kupsvc_fbsd_thread_start(int (*fn)(void *), void *arg, const char *name)
 	return (t);
 }
 
-int
-kupsvc_fbsd_thread_join(struct kupsvc_thread *t)
+int kupsvc_fbsd_thread_join(struct kupsvc_thread *t)
 {
 	int r;
 
@@ -84,8 +81,7 @@ kupsvc_fbsd_thread_join(struct kupsvc_thread *t)
 	return (r);
 }
 
-void *
-kupsvc_fbsd_alloc(size_t len)
+void *kupsvc_fbsd_alloc(size_t len)
 {
 	/* M_WAITOK never fails, but an absurd length must not panic. */
 	if (len > 256 * 1024 * 1024)
@@ -93,14 +89,12 @@ kupsvc_fbsd_alloc(size_t len)
 	return (malloc(len != 0 ? len : 1, M_KUPSVC, M_WAITOK | M_ZERO));
 }
 
-void
-kupsvc_fbsd_free(void *p)
+void kupsvc_fbsd_free(void *p)
 {
 	free(p, M_KUPSVC);
 }
 
-static int
-kup_modevent(module_t mod, int type, void *data)
+static int kup_modevent(module_t mod, int type, void *data)
 {
 	switch (type) {
 	case MOD_LOAD:

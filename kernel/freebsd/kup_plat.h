@@ -21,52 +21,44 @@
  * The FreeBSD atomics take non-const volatile pointers; the cast goes
  * through uintptr_t because a load never writes (and -Wcast-qual is on).
  */
-static __inline uint32_t
-kup_load_acquire(const uint32_t *p)
+static __inline uint32_t kup_load_acquire(const uint32_t *p)
 {
 	return (atomic_load_acq_32((volatile uint32_t *)(uintptr_t)p));
 }
 
 /* One untorn read, never merged or repeated by the compiler. */
-static __inline uint32_t
-kup_load_once(const uint32_t *p)
+static __inline uint32_t kup_load_once(const uint32_t *p)
 {
 	return (*(const volatile uint32_t *)p);
 }
 
-static __inline void
-kup_store_release(uint32_t *p, uint32_t v)
+static __inline void kup_store_release(uint32_t *p, uint32_t v)
 {
 	atomic_store_rel_32(p, v);
 }
 
-static __inline void
-kup_store_once(uint32_t *p, uint32_t v)
+static __inline void kup_store_once(uint32_t *p, uint32_t v)
 {
 	*(volatile uint32_t *)p = v;
 }
 
 /* 64-bit words with one writer (counters, settings): untorn on 64-bit CPUs. */
-static __inline uint64_t
-kup_load_once64(const uint64_t *p)
+static __inline uint64_t kup_load_once64(const uint64_t *p)
 {
 	return (*(const volatile uint64_t *)p);
 }
 
-static __inline void
-kup_store_once64(uint64_t *p, uint64_t v)
+static __inline void kup_store_once64(uint64_t *p, uint64_t v)
 {
 	*(volatile uint64_t *)p = v;
 }
 
-static __inline void
-kup_fence_full(void)
+static __inline void kup_fence_full(void)
 {
 	atomic_thread_fence_seq_cst();
 }
 
-static __inline void
-kup_cpu_relax(void)
+static __inline void kup_cpu_relax(void)
 {
 	cpu_spinwait();
 }
@@ -76,8 +68,7 @@ kup_cpu_relax(void)
  * sleep (no mutex is held, only the channel's sx), so offering the CPU is
  * allowed and keeps a KUP_POLL wait from starving its CPU.
  */
-static __inline void
-kup_resched(void)
+static __inline void kup_resched(void)
 {
 	maybe_yield();
 }
@@ -86,15 +77,13 @@ kup_resched(void)
  * Monotonic ns.  Whole seconds and the fraction are converted apart:
  * 12.x's sbttons() multiplies the whole value and overflows after 2 s.
  */
-static __inline int64_t
-kup_sbt_to_ns(sbintime_t sbt)
+static __inline int64_t kup_sbt_to_ns(sbintime_t sbt)
 {
 	return ((sbt >> 32) * 1000000000 +
-	    (int64_t)(((uint64_t)(sbt & 0xffffffff) * 1000000000) >> 32));
+	        (int64_t)(((uint64_t)(sbt & 0xffffffff) * 1000000000) >> 32));
 }
 
-static __inline int64_t
-kup_now_ns(void)
+static __inline int64_t kup_now_ns(void)
 {
 	return (kup_sbt_to_ns(sbinuptime()));
 }

@@ -28,32 +28,28 @@ int kupsvc_fbsd_thread_join(struct kupsvc_thread *t);
 void *kupsvc_fbsd_alloc(size_t len);
 void kupsvc_fbsd_free(void *p);
 
-static __inline struct kupsvc_thread *
-kupsvc_thread_start(int (*fn)(void *), void *arg, const char *name)
+static __inline struct kupsvc_thread *kupsvc_thread_start(int (*fn)(void *), void *arg,
+                                                          const char *name)
 {
 	return (kupsvc_fbsd_thread_start(fn, arg, name));
 }
 
-static __inline int
-kupsvc_thread_join(struct kupsvc_thread *t)
+static __inline int kupsvc_thread_join(struct kupsvc_thread *t)
 {
 	return (kupsvc_fbsd_thread_join(t));
 }
 
-static __inline void *
-kupsvc_alloc(size_t len)
+static __inline void *kupsvc_alloc(size_t len)
 {
 	return (kupsvc_fbsd_alloc(len));
 }
 
-static __inline void
-kupsvc_free(void *p)
+static __inline void kupsvc_free(void *p)
 {
 	kupsvc_fbsd_free(p);
 }
 
-static __inline void
-kupsvc_sleep_ms(unsigned int ms)
+static __inline void kupsvc_sleep_ms(unsigned int ms)
 {
 	if (ms == 0)
 		maybe_yield();
@@ -64,8 +60,7 @@ kupsvc_sleep_ms(unsigned int ms)
 #define kupsvc_log(...) printf(__VA_ARGS__)
 
 /* A start() error (-EKU_*) as the errno kldload reports. */
-static __inline int
-kupsvc_load_errno(int r)
+static __inline int kupsvc_load_errno(int r)
 {
 	switch (r) {
 	case 0:

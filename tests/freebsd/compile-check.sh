@@ -38,11 +38,8 @@ done
 command -v "$CLANG" >/dev/null || skip "$CLANG not installed (scripts/deps/freebsd.txt)"
 
 # kup.ko, the protocol core compiled unchanged, and the service modules.
-# core/'s files from its one list (core/sources.mk).
-eval "$(sed -n 's/^\(KUP_CORE[A-Z_]*\) = \(.*\)/\1="\2"/p' core/sources.mk)"
-core=() core_dev=()
-for n in $KUP_CORE; do core+=("core/$n.c"); done
-for n in $KUP_CORE_DEV; do core_dev+=("core/$n.c"); done
+# core/'s files and kup.ko's exports, from their one places.
+. tests/freebsd/lists.sh
 kmod=(kernel/freebsd/*.c "${core[@]}" "${core_dev[@]}")
 svc=()
 for f in examples/echo/kup_echo.c tests/svc/kuptest_svc.c tests/vm/kupvt_mod.c; do
@@ -60,15 +57,12 @@ CFLAGS=(--target="$TARGET" -std=iso9899:1999 -O2 -pipe -D_KERNEL -DKLD_MODULE
 	-include opt_global.h -Iinclude -Icore -Ikernel/freebsd -Itests/svc)
 
 # libkup's kernel-device backend and what it needs, as FreeBSD userland.
-user=(lib/kp_kdev.c lib/kup_plat.c "${core[@]}" tests/freebsd/kp_prov_none.c)
+user=(lib/kp_kdev.c uspace/kup_plat.c "${core[@]}" tests/freebsd/kp_prov_none.c)
 UCFLAGS=(--target="$TARGET" -nostdinc -std=gnu11 -O2 -Wall -Wextra -Werror -Wshadow
 	-Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter -D_GNU_SOURCE
-	-DKP_HAVE_KDEV -Iinclude -Ilib -Icore)
+	-DKP_HAVE_KDEV -Iinclude -Iuspace -Ilib -Icore)
 resdir=$("$CLANG" -print-resource-dir)/include
 
-# Symbols kup.ko exports (its Makefile's EXPORT_SYMS).
-exports=$(sed -n '/^EXPORT_SYMS/,/^$/p' kernel/freebsd/Makefile | tr -s ' \t\\' '\n' |
-	grep -E '^[a-z_][a-z0-9_]*$' | grep -v '^EXPORT_SYMS$' | sort -u)
 
 n=0 pass=0 fail=0
 for t in "${trees[@]}"; do

@@ -68,9 +68,9 @@ if [ "$fail" -eq 0 ]; then
 	mkdir -p "$(dirname "$integ")"
 	# shellcheck disable=SC2046 # word splitting of the source list is wanted
 	if "$CC" -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
-		-DKP_HAVE_KDEV -Iinclude -Ilib -Icore -Iprovider -Itests -Itests/svc -Itests/integ \
-		$(ls tests/integ/*.c) lib/kp_api.c lib/kp_loop.c lib/kp_kdev.c lib/kup_plat.c \
-		provider/kup_wire.c $(sed -n 's/^KUP_CORE = //p' core/sources.mk | sed 's|[^ ]*|core/&.c|g') \
+		-DKP_HAVE_KDEV -Iinclude -Iuspace -Ilib -Icore -Iprovider -Itests -Itests/svc -Itests/integ \
+		$(ls tests/integ/*.c) lib/kp_api.c lib/kp_loop.c lib/kp_kdev.c uspace/kup_plat.c \
+		uspace/kup_wire.c $(sed -n 's/^KUP_CORE = //p' core/sources.mk | sed 's|[^ ]*|core/&.c|g') \
 		tests/freebsd/kp_prov_none.c \
 		-o "$integ" -lpthread >"$obj/integ-build.log" 2>&1; then
 		KUP_BACKEND=kernel tests/integ/run.sh "$integ" 2>&1 | tee "$obj/integ.log"

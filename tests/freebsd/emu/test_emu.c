@@ -12,7 +12,7 @@
 #include "kup_core.h"
 #include "kup.h"
 #include "kemu_sys.h" /* the test's own poll() reaches the emulated files too */
-#include "kup_fbsd.h"
+#include "kup_host.h"
 #include <limits.h>
 #include <sched.h>
 #include <sys/syscall.h>
@@ -1314,7 +1314,7 @@ KT_TEST(libkup_kernel_backend_against_the_module)
 /*
  * The first-free attach (KUP_ATTACH_ANY) and the attach that waits for a
  * released channel (KUP_ATTACH_WAIT), through libkup as kernproxy_channel
- * uses them: kup_dev.c picks and sleeps on notify_cv, which detach and the
+ * uses them: kup_cdev.c picks and sleeps on notify_cv, which detach and the
  * unload broadcast.
  */
 struct l_waiter {

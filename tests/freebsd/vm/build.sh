@@ -66,13 +66,8 @@ kmod() {
 		return 1
 	fi
 }
-exports=$(sed -n '/^EXPORT_SYMS/,/^$/p' kernel/freebsd/Makefile | tr -s ' \t\\' '\n' |
-	grep -E '^[a-z_][a-z0-9_]*$' | grep -v '^EXPORT_SYMS$' || true)
-# core/'s files from its one list (core/sources.mk).
-eval "$(sed -n 's/^\(KUP_CORE[A-Z_]*\) = \(.*\)/\1="\2"/p' core/sources.mk)"
-core=() core_dev=()
-for n in $KUP_CORE; do core+=("core/$n.c"); done
-for n in $KUP_CORE_DEV; do core_dev+=("core/$n.c"); done
+# core/'s files and kup.ko's exports, from their one places.
+. tests/freebsd/lists.sh
 kmod kup "$exports" kernel/freebsd/*.c "${core[@]}" "${core_dev[@]}"
 kmod kup_test "" tests/svc/kuptest_svc.c
 kmod kup_echo "" examples/echo/kup_echo.c
@@ -81,12 +76,12 @@ kmod kupvt "" tests/vm/kupvt_mod.c
 # Static FreeBSD programs.
 UCFLAGS=(--target="$KUP_FBSD_TARGET" --sysroot="$KUP_FBSD_SYSROOT" -fuse-ld=lld -static
 	-std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -DKP_HAVE_KDEV
-	-Iinclude -Ilib -Icore -Iprovider -Itests -Itests/svc -Itests/integ)
-LIBKUP=(lib/kp_api.c lib/kp_loop.c lib/kp_kdev.c lib/kup_plat.c provider/kup_wire.c
+	-Iinclude -Iuspace -Ilib -Icore -Iprovider -Itests -Itests/svc -Itests/integ)
+LIBKUP=(lib/kp_api.c lib/kp_loop.c lib/kp_kdev.c uspace/kup_plat.c uspace/kup_wire.c
 	"${core[@]}" tests/freebsd/kp_prov_none.c)
 "$KUP_FBSD_CLANG" "${UCFLAGS[@]}" tests/integ/*.c "${LIBKUP[@]}" -o "$out/bin/kup_integ" -lpthread
 "$KUP_FBSD_CLANG" "${UCFLAGS[@]}" examples/echo/echo_client.c "${LIBKUP[@]}" -o "$out/bin/echo_client" -lpthread
 "$KUP_FBSD_CLANG" "${UCFLAGS[@]}" tests/vm/vmtest.c "${core[@]}" \
-	lib/kup_plat.c -o "$out/bin/vmtest" -lpthread
+	uspace/kup_plat.c -o "$out/bin/vmtest" -lpthread
 "$KUP_FBSD_CLANG" "${UCFLAGS[@]}" tests/freebsd/vm/kupinit.c -o "$out/sbin/init"
 echo "build.sh: modules and programs in $out"

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * kup_api.c - the kupdev_* API of kupdev.h on FreeBSD.
+ * kup_os.c - core's host contract (kup_os.h) on FreeBSD: entering and
+ * leaving calls, the channel and device locks, the kern side's sleep and
+ * wake, moving a channel to its latest attach, sleeping for an attach,
+ * notify, and the life of a device.  The kupdev_* calls are core's.
  *
  * Every call counts itself in sc->inside while it runs, so kupdev_unload
  * can wait for callers to leave before it drops the device's reference
@@ -25,7 +28,7 @@
 #include <sys/selinfo.h>
 #include <sys/sx.h>
 
-#include "kup_fbsd.h"
+#include "kup_host.h"
 
 MALLOC_DEFINE(M_KUP, "kup", "KUP devices and channels");
 
@@ -38,8 +41,7 @@ MTX_SYSINIT(kup_devs, &kup_devs_mtx, "kup devices", MTX_DEF);
 #define KUP_NS_MAX_SLEEP (3600 * (int64_t)1000000000) /* one cv wait at most */
 
 /* Absolute deadline in kup_now_ns() time, or -1 for none. */
-int64_t
-kup_deadline(int64_t timeout_ns)
+int64_t kup_deadline(int64_t timeout_ns)
 {
 	int64_t now;
 
@@ -49,11 +51,10 @@ kup_deadline(int64_t timeout_ns)
 	return (timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns);
 }
 
-static sbintime_t
-kup_ns_to_sbt(int64_t ns)
+static sbintime_t kup_ns_to_sbt(int64_t ns)
 {
 	return (((sbintime_t)(ns / 1000000000) << 32) +
-	    (sbintime_t)(((uint64_t)(ns % 1000000000) << 32) / 1000000000));
+	        (sbintime_t)(((uint64_t)(ns % 1000000000) << 32) / 1000000000));
 }
 
 /*
@@ -61,8 +62,7 @@ kup_ns_to_sbt(int64_t ns)
  * long deadline not reached yet), EWOULDBLOCK, EINTR.  ERESTART becomes
  * EINTR: a restarted call would start its timeout over.
  */
-int
-kup_cv_wait(struct cv *cv, struct mtx *m, int64_t deadline)
+int kup_cv_wait(struct cv *cv, struct mtx *m, int64_t deadline)
 {
 	int64_t left;
 	int error;
@@ -82,10 +82,64 @@ kup_cv_wait(struct cv *cv, struct mtx *m, int64_t deadline)
 	return (error == ERESTART ? EINTR : error);
 }
 
+/* --- the kern side's sleep and wake ------------------------------------------- */
+
+/* A cv wait's error as an EKU code: 0, EKU_TIMEDOUT or EKU_INTR. */
+static int kup_wait_eku(int error)
+{
+	if (error == 0)
+		return (0);
+	if (error == EWOULDBLOCK)
+		return (EKU_TIMEDOUT);
+	return (EKU_INTR);
+}
+
+/*
+ * Core's sleep op, kern side: sleep while the process has not moved its
+ * turn word and no detach or unload is pending.  KUP_IOC_WAKE broadcasts
+ * under the same mutex, after the process published its turn word, so the
+ * check below and the sleep are atomic with respect to the wake.
+ */
+static int kup_kern_sleep(struct kup_end *e, const uint32_t *peer_tw, uint32_t seen,
+                          int64_t timeout_ns)
+{
+	struct kup_kchan *ch = e->host;
+	int64_t deadline = kup_deadline(timeout_ns);
+	int error = 0;
+
+	mtx_lock(&ch->mtx);
+	while (kup_load_acquire(peer_tw) == seen && kup_load_once(&e->local) == 0) {
+		error = kup_cv_wait(&ch->kcv, &ch->mtx, deadline);
+		if (error != 0)
+			break;
+	}
+	mtx_unlock(&ch->mtx);
+	return (-kup_wait_eku(error));
+}
+
+/* Core's wake op, kern side: the process announced a sleep or an armed fd. */
+static void kup_kern_wake(struct kup_end *e, uint32_t bits)
+{
+	struct kup_kchan *ch = e->host;
+
+	mtx_lock(&ch->mtx);
+	if (bits & KUP_WAIT_SLEEP)
+		cv_broadcast(&ch->ucv);
+	if (bits & KUP_WAIT_FD)
+		KNOTE_LOCKED(&ch->sel.si_note, 0);
+	mtx_unlock(&ch->mtx);
+	if (bits & KUP_WAIT_FD)
+		selwakeup(&ch->sel);
+}
+
+static const struct kup_host_ops kup_kern_ops = {
+    .sleep = kup_kern_sleep,
+    .wake = kup_kern_wake,
+};
+
 /* --- entering and leaving --------------------------------------------------- */
 
-int
-kup_os_enter(struct kupdev_softc *sc)
+int kup_os_enter(struct kupdev_softc *sc)
 {
 	if (sc == NULL)
 		return (-EKU_INVAL);
@@ -105,15 +159,13 @@ kup_os_enter(struct kupdev_softc *sc)
  * destroy_dev polls si_threadcount.  Never frees, never sleeps: fine for
  * kupdev_notify in a callout or an interrupt thread.
  */
-void
-kup_os_leave(struct kupdev_softc *sc)
+void kup_os_leave(struct kupdev_softc *sc)
 {
 	atomic_subtract_rel_int(&sc->inside, 1);
 }
 
 /* A call about one channel: sc entered, the id checked and clamped. */
-static int
-kup_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_fchan **chp)
+static int kup_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_kchan **chp)
 {
 	int r;
 
@@ -129,10 +181,9 @@ kup_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_fchan **chp)
 }
 
 /* core's contract (kup_os.h): a call on one channel, ch->api held across it. */
-int
-kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **chp)
+int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **chp)
 {
-	struct kup_fchan *ch;
+	struct kup_kchan *ch;
 	int r;
 
 	r = kup_enter_chan(sc, chan_id, &ch);
@@ -163,10 +214,9 @@ fail_unlocked:
 	return (r);
 }
 
-void
-kup_os_chan_leave(struct kup_chan *c, int r)
+void kup_os_chan_leave(struct kup_chan *c, int r)
 {
-	struct kup_fchan *ch = __containerof(c, struct kup_fchan, c);
+	struct kup_kchan *ch = __containerof(c, struct kup_kchan, c);
 	struct kupdev_softc *sc = ch->sc;
 
 	if (kup_session_ending(r)) {
@@ -178,22 +228,75 @@ kup_os_chan_leave(struct kup_chan *c, int r)
 	kup_os_leave(sc);
 }
 
-void
-kup_os_mem_put(struct kup_chan *c, void *mem)
+void kup_os_mem_put(struct kup_chan *c, void *mem)
 {
 	kup_mem_put(mem);
 }
 
-const void *
-kup_os_self(void)
+const void *kup_os_self(void)
 {
 	return (curthread);
 }
 
+/*
+ * Point the kern side's end at the latest attach (ch->api held).  Only the
+ * kern side's own calls (and unload) move it; the zero-copy pointers other
+ * threads got from earlier calls keep the old memory (core's loans).  Whether the
+ * call may move on, or must first report the end of the attach it worked
+ * on, is core's session rule (kup_session_next).  force (unload) always
+ * moves on.
+ */
+int kup_chan_switch(struct kup_kchan *ch, int force)
+{
+	struct kupdev_softc *sc = ch->sc;
+	struct kup_kmem *old, *mem;
+	void *kblock;
+	uint32_t n;
+	int r;
+
+	sx_assert(&ch->api, SA_XLOCKED);
+	/* The session fields are under sc->mtx, cur and emem under ch->mtx. */
+	mtx_lock(&sc->mtx);
+	mtx_lock(&ch->mtx);
+	mem = ch->cur;
+	r = 0;
+	/* Forced, it moves on as if the attach had been handed to this thread. */
+	if (mem != NULL)
+		r = kup_session_next(&ch->c.sess, mem->gen, force ? mem->gen : ch->c.handed,
+		                     force || ch->c.holder == curthread);
+	mtx_unlock(&sc->mtx);
+	if (mem == NULL || r != KUP_SESS_MOVE) {
+		mtx_unlock(&ch->mtx);
+		return (r < 0 ? r : 0);
+	}
+	refcount_acquire(&mem->ref);
+	old = ch->emem;
+	kblock = (void *)mem->kva;
+	ch->c.e.rx_copy = ch->rx_copy;
+	kup_end_init(&ch->c.e, KUP_SIDE_KERN, kblock, (uint8_t *)kblock + KUP_OFF_UCTL(sc->d.size),
+	             sc->d.size, &kup_kern_ops, ch);
+	if (ch->dying)
+		kup_end_set_local(&ch->c.e, EKU_SHUTDOWN);
+	ch->emem = mem;
+	mtx_unlock(&ch->mtx);
+	/*
+	 * No byte of an earlier process's messages for the next one.  Only
+	 * the module's calls use the copy, under ch->api: clear it without
+	 * holding the mutex that attach, poll and the pager take.
+	 */
+	memset(ch->c.e.rx_copy, 0, sc->d.cap);
+	if (old != NULL) {
+		/* Threads still holding pointers into old keep it (core's loans). */
+		for (n = kup_loan_retire(&ch->c.loans, old); n > 0; n--)
+			refcount_acquire(&old->ref);
+		kup_mem_put(old);
+	}
+	return (0);
+}
+
 /* --- devices ---------------------------------------------------------------- */
 
-static void
-kup_chan_init(struct kupdev_softc *sc, struct kup_fchan *ch, uint32_t id)
+static void kup_chan_init(struct kupdev_softc *sc, struct kup_kchan *ch, uint32_t id)
 {
 	ch->sc = sc;
 	ch->id = id;
@@ -206,8 +309,7 @@ kup_chan_init(struct kupdev_softc *sc, struct kup_fchan *ch, uint32_t id)
 }
 
 /* Free a channel with its softc: nobody can reach it any more. */
-static void
-kup_chan_fini(struct kup_fchan *ch)
+static void kup_chan_fini(struct kup_kchan *ch)
 {
 	KASSERT(ch->cur == NULL, ("kup: channel %u still attached", ch->id));
 	KASSERT(ch->emem == NULL, ("kup: channel %u still mapped", ch->id));
@@ -221,8 +323,7 @@ kup_chan_fini(struct kup_fchan *ch)
 }
 
 /* The last reference is gone, or create failed: nothing can reach sc. */
-static void
-kup_sc_free(struct kupdev_softc *sc)
+static void kup_sc_free(struct kupdev_softc *sc)
 {
 	uint32_t i;
 
@@ -237,8 +338,7 @@ kup_sc_free(struct kupdev_softc *sc)
 }
 
 /* An open file or a mapping takes a reference while sc is reachable. */
-void
-kup_sc_hold(struct kupdev_softc *sc)
+void kup_sc_hold(struct kupdev_softc *sc)
 {
 	refcount_acquire(&sc->refs);
 }
@@ -249,8 +349,7 @@ kup_sc_hold(struct kupdev_softc *sc)
  * last one is dropped by kupdev_unload, a cdevpriv destructor or a pager
  * destructor: all may sleep, though freeing does not.
  */
-void
-kup_sc_release(struct kupdev_softc *sc)
+void kup_sc_release(struct kupdev_softc *sc)
 {
 	if (!refcount_release(&sc->refs))
 		return;
@@ -261,9 +360,8 @@ kup_sc_release(struct kupdev_softc *sc)
 }
 
 /* core's contract (kup_os.h): the device and its node, for checked arguments. */
-struct kupdev_softc *
-kup_os_dev_create(
-    const char *name, uint32_t size, uint32_t chan_cnt, const struct kupdev_attr *attr, int *err)
+struct kupdev_softc *kup_os_dev_create(const char *name, uint32_t size, uint32_t chan_cnt,
+                                       const struct kupdev_attr *attr, int *err)
 {
 	struct kupdev_softc *sc;
 	uint32_t i;
@@ -281,14 +379,14 @@ kup_os_dev_create(
 	cv_init(&sc->notify_cv, "kupnotify");
 	knlist_init_mtx(&sc->sel.si_note, &sc->mtx);
 	/* The channels, then the pending queue's memory (chan_cnt <= KUP_MAX_CHANNELS). */
-	sc->chans = malloc(
-	    sizeof(*sc->chans) * chan_cnt + KUP_PEND_BYTES(chan_cnt), M_KUP, M_WAITOK | M_ZERO);
-	kup_dev_setup(
-	    &sc->d, (uint32_t)size, (uint32_t)chan_cnt, sc->chans + chan_cnt, KUP_DEFAULT_SPIN_NS);
+	sc->chans = malloc(sizeof(*sc->chans) * chan_cnt + KUP_PEND_BYTES(chan_cnt), M_KUP,
+	                   M_WAITOK | M_ZERO);
+	kup_dev_setup(&sc->d, (uint32_t)size, (uint32_t)chan_cnt, sc->chans + chan_cnt,
+	              KUP_DEFAULT_SPIN_NS);
 	for (i = 0; i < sc->d.chan_cnt; i++)
 		kup_chan_init(sc, &sc->chans[i], i);
 
-	error = kup_dev_create(sc, attr);
+	error = kup_cdev_add(sc, attr);
 	if (error != 0) {
 		if (error != EEXIST)
 			printf("kup: cannot create /dev/%s: error %d\n", name, error);
@@ -303,8 +401,7 @@ kup_os_dev_create(
 }
 
 /* Unload, for one channel: fail every call with EKU_SHUTDOWN and tell the process. */
-void
-kup_chan_shutdown(struct kup_fchan *ch)
+void kup_chan_shutdown(struct kup_kchan *ch)
 {
 	mtx_lock(&ch->mtx);
 	ch->dying = 1;
@@ -323,8 +420,7 @@ kup_chan_shutdown(struct kup_fchan *ch)
 }
 
 /* Wake everyone with EKU_SHUTDOWN; sc stays valid.  Runs once. */
-static void
-kup_dev_shutdown(struct kupdev_softc *sc)
+static void kup_dev_shutdown(struct kupdev_softc *sc)
 {
 	uint32_t i;
 
@@ -344,8 +440,7 @@ kup_dev_shutdown(struct kupdev_softc *sc)
 		kup_chan_shutdown(&sc->chans[i]);
 }
 
-int
-kup_os_dev_shutdown(struct kupdev_softc *sc)
+int kup_os_dev_shutdown(struct kupdev_softc *sc)
 {
 	/*
 	 * Counted like any caller, but not refused once dead: a racing
@@ -359,11 +454,10 @@ kup_os_dev_shutdown(struct kupdev_softc *sc)
 	return (0);
 }
 
-int
-kup_os_dev_unload(struct kupdev_softc *sc)
+int kup_os_dev_unload(struct kupdev_softc *sc)
 {
-	struct kup_fchan *ch;
-	struct kup_fmem *lent;
+	struct kup_kchan *ch;
+	struct kup_kmem *lent;
 	uint32_t i;
 
 	mtx_lock(&sc->mtx);
@@ -375,18 +469,12 @@ kup_os_dev_unload(struct kupdev_softc *sc)
 	mtx_unlock(&sc->mtx);
 	/*
 	 * Fires every knote (EV_EOF); they stay on their knlists, each with a
-	 * reference on sc, until kqueue drops them (kup_dev.c, kqueue).
+	 * reference on sc, until kqueue drops them (kup_cdev.c, kqueue).
 	 */
 	kup_dev_shutdown(sc);
 
-	/*
-	 * Waits for threads inside our d_* methods (all woken above), then runs
-	 * the destructor of every file still open: each detaches its channel
-	 * and drops its reference.  Files stay open in their processes but see
-	 * a dead device (ENXIO); mappings keep the pages and a reference.
-	 */
-	destroy_dev(sc->cdev);
-	sc->cdev = NULL;
+	/* Every d_* method has returned after this (all woken above). */
+	kup_cdev_del(sc);
 
 	/*
 	 * API callers leave (all woken above).  kup_os_leave's release store is
@@ -414,29 +502,25 @@ kup_os_dev_unload(struct kupdev_softc *sc)
 
 /* --- core's contract for device-wide calls (kup_os.h) ----------------------- */
 
-void
-kup_os_dev_lock(struct kupdev_softc *sc)
+void kup_os_dev_lock(struct kupdev_softc *sc)
 {
 	mtx_lock(&sc->mtx);
 }
 
-void
-kup_os_dev_unlock(struct kupdev_softc *sc)
+void kup_os_dev_unlock(struct kupdev_softc *sc)
 {
 	mtx_unlock(&sc->mtx);
 }
 
-struct kup_chan *
-kup_os_chan(struct kupdev_softc *sc, uint32_t id)
+struct kup_chan *kup_os_chan(struct kupdev_softc *sc, uint32_t id)
 {
 	return (&sc->chans[id].c);
 }
 
 /* sc->mtx held (core's device lock); the attach itself is under ch->mtx. */
-int
-kup_os_attached(struct kupdev_softc *sc, uint32_t id)
+int kup_os_attached(struct kupdev_softc *sc, uint32_t id)
 {
-	struct kup_fchan *ch = &sc->chans[id];
+	struct kup_kchan *ch = &sc->chans[id];
 	int r;
 
 	mtx_lock(&ch->mtx);
@@ -445,8 +529,7 @@ kup_os_attached(struct kupdev_softc *sc, uint32_t id)
 	return (r);
 }
 
-int
-kup_os_attach_sleep(struct kupdev_softc *sc, int64_t timeout_ns)
+int kup_os_attach_sleep(struct kupdev_softc *sc, int64_t timeout_ns)
 {
 	int error = 0;
 
@@ -460,8 +543,7 @@ kup_os_attach_sleep(struct kupdev_softc *sc, int64_t timeout_ns)
 }
 
 /* A default mutex: fine in callouts and interrupt threads, as kupdev.h allows. */
-void
-kup_os_notify(struct kupdev_softc *sc)
+void kup_os_notify(struct kupdev_softc *sc)
 {
 	mtx_lock(&sc->mtx);
 	sc->notify++;
@@ -477,8 +559,7 @@ kup_os_notify(struct kupdev_softc *sc)
  * A softc still exists: a device its module never unloaded, or one kept by
  * a process mapping (whose pager ops are kup.ko's): kup.ko must stay.
  */
-int
-kup_devs_busy(void)
+int kup_devs_busy(void)
 {
 	int busy;
 

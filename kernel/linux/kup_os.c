@@ -1,130 +1,160 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * kup_dev.c - devices: create, unload, the char device and its node, the
- * memory of one attach, and the kern side's sleep/wake host ops.
+ * kup_os.c - core's host contract (kup_os.h): entering and leaving calls,
+ * the channel and device locks, the kern side's sleep and wake, moving a
+ * channel to its latest attach, sleeping for an attach, notify, and the
+ * life of a device.  The kupdev_* calls themselves are core's
+ * (kupdev_chan.c, kupdev_dev.c).
  */
-#include <linux/ctype.h>
-#include <linux/fs.h>
-#include <linux/idr.h>
-#include <linux/mm.h>
-#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/nospec.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
-#include <linux/version.h>
-#include <linux/vmalloc.h>
 #include <linux/wait_bit.h>
 
-#include "kup_linux.h"
+#include "kup_host.h"
 
-#if PAGE_SIZE != KUP_PAGE
-#error "kup.ko needs 4 KiB pages: the shared layout is in KUP_PAGE units"
-#endif
-
-static LIST_HEAD(kup_devs); /* devices not yet unloaded */
-static DEFINE_MUTEX(kup_devs_lock);
-static DEFINE_IDA(kup_minors);
-static dev_t kup_devt;
-static struct class *kup_class;
-
-/* --- memory of one attach ------------------------------------------------ */
-
-/*
- * Charged to the attaching process's memory cgroup (it runs this), zeroed,
- * and given back as ENOMEM rather than by waking the OOM killer: a channel
- * can be 128 MiB.
- */
-#define KUP_MEM_GFP (GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN | __GFP_RETRY_MAYFAIL)
-
-static void kup_mem_free_pages(struct page **pages, unsigned long n)
+void kup_os_leave(struct kupdev_softc *sc)
 {
-	/* Pages still mapped by a process keep the reference each mapping took. */
-	while (n)
-		__free_page(pages[--n]);
-	kvfree(pages);
+	/*
+	 * Fully ordered.  Unload's drain bit shares the word, so the last
+	 * leaver learns from its own decrement that unload waits, and reads
+	 * nothing of sc after it (sc may be freed by then; wake_up_var only
+	 * hashes the address).
+	 */
+	if (atomic_dec_return(&sc->inside) == KUP_DRAIN)
+		wake_up_var(&sc->inside);
 }
 
-struct kup_mem *kup_mem_alloc(uint32_t size, uint32_t chan, uint32_t chan_cnt)
+/* Count the caller in, unless the device is unloading (kupdev_unload drains the count). */
+int kup_os_enter(struct kupdev_softc *sc)
 {
-	unsigned long i, n = KUP_MAP_LEN(size) >> PAGE_SHIFT;
-	struct kup_mem *m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
+	if (!sc)
+		return -EKU_INVAL;
+	atomic_inc(&sc->inside);
+	smp_mb__after_atomic(); /* pairs with smp_mb() in kupdev_unload */
+	if (READ_ONCE(sc->d.dead)) {
+		kup_os_leave(sc);
+		return -EKU_SHUTDOWN;
+	}
+	return 0;
+}
 
-	if (!m)
-		return NULL;
-	m->pages = kvmalloc_array(n, sizeof(*m->pages), GFP_KERNEL_ACCOUNT);
-	if (!m->pages)
+/* Enter a call about one channel: counted in, the id checked and clamped. */
+static int kup_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_kchan **chp)
+{
+	int r = kup_os_enter(sc);
+
+	if (r)
+		return r;
+	if (chan_id < 0 || (uint32_t)chan_id >= sc->d.chan_cnt) {
+		kup_os_leave(sc);
+		return -EKU_RANGE;
+	}
+	*chp = &sc->ch[array_index_nospec((uint32_t)chan_id, sc->d.chan_cnt)];
+	return 0;
+}
+
+/* core's contract (kup_os.h): a call on one channel. */
+int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **chp)
+{
+	struct kup_kchan *ch;
+	int r = kup_enter_chan(sc, chan_id, &ch);
+
+	if (r)
+		return r;
+	if (mutex_lock_interruptible(&ch->lock)) {
+		r = -EKU_INTR;
+		goto fail_unlocked;
+	}
+	r = -EKU_SHUTDOWN;
+	if (READ_ONCE(sc->d.dead))
 		goto fail;
-	for (i = 0; i < n; i++) {
-		m->pages[i] = alloc_page(KUP_MEM_GFP);
-		if (!m->pages[i] || fatal_signal_pending(current))
-			goto fail_pages;
-		cond_resched();
+	if (!kup_session_current(&ch->c.sess, READ_ONCE(ch->c.gen))) {
+		r = kup_chan_switch(ch, 0);
+		if (r)
+			goto fail;
 	}
-	/* The kernel's view; mmap inserts the same pages (vm_insert_pages). */
-	m->va = vmap(m->pages, n, VM_MAP, PAGE_KERNEL);
-	if (!m->va)
-		goto fail_pages;
-	m->npages = n;
-	kref_init(&m->ref);
-	kref_init(&m->pref);
-	m->size = size;
-	m->chan = chan;
-	init_waitqueue_head(&m->kwq);
-	init_waitqueue_head(&m->uwq);
-	kup_chan_format(m->va, (uint8_t *)m->va + KUP_BLOCK_LEN(size), size, chan, chan_cnt);
-	return m;
-
-fail_pages:
-	if (i < n && m->pages[i])
-		i++; /* allocated, then a fatal signal */
-	kup_mem_free_pages(m->pages, i);
+	r = -EKU_CLOSED; /* never attached: no process on the channel */
+	if (!ch->emem)
+		goto fail;
+	*chp = &ch->c;
+	return 0;
 fail:
-	kfree(m);
-	return NULL;
+	mutex_unlock(&ch->lock);
+fail_unlocked:
+	WRITE_ONCE(ch->c.last_err, -r);
+	kup_os_leave(sc);
+	return r;
 }
 
-static void kup_mem_release_pages(struct kref *pref)
+void kup_os_chan_leave(struct kup_chan *c, int r)
 {
-	struct kup_mem *m = container_of(pref, struct kup_mem, pref);
+	struct kup_kchan *ch = container_of(c, struct kup_kchan, c);
+	struct kupdev_softc *sc = ch->sc;
 
-	vunmap(m->va);
-	kup_mem_free_pages(m->pages, m->npages);
-	m->va = NULL;
-	m->pages = NULL;
-}
-
-static void kup_mem_release(struct kref *ref)
-{
-	kfree(container_of(ref, struct kup_mem, ref));
-}
-
-void kup_mem_get(struct kup_mem *m)
-{
-	kref_get(&m->ref);
-	kref_get(&m->pref);
-}
-
-void kup_mem_put(struct kup_mem *m)
-{
-	if (m) {
-		kref_put(&m->pref, kup_mem_release_pages);
-		kref_put(&m->ref, kup_mem_release);
+	if (kup_session_ending(r)) {
+		mutex_lock(&sc->lock);
+		kup_session_told(&c->sess);
+		mutex_unlock(&sc->lock);
 	}
+	mutex_unlock(&ch->lock);
+	kup_os_leave(sc);
 }
 
-/* The file's own reference at release: the object only (its pref is gone). */
-void kup_mem_put_obj(struct kup_mem *m)
+void kup_os_mem_put(struct kup_chan *c, void *mem)
 {
-	if (m)
-		kref_put(&m->ref, kup_mem_release);
+	kup_mem_put(mem);
 }
 
-int kup_mem_get_pages(struct kup_mem *m)
+const void *kup_os_self(void)
 {
-	return kref_get_unless_zero(&m->pref);
+	return current;
 }
 
-void kup_mem_put_pages(struct kup_mem *m)
+/* --- core's contract for device-wide calls (kup_os.h) --------------------- */
+
+void kup_os_dev_lock(struct kupdev_softc *sc)
 {
-	kref_put(&m->pref, kup_mem_release_pages);
+	mutex_lock(&sc->lock);
+}
+
+void kup_os_dev_unlock(struct kupdev_softc *sc)
+{
+	mutex_unlock(&sc->lock);
+}
+
+struct kup_chan *kup_os_chan(struct kupdev_softc *sc, uint32_t id)
+{
+	return &sc->ch[id].c;
+}
+
+int kup_os_attached(struct kupdev_softc *sc, uint32_t id)
+{
+	return sc->ch[id].owner != NULL;
+}
+
+int kup_os_attach_sleep(struct kupdev_softc *sc, int64_t timeout_ns)
+{
+	long w;
+
+#define KUP_ATTACHED (kup_dev_dead(&sc->d) || kup_pend_any(&sc->d.pending))
+	if (timeout_ns < 0)
+		w = wait_event_interruptible(sc->attach_wq, KUP_ATTACHED);
+	else
+		w = wait_event_interruptible_hrtimeout(sc->attach_wq, KUP_ATTACHED,
+		                                       ns_to_ktime(timeout_ns));
+#undef KUP_ATTACHED
+	if (w == -ERESTARTSYS)
+		return -EKU_INTR;
+	return w == -ETIME ? -EKU_TIMEDOUT : 0;
+}
+
+/* No mutex: a timer or an interrupt handler may notify. */
+void kup_os_notify(struct kupdev_softc *sc)
+{
+	atomic_inc(&sc->notify_gen);
+	wake_up_interruptible_all(&sc->notify_wq);
 }
 
 /* --- the kern side's host ops -------------------------------------------- */
@@ -133,7 +163,7 @@ static int kup_kern_sleep(struct kup_end *e, const uint32_t *peer_tw, uint32_t s
                           int64_t timeout_ns)
 {
 	struct kup_kchan *ch = e->host;
-	struct kup_mem *m = ch->emem;
+	struct kup_kmem *m = ch->emem;
 	long r;
 
 	/* The process's tw moved, or a detach / unload (kup_end_set_local). */
@@ -159,7 +189,7 @@ static void kup_kern_wake(struct kup_end *e, uint32_t bits)
 	wake_up_interruptible_all(&ch->emem->uwq);
 }
 
-const struct kup_host_ops kup_kern_ops = {
+static const struct kup_host_ops kup_kern_ops = {
     .sleep = kup_kern_sleep,
     .wake = kup_kern_wake,
 };
@@ -175,7 +205,7 @@ const struct kup_host_ops kup_kern_ops = {
 int kup_chan_switch(struct kup_kchan *ch, int force)
 {
 	struct kupdev_softc *sc = ch->sc;
-	struct kup_mem *old = NULL, *m;
+	struct kup_kmem *old = NULL, *m;
 	int r = KUP_SESS_STAY;
 
 	/* Unload only needs the switch to publish its state: no copy buffer then. */
@@ -224,48 +254,10 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 	return 0;
 }
 
-/* --- create ---------------------------------------------------------------- */
+/* --- devices ---------------------------------------------------------------- */
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
-#define KUP_DEVNODE_CONST const
-#else
-#define KUP_DEVNODE_CONST
-#endif
-
-/* devtmpfs asks here for the node's owner and mode (root:root 0600 by default). */
-static char *kup_devnode(KUP_DEVNODE_CONST struct device *dev, umode_t *mode, kuid_t *uid,
-                         kgid_t *gid)
-{
-	const struct kupdev_softc *sc = container_of(dev, struct kupdev_softc, dev);
-
-	if (mode)
-		*mode = sc->attr.mode & 07777;
-	if (uid)
-		*uid = make_kuid(&init_user_ns, sc->attr.uid);
-	if (gid)
-		*gid = make_kgid(&init_user_ns, sc->attr.gid);
-	return NULL;
-}
-
-static const struct device_type kup_devtype = {
-    .name = "kup",
-    .devnode = kup_devnode,
-};
-
-/*
- * The last reference to the softc is gone: kupdev_unload (or a failed
- * create) dropped the device's own, every file of the device is released
- * and the cdev is gone (kup_linux.h).  Frees everything that is left.
- */
-static void kup_dev_release(struct device *dev)
-{
-	struct kupdev_softc *sc = container_of(dev, struct kupdev_softc, dev);
-
-	kvfree(sc->ch); /* NULL after unload; set when create failed */
-	mutex_destroy(&sc->shut_lock);
-	mutex_destroy(&sc->lock);
-	kfree(sc);
-}
+static LIST_HEAD(kup_devs); /* devices not yet unloaded */
+static DEFINE_MUTEX(kup_devs_lock);
 
 /* core's contract (kup_os.h): the device and its node, for checked arguments. */
 struct kupdev_softc *kup_os_dev_create(const char *name, uint32_t size, uint32_t chan_cnt,
@@ -309,49 +301,30 @@ struct kupdev_softc *kup_os_dev_create(const char *name, uint32_t size, uint32_t
 	list_for_each_entry(o, &kup_devs, node)
 	{
 		if (!strcmp(o->name, sc->name)) {
-			r = EKU_EXIST;
-			goto fail_unlock;
+			mutex_unlock(&kup_devs_lock);
+			kup_dev_free(sc);
+			*err = EKU_EXIST;
+			return NULL;
 		}
 	}
-	r = ida_alloc_max(&kup_minors, KUP_MAX_DEVS - 1, GFP_KERNEL);
-	if (r < 0) {
-		r = r == -ENOSPC ? EKU_BUSY : EKU_NOMEM;
-		mutex_unlock(&kup_devs_lock);
-		kvfree(sc->ch);
-		kfree(sc);
+	r = kup_cdev_add(sc); /* frees sc when it fails */
+	if (!r)
+		list_add_tail(&sc->node, &kup_devs);
+	mutex_unlock(&kup_devs_lock);
+	if (r) {
 		*err = r;
 		return NULL;
 	}
-	sc->minor = r;
-	device_initialize(&sc->dev);
-	sc->dev.class = kup_class;
-	sc->dev.type = &kup_devtype;
-	sc->dev.devt = MKDEV(MAJOR(kup_devt), sc->minor);
-	/* From here on the device's reference owns sc: kup_dev_release frees it. */
-	sc->dev.release = kup_dev_release;
-	cdev_init(&sc->cdev, &kup_fops);
-	sc->cdev.owner = THIS_MODULE;
-	r = dev_set_name(&sc->dev, "%s", sc->name);
-	if (!r)
-		r = cdev_device_add(&sc->cdev, &sc->dev);
-	if (r) {
-		pr_warn("kup: cannot create /dev/%s: %d\n", sc->name, r);
-		ida_free(&kup_minors, sc->minor);
-		mutex_unlock(&kup_devs_lock);
-		put_device(&sc->dev); /* frees sc (kup_dev_release) */
-		*err = r == -EEXIST ? EKU_EXIST : EKU_NOMEM;
-		return NULL;
-	}
-	list_add_tail(&sc->node, &kup_devs);
-	mutex_unlock(&kup_devs_lock);
 	return sc;
+}
 
-fail_unlock:
-	mutex_unlock(&kup_devs_lock);
-	kvfree(sc->ch);
+/* Frees what create set up, for a softc no device reference owns yet. */
+void kup_dev_free(struct kupdev_softc *sc)
+{
+	kvfree(sc->ch); /* NULL after unload */
+	mutex_destroy(&sc->shut_lock);
+	mutex_destroy(&sc->lock);
 	kfree(sc);
-	*err = r;
-	return NULL;
 }
 
 /* --- unload ---------------------------------------------------------------- */
@@ -452,7 +425,7 @@ int kup_os_dev_unload(struct kupdev_softc *sc)
 
 	for (i = 0; i < sc->d.chan_cnt; i++) {
 		struct kup_kchan *ch = &sc->ch[i];
-		struct kup_mem *m;
+		struct kup_kmem *m;
 
 		while ((m = kup_loan_drain(&ch->c.loans)))
 			kup_mem_put(m);
@@ -467,9 +440,8 @@ int kup_os_dev_unload(struct kupdev_softc *sc)
 	mutex_unlock(&sc->lock);
 	kvfree(chans);
 
-	cdev_device_del(&sc->cdev, &sc->dev);
 	mutex_lock(&kup_devs_lock);
-	ida_free(&kup_minors, sc->minor);
+	kup_cdev_del(sc);
 	list_del(&sc->node); /* the name can be created again */
 	mutex_unlock(&kup_devs_lock);
 	/* sc is freed now, or when the last file opened before unload is released. */
@@ -477,41 +449,18 @@ int kup_os_dev_unload(struct kupdev_softc *sc)
 	return 0;
 }
 
-/* --- module ---------------------------------------------------------------- */
-
-int kup_dev_init(void)
-{
-	int r = alloc_chrdev_region(&kup_devt, 0, KUP_MAX_DEVS, "kup");
-
-	if (r)
-		return r;
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
-	kup_class = class_create("kup");
-#else
-	kup_class = class_create(THIS_MODULE, "kup");
-#endif
-	if (IS_ERR(kup_class)) {
-		unregister_chrdev_region(kup_devt, KUP_MAX_DEVS);
-		return PTR_ERR(kup_class);
-	}
-	return 0;
-}
-
-void kup_dev_exit(void)
+/*
+ * kup.ko is going: a client module that did not unload its devices is gone
+ * by now (it held a reference on kup.ko), so unload them for it.  No file
+ * of a device is open (each holds a reference on kup.ko), so each softc is
+ * freed here.  Nothing else touches kup_devs now.
+ */
+void kup_devs_unload_all(void)
 {
 	struct kupdev_softc *sc;
 
-	/*
-	 * A client module that did not unload its devices is gone by now
-	 * (it held a reference on kup.ko): unload them for it.  No file of
-	 * a device is open (each holds a reference on kup.ko), so each softc
-	 * is freed here.  Nothing else touches kup_devs now.
-	 */
 	while ((sc = list_first_entry_or_null(&kup_devs, struct kupdev_softc, node))) {
 		pr_warn("kup: device %s was never unloaded; unloading it\n", sc->name);
 		kupdev_unload(sc);
 	}
-	class_destroy(kup_class);
-	unregister_chrdev_region(kup_devt, KUP_MAX_DEVS);
-	ida_destroy(&kup_minors);
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * kup_dev.c - /dev/NAME: open files, attach and detach, the ioctls the
- * process sleeps and wakes with, poll, kqueue and mmap, and the sleep and
- * wake ops core runs on the kern side.
+ * kup_cdev.c - the character device /dev/NAME, the process's side: its
+ * node, open files, attach and detach, the ioctls the process sleeps and
+ * wakes with, poll, kqueue and mmap.
  *
  * No protocol decision is made here: the kernel reads its own block's turn
  * word (trusted) to decide whether a sleeping process must go on sleeping,
@@ -27,7 +27,7 @@
 #include <vm/vm.h>
 #include <vm/vm_extern.h>
 
-#include "kup_fbsd.h"
+#include "kup_host.h"
 
 static d_open_t kup_d_open;
 static d_ioctl_t kup_d_ioctl;
@@ -45,35 +45,21 @@ static struct cdevsw kup_cdevsw = {
     .d_mmap_single = kup_d_mmap_single,
 };
 
-/* A cv wait's error as an EKU code: 0, EKU_TIMEDOUT or EKU_INTR. */
-static int
-kup_wait_eku(int error)
-{
-	if (error == 0)
-		return (0);
-	if (error == EWOULDBLOCK)
-		return (EKU_TIMEDOUT);
-	return (EKU_INTR);
-}
-
 /* A cv wait's error for an ioctl: 0, ETIMEDOUT or EINTR (never restarted). */
-static int
-kup_wait_errno(int error)
+static int kup_wait_errno(int error)
 {
 	if (error == 0)
 		return (0);
 	return (error == EWOULDBLOCK ? ETIMEDOUT : EINTR);
 }
 
-static struct kup_fchan *
-kup_priv_chan(struct kup_fpriv *priv)
+static struct kup_kchan *kup_priv_chan(struct kup_kfile *priv)
 {
-	return ((struct kup_fchan *)atomic_load_acq_ptr((volatile uintptr_t *)&priv->ch));
+	return ((struct kup_kchan *)atomic_load_acq_ptr((volatile uintptr_t *)&priv->ch));
 }
 
 /* Wake both sides' sleepers and readiness waiters (ch->mtx held). */
-static void
-kup_chan_wake_locked(struct kup_fchan *ch)
+static void kup_chan_wake_locked(struct kup_kchan *ch)
 {
 	mtx_assert(&ch->mtx, MA_OWNED);
 	cv_broadcast(&ch->kcv);
@@ -81,8 +67,7 @@ kup_chan_wake_locked(struct kup_fchan *ch)
 	KNOTE_LOCKED(&ch->sel.si_note, 0);
 }
 
-void
-kup_chan_wake_all(struct kup_fchan *ch)
+void kup_chan_wake_all(struct kup_kchan *ch)
 {
 	mtx_lock(&ch->mtx);
 	kup_chan_wake_locked(ch);
@@ -91,57 +76,12 @@ kup_chan_wake_all(struct kup_fchan *ch)
 }
 
 /*
- * Core's sleep op, kern side: sleep while the process has not moved its
- * turn word and no detach or unload is pending.  KUP_IOC_WAKE broadcasts
- * under the same mutex, after the process published its turn word, so the
- * check below and the sleep are atomic with respect to the wake.
- */
-static int
-kup_kern_sleep(struct kup_end *e, const uint32_t *peer_tw, uint32_t seen, int64_t timeout_ns)
-{
-	struct kup_fchan *ch = e->host;
-	int64_t deadline = kup_deadline(timeout_ns);
-	int error = 0;
-
-	mtx_lock(&ch->mtx);
-	while (kup_load_acquire(peer_tw) == seen && kup_load_once(&e->local) == 0) {
-		error = kup_cv_wait(&ch->kcv, &ch->mtx, deadline);
-		if (error != 0)
-			break;
-	}
-	mtx_unlock(&ch->mtx);
-	return (-kup_wait_eku(error));
-}
-
-/* Core's wake op, kern side: the process announced a sleep or an armed fd. */
-static void
-kup_kern_wake(struct kup_end *e, uint32_t bits)
-{
-	struct kup_fchan *ch = e->host;
-
-	mtx_lock(&ch->mtx);
-	if (bits & KUP_WAIT_SLEEP)
-		cv_broadcast(&ch->ucv);
-	if (bits & KUP_WAIT_FD)
-		KNOTE_LOCKED(&ch->sel.si_note, 0);
-	mtx_unlock(&ch->mtx);
-	if (bits & KUP_WAIT_FD)
-		selwakeup(&ch->sel);
-}
-
-const struct kup_host_ops kup_kern_ops = {
-    .sleep = kup_kern_sleep,
-    .wake = kup_kern_wake,
-};
-
-/*
  * The memory of attach number gen while it lasts, else NULL (ch->mtx held).
  * ch->cur holds a reference until detach, which clears it under ch->mtx.
  */
-struct kup_fmem *
-kup_chan_attached(struct kup_fchan *ch, uint32_t gen)
+struct kup_kmem *kup_chan_attached(struct kup_kchan *ch, uint32_t gen)
 {
-	struct kup_fmem *mem = ch->cur;
+	struct kup_kmem *mem = ch->cur;
 
 	mtx_assert(&ch->mtx, MA_OWNED);
 	return (mem != NULL && mem->gen == gen ? mem : NULL);
@@ -153,10 +93,9 @@ kup_chan_attached(struct kup_fchan *ch, uint32_t gen)
  * the kernel does.  Each word is read once; the user's word only decides
  * a wake-up.
  */
-static int
-kup_chan_ready(struct kup_fchan *ch, uint32_t gen)
+static int kup_chan_ready(struct kup_kchan *ch, uint32_t gen)
 {
-	struct kup_fmem *mem;
+	struct kup_kmem *mem;
 
 	mtx_assert(&ch->mtx, MA_OWNED);
 	mem = kup_chan_attached(ch, gen);
@@ -168,72 +107,15 @@ kup_chan_ready(struct kup_fchan *ch, uint32_t gen)
 /* --- attach and detach ---------------------------------------------------- */
 
 /*
- * Point the kern side's end at the latest attach (ch->api held).  Only the
- * kern side's own calls (and unload) move it; the zero-copy pointers other
- * threads got from earlier calls keep the old memory (core's loans).  Whether the
- * call may move on, or must first report the end of the attach it worked
- * on, is core's session rule (kup_session_next).  force (unload) always
- * moves on.
- */
-int
-kup_chan_switch(struct kup_fchan *ch, int force)
-{
-	struct kupdev_softc *sc = ch->sc;
-	struct kup_fmem *old, *mem;
-	void *kblock;
-	uint32_t n;
-	int r;
-
-	sx_assert(&ch->api, SA_XLOCKED);
-	/* The session fields are under sc->mtx, cur and emem under ch->mtx. */
-	mtx_lock(&sc->mtx);
-	mtx_lock(&ch->mtx);
-	mem = ch->cur;
-	r = 0;
-	/* Forced, it moves on as if the attach had been handed to this thread. */
-	if (mem != NULL)
-		r = kup_session_next(&ch->c.sess, mem->gen, force ? mem->gen : ch->c.handed,
-		    force || ch->c.holder == curthread);
-	mtx_unlock(&sc->mtx);
-	if (mem == NULL || r != KUP_SESS_MOVE) {
-		mtx_unlock(&ch->mtx);
-		return (r < 0 ? r : 0);
-	}
-	refcount_acquire(&mem->ref);
-	old = ch->emem;
-	kblock = (void *)mem->kva;
-	ch->c.e.rx_copy = ch->rx_copy;
-	kup_end_init(&ch->c.e, KUP_SIDE_KERN, kblock, (uint8_t *)kblock + KUP_OFF_UCTL(sc->d.size),
-	    sc->d.size, &kup_kern_ops, ch);
-	if (ch->dying)
-		kup_end_set_local(&ch->c.e, EKU_SHUTDOWN);
-	ch->emem = mem;
-	mtx_unlock(&ch->mtx);
-	/*
-	 * No byte of an earlier process's messages for the next one.  Only
-	 * the module's calls use the copy, under ch->api: clear it without
-	 * holding the mutex that attach, poll and the pager take.
-	 */
-	memset(ch->c.e.rx_copy, 0, sc->d.cap);
-	if (old != NULL) {
-		/* Threads still holding pointers into old keep it (core's loans). */
-		for (n = kup_loan_retire(&ch->c.loans, old); n > 0; n--)
-			refcount_acquire(&old->ref);
-		kup_mem_put(old);
-	}
-	return (0);
-}
-
-/*
  * Reserve a channel for priv (sc->mtx held, the device alive): want when
  * it is free; with KUP_ATTACH_ANY else the lowest free one.  Its index, or
  * -EBUSY (none free), -ESHUTDOWN.
  */
-static int
-kup_reserve_locked(struct kupdev_softc *sc, struct kup_fpriv *priv, uint32_t want, uint32_t flags)
+static int kup_reserve_locked(struct kupdev_softc *sc, struct kup_kfile *priv, uint32_t want,
+                              uint32_t flags)
 {
 	uint32_t i, n = (flags & KUP_ATTACH_ANY) ? sc->d.chan_cnt + 1 : 1, idx;
-	struct kup_fchan *ch;
+	struct kup_kchan *ch;
 	int dying;
 
 	mtx_assert(&sc->mtx, MA_OWNED);
@@ -261,12 +143,11 @@ kup_reserve_locked(struct kupdev_softc *sc, struct kup_fpriv *priv, uint32_t wan
  * ESHUTDOWN unloading; a waiting attach (KUP_ATTACH_WAIT) also ETIMEDOUT and EINTR.  It waits on
  * notify_cv, which kup_detach and the unload broadcast under sc->mtx, so no release slips by.
  */
-static int
-kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
+static int kup_attach(struct kup_kfile *priv, struct kup_ioc_attach *a)
 {
 	struct kupdev_softc *sc = priv->sc;
-	struct kup_fchan *ch;
-	struct kup_fmem *mem;
+	struct kup_kchan *ch;
+	struct kup_kmem *mem;
 	uint8_t *rx = NULL;
 	int64_t deadline;
 	int error = 0, idx = -1, mine = 0;
@@ -285,8 +166,8 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 	else
 		priv->attaching = mine = 1;
 	while (error == 0) {
-		idx = kup_reserve_locked(
-		    sc, priv, kup_index_nospec(a->chan, sc->d.chan_cnt), a->flags);
+		idx = kup_reserve_locked(sc, priv, kup_index_nospec(a->chan, sc->d.chan_cnt),
+		                         a->flags);
 		if (idx >= 0)
 			break;
 		if (idx != -EBUSY || !(a->flags & KUP_ATTACH_WAIT)) {
@@ -324,7 +205,7 @@ kup_attach(struct kup_fpriv *priv, struct kup_ioc_attach *a)
 		goto release;
 	}
 	kup_chan_format((void *)mem->kva, (uint8_t *)mem->kva + KUP_OFF_UCTL(sc->d.size),
-	    sc->d.size, (uint32_t)idx, sc->d.chan_cnt);
+	                sc->d.size, (uint32_t)idx, sc->d.chan_cnt);
 
 	mtx_lock(&sc->mtx); /* c.gen and c.attaches are the session's: under sc->mtx too */
 	mtx_lock(&ch->mtx);
@@ -377,11 +258,10 @@ release:
  * kernel's mapping stays until the kern side moves on (kup_chan_switch),
  * process mappings until their pager objects die.
  */
-void
-kup_detach(struct kup_fchan *ch, uint32_t gen)
+void kup_detach(struct kup_kchan *ch, uint32_t gen)
 {
 	struct kupdev_softc *sc = ch->sc;
-	struct kup_fmem *mem;
+	struct kup_kmem *mem;
 
 	mtx_lock(&sc->mtx);
 	mtx_lock(&ch->mtx);
@@ -411,12 +291,11 @@ kup_detach(struct kup_fchan *ch, uint32_t gen)
 }
 
 /* cdevpriv destructor: runs once per open file, never inside a d_* method of it. */
-static void
-kup_priv_dtor(void *arg)
+static void kup_priv_dtor(void *arg)
 {
-	struct kup_fpriv *priv = arg;
+	struct kup_kfile *priv = arg;
 	struct kupdev_softc *sc = priv->sc;
-	struct kup_fchan *ch = kup_priv_chan(priv);
+	struct kup_kchan *ch = kup_priv_chan(priv);
 
 	int knotes;
 
@@ -440,11 +319,10 @@ kup_priv_dtor(void *arg)
 
 /* --- d_* methods ---------------------------------------------------------- */
 
-static int
-kup_d_open(struct cdev *dev, int oflags, int devtype, struct thread *td)
+static int kup_d_open(struct cdev *dev, int oflags, int devtype, struct thread *td)
 {
 	struct kupdev_softc *sc = dev->si_drv1;
-	struct kup_fpriv *priv;
+	struct kup_kfile *priv;
 	int error;
 
 	priv = malloc(sizeof(*priv), M_KUP, M_WAITOK | M_ZERO);
@@ -478,11 +356,10 @@ kup_d_open(struct cdev *dev, int oflags, int devtype, struct thread *td)
  * (detached: closed by munmap).  The pages are read only while the attach
  * lasts, under ch->mtx, which detach takes to end it.
  */
-static int
-kup_ioc_wait(struct kup_fchan *ch, uint32_t gen, const struct kup_ioc_wait *w)
+static int kup_ioc_wait(struct kup_kchan *ch, uint32_t gen, const struct kup_ioc_wait *w)
 {
 	int64_t deadline;
-	struct kup_fmem *mem;
+	struct kup_kmem *mem;
 	int error = 0;
 
 	if (w->spare != 0)
@@ -490,7 +367,7 @@ kup_ioc_wait(struct kup_fchan *ch, uint32_t gen, const struct kup_ioc_wait *w)
 	deadline = kup_deadline(w->timeout_ns);
 	mtx_lock(&ch->mtx);
 	while (!ch->dying && (mem = kup_chan_attached(ch, gen)) != NULL &&
-	    kup_load_acquire(&kup_mem_kctl(mem)->k.tw) == w->seen) {
+	       kup_load_acquire(&kup_mem_kctl(mem)->k.tw) == w->seen) {
 		error = kup_cv_wait(&ch->ucv, &ch->mtx, deadline);
 		if (error != 0)
 			break;
@@ -506,8 +383,7 @@ kup_ioc_wait(struct kup_fchan *ch, uint32_t gen, const struct kup_ioc_wait *w)
 }
 
 /* KUP_IOC_NOTIFY: sleep until kupdev_notify moves the generation on; ESHUTDOWN at unload. */
-static int
-kup_ioc_notify(struct kup_fpriv *priv, const struct kup_ioc_wait *w)
+static int kup_ioc_notify(struct kup_kfile *priv, const struct kup_ioc_wait *w)
 {
 	struct kupdev_softc *sc = priv->sc;
 	int64_t deadline;
@@ -531,12 +407,11 @@ kup_ioc_notify(struct kup_fpriv *priv, const struct kup_ioc_wait *w)
 	return (error < 0 ? ESHUTDOWN : kup_wait_errno(error));
 }
 
-static int
-kup_d_ioctl(struct cdev *dev, u_long cmd, caddr_t data, int fflag, struct thread *td)
+static int kup_d_ioctl(struct cdev *dev, u_long cmd, caddr_t data, int fflag, struct thread *td)
 {
 	struct kupdev_softc *sc = dev->si_drv1;
-	struct kup_fpriv *priv;
-	struct kup_fchan *ch;
+	struct kup_kfile *priv;
+	struct kup_kchan *ch;
 	struct kup_ioc_info *info;
 	int error;
 
@@ -580,12 +455,11 @@ kup_d_ioctl(struct cdev *dev, u_long cmd, caddr_t data, int fflag, struct thread
 	}
 }
 
-static int
-kup_d_poll(struct cdev *dev, int events, struct thread *td)
+static int kup_d_poll(struct cdev *dev, int events, struct thread *td)
 {
 	struct kupdev_softc *sc = dev->si_drv1;
-	struct kup_fpriv *priv;
-	struct kup_fchan *ch;
+	struct kup_kfile *priv;
+	struct kup_kchan *ch;
 	int revents = 0, ready;
 
 	if (devfs_get_cdevpriv((void **)&priv) != 0)
@@ -628,20 +502,18 @@ kup_d_poll(struct cdev *dev, int events, struct thread *td)
  */
 
 /* A channel: EVFILT_READ fires when the process holds the turn, EV_EOF when gone. */
-static void
-kup_kn_detach(struct knote *kn)
+static void kup_kn_detach(struct knote *kn)
 {
-	struct kup_fchan *ch = kn->kn_hook;
+	struct kup_kchan *ch = kn->kn_hook;
 	struct kupdev_softc *sc = ch->sc;
 
 	knlist_remove(&ch->sel.si_note, kn, 0);
 	kup_sc_release(sc); /* the knote's reference: may free sc, ch with it */
 }
 
-static int
-kup_kn_event(struct knote *kn, long hint)
+static int kup_kn_event(struct knote *kn, long hint)
 {
-	struct kup_fchan *ch = kn->kn_hook;
+	struct kup_kchan *ch = kn->kn_hook;
 	int ready;
 
 	ready = kup_chan_ready(ch, (uint32_t)kn->kn_hookid); /* this file's attach */
@@ -667,10 +539,9 @@ static struct filterops kup_read_filtops = {
  * to free (priv->knotes: a kevent on a device handle across the unload
  * panicked in this filter on 14.2 when the knote outlived its cdevpriv).
  */
-static void
-kup_kn_dev_detach(struct knote *kn)
+static void kup_kn_dev_detach(struct knote *kn)
 {
-	struct kup_fpriv *priv = kn->kn_hook;
+	struct kup_kfile *priv = kn->kn_hook;
 	struct kupdev_softc *sc = priv->sc;
 	int last;
 
@@ -683,10 +554,9 @@ kup_kn_dev_detach(struct knote *kn)
 	kup_sc_release(sc); /* the knote's reference: may free sc */
 }
 
-static int
-kup_kn_dev_event(struct knote *kn, long hint)
+static int kup_kn_dev_event(struct knote *kn, long hint)
 {
-	struct kup_fpriv *priv = kn->kn_hook;
+	struct kup_kfile *priv = kn->kn_hook;
 	struct kupdev_softc *sc = priv->sc;
 
 	mtx_assert(&sc->mtx, MA_OWNED);
@@ -704,11 +574,10 @@ static struct filterops kup_dev_read_filtops = {
     .f_event = kup_kn_dev_event,
 };
 
-static int
-kup_d_kqfilter(struct cdev *dev, struct knote *kn)
+static int kup_d_kqfilter(struct cdev *dev, struct knote *kn)
 {
-	struct kup_fpriv *priv;
-	struct kup_fchan *ch;
+	struct kup_kfile *priv;
+	struct kup_kchan *ch;
 	int error;
 
 	error = devfs_get_cdevpriv((void **)&priv);
@@ -736,12 +605,11 @@ kup_d_kqfilter(struct cdev *dev, struct knote *kn)
 	return (0);
 }
 
-static int
-kup_d_mmap_single(
-    struct cdev *dev, vm_ooffset_t *offset, vm_size_t size, struct vm_object **objp, int nprot)
+static int kup_d_mmap_single(struct cdev *dev, vm_ooffset_t *offset, vm_size_t size,
+                             struct vm_object **objp, int nprot)
 {
-	struct kup_fpriv *priv;
-	struct kup_fchan *ch;
+	struct kup_kfile *priv;
+	struct kup_kchan *ch;
 	int error;
 
 	error = devfs_get_cdevpriv((void **)&priv);
@@ -759,14 +627,13 @@ kup_d_mmap_single(
  * Unload: end a channel's select state (no d_* method can run any more).
  * Its knotes stay until kqueue drops them, each holding sc (see kqueue).
  */
-void
-kup_chan_drain(struct kup_fchan *ch)
+void kup_chan_drain(struct kup_kchan *ch)
 {
 	seldrain(&ch->sel);
 }
 
-int
-kup_dev_create(struct kupdev_softc *sc, const struct kupdev_attr *attr)
+/* Give sc its node: 0 or an errno (EEXIST: the name is taken). */
+int kup_cdev_add(struct kupdev_softc *sc, const struct kupdev_attr *attr)
 {
 	struct make_dev_args args;
 
@@ -778,4 +645,16 @@ kup_dev_create(struct kupdev_softc *sc, const struct kupdev_attr *attr)
 	args.mda_mode = (int)attr->mode;
 	args.mda_si_drv1 = sc;
 	return (make_dev_s(&args, &sc->cdev, "%s", sc->name));
+}
+
+/*
+ * The node goes.  Waits for threads inside our d_* methods, then runs the
+ * destructor of every file still open: each detaches its channel and drops
+ * its reference.  Files stay open in their processes but see a dead device
+ * (ENXIO); mappings keep the pages and a reference.
+ */
+void kup_cdev_del(struct kupdev_softc *sc)
+{
+	destroy_dev(sc->cdev);
+	sc->cdev = NULL;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * kup_linux.h - kup.ko internals: devices, channels, channel memory, files.
+ * kup_host.h - kup.ko internals on Linux: devices, channels, channel memory,
+ * open files.  kernel/freebsd/kup_host.h is its FreeBSD twin.
  *
  * Objects and lifetimes
  *   kupdev_softc  one device (/dev/NAME).  Reference-counted by its
@@ -15,7 +16,7 @@
  *                 kupdev_unload returns (kupdev.h).
  *   kup_kchan     one channel: the kern side's kup_end and its lock.  Freed
  *                 by kupdev_unload once no kupdev_* caller is inside.
- *   kup_mem       one attach: its pages (zeroed, charged to the memory
+ *   kup_kmem      one attach: its pages (zeroed, charged to the memory
  *                 cgroup of the process that attached, vmapped), its two
  *                 wait queues and its gone flag, with two counts.  ref
  *                 keeps the small object (wait queues, gone): held by the
@@ -30,7 +31,7 @@
  *                 holds a ref.  Pages mapped into a process are refcounted
  *                 by the mapping, so they outlive the module's release
  *                 (vunmap and a put of each page).
- *   kup_file      one open file of /dev/NAME: a device handle, or after
+ *   kup_kfile     one open file of /dev/NAME: a device handle, or after
  *                 KUP_IOC_ATTACH one channel.
  *
  * Locks, in order: kup_kchan.lock (a kupdev_* call on the channel, held
@@ -38,8 +39,8 @@
  * pending queue, states).  mmap_lock may be held when sc->lock is taken
  * (mmap, vm close), so nothing under sc->lock touches user memory.
  */
-#ifndef KUP_LINUX_H
-#define KUP_LINUX_H
+#ifndef KUP_HOST_H
+#define KUP_HOST_H
 
 #include <linux/cdev.h>
 #include <linux/device.h>
@@ -55,7 +56,7 @@
 #define KUP_MAX_DEVS 256        /* minors of the kup char major */
 #define KUP_DRAIN    0x40000000 /* in sc->inside: kupdev_unload waits for the count to empty */
 
-struct kup_mem {
+struct kup_kmem {
 	struct kref ref;  /* the object */
 	struct kref pref; /* va */
 	void *va;         /* KUP_MAP_LEN(size) bytes: vmap of pages */
@@ -67,7 +68,7 @@ struct kup_mem {
 	int gone;              /* 0, EKU_CLOSED (user let go) or EKU_SHUTDOWN */
 };
 
-struct kup_file;
+struct kup_kfile;
 
 struct kup_kchan {
 	struct kupdev_softc *sc;
@@ -80,11 +81,11 @@ struct kup_kchan {
 	 */
 	struct kup_chan c;
 	/* Under lock (changed also under sc->lock). */
-	struct kup_mem *emem; /* the attach c.e works on, or NULL */
-	uint8_t *rx_copy;     /* cap bytes, kupdev_receive's private copy */
+	struct kup_kmem *emem; /* the attach c.e works on, or NULL */
+	uint8_t *rx_copy;      /* cap bytes, kupdev_receive's private copy */
 	/* Under sc->lock. */
-	struct kup_mem *cur;    /* the latest attach, or NULL */
-	struct kup_file *owner; /* the attached file, or NULL */
+	struct kup_kmem *cur;    /* the latest attach, or NULL */
+	struct kup_kfile *owner; /* the attached file, or NULL */
 };
 
 struct kupdev_softc {
@@ -109,10 +110,10 @@ struct kupdev_softc {
 	struct device dev;
 };
 
-struct kup_file {
+struct kup_kfile {
 	struct kupdev_softc *sc;
 	/* Under sc->lock; mem is set once by attach and kept until release. */
-	struct kup_mem *mem;
+	struct kup_kmem *mem;
 	uint32_t chan;
 	int attached; /* holds sc->ch[chan] */
 	int pages;    /* holds a pref on mem (attached, or shut down not yet) */
@@ -124,22 +125,30 @@ struct kup_file {
 	uint32_t nseen;
 };
 
-/* kup_dev.c */
-extern const struct file_operations kup_fops;
-/* Both counts: cur, emem and an attached file hold one each. */
-void kup_mem_get(struct kup_mem *m);
-void kup_mem_put(struct kup_mem *m);
-void kup_mem_put_obj(struct kup_mem *m);
+/* kup_mem.c: both counts (cur, emem and an attached file hold one each). */
+struct kup_kmem *kup_mem_alloc(uint32_t size, uint32_t chan, uint32_t chan_cnt);
+void kup_mem_get(struct kup_kmem *m);
+void kup_mem_put(struct kup_kmem *m);
+void kup_mem_put_obj(struct kup_kmem *m);
 /* Only the pages: 0 when they are gone already. */
-int kup_mem_get_pages(struct kup_mem *m);
-void kup_mem_put_pages(struct kup_mem *m);
-struct kup_mem *kup_mem_alloc(uint32_t size, uint32_t chan, uint32_t chan_cnt);
+int kup_mem_get_pages(struct kup_kmem *m);
+void kup_mem_put_pages(struct kup_kmem *m);
+
+/* kup_os.c */
+extern unsigned int kup_spin_us; /* module parameter spin_us (kup_mod.c) */
 /* Point the kern side's end at the channel's latest attach (lock held). */
 int kup_chan_switch(struct kup_kchan *ch, int force);
-extern const struct kup_host_ops kup_kern_ops;
-extern unsigned int kup_spin_us; /* module parameter spin_us */
-int kup_dev_init(void);
-void kup_dev_exit(void);
+void kup_dev_free(struct kupdev_softc *sc);
+void kup_devs_unload_all(void);
+
+/* kup_cdev.c */
+extern const struct file_operations kup_fops;
+int kup_cdev_add(struct kupdev_softc *sc);
+void kup_cdev_del(struct kupdev_softc *sc);
+int kup_cdev_init(void);
+void kup_cdev_exit(void);
+void kup_file_detach_locked(struct kup_kfile *f, int code);
+void kup_file_drop_pages_locked(struct kup_kfile *f);
 
 /* The errno an ioctl returns for -EKU_* code r (kup_abi.h's one table), negated. */
 static inline int kup_ioc_errno(int r)
@@ -154,8 +163,4 @@ static inline int kup_ioc_errno(int r)
 	return -EIO;
 }
 
-/* kup_file.c */
-void kup_file_detach_locked(struct kup_file *f, int code);
-void kup_file_drop_pages_locked(struct kup_file *f);
-
-#endif /* KUP_LINUX_H */
+#endif /* KUP_HOST_H */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * kup_file.c - the process's side of /dev/NAME: open, attach, mmap, the
- * sleep/wake ioctls, poll, and detach on munmap, close or process death.
+ * kup_cdev.c - the character device /dev/NAME, the process's side: its
+ * node, open, attach, mmap, the sleep/wake ioctls, poll, and detach on
+ * munmap, close or process death.
  *
  * ioctl errors: the errno of each EKU_* code is kup_abi.h's KUP_IOC_ERRORS
  * table (kup_ioc_errno; libkup maps back through the same table):
@@ -21,6 +22,7 @@
  * EKU_INTR.
  */
 #include <linux/fs.h>
+#include <linux/idr.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/nospec.h>
@@ -30,7 +32,7 @@
 #include <linux/uaccess.h>
 #include <linux/version.h>
 
-#include "kup_linux.h"
+#include "kup_host.h"
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
 #define kup_vm_flags_set(vma, f)   vm_flags_set((vma), (f))
@@ -43,7 +45,7 @@
 static int kup_open(struct inode *inode, struct file *file)
 {
 	struct kupdev_softc *sc = container_of(inode->i_cdev, struct kupdev_softc, cdev);
-	struct kup_file *f;
+	struct kup_kfile *f;
 
 	if (READ_ONCE(sc->d.dead))
 		return -ESHUTDOWN;
@@ -62,7 +64,7 @@ static int kup_open(struct inode *inode, struct file *file)
  * or the attach shut down: a file path reads the pages only under a
  * kup_mem_get_pages reference.
  */
-void kup_file_drop_pages_locked(struct kup_file *f)
+void kup_file_drop_pages_locked(struct kup_kfile *f)
 {
 	if (f->pages) {
 		f->pages = 0;
@@ -71,10 +73,10 @@ void kup_file_drop_pages_locked(struct kup_file *f)
 }
 
 /* The process let the channel go (sc->lock held). */
-void kup_file_detach_locked(struct kup_file *f, int code)
+void kup_file_detach_locked(struct kup_kfile *f, int code)
 {
 	struct kupdev_softc *sc = f->sc;
-	struct kup_mem *m = f->mem;
+	struct kup_kmem *m = f->mem;
 	struct kup_kchan *ch;
 
 	if (!f->attached)
@@ -98,7 +100,7 @@ void kup_file_detach_locked(struct kup_file *f, int code)
 
 static int kup_release(struct inode *inode, struct file *file)
 {
-	struct kup_file *f = file->private_data;
+	struct kup_kfile *f = file->private_data;
 	struct kupdev_softc *sc = f->sc;
 
 	mutex_lock(&sc->lock);
@@ -135,7 +137,7 @@ static int kup_pick_locked(struct kupdev_softc *sc, uint32_t want, uint32_t flag
  * Pick a channel for the attach (sc->lock held): its id, or -errno.
  * *freed gets the release count seen, for a wait that must not miss one.
  */
-static int kup_attach_pick_locked(struct kup_file *f, uint32_t want, uint32_t flags,
+static int kup_attach_pick_locked(struct kup_kfile *f, uint32_t want, uint32_t flags,
                                   uint32_t *freed)
 {
 	struct kupdev_softc *sc = f->sc;
@@ -178,11 +180,11 @@ static int kup_attach_wait(struct kupdev_softc *sc, uint32_t freed, ktime_t end,
 	return 0;
 }
 
-static long kup_ioc_attach(struct kup_file *f, void __user *uarg)
+static long kup_ioc_attach(struct kup_kfile *f, void __user *uarg)
 {
 	struct kupdev_softc *sc = f->sc;
 	struct kup_ioc_attach a;
-	struct kup_mem *m = NULL, *old;
+	struct kup_kmem *m = NULL, *old;
 	struct kup_kchan *ch;
 	ktime_t end = 0;
 	uint32_t freed;
@@ -268,9 +270,9 @@ fail:
 }
 
 /* Sleep until the kern tw differs from seen, the channel is lost, or timeout. */
-static long kup_ioc_wait(struct kup_file *f, void __user *uarg)
+static long kup_ioc_wait(struct kup_kfile *f, void __user *uarg)
 {
-	struct kup_mem *m = smp_load_acquire(&f->mem);
+	struct kup_kmem *m = smp_load_acquire(&f->mem);
 	const uint32_t *ktw;
 	struct kup_ioc_wait w;
 	long r;
@@ -306,7 +308,7 @@ static long kup_ioc_wait(struct kup_file *f, void __user *uarg)
 	return 0;
 }
 
-static long kup_ioc_notify(struct kup_file *f, void __user *uarg)
+static long kup_ioc_notify(struct kup_kfile *f, void __user *uarg)
 {
 	struct kupdev_softc *sc = f->sc;
 	struct kup_ioc_wait w;
@@ -340,11 +342,11 @@ static long kup_ioc_notify(struct kup_file *f, void __user *uarg)
 
 static long kup_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
-	struct kup_file *f = file->private_data;
+	struct kup_kfile *f = file->private_data;
 	struct kupdev_softc *sc = f->sc;
 	void __user *uarg = (void __user *)arg;
 	struct kup_ioc_info info;
-	struct kup_mem *m;
+	struct kup_kmem *m;
 
 	switch (cmd) {
 	case KUP_IOC_INFO:
@@ -380,9 +382,9 @@ static long kup_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 static __poll_t kup_poll(struct file *file, poll_table *pt)
 {
-	struct kup_file *f = file->private_data;
+	struct kup_kfile *f = file->private_data;
 	struct kupdev_softc *sc = f->sc;
-	struct kup_mem *m = smp_load_acquire(&f->mem);
+	struct kup_kmem *m = smp_load_acquire(&f->mem);
 	int ready;
 
 	if (!m) {
@@ -412,7 +414,7 @@ static __poll_t kup_poll(struct file *file, poll_table *pt)
 
 static void kup_vm_open(struct vm_area_struct *vma)
 {
-	struct kup_file *f = vma->vm_private_data;
+	struct kup_kfile *f = vma->vm_private_data;
 
 	mutex_lock(&f->sc->lock);
 	f->maps++;
@@ -422,7 +424,7 @@ static void kup_vm_open(struct vm_area_struct *vma)
 /* The last mapping of an attached channel gone: the channel is free again. */
 static void kup_vm_close(struct vm_area_struct *vma)
 {
-	struct kup_file *f = vma->vm_private_data;
+	struct kup_kfile *f = vma->vm_private_data;
 
 	mutex_lock(&f->sc->lock);
 	if (--f->maps == 0)
@@ -438,8 +440,8 @@ static void kup_vm_close(struct vm_area_struct *vma)
 static int kup_vm_access(struct vm_area_struct *vma, unsigned long addr, void *buf, int len,
                          int write)
 {
-	struct kup_file *f = vma->vm_private_data;
-	struct kup_mem *m = f->mem; /* set before any mapping, kept until release */
+	struct kup_kfile *f = vma->vm_private_data;
+	struct kup_kmem *m = f->mem; /* set before any mapping, kept until release */
 	unsigned long off, n;
 
 	if (write && !(vma->vm_flags & VM_WRITE))
@@ -475,7 +477,7 @@ static const struct vm_operations_struct kup_vm_ops = {
  */
 static int kup_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	struct kup_file *f = file->private_data;
+	struct kup_kfile *f = file->private_data;
 	struct kupdev_softc *sc = f->sc;
 	unsigned long off = vma->vm_pgoff, len = vma_pages(vma), blk, total, num;
 	int r;
@@ -553,3 +555,112 @@ const struct file_operations kup_fops = {
     .mmap = kup_mmap,
     .poll = kup_poll,
 };
+
+/* --- the node --------------------------------------------------------------- */
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+#define KUP_DEVNODE_CONST const
+#else
+#define KUP_DEVNODE_CONST
+#endif
+
+/* devtmpfs asks here for the node's owner and mode (root:root 0600 by default). */
+static char *kup_devnode(KUP_DEVNODE_CONST struct device *dev, umode_t *mode, kuid_t *uid,
+                         kgid_t *gid)
+{
+	const struct kupdev_softc *sc = container_of(dev, struct kupdev_softc, dev);
+
+	if (mode)
+		*mode = sc->attr.mode & 07777;
+	if (uid)
+		*uid = make_kuid(&init_user_ns, sc->attr.uid);
+	if (gid)
+		*gid = make_kgid(&init_user_ns, sc->attr.gid);
+	return NULL;
+}
+
+static const struct device_type kup_devtype = {
+    .name = "kup",
+    .devnode = kup_devnode,
+};
+
+/*
+ * The last reference to the softc is gone: kupdev_unload (or a failed
+ * create) dropped the device's own, every file of the device is released
+ * and the cdev is gone (kup_host.h).  Frees everything that is left.
+ */
+static void kup_dev_release(struct device *dev)
+{
+	struct kupdev_softc *sc = container_of(dev, struct kupdev_softc, dev);
+
+	kup_dev_free(sc);
+}
+
+static DEFINE_IDA(kup_minors);
+static dev_t kup_devt;
+static struct class *kup_class;
+
+/*
+ * Give sc its minor and node (kup_devs_lock held, so names are unique).
+ * 0, or a positive EKU_* code with sc freed.
+ */
+int kup_cdev_add(struct kupdev_softc *sc)
+{
+	int r = ida_alloc_max(&kup_minors, KUP_MAX_DEVS - 1, GFP_KERNEL);
+
+	if (r < 0) {
+		kup_dev_free(sc);
+		return r == -ENOSPC ? EKU_BUSY : EKU_NOMEM;
+	}
+	sc->minor = r;
+	device_initialize(&sc->dev);
+	sc->dev.class = kup_class;
+	sc->dev.type = &kup_devtype;
+	sc->dev.devt = MKDEV(MAJOR(kup_devt), sc->minor);
+	/* From here on the device's reference owns sc: kup_dev_release frees it. */
+	sc->dev.release = kup_dev_release;
+	cdev_init(&sc->cdev, &kup_fops);
+	sc->cdev.owner = THIS_MODULE;
+	r = dev_set_name(&sc->dev, "%s", sc->name);
+	if (!r)
+		r = cdev_device_add(&sc->cdev, &sc->dev);
+	if (r) {
+		pr_warn("kup: cannot create /dev/%s: %d\n", sc->name, r);
+		ida_free(&kup_minors, sc->minor);
+		put_device(&sc->dev); /* frees sc (kup_dev_release) */
+		return r == -EEXIST ? EKU_EXIST : EKU_NOMEM;
+	}
+	return 0;
+}
+
+/* The node goes (kup_devs_lock held); files still open keep sc. */
+void kup_cdev_del(struct kupdev_softc *sc)
+{
+	cdev_device_del(&sc->cdev, &sc->dev);
+	ida_free(&kup_minors, sc->minor);
+}
+
+int kup_cdev_init(void)
+{
+	int r = alloc_chrdev_region(&kup_devt, 0, KUP_MAX_DEVS, "kup");
+
+	if (r)
+		return r;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+	kup_class = class_create("kup");
+#else
+	kup_class = class_create(THIS_MODULE, "kup");
+#endif
+	if (IS_ERR(kup_class)) {
+		unregister_chrdev_region(kup_devt, KUP_MAX_DEVS);
+		return PTR_ERR(kup_class);
+	}
+	return 0;
+}
+
+void kup_cdev_exit(void)
+{
+	class_destroy(kup_class);
+	unregister_chrdev_region(kup_devt, KUP_MAX_DEVS);
+	ida_destroy(&kup_minors);
+}
