@@ -240,6 +240,15 @@ int kup_end_wait(struct kup_end *e, int flags, int64_t timeout_ns)
 	r = kup_end_poll(e);
 	if (r != -EKU_NOTREADY || (flags & KUPC_NB))
 		return r;
+	/* The turn usually comes back within a round trip: look again before reading the clock. */
+	if (timeout_ns != 0 && (e->spin_ns != 0 || (flags & KUPC_POLL))) {
+		for (i = 0; i < 64; i++) {
+			kup_cpu_relax();
+			r = kup_end_poll(e);
+			if (r != -EKU_NOTREADY)
+				return r;
+		}
+	}
 	now = kup_now_ns();
 	deadline = deadline_after(now, timeout_ns);
 	spin_end = (flags & KUPC_POLL) ? -1 : deadline_after(now, e->spin_ns);

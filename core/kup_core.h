@@ -18,6 +18,9 @@
 #include "kup_plat.h"
 #include "kup_abi.h"
 
+/* For the few helpers of the hot path that must not cost a call (gcc and clang on every host). */
+#define KUP_ALWAYS_INLINE inline __attribute__((always_inline))
+
 #define KUPC_NB   0x1 /* = KP_NB = KUP_NB */
 #define KUPC_POLL 0x2 /* = KP_POLL = KUP_POLL */
 
