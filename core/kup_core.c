@@ -63,13 +63,6 @@ static int violation(struct kup_end *e, const char *what, uint32_t val)
 	return -EKU_PROTO;
 }
 
-/* The peer's open tw when the turn is ours, and when it is still the peer's (after tx_seq moved). */
-static void expect_turns(struct kup_end *e)
-{
-	e->turn_tw = KUP_TW((e->tx_seq + e->lead) & KUP_SEQ_MASK, KUP_ST_OPEN);
-	e->peer_turn_tw = KUP_TW((e->tx_seq + e->lead - 1) & KUP_SEQ_MASK, KUP_ST_OPEN);
-}
-
 void kup_chan_format(void *kblock, void *ublock, uint32_t size, uint32_t chan, uint32_t chan_cnt)
 {
 	struct kup_kctl *kc = kblock;
@@ -135,7 +128,6 @@ void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint3
 		e->tx = u2k;
 		e->rx = k2u;
 	}
-	expect_turns(e);
 }
 
 /*
@@ -214,10 +206,12 @@ int kup_end_poll(struct kup_end *e)
 	e->seen_tw = tw;
 	/* The hot path: the whole word compared with the two open turns it may be. */
 	if (!local) {
-		if (tw == e->turn_tw)
+		uint32_t ours = KUP_TW((e->tx_seq + e->lead) & KUP_SEQ_MASK, KUP_ST_OPEN);
+
+		if (tw == ours)
 			return e->have_turn ? 0 : take_turn(e, tw);
-		if (tw == e->peer_turn_tw)
-			return -EKU_NOTREADY;
+		if (tw == ((ours - KUP_TW(1, 0)) & KUP_TW(KUP_SEQ_MASK, 0)))
+			return -EKU_NOTREADY; /* the peer's: one seq before ours, open */
 	}
 	return poll_slow(e, local, tw);
 }
@@ -341,7 +335,6 @@ static void publish(struct kup_end *e, uint32_t len)
 	kup_store_once(&e->mine->len, len);
 	len &= ~KUP_LEN_INLINE;
 	e->tx_seq = (e->tx_seq + 1) & KUP_SEQ_MASK;
-	expect_turns(e);
 	e->have_turn = 0;
 	e->tx_open = 0;
 	e->sent_any = 1;

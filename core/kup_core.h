@@ -72,8 +72,6 @@ struct kup_end {
 	uint32_t sent_any;  /* we published a message on this attach */
 	uint32_t tx_open;   /* kup_end_txbuf handed out the buffer */
 	uint32_t seen_tw;   /* the peer's tw as the last poll read it */
-	uint32_t turn_tw;      /* the peer's tw that gives us the turn (open) */
-	uint32_t peer_turn_tw; /* the peer's tw while it holds the turn (open) */
 	uint32_t broken;    /* sticky EKU_PROTO once the peer broke the protocol */
 	uint32_t local;     /* host event: 0, EKU_CLOSED or EKU_SHUTDOWN (any thread) */
 	struct kup_counters cnt; /* last: kup_end_init keeps it (see there) */
