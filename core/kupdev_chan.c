@@ -16,8 +16,8 @@
  * by chan_end only: the call may read it (a zero-copy receive passed to
  * kupdev_send_timed is the plain echo), so it stays until the call is done.
  */
-static int chan_begin(struct kupdev_softc *sc, int chan_id, int zc, struct kup_chan **chp,
-                      void **keep)
+static KUP_ALWAYS_INLINE int chan_begin(struct kupdev_softc *sc, int chan_id, int zc,
+                                        struct kup_chan **chp, void **keep)
 {
 	struct kup_chan *ch;
 	int r = kup_os_chan_enter(sc, chan_id, &ch);
@@ -41,8 +41,9 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, int zc, struct kup_c
 	return 0;
 }
 
-/* Leave: the caller's old loan, now that the call is done with it; the result for kupdev_last_error. */
-static int chan_end(struct kup_chan *ch, void *keep, int r)
+/* Leave: the caller's old loan, now that the call is done with it; the result for
+ * kupdev_last_error. */
+static KUP_ALWAYS_INLINE int chan_end(struct kup_chan *ch, void *keep, int r)
 {
 	if (keep)
 		kup_os_mem_put(ch, keep);
