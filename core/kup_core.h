@@ -20,6 +20,12 @@
 
 /* For the few helpers of the hot path that must not cost a call (gcc and clang on every host). */
 #define KUP_ALWAYS_INLINE inline __attribute__((always_inline))
+/*
+ * On an API call of the message path: everything it calls is inlined into
+ * it where the compiler can see the callee (the libraries are built with
+ * LTO, so the host's enter and core's operation too), one function per call.
+ */
+#define KUP_HOT __attribute__((flatten))
 
 #define KUPC_NB   0x1 /* = KP_NB = KUP_NB */
 #define KUPC_POLL 0x2 /* = KP_POLL = KUP_POLL */

@@ -52,8 +52,8 @@ static KUP_ALWAYS_INLINE int chan_end(struct kup_chan *ch, void *keep, int r)
 	return r;
 }
 
-KUP_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t len,
-                              int flags, int64_t timeout_ns)
+KUP_HOT KUP_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data,
+                                      size_t len, int flags, int64_t timeout_ns)
 {
 	struct kup_chan *ch;
 	void *keep;
@@ -72,8 +72,8 @@ KUP_API int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int cha
 	return kupdev_send_timed(sc, chan_id, data, len, 0, KUP_FOREVER);
 }
 
-static int chan_recv(struct kupdev_softc *sc, int chan_id, const void **data, size_t *len,
-                     int flags, int64_t timeout_ns, int copy)
+KUP_HOT static int chan_recv(struct kupdev_softc *sc, int chan_id, const void **data, size_t *len,
+                             int flags, int64_t timeout_ns, int copy)
 {
 	struct kup_chan *ch;
 	void *keep;
@@ -134,7 +134,8 @@ KUP_API void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id)
 	(void)chan_id;
 }
 
-KUP_API int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeout_ns)
+KUP_HOT KUP_API int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags,
+                                      int64_t timeout_ns)
 {
 	struct kup_chan *ch;
 	void *keep;
@@ -153,8 +154,8 @@ KUP_API void kupdev_pass(struct kupdev_softc *sc, int chan_id)
 	(void)kupdev_pass_timed(sc, chan_id, 0, KUP_FOREVER);
 }
 
-KUP_API int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, size_t *cap,
-                            int flags, int64_t timeout_ns)
+KUP_HOT KUP_API int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, size_t *cap,
+                                    int flags, int64_t timeout_ns)
 {
 	struct kup_chan *ch;
 	void *keep;
@@ -174,7 +175,7 @@ KUP_API int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, si
 	return chan_end(ch, keep, r);
 }
 
-KUP_API int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
+KUP_HOT KUP_API int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
 {
 	struct kup_chan *ch;
 	void *keep;

@@ -572,7 +572,7 @@ static struct kp_chan *chan_get(void *h)
 
 #define KP_FLAGS (KP_NB | KP_POLL)
 
-KP_API void *kernproxy_receive_len(void *channel, size_t *len, int flags)
+KUP_HOT KP_API void *kernproxy_receive_len(void *channel, size_t *len, int flags)
 {
 	struct kp_chan *c = chan_get(channel);
 	const void *data;
@@ -596,7 +596,7 @@ KP_API void *kernproxy_receive(void *channel, int flags)
 	return kernproxy_receive_len(channel, NULL, flags);
 }
 
-KP_API int kernproxy_send(void *channel, void *data, size_t len, int flags)
+KUP_HOT KP_API int kernproxy_send(void *channel, void *data, size_t len, int flags)
 {
 	struct kp_chan *c = chan_get(channel);
 	int r;
@@ -609,7 +609,7 @@ KP_API int kernproxy_send(void *channel, void *data, size_t len, int flags)
 	return r ? chan_fail(c, r) : 0;
 }
 
-KP_API int kernproxy_pass(void *channel, int flags)
+KUP_HOT KP_API int kernproxy_pass(void *channel, int flags)
 {
 	struct kp_chan *c = chan_get(channel);
 	int r;
@@ -622,7 +622,7 @@ KP_API int kernproxy_pass(void *channel, int flags)
 	return r ? chan_fail(c, r) : 0;
 }
 
-KP_API void *kernproxy_send_buf(void *channel, size_t *cap, int flags)
+KUP_HOT KP_API void *kernproxy_send_buf(void *channel, size_t *cap, int flags)
 {
 	struct kp_chan *c = chan_get(channel);
 	void *buf;
@@ -641,7 +641,7 @@ KP_API void *kernproxy_send_buf(void *channel, size_t *cap, int flags)
 	return buf;
 }
 
-KP_API int kernproxy_send_commit(void *channel, size_t len)
+KUP_HOT KP_API int kernproxy_send_commit(void *channel, size_t len)
 {
 	struct kp_chan *c = chan_get(channel);
 	int r;
