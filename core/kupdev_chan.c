@@ -94,8 +94,8 @@ KUP_HOT static int chan_recv(struct kupdev_softc *sc, int chan_id, const void **
 	return chan_end(ch, keep, r);
 }
 
-KUP_API int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len, int flags,
-                        int64_t timeout_ns)
+KUP_HOT KUP_API int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len,
+                                int flags, int64_t timeout_ns)
 {
 	const void *d = NULL;
 	int r;
@@ -109,8 +109,9 @@ KUP_API int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_
 	return r;
 }
 
-KUP_API int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id, const void **data,
-                                         size_t *len, int flags, int64_t timeout_ns)
+KUP_HOT KUP_API int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id,
+                                                 const void **data, size_t *len, int flags,
+                                                 int64_t timeout_ns)
 {
 	return chan_recv(sc, chan_id, data, len, flags, timeout_ns, 0);
 }
