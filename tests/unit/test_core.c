@@ -245,6 +245,31 @@ KT_TEST(small_messages_travel_inline)
 	KT_ASSERT(memcmp(d, "zc", 2) == 0);
 }
 
+/* Every inline length, both ways, through the call-free small copy: exact bytes, nothing beyond. */
+KT_TEST(every_inline_length_copies_exactly)
+{
+	struct pair *p = pair_new();
+	uint8_t msg[KUP_INLINE + 8];
+	const void *d;
+	uint32_t n, len, i;
+
+	for (n = 0; n <= KUP_INLINE; n++) {
+		for (i = 0; i < sizeof(msg); i++)
+			msg[i] = (uint8_t)(n * 7 + i * 13 + 1);
+		KT_EQ(kup_end_send(&p->k, msg, n, KUPC_NB, 0), 0);
+		KT_EQ(kup_end_recv(&p->u, KUPC_NB, 0, &d, &len, 0), 0);
+		KT_EQ(len, n);
+		KT_ASSERT(memcmp(d, msg, n) == 0);
+		memset(p->copy, 0xee, sizeof(p->copy));
+		KT_EQ(kup_end_send(&p->u, msg, n, KUPC_NB, 0), 0);
+		KT_EQ(kup_end_recv(&p->k, KUPC_NB, 0, &d, &len, 1), 0);
+		KT_ASSERT(d == p->copy);
+		KT_EQ(len, n);
+		KT_ASSERT(memcmp(d, msg, n) == 0);
+		KT_EQ(p->copy[n + (n == 0)], 0xee); /* nothing written past the message */
+	}
+}
+
 KT_TEST(kern_rejects_inline_length_beyond_the_line)
 {
 	struct pair *p = pair_new();
