@@ -201,6 +201,7 @@ fi
 wrk=$work/work/kup-$ver
 mkdir -p "$wrk"
 git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$wrk" 2>/dev/null
+(cd "$wrk" && find . ! -type d | LC_ALL=C sort) >"$work/dist.files"
 stage=$work/stage
 bin=$work/bin
 mkdir -p "$bin" "$stage" "$work/stubs"
@@ -256,8 +257,10 @@ XB=("${BM[@]}" CC="$KUP_FBSD_CLANG --target=$KUP_FBSD_TARGET --sysroot=$KUP_FBSD
 	AWK=original-awk INSTALL="$bin/install" NO_SHARED=yes
 	BINOWN="$me" BINGRP="$grp" LIBOWN="$me" LIBGRP="$grp" SHAREOWN="$me" SHAREGRP="$grp"
 	MANOWN="$me" MANGRP="$grp" KMODOWN="$me" KMODGRP="$grp" NO_XREF=yes)
-export MAKEOBJDIRPREFIX=$work/obj LDFLAGS="-L$work/stubs" PATH=$bin:$PATH
-(cd "$wrk" && "${XB[@]}" obj && "${XB[@]}" -j"$(nproc)" all) >"$work/build.log" 2>&1
+# Objects next to the sources, as in a port's WRKSRC (no MAKEOBJDIRPREFIX).
+export LDFLAGS="-L$work/stubs" PATH=$bin:$PATH
+unset MAKEOBJDIRPREFIX MAKEOBJDIR
+(cd "$wrk" && "${XB[@]}" -j"$(nproc)" all) >"$work/build.log" 2>&1
 rc=$?
 if [ $rc -eq 0 ]; then
 	ok "bmake builds kup.ko, libkup and kupctl from the distfile tree (cross, $KUP_FBSD_TARGET)"
@@ -265,6 +268,12 @@ else
 	notok "bmake build ($work/build.log)"
 	grep -v '^clang\|^gzip' "$work/build.log" | tail -n 20 | sed 's/^/#   /'
 fi
+# Everything the build left in the tree is ignored by the repository's
+# .gitignore (an in-tree build on FreeBSD leaves git status clean).
+new=$(cd "$wrk" && find . ! -type d | LC_ALL=C sort | comm -13 "$work/dist.files" - | sed 's|^\./||')
+kept=$(git check-ignore --no-index -v -n --stdin <<<"$new" | awk '/^::/ {print $2}')
+[ -n "$new" ] && [ -z "$kept" ] && ok "the $(wc -l <<<"$new") files the build left in the tree are all in .gitignore" ||
+	notok "build products .gitignore does not ignore: $(echo $kept)"
 (cd "$wrk" && "${XB[@]}" install DESTDIR="$stage") >"$work/install.log" 2>&1 &&
 	ok "make install DESTDIR=stage (an empty tree, as a port stages)" || {
 	notok "make install ($work/install.log)"
@@ -309,7 +318,7 @@ mod=$work/svc
 mkdir -p "$mod"
 cp examples/echo/kup_echo.c "$mod/"
 printf 'KMOD=\tkup_echo\nSRCS=\tkup_echo.c\nCFLAGS+=\t-I%s\n.include <bsd.kmod.mk>\n' "$P/include" >"$mod/Makefile"
-if (cd "$mod" && env -u MAKEOBJDIRPREFIX "${XB[@]}" all) >"$work/svc.log" 2>&1 && [ -f "$mod/kup_echo.ko" ]; then
+if (cd "$mod" && "${XB[@]}" all) >"$work/svc.log" 2>&1 && [ -f "$mod/kup_echo.ko" ]; then
 	ok "kup_echo.ko builds with bsd.kmod.mk against the installed headers"
 else
 	notok "kup_echo.ko against the installed headers ($work/svc.log)"
