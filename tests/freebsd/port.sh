@@ -13,6 +13,8 @@
 #     KUP_PUBLIC_HDRS, the man pages against docs/man, kup.ko's sources and
 #     EXPORT_SYMS against core/sources.mk and core/kup_syms.h, VERSION_MAP,
 #     the install directories under PREFIX; then `make -n` from the top;
+#     libkup built natively from bsd/lib's SRCS and -D flags (no provider
+#     backend: provider names are EKU_NOENT);
 #  3. with a FreeBSD sysroot, clang and lld: the tree as a distfile would
 #     hold it is built by bmake with those Makefiles, cross (clang
 #     --target=x86_64-unknown-freebsd14.2), installed with DESTDIR as a
@@ -170,6 +172,51 @@ check "kernel/freebsd EXPORT_SYMS = core/kup_syms.h + the kupsvc_fbsd_* helpers"
 [ "$(q kernel/freebsd KMOD KMODDIR | tr '\n' ' ')" = "kup /boot/modules " ] &&
 	ok "kernel/freebsd: KMOD kup, KMODDIR /boot/modules (the port's %%KMODDIR%%)" ||
 	notok "kernel/freebsd: KMOD/KMODDIR: $(q kernel/freebsd KMOD KMODDIR | tr '\n' ' ')"
+# libkup as bsd/lib builds it (its SRCS and CFLAGS' -D flags), natively:
+# without the provider backend a provider name, socket or forced provider
+# is a device that does not exist, and nothing needs kp_prov_ops.
+srcs=()
+for f in $lib; do
+	for d in lib uspace core; do [ -f "$d/$f" ] && srcs+=("$d/$f"); done
+done
+defs=$(q bsd/lib CFLAGS | tr ' ' '\n' | grep -E '^-D')
+cat >"$work/noprov.c" <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "kup.h"
+int main(int argc, char **argv)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int s = socket(AF_UNIX, SOCK_STREAM, 0), bad = 0;
+
+	if (argc < 2)
+		return 2;
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", argv[1]);
+	unlink(a.sun_path);
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)))
+		return 2;
+	if (kernproxy_open("kup_port_nosuch") || kernproxy_errno != EKU_NOENT)
+		bad |= 4;
+	if (kernproxy_open(argv[1]) || kernproxy_errno != EKU_NOENT)
+		bad |= 8;
+	setenv("KUP_BACKEND", "provider", 1);
+	if (kernproxy_open("kup_port_nosuch") || kernproxy_errno != EKU_NOENT)
+		bad |= 16;
+	unlink(a.sun_path);
+	return bad;
+}
+EOF
+# shellcheck disable=SC2086 # the -D flags are words
+if cc -std=gnu11 -Wall -Werror $defs -Iinclude -Iuspace -Ilib -Icore "$work/noprov.c" "${srcs[@]}" \
+	-o "$work/noprov" -lpthread 2>"$work/noprov.log" && KUP_QUIET=1 "$work/noprov" "$work/noprov.sock"; then
+	ok "libkup built as bsd/lib builds it ($(echo $defs)): provider names are EKU_NOENT, no kp_prov_ops"
+else
+	notok "libkup without its provider backend (exit $?, $work/noprov.log)"
+	head -n 10 "$work/noprov.log" | sed 's/^/#   /'
+fi
 sub=$(bmake -m "$mk" -f BSDmakefile -V '${SUBDIR}')
 want=$(for m in bsd/*/Makefile; do dirname "$m"; done; echo kernel/freebsd)
 check "BSDmakefile SUBDIR = every bsd/*/Makefile + kernel/freebsd" "$want" "$sub"
