@@ -81,8 +81,8 @@ grep -qE '^[A-Z_]+(\+|\?)?= ' "$pm" && missing+=("VAR=<tab> style")
 uses=$(pv USES)
 [[ " $uses " == *" kmod "* && " $uses " == *" uidfix "* ]] && [ "$(pv LICENSE)" = BSD2CLAUSE ] &&
 	[ "$(pv USE_LDCONFIG)" = yes ] && [ "$(pv MAKEFILE)" = BSDmakefile ] && [ -f "$(pv MAKEFILE)" ] &&
-	[[ " $(pv CATEGORIES) " == *" kld "* ]] &&
-	ok "port: USES=kmod uidfix, kld, USE_LDCONFIG, LICENSE=BSD2CLAUSE, MAKEFILE=BSDmakefile (present)" ||
+	[[ " $(pv CATEGORIES) " != *" kld "* ]] &&
+	ok "port: USES=kmod uidfix (it adds CATEGORIES kld), USE_LDCONFIG, LICENSE=BSD2CLAUSE, MAKEFILE=BSDmakefile (present)" ||
 	notok "port: USES ($uses), CATEGORIES, USE_LDCONFIG, LICENSE or MAKEFILE"
 c=$(pv COMMENT)
 if [ ${#c} -le 70 ] && [[ $c == [A-Z]* ]] && [[ $c != *. ]] && ! [[ $c =~ ^(A|An|The)\  ]]; then
