@@ -253,13 +253,21 @@ stage=$work/stage
 bin=$work/bin
 mkdir -p "$bin" "$stage" "$work/stubs"
 # FreeBSD's install(1), the options bsd.*.mk use: -l (links), -s (strip),
-# -d, -m; -o/-g/-C/-S/-T/-U ignored.  Like FreeBSD's, it makes no
-# directory the Makefiles did not ask for.
+# -d, -m; -C/-S/-T/-U ignored.  Like FreeBSD's, it makes no directory the
+# Makefiles did not ask for; -o and -g must name the building user and
+# group (names of our own here), as a port built by a user with
+# USES=uidfix needs: it sets only BINOWN, LIBOWN, SHAREOWN and their groups,
+# so every owner the Makefiles use must follow those.
 cat >"$bin/install" <<'EOF'
 #!/bin/bash
 mode= link= strip= dir=
 while getopts 'Cbcdg:l:M:m:o:pSsT:UvB:D:f:h:N:' o; do
-	case $o in d) dir=1 ;; m) mode=$OPTARG ;; l) link=$OPTARG ;; s) strip=1 ;; *) ;; esac
+	case $o in
+	d) dir=1 ;; m) mode=$OPTARG ;; l) link=$OPTARG ;; s) strip=1 ;;
+	o) [ "$OPTARG" = "$KUP_PORT_OWN" ] || { echo "install: -o $OPTARG: not the building user" >&2; exit 67; } ;;
+	g) [ "$OPTARG" = "$KUP_PORT_GRP" ] || { echo "install: -g $OPTARG: not the building group" >&2; exit 67; } ;;
+	*) ;;
+	esac
 done
 shift $((OPTIND - 1))
 if [ -n "$dir" ]; then exec mkdir -p -m "${mode:-755}" "$@"; fi
@@ -298,12 +306,13 @@ for l in c gcc_s thr pthread; do
 	"$KUP_FBSD_CLANG" --target="$KUP_FBSD_TARGET" -shared -nostdlib -fpic -fuse-ld=lld \
 		-Wl,-soname,lib$l.so "$work/stubs/stub.c" -o "$work/stubs/lib$l.so" || why="stub lib$l.so"
 done
-me=$(id -un) grp=$(id -gn)
+me=kup-port-user grp=kup-port-group
+export KUP_PORT_OWN=$me KUP_PORT_GRP=$grp
 XB=("${BM[@]}" CC="$KUP_FBSD_CLANG --target=$KUP_FBSD_TARGET --sysroot=$KUP_FBSD_SYSROOT"
 	LD="$(command -v ld.lld)" AR=llvm-ar RANLIB=llvm-ranlib OBJCOPY=llvm-objcopy NM=llvm-nm STRIPBIN=llvm-strip
 	AWK=original-awk INSTALL="$bin/install" NO_SHARED=yes
 	BINOWN="$me" BINGRP="$grp" LIBOWN="$me" LIBGRP="$grp" SHAREOWN="$me" SHAREGRP="$grp"
-	MANOWN="$me" MANGRP="$grp" KMODOWN="$me" KMODGRP="$grp" NO_XREF=yes)
+	NO_XREF=yes)
 # Objects next to the sources, as in a port's WRKSRC (no MAKEOBJDIRPREFIX).
 export LDFLAGS="-L$work/stubs" PATH=$bin:$PATH
 unset MAKEOBJDIRPREFIX MAKEOBJDIR
