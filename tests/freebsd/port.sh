@@ -27,6 +27,7 @@
 # share/mk and sys/, the sysroot) are made by whoever runs it; nothing of
 # FreeBSD is in the tree.  Without them (CI) it says why and prints
 # "0 passed, 0 failed, 1 skipped".  Prints TAP and "N passed, N failed".
+# shellcheck disable=SC2046,SC2015 # word lists are split on purpose; ok/notok return 0
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
