@@ -242,8 +242,16 @@ enum kp_kind { KP_KERNEL, KP_PROVIDER };
 
 static const struct kp_backend_ops *backend(enum kp_kind k, int *code)
 {
-	if (k == KP_PROVIDER)
+	if (k == KP_PROVIDER) {
+#ifdef KP_NO_PROVIDER
+		/* Built without the provider backend (FreeBSD: lib/kp_prov.c is
+		 * Linux-only): a provider device is one that does not exist. */
+		*code = -EKU_NOENT;
+		return NULL;
+#else
 		return &kp_prov_ops;
+#endif
+	}
 #ifdef KP_HAVE_KDEV
 	return &kp_kdev_ops;
 #else
