@@ -51,6 +51,7 @@ void rec_ref(struct record *r, const struct record *ref)
 	snprintf(r->reference, sizeof(r->reference), "%s%s%s", ref->name,
 	         strcmp(ref->mode, "ref") ? " " : "", strcmp(ref->mode, "ref") ? ref->mode : "");
 	r->ref_value = ref->median;
+	r->ref_unit = ref->unit;
 	r->ratio = ref->median ? r->median / ref->median : 0;
 	r->has_ratio = 1;
 }
