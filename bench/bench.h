@@ -131,7 +131,7 @@ struct record {
 	 * its reference's median in each of them, and the spread of the
 	 * per-round ratios (ratio itself is their median).
 	 */
-	int rounds;
+	int rounds, rounds_preempted; /* the latter left out (kup.c: PREEMPTED) */
 	double *round_val, *round_ref;
 	double ratio_min, ratio_p25, ratio_p75, ratio_max;
 };

@@ -571,6 +571,31 @@ static double *rounds_alloc(size_t n)
 	return v;
 }
 
+/*
+ * A round in which one of the two threads lost its CPU for most of a block
+ * (the machine is shared; a spinning pair needs both CPUs at once) has a
+ * median of milliseconds: thousands of times the op's best round, where
+ * speed phases differ by < 10x.  Such rounds say nothing about KUP or the
+ * reference; they are counted (rounds_preempted) and left out.
+ */
+#define PREEMPTED 50.0
+
+static double best_round(const double *v)
+{
+	double b = 0;
+	int k;
+
+	for (k = 0; v && k < cfg.il_rounds; k++)
+		if (v[k] > 0 && (b == 0 || v[k] < b))
+			b = v[k];
+	return b;
+}
+
+static int preempted(const double *v, int k, double best)
+{
+	return v[k] > PREEMPTED * best;
+}
+
 /* A reference from the rounds of one or two groups (v: per-round medians, 0 failed). */
 static struct record *ref_rounds(const char *name, size_t size, const double *v1, const double *p1,
                                  const double *v2, const double *p2)
@@ -579,11 +604,13 @@ static struct record *ref_rounds(const char *name, size_t size, const double *v1
 	struct samples m = {0}, q = {0};
 	double *keep = rounds_alloc(2 * (size_t)cfg.il_rounds);
 	struct record *x = NULL;
-	int g, k, n = 0;
+	int g, k, n = 0, lost = 0;
 
 	for (g = 0; g < 2; g++)
 		for (k = 0; v[g] && k < cfg.il_rounds; k++)
-			if (v[g][k] > 0) {
+			if (v[g][k] > 0 && preempted(v[g], k, best_round(v[g]))) {
+				lost++;
+			} else if (v[g][k] > 0) {
 				if (samples_add(&m, v[g][k]) || samples_add(&q, p[g][k]))
 					bench_die("out of memory");
 				keep[n++] = v[g][k];
@@ -592,6 +619,7 @@ static struct record *ref_rounds(const char *name, size_t size, const double *v1
 		x = rec_add(name, "ref", size, 1, samples_quantile(&m, 0.5),
 		            samples_quantile(&q, 0.5), "ns");
 		x->rounds = n;
+		x->rounds_preempted = lost;
 		x->round_val = keep;
 		x->note = "interleaved with KUP's round trips; median and p99: medians over rounds";
 	} else {
@@ -615,13 +643,18 @@ static struct record *paired_rec(const char *name, const char *mode, size_t size
 	struct samples mv = {0}, mp = {0}, mr = {0}, q = {0};
 	double *kv = rounds_alloc((size_t)cfg.il_rounds), *kr = rounds_alloc((size_t)cfg.il_rounds);
 	struct record *x = NULL;
-	int k, n = 0;
+	double bv = best_round(v), br = best_round(rv);
+	int k, n = 0, lost = 0;
 
 	for (k = 0; ref && k < cfg.il_rounds; k++) {
 		double y = diff ? v[k] - rv[k] : v[k];
 
 		if (!(rv[k] > 0 && v[k] > 0))
 			continue;
+		if (preempted(v, k, bv) || preempted(rv, k, br)) {
+			lost++;
+			continue;
+		}
 		if (samples_add(&mv, y) || samples_add(&mp, diff ? y : p[k]) ||
 		    samples_add(&mr, rv[k]) || samples_add(&q, y / rv[k]))
 			bench_die("out of memory");
@@ -639,6 +672,7 @@ static struct record *paired_rec(const char *name, const char *mode, size_t size
 		x->ratio_p75 = samples_quantile(&q, 0.75);
 		x->ratio_max = samples_quantile(&q, 1);
 		x->rounds = n;
+		x->rounds_preempted = lost;
 		x->round_val = kv;
 		x->round_ref = kr;
 	} else {
