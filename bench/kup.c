@@ -644,14 +644,15 @@ static struct record *paired_rec(const char *name, const char *mode, size_t size
 	double *kv = rounds_alloc((size_t)cfg.il_rounds), *kr = rounds_alloc((size_t)cfg.il_rounds);
 	struct record *x = NULL;
 	double bv = best_round(v), br = best_round(rv);
-	int k, n = 0, lost = 0;
+	int k, n = 0, lost = 0, all = 0;
 
+again:
 	for (k = 0; ref && k < cfg.il_rounds; k++) {
 		double y = diff ? v[k] - rv[k] : v[k];
 
 		if (!(rv[k] > 0 && v[k] > 0))
 			continue;
-		if (preempted(v, k, bv) || preempted(rv, k, br)) {
+		if (!all && (preempted(v, k, bv) || preempted(rv, k, br))) {
 			lost++;
 			continue;
 		}
@@ -660,6 +661,10 @@ static struct record *paired_rec(const char *name, const char *mode, size_t size
 			bench_die("out of memory");
 		kv[n] = y;
 		kr[n++] = rv[k];
+	}
+	if (!n && lost && !all) { /* no round was clean: better all of them than no figure */
+		all = 1;
+		goto again;
 	}
 	if (n) {
 		x = rec_add(name, mode, size, 1, samples_quantile(&mv, 0.5),
@@ -672,9 +677,11 @@ static struct record *paired_rec(const char *name, const char *mode, size_t size
 		x->ratio_p75 = samples_quantile(&q, 0.75);
 		x->ratio_max = samples_quantile(&q, 1);
 		x->rounds = n;
-		x->rounds_preempted = lost;
+		x->rounds_preempted = all ? 0 : lost;
 		x->round_val = kv;
 		x->round_ref = kr;
+		if (all)
+			x->note = "no round without a preempted thread: every round counted";
 	} else {
 		free(kv);
 		free(kr);
@@ -758,13 +765,13 @@ static void rtt_all(void)
 				/* What KUP adds to the bare turn, in ns: the ratio's numerator. */
 				x = paired_rec("kup turn overhead", mode_name[m], s, r, med[m],
 				               med[m] + R, NULL, 1);
-				if (x)
+				if (x && !x->note)
 					x->note = "kup rtt minus cacheline rtt, median over rounds";
 			}
 			if (nops[m] > 2) {
 				x = paired_rec("kup rtt unread", mode_name[m], s, r, med[m],
 				               med[m] + 2 * R, p99[m] + 2 * R, 0);
-				if (x)
+				if (x && !x->note)
 					x->note = "the old client: never reads the reply (one line "
 					          "never moves)";
 			}
