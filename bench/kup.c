@@ -576,7 +576,9 @@ static double *rounds_alloc(size_t n)
  * (the machine is shared; a spinning pair needs both CPUs at once) has a
  * median of milliseconds: thousands of times the op's best round, where
  * speed phases differ by < 10x.  Such rounds say nothing about KUP or the
- * reference; they are counted (rounds_preempted) and left out.
+ * reference; they are counted (rounds_preempted) and left out.  Only for
+ * spinning groups (poll, adaptive): a futex turn that happens not to sleep
+ * is rightly 50x faster than one that does.
  */
 #define PREEMPTED 50.0
 
@@ -596,9 +598,12 @@ static int preempted(const double *v, int k, double best)
 	return v[k] > PREEMPTED * best;
 }
 
-/* A reference from the rounds of one or two groups (v: per-round medians, 0 failed). */
-static struct record *ref_rounds(const char *name, size_t size, const double *v1, const double *p1,
-                                 const double *v2, const double *p2)
+/*
+ * A reference from the rounds of one or two groups (v: per-round medians, 0
+ * failed); spin: leave preempted rounds out.
+ */
+static struct record *ref_rounds(const char *name, size_t size, int spin, const double *v1,
+                                 const double *p1, const double *v2, const double *p2)
 {
 	const double *v[2] = {v1, v2}, *p[2] = {p1, p2};
 	struct samples m = {0}, q = {0};
@@ -608,7 +613,7 @@ static struct record *ref_rounds(const char *name, size_t size, const double *v1
 
 	for (g = 0; g < 2; g++)
 		for (k = 0; v[g] && k < cfg.il_rounds; k++)
-			if (v[g][k] > 0 && preempted(v[g], k, best_round(v[g]))) {
+			if (v[g][k] > 0 && spin && preempted(v[g], k, best_round(v[g]))) {
 				lost++;
 			} else if (v[g][k] > 0) {
 				if (samples_add(&m, v[g][k]) || samples_add(&q, p[g][k]))
@@ -634,9 +639,10 @@ static struct record *ref_rounds(const char *name, size_t size, const double *v1
  * A KUP figure from its group: v and p its per-round medians and p99s, rv
  * its reference's medians in the same rounds.  ratio = the median of the
  * per-round ratios v / rv, ref_value = the reference's median over those
- * rounds.  diff: the figure is v - rv (what KUP adds, in ns).
+ * rounds.  diff: the figure is v - rv (what KUP adds, in ns); spin: leave
+ * preempted rounds out.
  */
-static struct record *paired_rec(const char *name, const char *mode, size_t size,
+static struct record *paired_rec(const char *name, const char *mode, size_t size, int spin,
                                  const struct record *ref, const double *rv, const double *v,
                                  const double *p, int diff)
 {
@@ -644,7 +650,7 @@ static struct record *paired_rec(const char *name, const char *mode, size_t size
 	double *kv = rounds_alloc((size_t)cfg.il_rounds), *kr = rounds_alloc((size_t)cfg.il_rounds);
 	struct record *x = NULL;
 	double bv = best_round(v), br = best_round(rv);
-	int k, n = 0, lost = 0, all = 0;
+	int k, n = 0, lost = 0, all = !spin;
 
 again:
 	for (k = 0; ref && k < cfg.il_rounds; k++) {
@@ -680,7 +686,7 @@ again:
 		x->rounds_preempted = all ? 0 : lost;
 		x->round_val = kv;
 		x->round_ref = kr;
-		if (all)
+		if (all && spin)
 			x->note = "no round without a preempted thread: every round counted";
 	} else {
 		free(kv);
@@ -746,30 +752,30 @@ static void rtt_all(void)
 				rtt_op_close(&o[j]);
 			ref_word_free(ctx[0]);
 		}
-		ref[0] = ref_rounds("cacheline rtt", rs, nops[M_POLL] ? med[M_POLL] : NULL,
+		ref[0] = ref_rounds("cacheline rtt", rs, 1, nops[M_POLL] ? med[M_POLL] : NULL,
 		                    p99[M_POLL], nops[M_ADAPT] ? med[M_ADAPT] : NULL, p99[M_ADAPT]);
-		ref[1] = ref_rounds("futex rtt", rs, nops[M_BLOCK] ? med[M_BLOCK] : NULL,
+		ref[1] = ref_rounds("futex rtt", rs, 0, nops[M_BLOCK] ? med[M_BLOCK] : NULL,
 		                    p99[M_BLOCK], NULL, NULL);
 		for (m = M_POLL; m <= M_ADAPT; m++) {
 			const struct record *r = ref[m == M_BLOCK];
 
 			if (!nops[m])
 				continue;
-			x = paired_rec("kup rtt", mode_name[m], s, r, med[m], med[m] + R,
-			               p99[m] + R, 0);
+			x = paired_rec("kup rtt", mode_name[m], s, m != M_BLOCK, r, med[m],
+			               med[m] + R, p99[m] + R, 0);
 			if (x && cfg.remote)
 				x->note = "remote echo service; user-side mode only";
 			if (x && s == 8)
 				rec_target(x, target[m], 0);
 			if (x && s == 8 && m != M_BLOCK) {
 				/* What KUP adds to the bare turn, in ns: the ratio's numerator. */
-				x = paired_rec("kup turn overhead", mode_name[m], s, r, med[m],
+				x = paired_rec("kup turn overhead", mode_name[m], s, 1, r, med[m],
 				               med[m] + R, NULL, 1);
 				if (x && !x->note)
 					x->note = "kup rtt minus cacheline rtt, median over rounds";
 			}
 			if (nops[m] > 2) {
-				x = paired_rec("kup rtt unread", mode_name[m], s, r, med[m],
+				x = paired_rec("kup rtt unread", mode_name[m], s, 1, r, med[m],
 				               med[m] + 2 * R, p99[m] + 2 * R, 0);
 				if (x && !x->note)
 					x->note = "the old client: never reads the reply (one line "
