@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* harness.c - clock, samples, CPU pinning and the ping-pong runner. */
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -8,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -272,13 +275,19 @@ static void *il_server(void *arg)
 {
 	struct il *p = arg;
 	uint32_t v, seen = 0;
-	int op;
+	int i, op;
 
 	if (bench_pin(1))
 		fprintf(stderr, "kupbench: cannot pin server to CPU %d\n", cfg.cpu[1]);
 	for (;;) {
-		while ((v = __atomic_load_n(&p->ctl, __ATOMIC_ACQUIRE)) == seen)
-			__builtin_ia32_pause();
+		/* Between blocks, and through an op whose responder is elsewhere
+		 * (--remote), this thread must not hold CPU B: spin briefly, then sleep. */
+		for (i = 0; (v = __atomic_load_n(&p->ctl, __ATOMIC_ACQUIRE)) == seen; i++)
+			if (i < 2000)
+				__builtin_ia32_pause();
+			else
+				syscall(SYS_futex, &p->ctl, FUTEX_WAIT_PRIVATE, seen, NULL, NULL,
+				        0);
 		seen = v;
 		if (v == IL_END)
 			return NULL;
@@ -291,9 +300,15 @@ static void *il_server(void *arg)
 }
 
 /* Tell the server which op comes next; it starts serving it at once. */
+static void il_post(struct il *p, uint32_t v)
+{
+	__atomic_store_n(&p->ctl, v, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &p->ctl, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 static void il_switch(struct il *p, uint32_t *blk, int op)
 {
-	__atomic_store_n(&p->ctl, (++*blk << 8) | (uint32_t)op, __ATOMIC_RELEASE);
+	il_post(p, (++*blk << 8) | (uint32_t)op);
 }
 
 /*
@@ -387,7 +402,7 @@ static void *il_client(void *arg)
 	p->client_rc = 0;
 out:
 	/* A failed op's server may still be waiting for it: its own timeout ends it. */
-	__atomic_store_n(&p->ctl, IL_END, __ATOMIC_RELEASE);
+	il_post(p, IL_END);
 	for (i = 0; i < set; i++)
 		if (p->ops[i]->client_done)
 			p->ops[i]->client_done(p->ctx[i]);
