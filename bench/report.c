@@ -303,6 +303,7 @@ static int plottable(const struct record *r, const char *kind)
 	if (strstr(kind, "rtt")) /* single-size references would only be dots */
 		return strcmp(r->unit, "ns") == 0 && (r->size || strcmp(r->mode, "ref") == 0) &&
 		       strcmp(r->name, "eventfd rtt") && strcmp(r->name, "pipe rtt") &&
+		       !strstr(r->name, "unread") && /* 8 B only: a dot */
 		       (r->size || !rec_find(r->name, r->mode, 8));
 	return strcmp(r->unit, "B/s") == 0 && r->size >= 4096; /* the throughput sizes */
 }
