@@ -71,6 +71,14 @@ echo "# kup_integ took $(($(date +%s) - t0)) s"
 
 step "echo client against kup_echo.ko" sh -c 'KUP_BACKEND=kernel echo_client -n 2000 >/tmp/echo.out 2>&1 || { cat /tmp/echo.out; false; }'
 
+# make bench-vm's modules, so they cannot rot: every mechanism echoes the right bytes.
+step "insmod kupcmp.ko" insmod /mod/kupcmp.ko
+step "insmod kupcmp_kup.ko" insmod /mod/kupcmp_kup.ko
+echo "# --- bench_vm --smoke: the echo over KUP, read/write, ioctl and generic netlink"
+suite bench_vm_smoke env KUP_BACKEND=kernel bench_vm --smoke
+step "rmmod kupcmp_kup" rmmod kupcmp_kup
+step "rmmod kupcmp" rmmod kupcmp
+
 # The soak's short run: kupvt is unloaded and loaded again (without leak=1)
 # on the way; kupvt_leak, shut down at the first unload, stays.
 echo "# --- soak: a hostile process, short run (counts divided by ${SOAK_DIV:-20})"
