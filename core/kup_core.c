@@ -228,10 +228,9 @@ int kup_end_poll(struct kup_end *e)
 	/* Our own side shutting down ends every call at once. */
 	if (local == EKU_SHUTDOWN)
 		return -EKU_SHUTDOWN;
-	if (e->stream)
-		return -EKU_INVAL; /* no turn on a stream channel: kup_stream_* */
-	if (e->broken)
-		return -(int)(local ? local : e->broken);
+	/* One test for the two rare cases: a stream channel has no turn (kup_stream_*). */
+	if (e->broken | e->stream)
+		return e->stream ? -EKU_INVAL : -(int)(local ? local : e->broken);
 	tw = observe_tw(e);
 	e->seen_tw = tw;
 	/* The hot path: the whole word compared with the two open turns it may be. */
