@@ -1,0 +1,67 @@
+#!/bin/bash
+# kupctl list, stat and top against a provider device (the echo example),
+# during and after the echo client's traffic.  The kernel side of the same
+# commands runs in the VM suite (tests/vm/guest-suite.sh).
+# usage: tests/tools/kupctl.sh KUPCTL KUP_ECHO ECHO_CLIENT
+set -u
+kupctl=$1 echo_prov=$2 client=$3
+export KUP_RUNTIME_DIR
+KUP_RUNTIME_DIR=$(mktemp -d /tmp/kupctl-test.XXXXXX)
+export KUP_BACKEND=provider
+pass=0 fail=0 pid=
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+bad() { fail=$((fail + 1)); echo "not ok - $1"; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	rm -rf "$KUP_RUNTIME_DIR"
+}
+trap cleanup EXIT
+# field KEY LINE: the value of KEY=value in LINE
+field() { sed -n "s/.*[ ^]$1=\([^ ]*\).*/\1/p" <<<" $2"; }
+
+out=$("$kupctl" list 2>&1)
+check "list: nothing in an empty runtime directory" '[ "$(wc -l <<<"$out")" -eq 1 ]'
+"$kupctl" stat nosuchdev >/dev/null 2>&1
+check "stat of a missing device fails" '[ $? -eq 1 ]'
+
+coproc PROV { exec "$echo_prov"; }
+pid=$PROV_PID
+read -r -t 10 ready <&"${PROV[0]}"
+check "the echo provider is ready" '[[ ${ready:-} == ready* ]]'
+
+out=$("$kupctl" list)
+check "list: the provider device" 'grep -Eq "^kup_echo +provider +4 +0 +1 +open$" <<<"$out"'
+raw=$("$kupctl" stat -r kup_echo)
+check "stat -r: header" '[ "$(head -n1 <<<"$raw")" = "kup-stat 1 name=kup_echo size=1 channels=4 state=open" ]'
+check "stat -r: one line per channel" '[ "$(grep -c "^chan=" <<<"$raw")" -eq 4 ]'
+
+# Traffic: top samples while the client runs, then its counts must add up.
+timeout 60 "$client" -n 20000 >/tmp/kupctl-client.$$ 2>&1 &
+cpid=$!
+top=$(timeout 30 "$kupctl" top -n 3 -d 0.3 kup_echo)
+wait $cpid
+check "the echo client ran" '[ $? -eq 0 ]'
+rm -f /tmp/kupctl-client.$$
+check "top: three frames" '[ "$(grep -c "^kupctl top: 1 device" <<<"$top")" -eq 3 ]'
+check "top: a channel row" 'grep -Eq "^kup_echo +provider +0 " <<<"$top"'
+
+raw=$("$kupctl" stat -r kup_echo)
+l0=$(grep "^chan=0 " <<<"$raw")
+sent=$(field sent "$l0") recv=$(field received "$l0")
+# The client sends rounds + its batches and its last message; the service answers each one, plus its first turn.
+check "stat: channel 0 carried the client's messages" '[ "${recv:-0}" -ge 20000 ]'
+check "stat: one answer per message, and the hello" '[ "$sent" -eq $((recv + 1)) ]'
+check "stat: the client left" '[ "$(field pid "$l0")" = 0 ] && [ "$(field attaches "$l0")" = 1 ]'
+check "stat: no protocol error" '[ "$(field proto_errors "$l0")" = 0 ]'
+table=$("$kupctl" stat kup_echo)
+row=$(awk '$1 == "0" { print $4, $5 }' <<<"$table")
+check "stat: the table shows the same counts" '[ "$row" = "$sent $recv" ]'
+out=$("$kupctl" list)
+check "list: nobody attached now" 'grep -Eq "^kup_echo +provider +4 +0 " <<<"$out"'
+
+kill "$pid"; wait "$pid" 2>/dev/null; pid=
+out=$("$kupctl" list)
+check "list: the device is gone with its provider" '! grep -q kup_echo <<<"$out"'
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
