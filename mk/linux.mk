@@ -87,12 +87,17 @@ $(VM_ECHO_CLIENT): examples/echo/echo_client.c $(LIBKUP_SRC) $(LIBKUP_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(VM_CFLAGS) $(LIBKUP_CPPFLAGS) $< $(LIBKUP_SRC) -o $@ $(LDLIBS_THR)
 
+VM_KUPCTL := $(LINUX_B)/vm/kupctl
+$(VM_KUPCTL): tools/kupctl.c uspace/kup_stat_read.h $(LIBKUP_SRC) $(LIBKUP_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(VM_CFLAGS) $(LIBKUP_CPPFLAGS) tools/kupctl.c $(LIBKUP_SRC) -o $@ $(LDLIBS_THR)
+
 # VM_KUP_KO: the kup.ko the guest loads, VM_SUITE_OUT: where suite-vm's logs
 # go (suite-deb runs suite-vm with the kup.ko DKMS built from kup-dkms).
 VM_KUP_KO ?= $(KUP_KO)
 VM_SUITE_OUT ?= $(VM_B)/suite
 VM_MODS := $(VM_KUP_KO) $(KUPVT_KO) $(KUP_TEST_KO) $(KUP_ECHO_KO)
-VM_PROGS := $(VMTEST) $(VM_INTEG) $(VM_ECHO_CLIENT) $(VM_SOAK)
+VM_PROGS := $(VMTEST) $(VM_INTEG) $(VM_ECHO_CLIENT) $(VM_SOAK) $(VM_KUPCTL)
 VM_ARGS := $(foreach m,$(VM_MODS),-m $(m)) $(foreach p,$(VM_PROGS),-f $(p)) \
 	-f tests/vm/guest-suite.sh:/bin/guest-suite.sh
 

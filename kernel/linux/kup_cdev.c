@@ -33,6 +33,7 @@
 #include <linux/version.h>
 
 #include "kup_host.h"
+#include "kup_stat.h"
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
 #define kup_vm_flags_set(vma, f)   vm_flags_set((vma), (f))
@@ -249,6 +250,7 @@ static long kup_ioc_attach(struct kup_kfile *f, void __user *uarg)
 	f->pages = 1;
 	f->mm = current->mm;
 	mmgrab(f->mm);
+	f->pid = task_tgid_nr(current);
 	/* Set once, before poll may look at it without the lock. */
 	smp_store_release(&f->mem, m);
 	ch->owner = f;
@@ -579,9 +581,76 @@ static char *kup_devnode(KUP_DEVNODE_CONST struct device *dev, umode_t *mode, ku
 	return NULL;
 }
 
+/* Copy what of src (n bytes, at offset *at of the whole text) falls in [pos, pos + count). */
+static size_t kup_stat_slice(char *buf, loff_t pos, size_t count, loff_t *at, const char *src,
+                             uint32_t n, size_t done)
+{
+	loff_t from = pos + (loff_t)done; /* the next byte the reader wants */
+	size_t k;
+
+	if (from >= *at && from < *at + n) {
+		k = min_t(size_t, count - done, (size_t)(*at + n - from));
+		memcpy(buf + done, src + (from - *at), k);
+		done += k;
+	}
+	*at += n;
+	return done;
+}
+
+/*
+ * /sys/class/kup/NAME/channels: core's state text (core/kup_stat.h), made
+ * afresh for every read under sc->lock, which keeps each channel's latest
+ * attach (cur) mapped and orders the read with attaches and detaches; no
+ * channel call holds it while it waits.  A long text is read in pieces,
+ * each from a fresh state.
+ */
+static ssize_t channels_read(struct file *file, struct kobject *kobj, struct bin_attribute *attr,
+                             char *buf, loff_t pos, size_t count)
+{
+	struct kupdev_softc *sc = container_of(kobj_to_dev(kobj), struct kupdev_softc, dev);
+	size_t done = 0;
+	loff_t at = 0;
+	uint32_t i, n;
+	char *line;
+
+	line = kmalloc(KUP_STAT_LINE, GFP_KERNEL);
+	if (!line)
+		return -ENOMEM;
+	mutex_lock(&sc->lock);
+	n = kup_stat_head(line, sc->name, &sc->d);
+	done = kup_stat_slice(buf, pos, count, &at, line, n, done);
+	/* Once unload has begun the channels go: the header alone (state=shutdown). */
+	for (i = 0; i < sc->d.chan_cnt && done < count && !sc->unloading && sc->ch; i++) {
+		struct kup_kchan *ch = &sc->ch[i];
+		const uint8_t *kb = ch->cur ? READ_ONCE(ch->cur->va) : NULL;
+
+		n = kup_stat_chan(line, &ch->c, i, ch->owner ? ch->owner->pid : 0, kb,
+		                  kb ? kb + KUP_BLOCK_LEN(sc->d.size) : NULL);
+		done = kup_stat_slice(buf, pos, count, &at, line, n, done);
+	}
+	mutex_unlock(&sc->lock);
+	kfree(line);
+	return (ssize_t)done;
+}
+
+/* Size 0: the length is not known in advance (sysfs reads until a short read). */
+static struct bin_attribute kup_bin_channels = {
+    .attr = {.name = "channels", .mode = 0444},
+    .read = channels_read,
+};
+
+static struct bin_attribute *kup_bin_attrs[] = {&kup_bin_channels, NULL};
+
+static const struct attribute_group kup_dev_group = {
+    .bin_attrs = kup_bin_attrs,
+};
+
+static const struct attribute_group *kup_dev_groups[] = {&kup_dev_group, NULL};
+
 static const struct device_type kup_devtype = {
     .name = "kup",
     .devnode = kup_devnode,
+    .groups = kup_dev_groups,
 };
 
 /*

@@ -71,6 +71,29 @@ echo "# kup_integ took $(($(date +%s) - t0)) s"
 
 step "echo client against kup_echo.ko" sh -c 'KUP_BACKEND=kernel echo_client -n 2000 >/tmp/echo.out 2>&1 || { cat /tmp/echo.out; false; }'
 
+# Live state through sysfs (kupctl): the echo client's channel, as kup.ko counted it.
+echo "# --- kupctl: kup.ko's devices and channels (/sys/class/kup/NAME/channels)"
+CHF=/sys/class/kup/kup_echo/channels
+kv() { echo " $2" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+stat_header() {
+	head -n1 $CHF | grep -qx "kup-stat 1 name=kup_echo size=1 channels=4 state=open" &&
+		[ "$(grep -c "^chan=" $CHF)" -eq 4 ]
+}
+stat_counts() {
+	l0=$(grep "^chan=0 " $CHF)
+	echo "# $l0"
+	r=$(kv received "$l0")
+	s=$(kv sent "$l0")
+	a=$(kv attaches "$l0") # the integration suite attached kup_echo too
+	[ "$r" -ge 2000 ] && [ "$a" -ge 1 ] && [ "$s" -eq $((r + a)) ] && [ "$(kv pid "$l0")" = 0 ] &&
+		[ "$(kv proto_errors "$l0")" = 0 ] &&
+		kupctl stat kup_echo | awk -v s="$s" -v r="$r" '$1 == "0" && $4 == s && $5 == r { ok = 1 } END { exit !ok }'
+}
+step "kupctl list shows kup_echo.ko's device" sh -c 'kupctl list | grep -Eq "^kup_echo +kernel +4 +0 +1 +open$"'
+step "sysfs channels: the header and one line per channel" stat_header
+step "sysfs channels: the echo client's messages, one answer each and a hello per attach" stat_counts
+step "kupctl top -n 2 against kup.ko" sh -c '[ "$(kupctl top -n 2 -d 0.2 | grep -c "^kup_echo  *kernel  *0 ")" -eq 2 ]'
+
 # The soak's short run: kupvt is unloaded and loaded again (without leak=1)
 # on the way; kupvt_leak, shut down at the first unload, stays.
 echo "# --- soak: a hostile process, short run (counts divided by ${SOAK_DIV:-20})"
