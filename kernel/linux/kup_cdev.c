@@ -83,6 +83,7 @@ void kup_file_detach_locked(struct kup_kfile *f, int code)
 	if (!f->attached)
 		return;
 	ch = &sc->ch[f->chan];
+	trace_kup_detach(&ch->c.e, f->pid, code);
 	f->attached = 0;
 	ch->owner = NULL;
 	kup_pend_drop(&sc->d.pending, ch->id);
@@ -257,6 +258,7 @@ static long kup_ioc_attach(struct kup_kfile *f, void __user *uarg)
 	ch->c.attaches++;
 	WRITE_ONCE(ch->c.gen, ch->c.gen + 1);
 	kup_pend_push(&sc->d.pending, ch->id);
+	trace_kup_attach(&ch->c.e, f->pid);
 	mutex_unlock(&sc->lock);
 	kup_mem_put(old);
 	wake_up_interruptible(&sc->attach_wq);

@@ -94,6 +94,41 @@ step "sysfs channels: the header and one line per channel" stat_header
 step "sysfs channels: the echo client's messages, one answer each and a hello per attach" stat_counts
 step "kupctl top -n 2 against kup.ko" sh -c '[ "$(kupctl top -n 2 -d 0.2 | grep -c "^kup_echo  *kernel  *0 ")" -eq 2 ]'
 
+# Tracepoints: events/kup/* in tracefs while the echo client runs against
+# kup_echo.ko, then kup_echo's unload; the trace must hold the expected
+# order, and as many sleeps, wake-ups and messages as kup.ko counted.
+echo "# --- tracing: kup.ko's tracepoints (events/kup)"
+T=/sys/kernel/tracing
+trace_setup() {
+	{ [ -d $T/events ] || mount -t tracefs nodev $T; } &&
+		for e in attach detach send recv sleep wake proto unload; do
+			[ -d $T/events/kup/kup_$e ] || { echo "# no event kup_$e"; return 1; }
+		done
+}
+trace_echo() {
+	before=$(grep "^chan=0 " $CHF)
+	echo 0 >$T/tracing_on && echo >$T/trace && echo 1 >$T/events/kup/enable && echo 1 >$T/tracing_on || return 1
+	KUP_BACKEND=kernel echo_client -n 300 >/tmp/echo.out 2>&1 || { cat /tmp/echo.out; return 1; }
+	after=$(grep "^chan=0 " $CHF)
+	rmmod kup_echo || return 1
+	echo 0 >$T/tracing_on
+	echo 0 >$T/events/kup/enable
+	insmod /mod/kup_echo.ko || return 1
+	# The events of kup_echo's device, in order, as one line of names.
+	seq=$(awk '/ kup_[a-z]+: kup_echo / { for (i = 1; i <= NF; i++) if ($i ~ /^kup_[a-z]+:$/) { print substr($i, 5, length($i) - 5); break } }' $T/trace | tr '\n' ' ')
+	echo "# trace: $(echo "$seq" | wc -w) events: $(echo "$seq" | cut -c1-120)..."
+	core=$(echo " $seq" | sed 's/ sleep//g; s/ wake//g')
+	echo "$core" | grep -Eq '^ attach send (recv send )+detach unload $' || { echo "# unexpected order: $(echo "$core" | cut -c1-200)"; return 1; }
+	n() { echo "$seq" | tr ' ' '\n' | grep -c "^$1\$"; }
+	d() { echo $(($(kv "$1" "$after") - $(kv "$1" "$before"))); }
+	echo "# recv $(n recv)/$(d received) send $(n send)/$(d sent) sleep $(n sleep)/$(d sleeps) wake $(n wake)/$(d wakeups)"
+	[ "$(n recv)" -eq "$(d received)" ] && [ "$(n send)" -eq "$(d sent)" ] &&
+		[ "$(n sleep)" -eq "$(d sleeps)" ] && [ "$(n wake)" -eq "$(d wakeups)" ] &&
+		[ "$(n recv)" -ge 300 ] && grep -q "kup_attach: kup_echo chan=0 pid=" $T/trace
+}
+step "tracefs lists kup.ko's eight events" trace_setup
+step "trace of the echo client: attach, send/receive pairs, detach, unload; counts match" trace_echo
+
 # The soak's short run: kupvt is unloaded and loaded again (without leak=1)
 # on the way; kupvt_leak, shut down at the first unload, stays.
 echo "# --- soak: a hostile process, short run (counts divided by ${SOAK_DIV:-20})"
