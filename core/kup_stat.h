@@ -2,7 +2,7 @@
 /*
  * kup_stat.h - a kern-side device's live state as text, once for every
  * host.  kup.ko for Linux publishes it in /sys/class/kup/NAME/channels,
- * kup.ko for FreeBSD in the sysctl dev.kup.NAME.channels, the provider
+ * kup.ko for FreeBSD in the sysctl dev.kup.stat (every device), the provider
  * answers it on its socket (KW_STAT); kupctl reads all three.
  *
  * The format, version 1: a header line, then one line per channel, each a
@@ -19,8 +19,9 @@
  * the process; received, bytes_received: the other way.  The counters are
  * the kernel side's (kupdev_stats) over every attach of the channel.
  * pid is the attached process (0: none); turn is whose turn it is on the
- * channel's latest attach (ended: either side closed it; none: never
- * attached).  last_err is the positive EKU_* code of the channel's last
+ * channel's latest attach (ended: either side closed it; none: no attach
+ * to look at: never attached, or detached on FreeBSD, where a detach lets
+ * the pages go).  last_err is the positive EKU_* code of the channel's last
  * kupdev_* call (0: it succeeded).
  */
 #ifndef KUP_STAT_H

@@ -12,7 +12,7 @@
  *
  * list, stat and top read each device's live state (core/kup_stat.h's
  * text): /sys/class/kup/NAME/channels for kup.ko on Linux, the sysctl
- * dev.kup.NAME.channels on FreeBSD, the KW_STAT request for a provider.
+ * dev.kup.stat on FreeBSD (every device), the KW_STAT request for a provider.
  *
  * It links libkup's objects statically to show what the public API does
  * not (the device's geometry); it uses kernproxy_* for everything else.
@@ -200,19 +200,20 @@ static int cmd_list(void)
 	       "STATE");
 #ifdef __FreeBSD__
 	{
-		char names[8192], *p;
-		size_t len = sizeof(names) - 1;
+		char *all = kst_kernel_all(), *p, *next, name[KUP_NAME_MAX];
 
-		/* dev.kup.NAMES: the kernel devices, one name per line. */
-		if (sysctlbyname("dev.kup.names", names, &len, NULL, 0) == 0) {
-			names[len] = '\0';
-			for (p = strtok(names, "\n"); p; p = strtok(NULL, "\n")) {
-				char *t = kst_kernel(p);
+		/* Each device's block starts with its header line. */
+		for (p = all; p && *p; p = next) {
+			next = strstr(p + 1, "\nkup-stat ");
+			next = next ? next + 1 : p + strlen(p);
+			if (kst_kv(p, "name", name, sizeof(name))) {
+				char *t = strndup(p, (size_t)(next - p));
 
-				list_one(p, "kernel", t, EKU_NOENT);
+				list_one(name, "kernel", t, EKU_NOENT);
 				free(t);
 			}
 		}
+		free(all);
 	}
 #else
 	d = opendir(KST_SYSFS);
@@ -351,6 +352,15 @@ static size_t top_names(const char *only, char (*names)[KUP_NAME_MAX], size_t ma
 			       strlen(de->d_name) + 1); /* kup_name_ok: it fits */
 	if (d)
 		closedir(d);
+#else
+	{
+		char *all = kst_kernel_all(), *p;
+
+		for (p = all; p && n < max; p = strstr(p + 1, "\nkup-stat "), p = p ? p + 1 : NULL)
+			if (kst_kv(p, "name", names[n], KUP_NAME_MAX) && kup_name_ok(names[n]))
+				n++;
+		free(all);
+	}
 #endif
 	if (kw_runtime_dir(dir, sizeof(dir)))
 		return n;

@@ -56,26 +56,53 @@ static inline char *kst_read_all(int fd)
 	return NULL;
 }
 
-/* kup.ko's text for NAME: NULL when it has no such device. */
-static inline char *kst_kernel(const char *name)
-{
 #ifdef __FreeBSD__
-	char oid[128], *buf;
+/* kup.ko's sysctl dev.kup.stat: every device's block (its header, then its channels). */
+static inline char *kst_kernel_all(void)
+{
 	size_t len = 0;
+	char *buf;
 
-	snprintf(oid, sizeof(oid), "dev.kup.%.63s.channels", name);
-	if (sysctlbyname(oid, NULL, &len, NULL, 0) < 0)
+	if (sysctlbyname("dev.kup.stat", NULL, &len, NULL, 0) < 0)
 		return NULL;
 	len += 4096; /* it may grow between the two calls */
 	buf = malloc(len + 1);
 	if (!buf)
 		return NULL;
-	if (sysctlbyname(oid, buf, &len, NULL, 0) < 0) {
+	if (sysctlbyname("dev.kup.stat", buf, &len, NULL, 0) < 0) {
 		free(buf);
 		return NULL;
 	}
 	buf[len] = '\0';
 	return buf;
+}
+#endif
+
+/* kup.ko's text for NAME: NULL when it has no such device. */
+static inline char *kst_kernel(const char *name)
+{
+#ifdef __FreeBSD__
+	char head[96], *all = kst_kernel_all(), *p, *end, *text = NULL;
+	size_t n;
+
+	if (!all)
+		return NULL;
+	/* NAME's block: from its header line to the next header. */
+	n = (size_t)snprintf(head, sizeof(head), "kup-stat 1 name=%.63s ", name);
+	for (p = all; p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (!strncmp(p, head, n)) {
+			end = strstr(p + 1, "\nkup-stat ");
+			n = end ? (size_t)(end + 1 - p) : strlen(p);
+			text = malloc(n + 1);
+			if (text) {
+				memcpy(text, p, n);
+				text[n] = '\0';
+			}
+			break;
+		}
+	}
+	free(all);
+	return text;
 #else
 	char path[256];
 	char *text;
