@@ -263,8 +263,15 @@ static int cmd_stat(const char *name, int raw)
 	int err;
 	char *text = kst_fetch(name, &backend, &err);
 
+	if (!text && err == EKU_ABI) {
+		fprintf(
+		    stderr,
+		    "kupctl: %s: this provider does not publish its state (older than KW_STAT)\n",
+		    name);
+		return 1;
+	}
 	if (!text)
-		return fail(name, err == EKU_ABI ? EKU_ABI : err);
+		return fail(name, err);
 	if (raw) {
 		fputs(text, stdout);
 		free(text);

@@ -61,6 +61,26 @@ out=$("$kupctl" list)
 check "list: nobody attached now" 'grep -Eq "^kup_echo +provider +4 +0 " <<<"$out"'
 
 kill "$pid"; wait "$pid" 2>/dev/null; pid=
+
+# A provider older than KW_STAT hangs up on a request it does not know.
+python3 - "$KUP_RUNTIME_DIR/oldprov" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind(sys.argv[1])
+s.listen(4)
+for _ in range(2):
+    c, _ = s.accept()
+    c.recv(64)
+    c.close()
+PY
+old=$!
+for _ in $(seq 50); do [ -S "$KUP_RUNTIME_DIR/oldprov" ] && break; sleep 0.1; done
+out=$("$kupctl" list)
+check "list: an older provider is listed, without state" 'grep -Eq "^oldprov +provider .*older provider" <<<"$out"'
+msg=$("$kupctl" stat oldprov 2>&1)
+rc=$?
+check "stat: an older provider is refused cleanly" '[ $rc -eq 1 ] && grep -q "older than KW_STAT" <<<"$msg"'
+wait $old
 out=$("$kupctl" list)
 check "list: the device is gone with its provider" '! grep -q kup_echo <<<"$out"'
 echo "$pass passed, $fail failed"
