@@ -456,10 +456,11 @@ static void do_stat(struct kupdev_softc *sc, struct kpv_conn *c)
 	char line[KUP_STAT_LINE];
 	struct kw_msg m;
 	uint32_t i, n;
-	size_t total = 0;
 	int fd, r = 0;
 
 	memset(&m, 0, sizeof(m));
+	m.size = sc->d.size;
+	m.chan_cnt = sc->d.chan_cnt;
 	fd = memfd_create("kup-stat", MFD_CLOEXEC);
 	if (fd < 0) {
 		reply(c->fd, &m, KW_STAT_REPLY, eku_of(errno), NULL, 0);
@@ -470,7 +471,6 @@ static void do_stat(struct kupdev_softc *sc, struct kpv_conn *c)
 	for (i = 0; !r && i <= sc->d.chan_cnt; i++) {
 		if (write(fd, line, n) != (ssize_t)n)
 			r = eku_of(errno);
-		total += n;
 		if (i < sc->d.chan_cnt) {
 			struct kpv_chan *ch = &sc->chans[i];
 			struct kpv_mem *mem = ch->live ? ch->mem : NULL;
@@ -480,7 +480,7 @@ static void do_stat(struct kupdev_softc *sc, struct kpv_conn *c)
 		}
 	}
 	pthread_mutex_unlock(&sc->lock);
-	m.size = (uint32_t)total;
+	m.size = sc->d.size; /* geometry, as every reply; the text is the memfd's whole size */
 	m.chan_cnt = sc->d.chan_cnt;
 	if (r)
 		reply(c->fd, &m, KW_STAT_REPLY, r, NULL, 0);

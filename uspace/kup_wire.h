@@ -27,9 +27,9 @@
  *                client armed KUP_WAIT_FD; it closes it on unload.
  *
  *   KW_STAT   -> the device's live state (core/kup_stat.h's text).  The
- *                reply (KW_STAT_REPLY) carries status and, on success,
- *                the text's length in size and one fd by SCM_RIGHTS: a
- *                memfd holding the text.  The provider then closes the
+ *                reply (KW_STAT_REPLY) carries status, size and chan_cnt
+ *                and, on success, one fd by SCM_RIGHTS: a memfd holding
+ *                the text, nothing else.  The provider then closes the
  *                connection.  A provider older than KW_STAT closes the
  *                connection without a reply.
  *
