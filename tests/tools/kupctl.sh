@@ -60,6 +60,20 @@ check "stat: the table shows the same counts" '[ "$row" = "$sent $recv" ]'
 out=$("$kupctl" list)
 check "list: nobody attached now" 'grep -Eq "^kup_echo +provider +4 +0 " <<<"$out"'
 
+# Rates: top while a long client runs (found attached first) shows traffic.
+"$client" -n 3000000 >/dev/null 2>&1 &
+cpid=$!
+for _ in $(seq 200); do
+	[ "$(field pid "$("$kupctl" stat -r kup_echo | grep "^chan=0 ")")" = "$cpid" ] && break
+	sleep 0.05
+done
+top=$("$kupctl" top -n 2 -d 0.5 kup_echo)
+kill $cpid 2>/dev/null; wait $cpid 2>/dev/null
+rate=$(awk '/^kupctl top/ { f++ } f == 2 && $1 == "kup_echo" && $3 == "0" { print $6 }' <<<"$top")
+echo "# top, second frame, channel 0: ${rate:-none} messages/s sent by the provider"
+check "top: a rate while the client runs" '[ "${rate:-0}" -gt 0 ]'
+check "top: the client's pid" 'awk -v p=$cpid '"'"'$1 == "kup_echo" && $4 == p { ok = 1 } END { exit !ok }'"'"' <<<"$top"'
+
 kill "$pid"; wait "$pid" 2>/dev/null; pid=
 
 # A provider older than KW_STAT hangs up on a request it does not know.
