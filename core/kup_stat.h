@@ -8,7 +8,9 @@
  * The format, version 1: a header line, then one line per channel, each a
  * list of space-separated key=value words.  Readers skip keys they do not
  * know; a later version only adds keys (a change of meaning bumps the
- * version).
+ * version).  A host may pad lines with spaces before their newline (the
+ * Linux sysfs file makes every line KUP_STAT_LINE bytes, so that each
+ * piece of a long read is whole lines): readers ignore trailing spaces.
  *
  *   kup-stat 1 name=NAME size=PAGES channels=N state=open|shutdown
  *   chan=ID pid=PID turn=kern|user|ended|none sent=N received=N

@@ -23,6 +23,7 @@
  */
 #include <linux/fs.h>
 #include <linux/idr.h>
+#include <linux/math64.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/nospec.h>
@@ -583,52 +584,68 @@ static char *kup_devnode(KUP_DEVNODE_CONST struct device *dev, umode_t *mode, ku
 	return NULL;
 }
 
-/* Copy what of src (n bytes, at offset *at of the whole text) falls in [pos, pos + count). */
-static size_t kup_stat_slice(char *buf, loff_t pos, size_t count, loff_t *at, const char *src,
-                             uint32_t n, size_t done)
+/*
+ * Line i of the text into line (KUP_STAT_LINE bytes), padded with spaces to
+ * exactly KUP_STAT_LINE bytes, its newline last: line 0 is the header, line
+ * i > 0 channel i - 1 (sc->lock held).  0 past the end.
+ */
+static uint32_t kup_stat_fixed(struct kupdev_softc *sc, uint32_t i, char *line)
 {
-	loff_t from = pos + (loff_t)done; /* the next byte the reader wants */
-	size_t k;
+	struct kup_kchan *ch;
+	const uint8_t *kb;
+	uint32_t n;
 
-	if (from >= *at && from < *at + n) {
-		k = min_t(size_t, count - done, (size_t)(*at + n - from));
-		memcpy(buf + done, src + (from - *at), k);
-		done += k;
+	if (i == 0) {
+		n = kup_stat_head(line, sc->name, &sc->d);
+	} else {
+		/* Once unload has begun the channels go: the header alone (state=shutdown). */
+		if (i > sc->d.chan_cnt || sc->unloading || !sc->ch)
+			return 0;
+		ch = &sc->ch[i - 1];
+		kb = ch->cur ? READ_ONCE(ch->cur->va) : NULL;
+		n = kup_stat_chan(line, &ch->c, i - 1, ch->owner ? ch->owner->pid : 0, kb,
+		                  kb ? kb + KUP_BLOCK_LEN(sc->d.size) : NULL);
 	}
-	*at += n;
-	return done;
+	memset(line + n - 1, ' ', KUP_STAT_LINE - n);
+	line[KUP_STAT_LINE - 1] = '\n';
+	return KUP_STAT_LINE;
 }
 
 /*
  * /sys/class/kup/NAME/channels: core's state text (core/kup_stat.h), made
  * afresh for every read under sc->lock, which keeps each channel's latest
  * attach (cur) mapped and orders the read with attaches and detaches; no
- * channel call holds it while it waits.  A long text is read in pieces,
- * each from a fresh state.
+ * channel call holds it while it waits.  sysfs reads a page at a time, so
+ * a long text comes in several reads: every line has the same width
+ * (padded with spaces), and each read returns whole lines only (but when
+ * the reader's buffer is shorter than a line), so no line mixes two
+ * moments.
  */
 static ssize_t channels_read(struct file *file, struct kobject *kobj, struct bin_attribute *attr,
                              char *buf, loff_t pos, size_t count)
 {
 	struct kupdev_softc *sc = container_of(kobj_to_dev(kobj), struct kupdev_softc, dev);
-	size_t done = 0;
-	loff_t at = 0;
-	uint32_t i, n;
+	size_t done = 0, k;
+	uint32_t off, n;
+	u64 i;
 	char *line;
 
+	if (pos < 0)
+		return -EINVAL;
+	i = div_u64_rem((u64)pos, KUP_STAT_LINE, &off);
+	if (i > KUP_MAX_CHANNELS)
+		return 0;
 	line = kmalloc(KUP_STAT_LINE, GFP_KERNEL);
 	if (!line)
 		return -ENOMEM;
 	mutex_lock(&sc->lock);
-	n = kup_stat_head(line, sc->name, &sc->d);
-	done = kup_stat_slice(buf, pos, count, &at, line, n, done);
-	/* Once unload has begun the channels go: the header alone (state=shutdown). */
-	for (i = 0; i < sc->d.chan_cnt && done < count && !sc->unloading && sc->ch; i++) {
-		struct kup_kchan *ch = &sc->ch[i];
-		const uint8_t *kb = ch->cur ? READ_ONCE(ch->cur->va) : NULL;
-
-		n = kup_stat_chan(line, &ch->c, i, ch->owner ? ch->owner->pid : 0, kb,
-		                  kb ? kb + KUP_BLOCK_LEN(sc->d.size) : NULL);
-		done = kup_stat_slice(buf, pos, count, &at, line, n, done);
+	for (; done < count; i++, off = 0) {
+		n = kup_stat_fixed(sc, (uint32_t)i, line);
+		k = min_t(size_t, count - done, n - off);
+		if (!n || (done && k < n))
+			break; /* the end, or a line that would not fit whole */
+		memcpy(buf + done, line + off, k);
+		done += k;
 	}
 	mutex_unlock(&sc->lock);
 	kfree(line);

@@ -29,6 +29,8 @@ struct kupdev_softc;
 /* Fill the name and chan of an event from a kern side's end (kup_trace.c). */
 void kup_trace_who(const struct kup_end *e, char *name, u32 *chan);
 
+/* The TRACE_EVENT macros read best laid out by hand. */
+/* clang-format off */
 DECLARE_EVENT_CLASS(kup_chan_class,
                     TP_PROTO(const struct kup_end *e, u32 v),
                     TP_ARGS(e, v),
@@ -93,6 +95,8 @@ TRACE_EVENT(kup_unload,
             TP_fast_assign(strscpy(__entry->name, name, sizeof(__entry->name));
                            __entry->chan_cnt = chan_cnt;),
             TP_printk("%s channels=%u", __entry->name, __entry->chan_cnt));
+
+/* clang-format on */
 
 #endif /* KUP_TRACE_H */
 

@@ -237,3 +237,33 @@ KT_TEST(stat_shows_protocol_error)
 	KT_EQ(ctl_unload(c, n), 0);
 	ctl_close(c);
 }
+
+/*
+ * A device with many channels: a text longer than a page (kup.ko's sysfs
+ * file is read a page at a time) still holds every channel once, in order,
+ * each line whole.
+ */
+KT_TEST(stat_many_channels)
+{
+	char namebuf[64], v[32];
+	const char *n = NAME("stat_many");
+	struct kit_ctl *c = ctl_open();
+	unsigned long long want = 0;
+	const char *l;
+	char *text;
+
+	ctl_mkdev(c, n, 1, 100, KTB_MANUAL, 0, 0);
+	text = state_of(n);
+	KT_EQ(kst_u64(text, "channels"), 100);
+	for (l = kst_next(text); l; l = kst_next(l)) {
+		KT_ASSERT(kst_kv(l, "chan", v, sizeof(v)));
+		KT_EQ(strtoull(v, NULL, 10), want);
+		/* Whole lines: the last key of each is there. */
+		KT_ASSERT(kst_kv(l, "attaches", v, sizeof(v)) && !strcmp(v, "0"));
+		want++;
+	}
+	KT_EQ(want, 100);
+	free(text);
+	KT_EQ(ctl_unload(c, n), 0);
+	ctl_close(c);
+}

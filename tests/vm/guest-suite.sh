@@ -76,8 +76,11 @@ echo "# --- kupctl: kup.ko's devices and channels (/sys/class/kup/NAME/channels)
 CHF=/sys/class/kup/kup_echo/channels
 kv() { echo " $2" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 stat_header() {
-	head -n1 $CHF | grep -qx "kup-stat 1 name=kup_echo size=1 channels=4 state=open" &&
-		[ "$(grep -c "^chan=" $CHF)" -eq 4 ]
+	head -n1 $CHF | sed 's/ *$//' | grep -qx "kup-stat 1 name=kup_echo size=1 channels=4 state=open" &&
+		[ "$(grep -c "^chan=" $CHF)" -eq 4 ] &&
+		# every line is padded to the same width, so a long read comes in whole lines
+		[ "$(awk '{ print length($0) }' $CHF | sort -u)" = 399 ] &&
+		[ "$(dd if=$CHF bs=1000 count=1 2>/dev/null | wc -c)" -eq 800 ]
 }
 stat_counts() {
 	l0=$(grep "^chan=0 " $CHF)
