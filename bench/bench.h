@@ -43,6 +43,8 @@ struct bench_cfg {
 	const char *only;   /* --only: KUP parts to run, NULL for all */
 	const char *modes;  /* --modes: poll,block,adaptive (round trips), NULL for all */
 	int rounds;         /* paired measurements: alternate reference and KUP this often */
+	int il_rounds;      /* round trips: rounds of pp_interleave (--rounds) */
+	int64_t block_ns;   /* round trips: each op's time per round */
 	int paired_rtt;     /* kup.c measures cacheline/futex round trips, interleaved */
 	int paired_tput;    /* kup.c measures memcpy, interleaved with KUP throughput */
 	const char *remote; /* --remote NAME: the kernel side is an echo service elsewhere */
@@ -56,6 +58,8 @@ int bench_pin(int which);
 int bench_in_list(const char *list, const char *item);
 void bench_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void *bench_alloc(size_t n); /* page-aligned, every page touched; dies on failure */
+/* Read every byte of p[0..n) (a sum, so nothing is skipped): the reply's lines move. */
+uint64_t bench_read(const void *p, size_t n);
 
 /* --- the ping-pong harness ------------------------------------------------ */
 
@@ -90,6 +94,20 @@ struct pp_result {
  */
 int pp_run(const struct pp_ops *ops, void **ctx, int n, struct pp_result *res);
 
+/*
+ * Interleaved run: one client/server pair (CPU A, CPU B) takes nops
+ * measurements in turns, so a reference and the KUP figure divided by it
+ * see the same machine.  After a warm-up of each, every round runs each op
+ * for block_ns (in the order 0..nops-1, reversed every other round); a
+ * block ends with rt(ctx, stop = 1), after which the op's serve returns and
+ * is called again for its next block (so serve must be resumable).  An op
+ * without serve has its responder elsewhere.  med[op * rounds + k] and
+ * p99[...] get op's per-round-trip median and p99 in round k.  0 or -1 (a
+ * failure anywhere fails the whole run).
+ */
+int pp_interleave(const struct pp_ops *const *ops, void **ctx, int nops, int rounds,
+                  int64_t block_ns, double *med, double *p99);
+
 /* --- records -------------------------------------------------------------- */
 
 struct record {
@@ -107,6 +125,15 @@ struct record {
 	double target;
 	int has_target, target_ge;
 	const char *note;
+	const char *ref_unit; /* the reference's unit (NULL: a plain number) */
+	/*
+	 * Paired figures (pp_interleave): rounds that counted, this record's and
+	 * its reference's median in each of them, and the spread of the
+	 * per-round ratios (ratio itself is their median).
+	 */
+	int rounds, rounds_preempted; /* the latter left out (kup.c: PREEMPTED) */
+	double *round_val, *round_ref;
+	double ratio_min, ratio_p25, ratio_p75, ratio_max;
 };
 
 struct record *rec_add(const char *name, const char *mode, size_t size, int channels, double median,
@@ -136,6 +163,10 @@ int kup_wants(const char *part); /* --only selects part */
 
 /* Single references, for interleaved (paired) measurement. */
 int ref_word(int futex, size_t size, struct pp_result *r); /* spin or futex turn */
+/* The same turn as an op for pp_interleave: its context, and freeing it. */
+extern const struct pp_ops ref_word_ops;
+void *ref_word_new(int futex, size_t size);
+void ref_word_free(void *ctx);
 void ref_memcpy(size_t size, double *med_ns, double *p99_ns);
 
 #endif /* KUPBENCH_H */

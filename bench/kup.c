@@ -47,7 +47,9 @@ struct kctx {
 	int id;   /* channel id */
 	size_t size;
 	enum kind kind;
-	int zc; /* zero-copy send (send_buf + commit) */
+	int zc;      /* zero-copy send (send_buf + commit) */
+	int read;    /* the client reads every byte of every reply */
+	int started; /* the server handed the first turn over (serve resumes) */
 	int uflags, kflags;
 	int64_t delay_ns; /* K_SENDC: let the peer fall asleep before sending */
 	uint8_t *src;     /* client's message */
@@ -55,6 +57,7 @@ struct kctx {
 	/* Client-written. */
 	struct samples sendc __attribute__((aligned(128)));
 	struct kernproxy_stats ust;
+	uint64_t sink; /* what the client read */
 	uint8_t fill;
 	/* Server-written. */
 	struct kupdev_stats kst __attribute__((aligned(128)));
@@ -96,10 +99,14 @@ static int c_send(struct kctx *c)
 
 static int c_recv(struct kctx *c, size_t want)
 {
+	const void *data;
 	size_t len;
 
-	if (!kernproxy_receive_len(c->ch, &len, c->uflags))
+	data = kernproxy_receive_len(c->ch, &len, c->uflags);
+	if (!data)
 		return c_fail("receive");
+	if (c->read) /* the reply's lines come over to the client, as they would in use */
+		c->sink += bench_read(data, len);
 	if (want != SIZE_MAX && len != want) {
 		fprintf(stderr, "kupbench: received %zu bytes, expected %zu\n", len, want);
 		return -1;
@@ -198,9 +205,11 @@ static int k_serve(void *arg)
 	size_t len;
 	int r;
 
-	/* A new channel starts with the kern's turn: hand it over unless kern streams. */
-	if (c->kind != K_K2U && s_pass(c))
+	/* A new channel starts with the kern's turn: hand it over unless kern streams.
+	 * A server called again (pp_interleave's next block) already did. */
+	if (c->kind != K_K2U && !c->started && s_pass(c))
 		return -1;
+	c->started = 1;
 	for (;;) {
 		if (c->kind == K_ECHO || c->kind == K_SENDC) {
 			/* The seed's pattern: a stable private copy, answered from it. */
@@ -236,6 +245,7 @@ struct rctx {
 	void *h, *ch;
 	uint8_t *src;
 	int uflags;
+	uint64_t sink;
 };
 
 /* Attach (retrying while the service notices the previous detach), take the greeting. */
@@ -274,12 +284,15 @@ static int r_setup(void *arg)
 static int r_rt(void *arg, int stop)
 {
 	struct rctx *c = arg;
+	const void *data;
 	size_t len;
 
 	if (kernproxy_send(c->ch, c->src, c->size, c->uflags))
 		return c_fail("send");
-	if (!kernproxy_receive_len(c->ch, &len, c->uflags))
+	data = kernproxy_receive_len(c->ch, &len, c->uflags);
+	if (!data)
 		return c_fail("receive");
+	c->sink += bench_read(data, len); /* read every reply, as the local client does */
 	return len == c->size ? 0 : -1;
 }
 
@@ -427,6 +440,8 @@ static int kup_measure(enum kind kind, enum mode m, size_t size, int n, int zc, 
  * work, vCPU preemption), so a reference and the KUP figure it divides are
  * measured in alternating rounds, and each ratio is the median of the
  * per-round ratios.  A record's median and p99 are the medians over rounds.
+ * Throughput uses these few long rounds (a device per measurement); round
+ * trips use pp_interleave's many short ones (rtt_all).
  */
 #define MAXROUNDS 8
 
@@ -438,11 +453,6 @@ static void acc_put(struct acc *a, int round, int ok, double med, double p99)
 {
 	a->med[round] = ok ? med : 0;
 	a->p99[round] = ok ? p99 : 0;
-}
-
-static void acc_rtt(struct acc *a, int round, int rc, const struct pp_result *r)
-{
-	acc_put(a, round, !rc && r->ok, r->median, r->p99);
 }
 
 /* Throughput from ns per message: bytes/s; the p99 is the slow tail. */
@@ -483,8 +493,14 @@ static void acc_ratio(struct record *x, const struct record *ref, const struct a
 	for (i = 0; i < cfg.rounds; i++)
 		if (a->med[i] > 0 && b->med[i] > 0 && samples_add(&q, a->med[i] / b->med[i]))
 			bench_die("out of memory");
-	if (q.n)
+	if (q.n) {
 		x->ratio = samples_quantile(&q, 0.5);
+		x->ratio_min = samples_quantile(&q, 0);
+		x->ratio_p25 = samples_quantile(&q, 0.25);
+		x->ratio_p75 = samples_quantile(&q, 0.75);
+		x->ratio_max = samples_quantile(&q, 1);
+		x->rounds = (int)q.n;
+	}
 	samples_free(&q);
 }
 
@@ -502,8 +518,8 @@ static void syscalls_rec(enum mode m, size_t s, const struct kctx *c)
 	y->has_ratio = 1;
 	if (m == M_ADAPT)
 		rec_target(y, 0.01, 0);
-	y->note = m == M_ADAPT ? "sleeps+wakeups, both sides, adaptive, one run"
-	                       : "sleeps+wakeups, both sides, spin 0, one run";
+	y->note = m == M_ADAPT ? "sleeps+wakeups, both sides, adaptive, all rounds"
+	                       : "sleeps+wakeups, both sides, spin 0, all rounds";
 }
 
 static int mode_on(enum mode m)
@@ -511,83 +527,266 @@ static int mode_on(enum mode m)
 	return !cfg.modes || bench_in_list(cfg.modes, mode_name[m]);
 }
 
-static int kup_rtt1(enum mode m, size_t s, struct pp_result *r, struct kctx *c)
-{
+/* --- round trips: each KUP variant interleaved with its reference --------- */
+
+/* A KUP side of an interleaved group: its own device (or the remote service). */
+struct rtt_op {
 	struct kdev d;
-	int rc = kup_measure(K_ECHO, m, s, 1, 0, c, r, &d);
+	struct kctx c;
+	struct rctx r;
+};
 
-	if (!rc)
-		kdev_close(&d, c);
-	return rc;
-}
-
-static int remote_rtt1(enum mode m, size_t s, struct pp_result *r, struct kctx *unused)
+static int rtt_op_open(struct rtt_op *o, enum mode m, size_t s, int read)
 {
-	struct rctx c = {.m = m, .size = s};
-	void *ctx = &c;
-	int rc;
-
-	c.src = bench_alloc(s);
-	memset(c.src, 'E', s);
-	rc = pp_run(&remote_ops, &ctx, 1, r);
-	munmap(c.src, s);
-	return rc;
+	memset(o, 0, sizeof(*o));
+	if (cfg.remote) {
+		o->r.m = m;
+		o->r.size = s;
+		o->r.src = bench_alloc(s);
+		memset(o->r.src, 'E', s);
+		return 0;
+	}
+	if (kdev_open(&o->d, &o->c, 1, s, m))
+		return -1;
+	o->c.kind = K_ECHO;
+	o->c.read = read;
+	memset(o->c.src, 0x11, s ? s : 1);
+	return 0;
 }
 
+static void rtt_op_close(struct rtt_op *o)
+{
+	if (cfg.remote)
+		munmap(o->r.src, o->r.size);
+	else
+		kdev_close(&o->d, &o->c);
+}
+
+static double *rounds_alloc(size_t n)
+{
+	double *v = calloc(n ? n : 1, sizeof(*v));
+
+	if (!v)
+		bench_die("out of memory");
+	return v;
+}
+
+/*
+ * A round in which one of the two threads lost its CPU for most of a block
+ * (the machine is shared; a spinning pair needs both CPUs at once) has a
+ * median of milliseconds: thousands of times the op's best round, where
+ * speed phases differ by < 10x.  Such rounds say nothing about KUP or the
+ * reference; they are counted (rounds_preempted) and left out.  Only for
+ * spinning groups (poll, adaptive): a futex turn that happens not to sleep
+ * is rightly 50x faster than one that does.
+ */
+#define PREEMPTED 50.0
+
+static double best_round(const double *v)
+{
+	double b = 0;
+	int k;
+
+	for (k = 0; v && k < cfg.il_rounds; k++)
+		if (v[k] > 0 && (b == 0 || v[k] < b))
+			b = v[k];
+	return b;
+}
+
+static int preempted(const double *v, int k, double best)
+{
+	return v[k] > PREEMPTED * best;
+}
+
+/*
+ * A reference from the rounds of one or two groups (v: per-round medians, 0
+ * failed); spin: leave preempted rounds out.
+ */
+static struct record *ref_rounds(const char *name, size_t size, int spin, const double *v1,
+                                 const double *p1, const double *v2, const double *p2)
+{
+	const double *v[2] = {v1, v2}, *p[2] = {p1, p2};
+	struct samples m = {0}, q = {0};
+	double *keep = rounds_alloc(2 * (size_t)cfg.il_rounds);
+	struct record *x = NULL;
+	int g, k, n = 0, lost = 0;
+
+	for (g = 0; g < 2; g++)
+		for (k = 0; v[g] && k < cfg.il_rounds; k++)
+			if (v[g][k] > 0 && spin && preempted(v[g], k, best_round(v[g]))) {
+				lost++;
+			} else if (v[g][k] > 0) {
+				if (samples_add(&m, v[g][k]) || samples_add(&q, p[g][k]))
+					bench_die("out of memory");
+				keep[n++] = v[g][k];
+			}
+	if (n) {
+		x = rec_add(name, "ref", size, 1, samples_quantile(&m, 0.5),
+		            samples_quantile(&q, 0.5), "ns");
+		x->rounds = n;
+		x->rounds_preempted = lost;
+		x->round_val = keep;
+		x->note = "interleaved with KUP's round trips; median and p99: medians over rounds";
+	} else {
+		free(keep);
+	}
+	samples_free(&m);
+	samples_free(&q);
+	return x;
+}
+
+/*
+ * A KUP figure from its group: v and p its per-round medians and p99s, rv
+ * its reference's medians in the same rounds.  ratio = the median of the
+ * per-round ratios v / rv, ref_value = the reference's median over those
+ * rounds.  diff: the figure is v - rv (what KUP adds, in ns); spin: leave
+ * preempted rounds out.
+ */
+static struct record *paired_rec(const char *name, const char *mode, size_t size, int spin,
+                                 const struct record *ref, const double *rv, const double *v,
+                                 const double *p, int diff)
+{
+	struct samples mv = {0}, mp = {0}, mr = {0}, q = {0};
+	double *kv = rounds_alloc((size_t)cfg.il_rounds), *kr = rounds_alloc((size_t)cfg.il_rounds);
+	struct record *x = NULL;
+	double bv = best_round(v), br = best_round(rv);
+	int k, n = 0, lost = 0, all = !spin;
+
+again:
+	for (k = 0; ref && k < cfg.il_rounds; k++) {
+		double y = diff ? v[k] - rv[k] : v[k];
+
+		if (!(rv[k] > 0 && v[k] > 0))
+			continue;
+		if (!all && (preempted(v, k, bv) || preempted(rv, k, br))) {
+			lost++;
+			continue;
+		}
+		if (samples_add(&mv, y) || samples_add(&mp, diff ? y : p[k]) ||
+		    samples_add(&mr, rv[k]) || samples_add(&q, y / rv[k]))
+			bench_die("out of memory");
+		kv[n] = y;
+		kr[n++] = rv[k];
+	}
+	if (!n && lost && !all) { /* no round was clean: better all of them than no figure */
+		all = 1;
+		goto again;
+	}
+	if (n) {
+		x = rec_add(name, mode, size, 1, samples_quantile(&mv, 0.5),
+		            samples_quantile(&mp, 0.5), "ns");
+		rec_ref(x, ref);
+		x->ref_value = samples_quantile(&mr, 0.5);
+		x->ratio = samples_quantile(&q, 0.5);
+		x->ratio_min = samples_quantile(&q, 0);
+		x->ratio_p25 = samples_quantile(&q, 0.25);
+		x->ratio_p75 = samples_quantile(&q, 0.75);
+		x->ratio_max = samples_quantile(&q, 1);
+		x->rounds = n;
+		x->rounds_preempted = all ? 0 : lost;
+		x->round_val = kv;
+		x->round_ref = kr;
+		if (all && spin)
+			x->note = "no round without a preempted thread: every round counted";
+	} else {
+		free(kv);
+		free(kr);
+	}
+	samples_free(&mv);
+	samples_free(&mp);
+	samples_free(&mr);
+	samples_free(&q);
+	return x;
+}
+
+/*
+ * Round trips.  Per size and mode one group on one pinned pair of threads:
+ * the reference (the bare turn or futex turn, or the same turn carrying the
+ * same copies from 64 B), KUP with a client that reads every reply, and at
+ * 8 B in poll and adaptive also the old client that never reads it; they
+ * take turns in short blocks (pp_interleave), so every ratio comes from
+ * samples of the same round.
+ */
 static void rtt_all(void)
 {
-	int (*one)(enum mode, size_t, struct pp_result *, struct kctx *) =
-	    cfg.remote ? remote_rtt1 : kup_rtt1;
 	static const double target[] = {1.3, 1.1, 1.5};
-	int64_t dur = cfg.dur_ns, warm = cfg.warm_ns;
-	struct kctx c[MAXCH];
-	struct pp_result r[MAXCH];
+	int R = cfg.il_rounds;
 	size_t i;
-	int m, k;
+	int m, j;
 
-	cfg.dur_ns = dur / cfg.rounds;
-	cfg.warm_ns = warm < 30000000 ? warm : 30000000; /* per round */
 	for (i = 0; i < bench_nsizes; i++) {
 		size_t s = bench_sizes[i];
 		size_t rs = s <= 8 ? 0 : s; /* 8 B is judged against the bare turn */
-		struct acc cl = {0}, fx = {0}, kp[3] = {0};
+		double *med[3] = {0}, *p99[3] = {0};
+		int nops[3] = {0};
 		struct record *ref[2], *x;
 
-		for (k = 0; k < cfg.rounds; k++) {
-			if (mode_on(M_POLL) || mode_on(M_ADAPT))
-				acc_rtt(&cl, k, ref_word(0, rs, r), r);
-			for (m = M_POLL; m <= M_ADAPT; m++) {
-				if (!mode_on((enum mode)m))
-					continue;
-				if (m == M_BLOCK)
-					acc_rtt(&fx, k, ref_word(1, rs, r), r);
-				acc_rtt(&kp[m], k, one((enum mode)m, s, r, c), r);
-				if (s == 8 && m != M_POLL && k == 0 && r[0].ok && !cfg.remote)
-					syscalls_rec((enum mode)m, s, &c[0]);
-			}
-		}
-		ref[0] = acc_rec("cacheline rtt", "ref", rs, "ns", &cl);
-		ref[1] = acc_rec("futex rtt", "ref", rs, "ns", &fx);
 		for (m = M_POLL; m <= M_ADAPT; m++) {
-			x = acc_rec("kup rtt", mode_name[m], s, "ns", &kp[m]);
-			acc_ratio(x, ref[m == M_BLOCK], &kp[m], m == M_BLOCK ? &fx : &cl);
+			int unread = s == 8 && !cfg.remote && m != M_BLOCK;
+			struct rtt_op o[2];
+			const struct pp_ops *ops[3] = {&ref_word_ops};
+			void *ctx[3];
+			int n = 1;
+
+			if (!mode_on((enum mode)m))
+				continue;
+			ctx[0] = ref_word_new(m == M_BLOCK, rs);
+			for (j = 0; j <= unread; j++, n++) {
+				if (rtt_op_open(&o[j], (enum mode)m, s, j == 0))
+					break;
+				ops[n] = cfg.remote ? &remote_ops : &kup_ops;
+				ctx[n] = cfg.remote ? (void *)&o[j].r : (void *)&o[j].c;
+			}
+			if (n == 2 + unread) {
+				med[m] = rounds_alloc((size_t)(n * R));
+				p99[m] = rounds_alloc((size_t)(n * R));
+				if (pp_interleave(ops, ctx, n, R, cfg.block_ns, med[m], p99[m]))
+					fprintf(stderr, "kupbench: KUP rtt %s size %zu failed\n",
+					        mode_name[m], s);
+				else
+					nops[m] = n;
+				if (nops[m] && s == 8 && m != M_POLL && !cfg.remote)
+					syscalls_rec((enum mode)m, s, &o[0].c);
+			}
+			for (j = 0; j < n - 1; j++)
+				rtt_op_close(&o[j]);
+			ref_word_free(ctx[0]);
+		}
+		ref[0] = ref_rounds("cacheline rtt", rs, 1, nops[M_POLL] ? med[M_POLL] : NULL,
+		                    p99[M_POLL], nops[M_ADAPT] ? med[M_ADAPT] : NULL, p99[M_ADAPT]);
+		ref[1] = ref_rounds("futex rtt", rs, 0, nops[M_BLOCK] ? med[M_BLOCK] : NULL,
+		                    p99[M_BLOCK], NULL, NULL);
+		for (m = M_POLL; m <= M_ADAPT; m++) {
+			const struct record *r = ref[m == M_BLOCK];
+
+			if (!nops[m])
+				continue;
+			x = paired_rec("kup rtt", mode_name[m], s, m != M_BLOCK, r, med[m],
+			               med[m] + R, p99[m] + R, 0);
 			if (x && cfg.remote)
 				x->note = "remote echo service; user-side mode only";
-			if (x && s == 8 && x->has_ratio)
+			if (x && s == 8)
 				rec_target(x, target[m], 0);
-			if (x && s == 8 && x->has_ratio && m != M_BLOCK) {
+			if (x && s == 8 && m != M_BLOCK) {
 				/* What KUP adds to the bare turn, in ns: the ratio's numerator. */
-				struct record *o = rec_add("kup turn overhead", mode_name[m], s, 1,
-				                           x->median - x->ref_value, 0, "ns");
-
-				o->p99 = o->median;
-				rec_ref(o, ref[0]);
-				o->note = "kup rtt minus cacheline rtt (medians)";
+				x = paired_rec("kup turn overhead", mode_name[m], s, 1, r, med[m],
+				               med[m] + R, NULL, 1);
+				if (x && !x->note)
+					x->note = "kup rtt minus cacheline rtt, median over rounds";
+			}
+			if (nops[m] > 2) {
+				x = paired_rec("kup rtt unread", mode_name[m], s, 1, r, med[m],
+				               med[m] + 2 * R, p99[m] + 2 * R, 0);
+				if (x && !x->note)
+					x->note = "the old client: never reads the reply (one line "
+					          "never moves)";
 			}
 		}
+		for (m = M_POLL; m <= M_ADAPT; m++) {
+			free(med[m]);
+			free(p99[m]);
+		}
 	}
-	cfg.dur_ns = dur;
-	cfg.warm_ns = warm;
 }
 
 static void multi_all(void)

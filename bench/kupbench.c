@@ -5,12 +5,14 @@
  * same run, with the same two pinned CPUs.  See docs/bench.md.
  *
  * usage: kupbench [--quick] [--refs-only | --kup-only] [--only PARTS] [--modes MODES]
- *                 [--time MS] [--sizes N,N,...] [--cpus A,B] [--out DIR]
+ *                 [--time MS] [--rounds N] [--sizes N,N,...] [--cpus A,B] [--out DIR]
  *                 [--remote NAME] [--json-stdout] [--tag TEXT]
  * --remote NAME: the kern side is an echo service already running (e.g.
  * kup_echo.ko: greets, then echoes every message); only round trips.
  * PARTS: comma-separated KUP parts: rtt, multi, tput, sendcost, idle.
  * MODES: round-trip modes: poll, block, adaptive.
+ * --rounds N: round trips take N interleaved rounds of MS / N each (default:
+ * blocks of about 4 ms, at least 8 rounds).
  * Writes a table to stdout and DIR/kupbench.json, DIR/latency.dat,
  * DIR/throughput.dat and DIR/plots.gp (default DIR: build/bench).
  */
@@ -38,8 +40,8 @@ size_t tput_nsizes = sizeof(tput_full) / sizeof(tput_full[0]);
 static void usage(void)
 {
 	fprintf(stderr, "usage: kupbench [--quick] [--refs-only | --kup-only] [--only PARTS] "
-	                "[--modes MODES] [--time MS] [--sizes N,N,...] [--cpus A,B] [--out DIR]\n"
-	                "                [--remote NAME] [--json-stdout] [--tag TEXT]\n"
+	                "[--modes MODES] [--time MS] [--rounds N] [--sizes N,N,...] [--cpus A,B]\n"
+	                "                [--out DIR] [--remote NAME] [--json-stdout] [--tag TEXT]\n"
 	                "PARTS: rtt,multi,tput,sendcost,idle (KUP parts to run)\n"
 	                "MODES: poll,block,adaptive (round-trip modes)\n");
 	exit(2);
@@ -91,7 +93,7 @@ int main(int argc, char **argv)
 	char path[600];
 	int i, forced = 0, ms_set = 0, json_stdout = 0;
 	size_t nuser = 0;
-	long ms = 500;
+	long ms = 500, rounds = 0;
 	int64_t t0;
 
 	cfg.do_kup = cfg.do_refs = 1;
@@ -108,6 +110,10 @@ int main(int argc, char **argv)
 			if (ms <= 0)
 				usage();
 			ms_set = 1;
+		} else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) {
+			rounds = strtol(argv[++i], NULL, 10);
+			if (rounds <= 0 || rounds > 100000)
+				usage();
 		} else if (!strcmp(argv[i], "--remote") && i + 1 < argc) {
 			cfg.remote = argv[++i];
 		} else if (!strcmp(argv[i], "--tag") && i + 1 < argc) {
@@ -161,17 +167,24 @@ int main(int argc, char **argv)
 	cfg.warm_ns = cfg.dur_ns / 6;
 	cfg.idle_ns = cfg.quick ? 100000000LL : 2000000000LL;
 	cfg.rounds = cfg.quick ? 1 : 5;
+	/* Round trips: short blocks, many rounds, so a phase change spoils few pairs. */
+	if (!rounds)
+		rounds = ms / 4 > 8 ? ms / 4 : 8;
+	cfg.il_rounds = (int)rounds;
+	cfg.block_ns = cfg.dur_ns / rounds;
 	cfg.paired_rtt = cfg.do_kup && kup_wants("rtt");
 	cfg.paired_tput = cfg.do_kup && kup_wants("tput") && !cfg.remote;
 	pick_cpus(forced);
 	if (mkdir(cfg.outdir, 0755) && errno != EEXIST)
 		bench_die("mkdir %s: %s", cfg.outdir, strerror(errno));
 	/* A hung peer must not hang `make bench`: SIGALRM's default action ends us. */
-	alarm(cfg.quick ? 60 : 600);
+	alarm(cfg.quick ? 60 : 1800); /* a full run took 7 minutes at a load of 10 on 2 CPUs */
 
-	printf("kupbench: client CPU %d, server CPU %d (%d usable), %ld ms per measurement%s%s%s\n",
+	printf("kupbench: client CPU %d, server CPU %d (%d usable), %ld ms per measurement%s%s%s\n"
+	       "kupbench: round trips in %d interleaved rounds of %.2f ms per figure\n",
 	       cfg.cpu[0], cfg.cpu[1], cfg.ncpu, ms, cfg.quick ? " (quick)" : "",
-	       cfg.tag ? ", " : "", cfg.tag ? cfg.tag : "");
+	       cfg.tag ? ", " : "", cfg.tag ? cfg.tag : "", cfg.il_rounds,
+	       (double)cfg.block_ns / 1e6);
 	fflush(stdout);
 	t0 = bench_now();
 	if (cfg.do_refs)

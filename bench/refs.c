@@ -27,8 +27,10 @@ struct word_ctx {
 	uint8_t *src, *priv;   /* client's message, server's private copy */
 	size_t size;
 	int futex;
+	uint8_t *shm;
 	/* Each side's own counters on its own lines: no false sharing. */
 	uint32_t seq __attribute__((aligned(128))), seen; /* client */
+	uint64_t sink;                                    /* what the client read */
 	uint32_t last __attribute__((aligned(128)));      /* server */
 };
 
@@ -73,6 +75,9 @@ static int word_rt(void *arg, int stop)
 		memcpy(c->a, c->src, c->size);
 	word_post(c, c->ping, v);
 	c->seen = word_wait(c, c->pong, c->seen); /* the server posts each ping back once */
+	/* Read the reply, as KUP's client does. */
+	if (c->size)
+		c->sink += bench_read(c->b, c->size);
 	return c->seen == v ? 0 : -1;
 }
 
@@ -94,7 +99,7 @@ static int word_serve(void *arg)
 	}
 }
 
-static const struct pp_ops word_ops = {.rt = word_rt, .serve = word_serve};
+const struct pp_ops ref_word_ops = {.rt = word_rt, .serve = word_serve};
 
 /*
  * The bare price of waking a sleeper: the client waits (spinning) for the
@@ -163,30 +168,46 @@ static void ref_wake(void)
 	munmap(shm, 4096);
 }
 
-int ref_word(int futex, size_t size, struct pp_result *r)
+void *ref_word_new(int futex, size_t size)
 {
 	size_t buf = size ? size : 1;
+	struct word_ctx *c = bench_alloc(sizeof(*c));
 	uint8_t *shm =
 	    mmap(NULL, 4096 + 2 * buf, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	struct word_ctx c = {0};
-	void *ctx = &c;
-	int rc;
 
 	if (shm == MAP_FAILED)
 		bench_die("mmap: %s", strerror(errno));
-	c.ping = (uint32_t *)shm;
-	c.pong = (uint32_t *)(shm + 128); /* own 128-byte pair of lines, as KUP's tw */
-	c.a = shm + 4096;
-	c.b = c.a + buf;
-	memset(c.a, 0, 2 * buf);
-	c.src = bench_alloc(buf);
-	c.priv = bench_alloc(buf);
-	c.size = size;
-	c.futex = futex;
-	rc = pp_run(&word_ops, &ctx, 1, r);
-	munmap(shm, 4096 + 2 * buf);
-	munmap(c.src, buf);
-	munmap(c.priv, buf);
+	memset(c, 0, sizeof(*c));
+	c->shm = shm;
+	c->ping = (uint32_t *)shm;
+	c->pong = (uint32_t *)(shm + 128); /* own 128-byte pair of lines, as KUP's tw */
+	c->a = shm + 4096;
+	c->b = c->a + buf;
+	memset(c->a, 0, 2 * buf);
+	c->src = bench_alloc(buf);
+	c->priv = bench_alloc(buf);
+	c->size = size;
+	c->futex = futex;
+	return c;
+}
+
+void ref_word_free(void *ctx)
+{
+	struct word_ctx *c = ctx;
+	size_t buf = c->size ? c->size : 1;
+
+	munmap(c->shm, 4096 + 2 * buf);
+	munmap(c->src, buf);
+	munmap(c->priv, buf);
+	munmap(c, sizeof(*c));
+}
+
+int ref_word(int futex, size_t size, struct pp_result *r)
+{
+	void *ctx = ref_word_new(futex, size);
+	int rc = pp_run(&ref_word_ops, &ctx, 1, r);
+
+	ref_word_free(ctx);
 	return rc;
 }
 

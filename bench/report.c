@@ -51,6 +51,7 @@ void rec_ref(struct record *r, const struct record *ref)
 	snprintf(r->reference, sizeof(r->reference), "%s%s%s", ref->name,
 	         strcmp(ref->mode, "ref") ? " " : "", strcmp(ref->mode, "ref") ? ref->mode : "");
 	r->ref_value = ref->median;
+	r->ref_unit = ref->unit;
 	r->ratio = ref->median ? r->median / ref->median : 0;
 	r->has_ratio = 1;
 }
@@ -105,40 +106,85 @@ static void fmt_size(char *b, size_t n, size_t s)
 		snprintf(b, n, "%zu", s);
 }
 
+/* The per-round spread: p25-p75 of the ratios, or of a paired reference's own medians. */
+static void fmt_spread(char *b, size_t n, const struct record *r)
+{
+	struct samples s = {0};
+	char lo[24], hi[24];
+	int k;
+
+	b[0] = 0;
+	if (r->rounds > 1 && r->has_ratio && r->ratio_max > 0) {
+		snprintf(b, n, "%.3g-%.3gx", r->ratio_p25, r->ratio_p75);
+		return;
+	}
+	if (r->rounds < 2 || !r->round_val)
+		return;
+	for (k = 0; k < r->rounds; k++)
+		if (samples_add(&s, r->round_val[k]))
+			bench_die("out of memory");
+	fmt_val(lo, sizeof(lo), samples_quantile(&s, 0.25), r->unit);
+	fmt_val(hi, sizeof(hi), samples_quantile(&s, 0.75), r->unit);
+	snprintf(b, n, "%s-%s", lo, hi);
+	samples_free(&s);
+}
+
 void report_table(void)
 {
-	char med[32], p99[32], sz[24], ratio[24], tgt[48], line[256];
+	char med[32], p99[32], sz[24], refv[32], ratio[24], spread[48], lost[24], tgt[48],
+	    line[320];
 	size_t i;
 	int n;
 
 	if (cfg.tag)
 		printf("\nEvery figure below: %s\n", cfg.tag);
-	printf("\n%-26s %-9s %5s %2s %12s %12s  %-24s %8s  %s\n", "measurement", "mode", "size",
-	       "ch", "median", "p99", "reference", "ratio", "target");
+	printf("\n%-26s %-9s %5s %2s %12s %12s  %-24s %12s %8s %-19s %6s  %s\n", "measurement",
+	       "mode", "size", "ch", "median", "p99", "reference", "ref median", "ratio",
+	       "rounds p25-p75", "lost", "target");
 	for (i = 0; i < nrecs; i++) {
 		const struct record *r = &recs[i];
 
 		fmt_val(med, sizeof(med), r->median, r->unit);
 		fmt_val(p99, sizeof(p99), r->p99, r->unit);
 		fmt_size(sz, sizeof(sz), r->size);
-		ratio[0] = tgt[0] = 0;
-		if (r->has_ratio)
+		ratio[0] = tgt[0] = refv[0] = 0;
+		if (r->has_ratio) {
 			snprintf(ratio, sizeof(ratio), "%.3gx", r->ratio);
+			if (r->ref_unit)
+				fmt_val(refv, sizeof(refv), r->ref_value, r->ref_unit);
+			else
+				snprintf(refv, sizeof(refv), "%.3g", r->ref_value);
+		}
+		fmt_spread(spread, sizeof(spread), r);
+		lost[0] = 0;
+		if (r->round_val)
+			snprintf(lost, sizeof(lost), "%d/%d", r->rounds_preempted,
+			         r->rounds + r->rounds_preempted);
 		if (r->has_target)
 			snprintf(tgt, sizeof(tgt), "%s%.3g %s",
 			         r->target_ge ? ">=" : "<=", r->target,
 			         rec_met(r) ? "met" : "MISSED");
-		n = snprintf(line, sizeof(line), "%-26s %-9s %5s %2d %12s %12s  %-24s %8s  %s",
-		             r->name, r->mode, sz, r->channels, med, p99,
-		             r->reference[0] ? r->reference : "-", ratio, tgt);
+		n = snprintf(line, sizeof(line),
+		             "%-26s %-9s %5s %2d %12s %12s  %-24s %12s %8s %-19s %6s  %s", r->name,
+		             r->mode, sz, r->channels, med, p99,
+		             r->reference[0] ? r->reference : "-", refv, ratio, spread, lost, tgt);
 		while (n > 0 && (size_t)n < sizeof(line) && line[n - 1] == ' ')
 			line[--n] = 0; /* no trailing blanks when there is no target */
 		puts(line);
 	}
-	printf("\nratio = median / reference median, both measured in this run (paired figures: "
-	       "the median of\n"
-	       "per-round ratios, reference and KUP measured in alternating rounds).  "
-	       "Throughput p99 = the slowest 1%% of samples.\n");
+	printf("\nratio = median / ref median, both measured in this run.  Round trips: reference "
+	       "and KUP take\n"
+	       "turns on one pinned pair, %d rounds of %.2f ms each; ratio = the median of the "
+	       "per-round\n"
+	       "ratios, ref median = the reference's median over the same rounds, "
+	       "rounds p25-p75 = the\n"
+	       "spread of the per-round ratios (of a reference: of its per-round medians), lost = "
+	       "rounds left\n"
+	       "out because a thread lost its CPU for most of a block (a median > 50x the best "
+	       "round's).\n"
+	       "Throughput: %d alternating rounds, same ratio rule; its p99 = the slowest 1%% of "
+	       "samples.\n",
+	       cfg.il_rounds, (double)cfg.block_ns / 1e6, cfg.rounds);
 }
 
 /* --- JSON ----------------------------------------------------------------- */
@@ -161,6 +207,19 @@ static void json_num(FILE *f, double v)
 		fputs("null", f); /* JSON has no NaN or infinity */
 	else
 		fprintf(f, "%.6g", v);
+}
+
+static void json_arr(FILE *f, const char *key, const double *v, int n)
+{
+	int k;
+
+	fprintf(f, ", \"%s\": [", key);
+	for (k = 0; k < n; k++) {
+		if (k)
+			fputs(", ", f);
+		json_num(f, v[k]);
+	}
+	fputc(']', f);
 }
 
 int report_json(const char *path)
@@ -198,6 +257,24 @@ int report_json(const char *path)
 			fputs(", \"ref_median\": ", f);
 			json_num(f, r->ref_value);
 		}
+		if (r->rounds)
+			fprintf(f, ", \"rounds\": %d", r->rounds);
+		if (r->round_val)
+			fprintf(f, ", \"rounds_preempted\": %d", r->rounds_preempted);
+		if (r->rounds && r->has_ratio && r->ratio_max > 0) {
+			fputs(", \"ratio_min\": ", f);
+			json_num(f, r->ratio_min);
+			fputs(", \"ratio_p25\": ", f);
+			json_num(f, r->ratio_p25);
+			fputs(", \"ratio_p75\": ", f);
+			json_num(f, r->ratio_p75);
+			fputs(", \"ratio_max\": ", f);
+			json_num(f, r->ratio_max);
+		}
+		if (r->round_val)
+			json_arr(f, "round_median", r->round_val, r->rounds);
+		if (r->round_ref)
+			json_arr(f, "round_ref_median", r->round_ref, r->rounds);
 		if (r->has_target) {
 			fprintf(f, ", \"target\": \"%s%g\", \"met\": %s",
 			        r->target_ge ? ">=" : "<=", r->target,
@@ -226,6 +303,7 @@ static int plottable(const struct record *r, const char *kind)
 	if (strstr(kind, "rtt")) /* single-size references would only be dots */
 		return strcmp(r->unit, "ns") == 0 && (r->size || strcmp(r->mode, "ref") == 0) &&
 		       strcmp(r->name, "eventfd rtt") && strcmp(r->name, "pipe rtt") &&
+		       !strstr(r->name, "unread") && /* 8 B only: a dot */
 		       (r->size || !rec_find(r->name, r->mode, 8));
 	return strcmp(r->unit, "B/s") == 0 && r->size >= 4096; /* the throughput sizes */
 }

@@ -48,6 +48,47 @@ if what == "fields":
            or ("throughput" in r["name"] and r["unit"] != "B/s")]
     for r in bad[:3]: print("bad record: " + json.dumps(r))
     sys.exit(1 if bad else 0)
+if what == "paired":
+    # Round trips: every ratio carries its reference's ns and the per-round
+    # spread, and is the median of the ratios of same-round pairs.
+    bad, seen = [], set()
+    for r in recs:
+        if r["channels"] != 1:
+            continue
+        if r["mode"] == "ref" and r["name"] in ("cacheline rtt", "futex rtt"):
+            v = r.get("round_median")
+            if not (isinstance(r.get("rounds"), int) and r["rounds"] >= 1 and isinstance(v, list)
+                    and len(v) == r["rounds"] and all(num(x) and x > 0 for x in v)):
+                bad.append(r)
+            continue
+        if r["name"] not in ("kup rtt", "kup rtt unread", "kup turn overhead"):
+            continue
+        seen.add((r["name"], r["mode"]))
+        v, rv = r.get("round_median"), r.get("round_ref_median")
+        ok = (num(r.get("ref_median")) and r["ref_median"] > 0 and num(r["ratio"])
+              and isinstance(r.get("rounds"), int) and r["rounds"] >= 1
+              and isinstance(r.get("rounds_preempted"), int) and r["rounds_preempted"] >= 0
+              and all(num(r.get(k)) for k in ("ratio_min", "ratio_p25", "ratio_p75", "ratio_max"))
+              and isinstance(v, list) and isinstance(rv, list)
+              and len(v) == r["rounds"] and len(rv) == r["rounds"]
+              and all(num(x) for x in v) and all(num(x) and x > 0 for x in rv))
+        if ok:
+            q = sorted(a / b for a, b in zip(v, rv))
+            med = q[int(0.5 * (len(q) - 1) + 0.5)]
+            eps = 1e-4 * max(abs(med), 1e-9)
+            ok = (r["ratio_min"] - eps <= r["ratio_p25"] + eps and
+                  r["ratio_p25"] <= r["ratio"] + eps and r["ratio"] <= r["ratio_p75"] + eps and
+                  r["ratio_p75"] <= r["ratio_max"] + eps and abs(r["ratio"] - med) <= eps
+                  and (r["name"] == "kup turn overhead" or (r["median"] > 0 and r["ratio"] > 0)))
+        if not ok:
+            bad.append(r)
+    for r in bad[:3]:
+        r = {k: r[k] for k in r if not k.startswith("round_")}
+        print("bad paired record: " + json.dumps(r))
+    missing = [w for w in [("kup rtt unread", "poll"), ("kup rtt unread", "adaptive"),
+                           ("kup turn overhead", "poll")] if w not in seen]
+    for w in missing: print("missing: %s %s" % w)
+    sys.exit(1 if bad or missing else 0)
 names = {(r["name"], r["mode"]) for r in recs}
 want = {"refs": [("cacheline rtt", "ref"), ("futex rtt", "ref"), ("eventfd rtt", "ref"),
                  ("pipe rtt", "ref"), ("unix rtt", "ref"), ("null syscall", "ref"),
@@ -79,6 +120,15 @@ check_jq() {
 		"kup throughput u2k copy", "kup throughput u2k zerocopy",
 		"kup syscalls per msg adaptive", "kup idle cpu user-waits", "kup idle cpu kern-waits",
 		"kup send cost peer-sleeps"); . as $w | $n | index($w))' "$json" >/dev/null ;;
+	paired) jq -e '[.[] | select(.channels == 1 and (.name == "kup rtt" or .name == "kup rtt unread"
+		or .name == "kup turn overhead"))] as $p
+		| ($p | length) > 0
+		and ([$p[] | .name + " " + .mode] | index("kup rtt unread poll") and index("kup rtt unread adaptive"))
+		and all($p[]; (.ref_median | type) == "number" and .ref_median > 0
+			and (.rounds | type) == "number" and .rounds >= 1 and .rounds_preempted >= 0
+			and .ratio_min <= .ratio_p25 and .ratio_p75 <= .ratio_max
+			and (.round_median | length) == .rounds and (.round_ref_median | length) == .rounds)' \
+		"$json" >/dev/null ;;
 	esac
 }
 
@@ -89,7 +139,8 @@ else checker=; fi
 for t in "wellformed:JSON is well-formed and not empty" \
 	"fields:every record has name, mode, size, channels, median, p99, unit, reference, ratio" \
 	"refs:every reference was measured" \
-	"kup:every KUP measurement was made"; do
+	"kup:every KUP measurement was made" \
+	"paired:round trips carry ref ns, per-round spread and same-round ratios"; do
 	what=${t%%:*} desc=${t#*:}
 	if [ -z "$checker" ]; then
 		n=$((n + 1)); echo "ok $n - $desc # SKIP neither python3 nor jq to read JSON"

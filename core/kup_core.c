@@ -143,21 +143,36 @@ static int message_pending(const struct kup_end *e, uint32_t seq, uint32_t ready
 	return !e->have_turn && seq == ready && (e->lead == 1 || e->sent_any);
 }
 
-int kup_end_poll(struct kup_end *e)
+/* New turn (tw is the turn we were waiting for): read the length once, bound it, keep our copy. */
+static int take_turn(struct kup_end *e, uint32_t tw)
 {
-	uint32_t tw, seq, st, len, ready, waiting;
-	uint32_t local = kup_load_once(&e->local);
+	uint32_t len = kup_load_once(&e->peer->len);
+
+	if (len & KUP_LEN_INLINE) {
+		if ((len & ~KUP_LEN_INLINE) > KUP_INLINE)
+			return violation(e, "inline length", len);
+		len &= ~KUP_LEN_INLINE;
+		e->rx_at = e->peer->inl;
+	} else {
+		if (len > e->cap)
+			return violation(e, "length", len);
+		e->rx_at = e->rx;
+	}
+	e->rx_len = len;
+	e->have_turn = 1;
+	if (KUP_TW_SEQ(tw) != 0) { /* seq 0 is the kern side's initial turn, not a message */
+		KUP_CNT_ADD(e, received, 1);
+		KUP_CNT_ADD(e, bytes_received, len);
+	}
+	return 0;
+}
+
+/* Every case but "open, no host event, our turn or the peer's": tw as observed. */
+static int poll_slow(struct kup_end *e, uint32_t local, uint32_t tw)
+{
+	uint32_t seq = KUP_TW_SEQ(tw), st = KUP_TW_STATE(tw), ready, waiting;
 	int end = 0;
 
-	/* Our own side shutting down ends every call at once. */
-	if (local == EKU_SHUTDOWN)
-		return -EKU_SHUTDOWN;
-	if (e->broken)
-		return -(int)(local ? local : e->broken);
-	tw = observe_tw(e);
-	e->seen_tw = tw;
-	seq = KUP_TW_SEQ(tw);
-	st = KUP_TW_STATE(tw);
 	if (st == KUP_ST_CLOSING)
 		end = EKU_CLOSED;
 	else if (st == KUP_ST_SHUTDOWN && e->lead == 1)
@@ -175,19 +190,31 @@ int kup_end_poll(struct kup_end *e)
 		return -EKU_NOTREADY;
 	if (seq != ready)
 		return violation(e, "sequence", tw);
-	if (e->have_turn)
-		return 0;
-	/* New turn: read the length once, bound it, keep our copy. */
-	len = kup_load_once(&e->peer->len);
-	if (len > e->cap)
-		return violation(e, "length", len);
-	e->rx_len = len;
-	e->have_turn = 1;
-	if (seq != 0) { /* seq 0 is the kern side's initial turn, not a message */
-		KUP_CNT_ADD(e, received, 1);
-		KUP_CNT_ADD(e, bytes_received, len);
+	return e->have_turn ? 0 : take_turn(e, tw);
+}
+
+int kup_end_poll(struct kup_end *e)
+{
+	uint32_t local = kup_load_once(&e->local);
+	uint32_t tw;
+
+	/* Our own side shutting down ends every call at once. */
+	if (local == EKU_SHUTDOWN)
+		return -EKU_SHUTDOWN;
+	if (e->broken)
+		return -(int)(local ? local : e->broken);
+	tw = observe_tw(e);
+	e->seen_tw = tw;
+	/* The hot path: the whole word compared with the two open turns it may be. */
+	if (!local) {
+		uint32_t ours = KUP_TW((e->tx_seq + e->lead) & KUP_SEQ_MASK, KUP_ST_OPEN);
+
+		if (tw == ours)
+			return e->have_turn ? 0 : take_turn(e, tw);
+		if (tw == ((ours - KUP_TW(1, 0)) & KUP_TW(KUP_SEQ_MASK, 0)))
+			return -EKU_NOTREADY; /* the peer's: one seq before ours, open */
 	}
-	return 0;
+	return poll_slow(e, local, tw);
 }
 
 #define KUP_INT64_MAX ((int64_t)(~(uint64_t)0 >> 1)) /* no INT64_MAX in every kernel */
@@ -208,6 +235,15 @@ int kup_end_wait(struct kup_end *e, int flags, int64_t timeout_ns)
 	r = kup_end_poll(e);
 	if (r != -EKU_NOTREADY || (flags & KUPC_NB))
 		return r;
+	/* The turn usually comes back within a round trip: look again before reading the clock. */
+	if (timeout_ns != 0 && (e->spin_ns != 0 || (flags & KUPC_POLL))) {
+		for (i = 0; i < 64; i++) {
+			kup_cpu_relax();
+			r = kup_end_poll(e);
+			if (r != -EKU_NOTREADY)
+				return r;
+		}
+	}
 	now = kup_now_ns();
 	deadline = deadline_after(now, timeout_ns);
 	spin_end = (flags & KUPC_POLL) ? -1 : deadline_after(now, e->spin_ns);
@@ -291,10 +327,37 @@ int kup_cond_wait(const struct kup_cond_ops *ops, void *arg, int flags, int64_t 
 	}
 }
 
-/* Hand the turn over with a message of len bytes already in e->tx. */
+/*
+ * Copy n <= KUP_INLINE bytes without a call: fixed-size moves the compiler
+ * turns into loads and stores (the last one overlapping), so a small
+ * message costs no library call on either side.  Reads only [0, n).
+ */
+static KUP_ALWAYS_INLINE void copy_small(uint8_t *d, const uint8_t *s, uint32_t n)
+{
+	uint32_t i;
+
+	if (n >= 8) {
+		for (i = 0; i + 8 < n; i += 8)
+			__builtin_memcpy(d + i, s + i, 8);
+		__builtin_memcpy(d + n - 8, s + n - 8, 8);
+	} else if (n >= 4) {
+		__builtin_memcpy(d, s, 4);
+		__builtin_memcpy(d + n - 4, s + n - 4, 4);
+	} else if (n) {
+		d[0] = s[0];
+		d[n / 2] = s[n / 2];
+		d[n - 1] = s[n - 1];
+	}
+}
+
+/*
+ * Hand the turn over with message len (KUP_LEN_INLINE | n: in our inl[],
+ * else n bytes in e->tx) written already.
+ */
 static void publish(struct kup_end *e, uint32_t len)
 {
 	kup_store_once(&e->mine->len, len);
+	len &= ~KUP_LEN_INLINE;
 	e->tx_seq = (e->tx_seq + 1) & KUP_SEQ_MASK;
 	e->have_turn = 0;
 	e->tx_open = 0;
@@ -318,8 +381,13 @@ int kup_end_send(struct kup_end *e, const void *data, size_t len, int flags, int
 	r = kup_end_wait(e, flags, timeout_ns);
 	if (r)
 		return r;
-	kup_memcpy(e->tx, data, len);
-	publish(e, (uint32_t)len);
+	if (len <= KUP_INLINE) {
+		copy_small(e->mine->inl, data, (uint32_t)len);
+		publish(e, KUP_LEN_INLINE | (uint32_t)len);
+	} else {
+		kup_memcpy(e->tx, data, len);
+		publish(e, (uint32_t)len);
+	}
 	return 0;
 }
 
@@ -329,8 +397,8 @@ int kup_end_pass(struct kup_end *e, int flags, int64_t timeout_ns)
 
 	if (r)
 		return r;
-	e->tx[0] = 0; /* the empty token reads as a zero byte too */
-	publish(e, 0);
+	e->mine->inl[0] = 0; /* the empty token reads as a zero byte too */
+	publish(e, KUP_LEN_INLINE);
 	return 0;
 }
 
@@ -346,12 +414,15 @@ int kup_end_recv(struct kup_end *e, int flags, int64_t timeout_ns, const void **
 		return r;
 	/* rx_len was read once and bounded in kup_end_poll: one bounded copy. */
 	if (copy) {
-		kup_memcpy(e->rx_copy, e->rx, e->rx_len);
+		if (e->rx_len <= KUP_INLINE)
+			copy_small(e->rx_copy, e->rx_at, e->rx_len);
+		else
+			kup_memcpy(e->rx_copy, e->rx_at, e->rx_len);
 		if (!e->rx_len)
 			e->rx_copy[0] = 0; /* an empty token reads as a zero byte here too */
 		*data = e->rx_copy;
 	} else {
-		*data = e->rx;
+		*data = e->rx_at;
 	}
 	*len = e->rx_len;
 	return 0;

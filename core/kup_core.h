@@ -29,6 +29,15 @@
 #define KUP_TRACE_PROTO(e, what, val) ((void)0) /* the peer broke the protocol */
 #endif
 
+/* For the few helpers of the hot path that must not cost a call (gcc and clang on every host). */
+#define KUP_ALWAYS_INLINE inline __attribute__((always_inline))
+/*
+ * On an API call of the message path: everything it calls is inlined into
+ * it where the compiler can see the callee (the libraries are built with
+ * LTO, so the host's enter and core's operation too), one function per call.
+ */
+#define KUP_HOT __attribute__((flatten))
+
 #define KUPC_NB   0x1 /* = KP_NB = KUP_NB */
 #define KUPC_POLL 0x2 /* = KP_POLL = KUP_POLL */
 
@@ -73,6 +82,7 @@ struct kup_end {
 	/* Protocol state, private to this side. */
 	uint32_t tx_seq;    /* messages we published */
 	uint32_t rx_len;    /* validated length of the message that gave us the turn */
+	const uint8_t *rx_at; /* where it is: the peer's inl[] or rx (set with rx_len) */
 	uint32_t state;     /* our published KUP_ST_* */
 	uint32_t wait_bits; /* our published wait word */
 	uint32_t have_turn; /* turn observed and not yet passed back */

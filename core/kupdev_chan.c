@@ -16,8 +16,8 @@
  * by chan_end only: the call may read it (a zero-copy receive passed to
  * kupdev_send_timed is the plain echo), so it stays until the call is done.
  */
-static int chan_begin(struct kupdev_softc *sc, int chan_id, int zc, struct kup_chan **chp,
-                      void **keep)
+static KUP_ALWAYS_INLINE int chan_begin(struct kupdev_softc *sc, int chan_id, int zc,
+                                        struct kup_chan **chp, void **keep)
 {
 	struct kup_chan *ch;
 	int r = kup_os_chan_enter(sc, chan_id, &ch);
@@ -41,8 +41,9 @@ static int chan_begin(struct kupdev_softc *sc, int chan_id, int zc, struct kup_c
 	return 0;
 }
 
-/* Leave: the caller's old loan, now that the call is done with it; the result for kupdev_last_error. */
-static int chan_end(struct kup_chan *ch, void *keep, int r)
+/* Leave: the caller's old loan, now that the call is done with it; the result for
+ * kupdev_last_error. */
+static KUP_ALWAYS_INLINE int chan_end(struct kup_chan *ch, void *keep, int r)
 {
 	if (keep)
 		kup_os_mem_put(ch, keep);
@@ -51,8 +52,8 @@ static int chan_end(struct kup_chan *ch, void *keep, int r)
 	return r;
 }
 
-KUP_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, size_t len,
-                              int flags, int64_t timeout_ns)
+KUP_HOT KUP_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data,
+                                      size_t len, int flags, int64_t timeout_ns)
 {
 	struct kup_chan *ch;
 	void *keep;
@@ -74,8 +75,8 @@ KUP_API int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int cha
 	return kupdev_send_timed(sc, chan_id, data, len, 0, KUP_FOREVER);
 }
 
-static int chan_recv(struct kupdev_softc *sc, int chan_id, const void **data, size_t *len,
-                     int flags, int64_t timeout_ns, int copy)
+KUP_HOT static int chan_recv(struct kupdev_softc *sc, int chan_id, const void **data, size_t *len,
+                             int flags, int64_t timeout_ns, int copy)
 {
 	struct kup_chan *ch;
 	void *keep;
@@ -97,8 +98,8 @@ static int chan_recv(struct kupdev_softc *sc, int chan_id, const void **data, si
 	return chan_end(ch, keep, r);
 }
 
-KUP_API int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len, int flags,
-                        int64_t timeout_ns)
+KUP_HOT KUP_API int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len,
+                                int flags, int64_t timeout_ns)
 {
 	const void *d = NULL;
 	int r;
@@ -112,8 +113,9 @@ KUP_API int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_
 	return r;
 }
 
-KUP_API int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id, const void **data,
-                                         size_t *len, int flags, int64_t timeout_ns)
+KUP_HOT KUP_API int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id,
+                                                 const void **data, size_t *len, int flags,
+                                                 int64_t timeout_ns)
 {
 	return chan_recv(sc, chan_id, data, len, flags, timeout_ns, 0);
 }
@@ -137,7 +139,8 @@ KUP_API void kupdev_unlock_channel(struct kupdev_softc *sc, int chan_id)
 	(void)chan_id;
 }
 
-KUP_API int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeout_ns)
+KUP_HOT KUP_API int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags,
+                                      int64_t timeout_ns)
 {
 	struct kup_chan *ch;
 	void *keep;
@@ -159,8 +162,8 @@ KUP_API void kupdev_pass(struct kupdev_softc *sc, int chan_id)
 	(void)kupdev_pass_timed(sc, chan_id, 0, KUP_FOREVER);
 }
 
-KUP_API int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, size_t *cap,
-                            int flags, int64_t timeout_ns)
+KUP_HOT KUP_API int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, size_t *cap,
+                                    int flags, int64_t timeout_ns)
 {
 	struct kup_chan *ch;
 	void *keep;
@@ -180,7 +183,7 @@ KUP_API int kupdev_send_buf(struct kupdev_softc *sc, int chan_id, void **buf, si
 	return chan_end(ch, keep, r);
 }
 
-KUP_API int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
+KUP_HOT KUP_API int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len)
 {
 	struct kup_chan *ch;
 	void *keep;

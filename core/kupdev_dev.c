@@ -70,7 +70,7 @@ static int dev_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_chan 
 	uint32_t id;
 	int r = kup_os_enter(sc);
 
-	if (r)
+	if (r < 0) /* 0 or -EKU_* (kup_os.h) */
 		return r;
 	if (chan_id < 0 || (uint32_t)chan_id >= KUP_DEV(sc)->chan_cnt) {
 		kup_os_leave(sc);

@@ -45,7 +45,7 @@
 #endif
 
 #define KUP_MAGIC        0x3150554bu /* "KUP1" little-endian */
-#define KUP_ABI_VERSION  1u
+#define KUP_ABI_VERSION  2u /* 2: small messages inline in the turn line */
 #define KUP_PAGE         4096u  /* layout unit; hosts with other page sizes refuse */
 #define KUP_CACHELINE    128u   /* two 64-byte lines: defeats adjacent-line prefetch */
 #define KUP_NAME_MAX     64u    /* device name bytes, including the NUL */
@@ -97,12 +97,23 @@
 #define KUP_WAIT_FD    2u /* user only: a readiness fd is armed (poll/kqueue) */
 #define KUP_WAIT_MASK  3u
 
-/* One side's words.  W: that side.  R: both. */
+/*
+ * Small messages travel in the turn's own cache line: a reader that sees
+ * the turn has the payload on the same line, and a round trip moves one
+ * line each way.  len says where message seq is: KUP_LEN_INLINE | n (n <=
+ * KUP_INLINE) in inl[], else n (<= capacity) bytes at the start of the
+ * side's data pages.
+ */
+#define KUP_INLINE     48u
+#define KUP_LEN_INLINE 0x80000000u
+
+/* One side's words, one 64-byte line.  W: that side.  R: both. */
 struct kup_side {
 	uint32_t tw;   /* seq << 2 | state; store-release after len and payload */
-	uint32_t len;  /* byte length of message number seq; <= capacity */
+	uint32_t len;  /* message seq: n, or KUP_LEN_INLINE | n (then in inl) */
 	uint32_t wait; /* KUP_WAIT_* bits */
 	uint32_t spare;
+	uint8_t inl[KUP_INLINE]; /* payload of an inline message */
 };
 
 /* Geometry.  W: kern, once, before the channel is handed out.  R: user. */
@@ -131,7 +142,7 @@ struct kup_uctl {
 	uint8_t pad0[KUP_PAGE - sizeof(struct kup_side)];
 };
 
-_Static_assert(sizeof(struct kup_side) == 16, "kup_side layout");
+_Static_assert(sizeof(struct kup_side) == 64, "kup_side is one 64-byte line");
 _Static_assert(sizeof(struct kup_hdr) == 32, "kup_hdr layout");
 _Static_assert(sizeof(struct kup_kctl) == KUP_PAGE, "kctl is one page");
 _Static_assert(sizeof(struct kup_uctl) == KUP_PAGE, "uctl is one page");

@@ -124,7 +124,9 @@ int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len, 
  * At most KUP_LOANS (8) threads hold such pointers into one channel at a
  * time; a zero-copy call beyond that returns -EKU_BUSY.
  *
- * Zero-copy receive of the bytes in the shared pages.  UNTRUSTED: the
+ * Zero-copy receive of the bytes in the shared pages (a message of at most
+ * KUP_INLINE bytes sent by copy is in the process's control line, a longer
+ * one in its data pages: the same lifetime either way).  UNTRUSTED: the
  * process can rewrite them while you read; copy and validate yourself.
  * *len was read once and is within the capacity.
  */

@@ -242,8 +242,16 @@ enum kp_kind { KP_KERNEL, KP_PROVIDER };
 
 static const struct kp_backend_ops *backend(enum kp_kind k, int *code)
 {
-	if (k == KP_PROVIDER)
+	if (k == KP_PROVIDER) {
+#ifdef KP_NO_PROVIDER
+		/* Built without the provider backend (FreeBSD: lib/kp_prov.c is
+		 * Linux-only): a provider device is one that does not exist. */
+		*code = -EKU_NOENT;
+		return NULL;
+#else
 		return &kp_prov_ops;
+#endif
+	}
 #ifdef KP_HAVE_KDEV
 	return &kp_kdev_ops;
 #else
@@ -572,7 +580,7 @@ static struct kp_chan *chan_get(void *h)
 
 #define KP_FLAGS (KP_NB | KP_POLL)
 
-KP_API void *kernproxy_receive_len(void *channel, size_t *len, int flags)
+KUP_HOT KP_API void *kernproxy_receive_len(void *channel, size_t *len, int flags)
 {
 	struct kp_chan *c = chan_get(channel);
 	const void *data;
@@ -596,7 +604,7 @@ KP_API void *kernproxy_receive(void *channel, int flags)
 	return kernproxy_receive_len(channel, NULL, flags);
 }
 
-KP_API int kernproxy_send(void *channel, void *data, size_t len, int flags)
+KUP_HOT KP_API int kernproxy_send(void *channel, void *data, size_t len, int flags)
 {
 	struct kp_chan *c = chan_get(channel);
 	int r;
@@ -609,7 +617,7 @@ KP_API int kernproxy_send(void *channel, void *data, size_t len, int flags)
 	return r ? chan_fail(c, r) : 0;
 }
 
-KP_API int kernproxy_pass(void *channel, int flags)
+KUP_HOT KP_API int kernproxy_pass(void *channel, int flags)
 {
 	struct kp_chan *c = chan_get(channel);
 	int r;
@@ -622,7 +630,7 @@ KP_API int kernproxy_pass(void *channel, int flags)
 	return r ? chan_fail(c, r) : 0;
 }
 
-KP_API void *kernproxy_send_buf(void *channel, size_t *cap, int flags)
+KUP_HOT KP_API void *kernproxy_send_buf(void *channel, size_t *cap, int flags)
 {
 	struct kp_chan *c = chan_get(channel);
 	void *buf;
@@ -641,7 +649,7 @@ KP_API void *kernproxy_send_buf(void *channel, size_t *cap, int flags)
 	return buf;
 }
 
-KP_API int kernproxy_send_commit(void *channel, size_t len)
+KUP_HOT KP_API int kernproxy_send_commit(void *channel, size_t len)
 {
 	struct kp_chan *c = chan_get(channel);
 	int r;

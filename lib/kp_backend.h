@@ -178,7 +178,9 @@ struct kp_backend_ops {
 #ifdef KP_HAVE_KDEV
 extern const struct kp_backend_ops kp_kdev_ops; /* kp_kdev.c */
 #endif
-extern const struct kp_backend_ops kp_prov_ops; /* kp_prov.c */
+#ifndef KP_NO_PROVIDER
+extern const struct kp_backend_ops kp_prov_ops; /* kp_prov.c; Linux only (futexes) */
+#endif
 
 /* errno -> negated EKU_* as described above (kp_api.c). */
 int kp_errno_to_eku(int err);

@@ -11,6 +11,10 @@ PKGDIR ?= $(LIBDIR)/pkgconfig
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS ?= -O2 -g
+# The libraries are optimised across their files (a kupdev_* call and the
+# core it runs are one function after inlining); fat objects keep the
+# static libraries usable by a link without LTO.  LIB_LTO= turns it off.
+LIB_LTO ?= -flto=auto -ffat-lto-objects
 KUP_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Iuspace -Ilib -Icore -Itests
 LDLIBS_THR := -lpthread
 

@@ -69,3 +69,12 @@ suite-freebsd-vm:
 demo: demo-freebsd-vm
 demo-freebsd-vm:
 	@B=$(B) tests/freebsd/vm/demo.sh
+
+# The BSD Makefiles (BSDmakefile, bsd/, kernel/freebsd) and the port
+# (ports/devel/kup): bmake with FreeBSD's share/mk, a cross build and a
+# staged install checked against pkg-plist (tests/freebsd/port.sh), where
+# the FreeBSD inputs exist; CI skips it.
+SUITES += freebsd-port
+.PHONY: suite-freebsd-port
+suite-freebsd-port:
+	@B=$(B) tests/freebsd/port.sh

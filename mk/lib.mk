@@ -17,11 +17,11 @@ LIBKUP_OBJ := $(patsubst %.c,$(B)/obj/libkup/%.o,$(LIBKUP_SRC))
 
 $(B)/obj/libkup/%.o: %.c $(LIBKUP_HDRS) mk/lib.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(KUP_CFLAGS) $(LIBKUP_CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+	$(CC) $(KUP_CFLAGS) $(LIBKUP_CPPFLAGS) $(CFLAGS) $(LIB_LTO) -fPIC -fvisibility=hidden -c $< -o $@
 
 $(LIBKUP_SOV): $(LIBKUP_OBJ) lib/libkup.map
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libkup.so.0 -Wl,--version-script=lib/libkup.map \
+	$(CC) $(CFLAGS) $(LIB_LTO) -shared -Wl,-soname,libkup.so.0 -Wl,--version-script=lib/libkup.map \
 		-Wl,--no-undefined $(LDFLAGS) $(LIBKUP_OBJ) -o $@ $(LDLIBS_THR)
 
 $(LIBKUP_SO): $(LIBKUP_SOV)

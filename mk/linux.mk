@@ -64,6 +64,18 @@ $(KUP_ECHO_KO): examples/echo/kup_echo.c kernel/linux/Kbuild.svc $(KUP_KO) $(LIN
 	$(call kup_kbuild,kup_echo,examples/echo/kup_echo.c,kernel/linux/Kbuild.svc,$(KUP_XSYMS) SVC_MOD=kup_echo SVC_SRC=kup_echo)
 kup-modules: $(KUP_TEST_KO) $(KUP_ECHO_KO)
 
+# make bench-vm's comparison modules (bench/vm): kupcmp.ko, the channels
+# people use today (read/write through a kernel thread, ioctl, generic
+# netlink; no kup.ko), and kupcmp_kup.ko, KUP's side of the comparison.
+KUPCMP_KO := $(LINUX_B)/kupcmp/kupcmp.ko
+KUPCMP_SRC := bench/vm/cmp_main.c bench/vm/cmp_chardev.c bench/vm/cmp_ioctl.c bench/vm/cmp_genl.c
+$(KUPCMP_KO): $(KUPCMP_SRC) bench/vm/cmp.h bench/vm/cmp_abi.h bench/vm/Kbuild.cmp $(KDIR_DEP)
+	$(call kup_kbuild,kupcmp,$(KUPCMP_SRC),bench/vm/Kbuild.cmp,)
+KUPCMP_KUP_KO := $(LINUX_B)/kupcmp_kup/kupcmp_kup.ko
+$(KUPCMP_KUP_KO): bench/vm/cmp_kup.c kernel/linux/Kbuild.svc $(KUP_KO) $(LINUX_HDRS)
+	$(call kup_kbuild,kupcmp_kup,bench/vm/cmp_kup.c,kernel/linux/Kbuild.svc,$(KUP_XSYMS) SVC_MOD=kupcmp_kup SVC_SRC=cmp_kup)
+kup-modules: $(KUPCMP_KO) $(KUPCMP_KUP_KO)
+
 # Test programs for the VM: static, since the busybox initramfs has no libc.
 VM_CFLAGS := $(KUP_CFLAGS) -O2 -g -static
 VMTEST := $(LINUX_B)/vm/vmtest
@@ -72,11 +84,11 @@ VM_ECHO_CLIENT := $(LINUX_B)/vm/echo_client
 # tests.mk is read after this file: name the integration sources here.
 VM_INTEG_SRC := $(sort $(wildcard tests/integ/*.c))
 VM_INTEG_HDRS := $(wildcard tests/integ/*.h) tests/kt.h tests/svc/kuptest_proto.h include/kup.h
-$(VMTEST): tests/vm/vmtest.c tests/vm/vm_proc.h $(CORE_SRC) uspace/kup_plat.c tests/kt.h core/kup_core.h include/kup_abi.h uspace/kup_plat.h
+$(VMTEST): tests/vm/vmtest.c tests/vm/vm_proc.h tests/vm/vm_chan.h $(CORE_SRC) uspace/kup_plat.c tests/kt.h core/kup_core.h include/kup_abi.h uspace/kup_plat.h
 	@mkdir -p $(dir $@)
 	$(CC) $(VM_CFLAGS) $(CORE_SRC) uspace/kup_plat.c tests/vm/vmtest.c -o $@
 VM_SOAK := $(LINUX_B)/vm/soak
-$(VM_SOAK): tests/vm/soak.c tests/vm/vm_proc.h $(CORE_SRC) uspace/kup_plat.c tests/kt.h core/kup_core.h include/kup_abi.h uspace/kup_plat.h
+$(VM_SOAK): tests/vm/soak.c tests/vm/vm_proc.h tests/vm/vm_chan.h $(CORE_SRC) uspace/kup_plat.c tests/kt.h core/kup_core.h include/kup_abi.h uspace/kup_plat.h
 	@mkdir -p $(dir $@)
 	$(CC) $(VM_CFLAGS) $(CORE_SRC) uspace/kup_plat.c tests/vm/soak.c -o $@ $(LDLIBS_THR)
 $(VM_INTEG): $(VM_INTEG_SRC) $(VM_INTEG_HDRS) $(LIBKUP_SRC) $(LIBKUP_HDRS)
@@ -91,13 +103,18 @@ VM_KUPCTL := $(LINUX_B)/vm/kupctl
 $(VM_KUPCTL): tools/kupctl.c uspace/kup_stat_read.h $(LIBKUP_SRC) $(LIBKUP_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(VM_CFLAGS) $(LIBKUP_CPPFLAGS) tools/kupctl.c $(LIBKUP_SRC) -o $@ $(LDLIBS_THR)
+# The guest side of make bench-vm (and its smoke in the VM suite).
+VM_BENCH := $(LINUX_B)/vm/bench_vm
+$(VM_BENCH): bench/vm/bench_vm.c bench/vm/cmp_abi.h $(LIBKUP_SRC) $(LIBKUP_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(VM_CFLAGS) $(LIBKUP_CPPFLAGS) -Ibench/vm $< $(LIBKUP_SRC) -o $@ $(LDLIBS_THR)
 
 # VM_KUP_KO: the kup.ko the guest loads, VM_SUITE_OUT: where suite-vm's logs
 # go (suite-deb runs suite-vm with the kup.ko DKMS built from kup-dkms).
 VM_KUP_KO ?= $(KUP_KO)
 VM_SUITE_OUT ?= $(VM_B)/suite
-VM_MODS := $(VM_KUP_KO) $(KUPVT_KO) $(KUP_TEST_KO) $(KUP_ECHO_KO)
-VM_PROGS := $(VMTEST) $(VM_INTEG) $(VM_ECHO_CLIENT) $(VM_SOAK) $(VM_KUPCTL)
+VM_MODS := $(VM_KUP_KO) $(KUPVT_KO) $(KUP_TEST_KO) $(KUP_ECHO_KO) $(KUPCMP_KO) $(KUPCMP_KUP_KO)
+VM_PROGS := $(VMTEST) $(VM_INTEG) $(VM_ECHO_CLIENT) $(VM_SOAK) $(VM_BENCH) $(VM_KUPCTL)
 VM_ARGS := $(foreach m,$(VM_MODS),-m $(m)) $(foreach p,$(VM_PROGS),-f $(p)) \
 	-f tests/vm/guest-suite.sh:/bin/guest-suite.sh
 

@@ -13,7 +13,7 @@ KUPDEV_OBJ := $(patsubst %.c,$(B)/obj/kupdev/%.o,$(KUPDEV_SRC))
 
 $(B)/obj/kupdev/%.o: %.c $(KUPDEV_HDRS) mk/provider.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(KUP_CFLAGS) $(KUPDEV_CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+	$(CC) $(KUP_CFLAGS) $(KUPDEV_CPPFLAGS) $(CFLAGS) $(LIB_LTO) -fPIC -fvisibility=hidden -c $< -o $@
 
 # The version script comes from the one list of exported symbols, core/kup_syms.h.
 KUPDEV_MAP := $(B)/obj/kupdev/libkupdev.map
@@ -25,7 +25,7 @@ $(KUPDEV_MAP): core/kup_syms.h mk/provider.mk
 
 $(KUPDEV_SOV): $(KUPDEV_OBJ) $(KUPDEV_MAP)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libkupdev.so.0 -Wl,--version-script=$(KUPDEV_MAP) \
+	$(CC) $(CFLAGS) $(LIB_LTO) -shared -Wl,-soname,libkupdev.so.0 -Wl,--version-script=$(KUPDEV_MAP) \
 		-Wl,--no-undefined $(LDFLAGS) $(KUPDEV_OBJ) -o $@ $(LDLIBS_THR)
 
 $(KUPDEV_SO): $(KUPDEV_SOV)

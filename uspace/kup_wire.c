@@ -120,6 +120,12 @@ ssize_t kw_recv(int sock, struct kw_msg *m, int *fds, int max_fd, int *nfd, int 
 			close(fds[--got]);
 		n = -EMFILE;
 	}
+	if (n > 0 && (mh.msg_flags & MSG_TRUNC)) {
+		/* Longer than any message: what arrived is a prefix, malformed whatever it says. */
+		while (got > 0)
+			close(fds[--got]);
+		n = (ssize_t)sizeof(*m) + 1;
+	}
 	if (nfd)
 		*nfd = got;
 	return n;

@@ -88,7 +88,9 @@ int kw_send(int sock, const struct kw_msg *m, const int *fds, int nfd, int dontw
  * Receive one message.  Attached fds are stored in fds[0..*nfd) (up to
  * max_fd; extra fds are closed; fds get O_CLOEXEC).  Returns the byte
  * count (0 on EOF), or -errno (-EMFILE: sent descriptors could not be
- * installed).  Wake bytes come out as 1-byte messages.
+ * installed).  Wake bytes come out as 1-byte messages.  A message longer
+ * than struct kw_msg comes out as sizeof(*m) + 1 bytes, its fds closed:
+ * malformed to every caller, never its truncated prefix.
  */
 ssize_t kw_recv(int sock, struct kw_msg *m, int *fds, int max_fd, int *nfd, int dontwait);
 

@@ -48,7 +48,7 @@ static struct kup_end fc_e;
 
 /* The reference: what the kern side should believe. */
 static struct {
-	uint32_t seq, state, local, broken, have_turn, rx_len, tx_open;
+	uint32_t seq, state, local, broken, have_turn, rx_len, rx_inline, tx_open;
 } ref;
 
 static struct fz_in *fc_in; /* the script, for the sleep callback */
@@ -135,7 +135,9 @@ static int ref_poll(void)
 	if (ref.have_turn)
 		return 0;
 	len = FC_U->u.len;
-	if (len > FC_CAP)
+	ref.rx_inline = !!(len & KUP_LEN_INLINE);
+	len &= ~KUP_LEN_INLINE;
+	if (len > (ref.rx_inline ? KUP_INLINE : FC_CAP))
 		goto bad;
 	ref.rx_len = len;
 	ref.have_turn = 1;
@@ -152,7 +154,7 @@ static void ref_publish(uint32_t len)
 	ref.seq = (ref.seq + 1) & KUP_SEQ_MASK;
 	ref.have_turn = 0;
 	ref.tx_open = 0;
-	FZ_CHECK(FC_K->k.len == len, "published len %u, sent %u", FC_K->k.len, len);
+	FZ_CHECK(FC_K->k.len == len, "published len 0x%x, want 0x%x", FC_K->k.len, len);
 }
 
 /* After every kern call: what the kern side may and may not have touched. */
@@ -164,7 +166,9 @@ static void fc_invariants(void)
 	FZ_CHECK(memcmp(&FC_K->hdr, &fc_hdr, sizeof(fc_hdr)) == 0, "the header changed");
 	FZ_CHECK(KUP_TW_SEQ(tw) == ref.seq && KUP_TW_STATE(tw) == ref.state,
 	         "k.tw 0x%x, want seq %u state %u", tw, ref.seq, ref.state);
-	FZ_CHECK(FC_K->k.len <= FC_CAP, "k.len %u", FC_K->k.len);
+	FZ_CHECK((FC_K->k.len & KUP_LEN_INLINE) ? (FC_K->k.len & ~KUP_LEN_INLINE) <= KUP_INLINE
+	                                         : FC_K->k.len <= FC_CAP,
+	         "k.len 0x%x", FC_K->k.len);
 	FZ_CHECK(!(FC_K->k.wait & ~KUP_WAIT_MASK), "k.wait 0x%x", FC_K->k.wait);
 	FZ_CHECK(!fc_e.broken == !ref.broken, "broken %u, want %u", fc_e.broken, ref.broken);
 }
@@ -172,7 +176,7 @@ static void fc_invariants(void)
 /* A received message: bounded, where it should be, and the copy is the message. */
 static void fc_check_rx(const void *data, uint32_t len, int copy)
 {
-	const uint8_t *rx = fc_ublock + KUP_PAGE;
+	const uint8_t *rx = ref.rx_inline ? FC_U->u.inl : fc_ublock + KUP_PAGE;
 
 	FZ_CHECK(len <= FC_CAP && len == ref.rx_len, "received %u bytes, want %u", len, ref.rx_len);
 	if (copy) {
@@ -248,6 +252,7 @@ static void fc_after_wait(int r, uint32_t local_before)
 	if (r == 0 && !ref.have_turn) {
 		ref.have_turn = 1;
 		ref.rx_len = fc_e.rx_len;
+		ref.rx_inline = fc_e.rx_at != fc_e.rx;
 	}
 }
 
@@ -279,8 +284,9 @@ static void fc_kern_step(struct fz_in *in, uint8_t op)
 		r = kup_end_send(&fc_e, fc_src, n, KUPC_NB, 0);
 		FZ_CHECK(r == want, "send %zu: %d, want %d", n, r, want);
 		if (!r) {
-			ref_publish((uint32_t)n);
-			FZ_CHECK(memcmp(fc_kblock + KUP_PAGE, fc_src, n) == 0, "sent bytes differ");
+			ref_publish(n <= KUP_INLINE ? KUP_LEN_INLINE | (uint32_t)n : (uint32_t)n);
+			FZ_CHECK(memcmp(n <= KUP_INLINE ? FC_K->k.inl : fc_kblock + KUP_PAGE, fc_src, n) == 0,
+			         "sent bytes differ");
 		}
 		break;
 	case 11: /* pass */
@@ -288,8 +294,8 @@ static void fc_kern_step(struct fz_in *in, uint8_t op)
 		r = kup_end_pass(&fc_e, KUPC_NB, 0);
 		FZ_CHECK(r == want, "pass %d, want %d", r, want);
 		if (!r) {
-			ref_publish(0);
-			FZ_CHECK(fc_kblock[KUP_PAGE] == 0, "empty token's byte");
+			ref_publish(KUP_LEN_INLINE);
+			FZ_CHECK(FC_K->k.inl[0] == 0, "empty token's byte");
 		}
 		break;
 	case 12: /* txbuf */

@@ -328,9 +328,11 @@ static int fw_expect(const struct fw_conn *f, const uint8_t *buf, size_t len, in
 {
 	if (f->kind == FK_CHAN)
 		return len == 0 ? EX_DROP : EX_NONE; /* an empty datagram reads as EOF */
-	if (len < FW_MSG || nfd > 4)                 /* kw_recv takes 4 descriptors: -EMFILE */
+	/* Not exactly one message (a longer one arrives truncated: malformed), or
+	 * more descriptors than kw_recv takes (-EMFILE). */
+	if (len != FW_MSG || nfd > 4)
 		return EX_DROP;
-	memcpy(m, buf, FW_MSG); /* a longer datagram: the provider reads this much */
+	memcpy(m, buf, FW_MSG);
 	if (m->magic != KW_MAGIC)
 		return EX_DROP;
 	if (m->type == KW_INFO)

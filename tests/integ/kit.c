@@ -277,19 +277,26 @@ void kit_echo(void *ch, size_t len, uint32_t seed)
 	free(buf);
 }
 
+/*
+ * The mapping a receive pointer points into: the kern control page's inline
+ * payload (a small message, ABI 2: inside the first page) or the start of
+ * the kern-to-user data (page aligned, one page in).
+ */
+static uint8_t *kit_map_base(const void *rx_data)
+{
+	uintptr_t a = (uintptr_t)rx_data;
+
+	return (uint8_t *)(a % KUP_PAGE ? a - a % KUP_PAGE : a - KUP_OFF_K2U(0));
+}
+
 struct kup_uctl *kit_uctl(const void *rx_data, size_t size)
 {
-	/* The receive pointer is the kern-to-user data area: one page into the mapping. */
-	uint8_t *base = (uint8_t *)rx_data - KUP_OFF_K2U(size);
-
-	return (struct kup_uctl *)(base + KUP_OFF_UCTL(size));
+	return (struct kup_uctl *)(kit_map_base(rx_data) + KUP_OFF_UCTL(size));
 }
 
 const struct kup_kctl *kit_kctl(const void *rx_data, size_t size)
 {
-	const uint8_t *base = (const uint8_t *)rx_data - KUP_OFF_K2U(size);
-
-	return (const struct kup_kctl *)(base + KUP_OFF_KCTL(size));
+	return (const struct kup_kctl *)(kit_map_base(rx_data) + KUP_OFF_KCTL(size));
 }
 
 long kit_tid(void)

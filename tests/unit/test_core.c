@@ -164,6 +164,7 @@ KT_TEST(pass_is_an_empty_token)
 	uint32_t len = 7;
 
 	memset((char *)p->kblock + KUP_PAGE, 0x55, 16);
+	memset(kctl(p)->k.inl, 0x55, KUP_INLINE);
 	KT_EQ(kup_end_pass(&p->k, KUPC_NB, 0), 0);
 	KT_EQ(kup_end_recv(&p->u, KUPC_NB, 0, &d, &len, 0), 0);
 	KT_EQ(len, 0);
@@ -199,6 +200,96 @@ KT_TEST(zero_copy_send_commit)
 	KT_EQ(kup_end_recv(&p->u, KUPC_NB, 0, &d, &len, 0), 0);
 	KT_EQ(len, 5);
 	KT_ASSERT(memcmp(d, "hello", 5) == 0);
+}
+
+/* ABI 2: up to KUP_INLINE bytes travel in the turn's own line, more in the data pages. */
+KT_TEST(small_messages_travel_inline)
+{
+	struct pair *p = pair_new();
+	uint8_t big[KUP_INLINE + 1];
+	const void *d;
+	uint32_t len;
+
+	KT_EQ(sizeof(struct kup_side), 64);
+	KT_EQ(offsetof(struct kup_kctl, k.inl) / 64, offsetof(struct kup_kctl, k.tw) / 64);
+	memset(big, 'b', sizeof(big));
+	KT_EQ(kup_end_send(&p->k, big, KUP_INLINE, KUPC_NB, 0), 0);
+	KT_EQ(kctl(p)->k.len, KUP_LEN_INLINE | KUP_INLINE);
+	KT_EQ(((const uint8_t *)p->kblock)[KUP_PAGE], 0); /* the data page is untouched */
+	KT_EQ(kup_end_recv(&p->u, KUPC_NB, 0, &d, &len, 0), 0);
+	KT_EQ(len, KUP_INLINE);
+	KT_ASSERT(d == kctl(p)->k.inl); /* zero-copy: the turn's own line */
+	KT_ASSERT(memcmp(d, big, KUP_INLINE) == 0);
+	/* One byte more goes to the data pages. */
+	KT_EQ(kup_end_send(&p->u, big, sizeof(big), KUPC_NB, 0), 0);
+	KT_EQ(uctl(p)->u.len, sizeof(big));
+	KT_EQ(kup_end_recv(&p->k, KUPC_NB, 0, &d, &len, 0), 0);
+	KT_ASSERT(d == (const uint8_t *)p->ublock + KUP_PAGE);
+	KT_EQ(len, sizeof(big));
+	/* The kern side's copy receive copies from wherever the message is. */
+	KT_EQ(kup_end_send(&p->k, "ping", 4, KUPC_NB, 0), 0);
+	KT_EQ(kup_end_send(&p->u, "pong", 4, KUPC_NB, 0), 0);
+	KT_EQ(kup_end_recv(&p->k, KUPC_NB, 0, &d, &len, 1), 0);
+	KT_ASSERT(d == p->copy);
+	KT_EQ(len, 4);
+	KT_ASSERT(memcmp(d, "pong", 4) == 0);
+	/* A small commit stays where send_buf handed the buffer: the data pages. */
+	void *buf;
+	uint32_t cap;
+	KT_EQ(kup_end_txbuf(&p->k, KUPC_NB, 0, &buf, &cap), 0);
+	memcpy(buf, "zc", 2);
+	KT_EQ(kup_end_commit(&p->k, 2), 0);
+	KT_EQ(kctl(p)->k.len, 2);
+	KT_EQ(kup_end_recv(&p->u, KUPC_NB, 0, &d, &len, 0), 0);
+	KT_ASSERT(d == (const uint8_t *)p->kblock + KUP_PAGE);
+	KT_ASSERT(memcmp(d, "zc", 2) == 0);
+}
+
+/* Every inline length, both ways, through the call-free small copy: exact bytes, nothing beyond. */
+KT_TEST(every_inline_length_copies_exactly)
+{
+	struct pair *p = pair_new();
+	uint8_t msg[KUP_INLINE + 8];
+	const void *d;
+	uint32_t n, len, i;
+
+	for (n = 0; n <= KUP_INLINE; n++) {
+		for (i = 0; i < sizeof(msg); i++)
+			msg[i] = (uint8_t)(n * 7 + i * 13 + 1);
+		KT_EQ(kup_end_send(&p->k, msg, n, KUPC_NB, 0), 0);
+		KT_EQ(kup_end_recv(&p->u, KUPC_NB, 0, &d, &len, 0), 0);
+		KT_EQ(len, n);
+		KT_ASSERT(memcmp(d, msg, n) == 0);
+		memset(p->copy, 0xee, sizeof(p->copy));
+		KT_EQ(kup_end_send(&p->u, msg, n, KUPC_NB, 0), 0);
+		KT_EQ(kup_end_recv(&p->k, KUPC_NB, 0, &d, &len, 1), 0);
+		KT_ASSERT(d == p->copy);
+		KT_EQ(len, n);
+		KT_ASSERT(memcmp(d, msg, n) == 0);
+		KT_EQ(p->copy[n + (n == 0)], 0xee); /* nothing written past the message */
+	}
+}
+
+KT_TEST(kern_rejects_inline_length_beyond_the_line)
+{
+	struct pair *p = pair_new();
+	const void *d;
+	uint32_t len;
+
+	KT_EQ(kup_end_pass(&p->k, KUPC_NB, 0), 0);
+	uctl(p)->u.len = KUP_LEN_INLINE | (KUP_INLINE + 1);
+	uctl(p)->u.tw = KUP_TW(1, KUP_ST_OPEN);
+	KT_EQ(kup_end_recv(&p->k, KUPC_NB, 0, &d, &len, 1), -EKU_PROTO);
+	KT_EQ(p->k.cnt.proto_errors, 1);
+	/* Exactly a line is fine. */
+	p = pair_new();
+	KT_EQ(kup_end_pass(&p->k, KUPC_NB, 0), 0);
+	memset(uctl(p)->u.inl, 'i', KUP_INLINE);
+	uctl(p)->u.len = KUP_LEN_INLINE | KUP_INLINE;
+	uctl(p)->u.tw = KUP_TW(1, KUP_ST_OPEN);
+	KT_EQ(kup_end_recv(&p->k, KUPC_NB, 0, &d, &len, 1), 0);
+	KT_EQ(len, KUP_INLINE);
+	KT_EQ(((const uint8_t *)d)[KUP_INLINE - 1], 'i');
 }
 
 KT_TEST(kern_rejects_length_beyond_capacity)

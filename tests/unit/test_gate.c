@@ -12,10 +12,14 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 
 #include "kt.h"
 #include "kpv.h"
+#include "kup_wire.h"
 #include "kup.h"
 #include "kupdev.h"
 
@@ -752,6 +756,53 @@ KT_TEST(create_attr_refuses_more_than_permission_bits)
 	KT_EQ(kupdev_last_error(NULL, 0), EKU_INVAL);
 	KT_ASSERT(kupdev_create_attr(name, 0, 1, NULL) == NULL);
 	KT_EQ(kupdev_last_error(NULL, 0), EKU_BADSIZE);
+}
+
+/*
+ * A request longer than struct kw_msg reaches the provider truncated
+ * (SOCK_SEQPACKET keeps only what fits): it must be dropped as malformed,
+ * not answered as if its first bytes were the whole request.
+ */
+KT_TEST(oversized_request_is_refused_not_truncated)
+{
+	char dir[] = "/tmp/kt_wire_XXXXXX", name[64];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct kupdev_softc *sc;
+	struct kw_msg req[2], rep;
+	struct pollfd pf;
+	const char *old = getenv("KUP_RUNTIME_DIR");
+	char *saved = old ? strdup(old) : NULL;
+	int fd;
+
+	KT_ASSERT(mkdtemp(dir));
+	KT_EQ(setenv("KUP_RUNTIME_DIR", dir, 1), 0);
+	snprintf(name, sizeof(name), "kt_wire_%d", (int)getpid());
+	sc = kupdev_create(name, 1, 1);
+	KT_ASSERT(sc);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	KT_ASSERT(fd >= 0);
+	KT_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	/* A well-formed KW_INFO request, followed by as many bytes again. */
+	memset(req, 0, sizeof(req));
+	req[0].magic = KW_MAGIC;
+	req[0].type = KW_INFO;
+	req[0].abi = KUP_ABI_VERSION;
+	KT_EQ(send(fd, req, sizeof(req), MSG_NOSIGNAL), (ssize_t)sizeof(req));
+	pf.fd = fd;
+	pf.events = POLLIN;
+	KT_EQ(poll(&pf, 1, 5000), 1);
+	/* Dropped: end of file (or a reset), never an INFO reply. */
+	KT_ASSERT(recv(fd, &rep, sizeof(rep), 0) <= 0);
+	close(fd);
+	KT_EQ(kupdev_unload(sc), 0);
+	if (saved) {
+		setenv("KUP_RUNTIME_DIR", saved, 1);
+		free(saved);
+	} else {
+		unsetenv("KUP_RUNTIME_DIR");
+	}
+	rmdir(dir);
 }
 
 KT_MAIN()

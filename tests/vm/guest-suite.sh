@@ -131,6 +131,13 @@ trace_echo() {
 }
 step "tracefs lists kup.ko's eight events" trace_setup
 step "trace of the echo client: attach, send/receive pairs, detach, unload; counts match" trace_echo
+# make bench-vm's modules, so they cannot rot: every mechanism echoes the right bytes.
+step "insmod kupcmp.ko" insmod /mod/kupcmp.ko
+step "insmod kupcmp_kup.ko" insmod /mod/kupcmp_kup.ko
+echo "# --- bench_vm --smoke: the echo over KUP, read/write, ioctl and generic netlink"
+suite bench_vm_smoke env KUP_BACKEND=kernel bench_vm --smoke
+step "rmmod kupcmp_kup" rmmod kupcmp_kup
+step "rmmod kupcmp" rmmod kupcmp
 
 # The soak's short run: kupvt is unloaded and loaded again (without leak=1)
 # on the way; kupvt_leak, shut down at the first unload, stays.

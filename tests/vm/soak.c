@@ -46,6 +46,7 @@
 
 #include "kt.h"
 #include "kup_core.h"
+#include "vm_chan.h"
 
 #define SECOND   1000000000LL
 #define MS       1000000LL
@@ -124,32 +125,14 @@ struct vt {
 	struct kup_end e;
 };
 
-static int vt_sleep(struct kup_end *e, const uint32_t *peer_tw, uint32_t seen, int64_t t)
+static int vt_sleep(struct kup_end *e, const uint32_t *peer_tw, uint32_t seen, int64_t tmo)
 {
-	struct vt *v = e->host;
-	struct kup_ioc_wait w = {.seen = seen, .timeout_ns = t};
-
-	if (ioctl(v->fd, KUP_IOC_WAIT, &w) == 0)
-		return 0;
-	switch (errno) {
-	case ETIMEDOUT:
-		return -EKU_TIMEDOUT;
-	case EINTR:
-		return -EKU_INTR;
-	case ESHUTDOWN:
-		return -EKU_SHUTDOWN;
-	case ENOTCONN:
-		return -EKU_CLOSED;
-	default:
-		return -EKU_SYS;
-	}
+	return vm_ioc_sleep(((struct vt *)e->host)->fd, seen, tmo);
 }
 
 static void vt_wake(struct kup_end *e, uint32_t bits)
 {
-	struct vt *v = e->host;
-
-	(void)ioctl(v->fd, KUP_IOC_WAKE);
+	vm_ioc_wake(((struct vt *)e->host)->fd);
 }
 
 static const struct kup_host_ops vt_ops = {.sleep = vt_sleep, .wake = vt_wake};

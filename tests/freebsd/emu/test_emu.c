@@ -870,7 +870,7 @@ KT_TEST(unload_wakes_every_waiter_and_mappings_outlive_it)
 	struct kupsvc_thread *tr, *tw;
 	struct user u, v;
 	struct uwait w = {.u = &u, .r = 1};
-	struct kup_ioc_wait nw;
+	struct kup_ioc_wait nw = {0};
 	struct kup_ioc_info info;
 	struct knote kn;
 	struct kemu_file *dh;
