@@ -159,6 +159,10 @@ extern size_t bench_nsizes, tput_nsizes;
 void refs_run(void);
 void refs_link(void); /* after all parts: reference the references */
 void kup_run(void);
+/* Part "stream" (stream.c): stream channels against a bare ring, ping-pong and memcpy. */
+void stream_all(void);
+/* Messages per second one way over a ping-pong channel (adaptive; 0 on failure). */
+double kup_pingpong_rate(size_t size);
 int kup_wants(const char *part); /* --only selects part */
 
 /* Single references, for interleaved (paired) measurement. */

@@ -1019,6 +1019,17 @@ static void idle_all(void)
 	kdev_close(&d, c);
 }
 
+double kup_pingpong_rate(size_t size)
+{
+	struct kctx c[MAXCH];
+	struct pp_result r[MAXCH];
+
+	/* One message per round trip: the user sends, the kern side passes back. */
+	if (kup_tput1(K_U2K, size, 0, r, c) || !r[0].ok || r[0].median <= 0)
+		return 0;
+	return 1e9 / r[0].median;
+}
+
 int kup_wants(const char *part)
 {
 	return !cfg.only || bench_in_list(cfg.only, part);
@@ -1051,4 +1062,6 @@ void kup_run(void)
 		sendcost_all();
 	if (kup_wants("idle"))
 		idle_all();
+	if (kup_wants("stream"))
+		stream_all();
 }

@@ -9,7 +9,7 @@
  *                 [--remote NAME] [--json-stdout] [--tag TEXT]
  * --remote NAME: the kern side is an echo service already running (e.g.
  * kup_echo.ko: greets, then echoes every message); only round trips.
- * PARTS: comma-separated KUP parts: rtt, multi, tput, sendcost, idle.
+ * PARTS: comma-separated KUP parts: rtt, multi, tput, sendcost, idle, stream.
  * MODES: round-trip modes: poll, block, adaptive.
  * --rounds N: round trips take N interleaved rounds of MS / N each (default:
  * blocks of about 4 ms, at least 8 rounds).
@@ -42,7 +42,7 @@ static void usage(void)
 	fprintf(stderr, "usage: kupbench [--quick] [--refs-only | --kup-only] [--only PARTS] "
 	                "[--modes MODES] [--time MS] [--rounds N] [--sizes N,N,...] [--cpus A,B]\n"
 	                "                [--out DIR] [--remote NAME] [--json-stdout] [--tag TEXT]\n"
-	                "PARTS: rtt,multi,tput,sendcost,idle (KUP parts to run)\n"
+	                "PARTS: rtt,multi,tput,sendcost,idle,stream (KUP parts to run)\n"
 	                "MODES: poll,block,adaptive (round-trip modes)\n");
 	exit(2);
 }

@@ -8,7 +8,7 @@
  *   O3 announce_wait   our wait bits, then a full fence, then re-check tw
  *   O4 peer_wait_bits  after O1, a full fence, then read the peer's wait bits
  */
-#include "kup_core.h"
+#include "kup_stream.h"
 
 /* Counters have one writer (the end's caller) and readers anywhere (kupdev_stats): untorn stores.
  */
@@ -41,9 +41,15 @@ static uint32_t peer_wait_bits(const struct kup_end *e)
 	return kup_load_once(&e->peer->wait) & KUP_WAIT_MASK;
 }
 
+/* A stream peer announces its waits in its stream words (closing must find them too). */
+static uint32_t peer_stream_bits(const struct kup_end *e)
+{
+	return e->stream ? kup_load_once(&e->speer->wait) & KUP_WAIT_MASK : 0;
+}
+
 static void wake_peer(struct kup_end *e)
 {
-	uint32_t bits = peer_wait_bits(e);
+	uint32_t bits = peer_wait_bits(e) | peer_stream_bits(e);
 
 	if (bits) {
 		KUP_CNT_ADD(e, wakeups, 1);
@@ -51,7 +57,7 @@ static void wake_peer(struct kup_end *e)
 	}
 }
 
-static int violation(struct kup_end *e, const char *what, uint32_t val)
+int kup_end_violation(struct kup_end *e, const char *what, uint32_t val)
 {
 	e->broken = EKU_PROTO;
 	KUP_CNT_ADD(e, proto_errors, 1);
@@ -62,6 +68,18 @@ static int violation(struct kup_end *e, const char *what, uint32_t val)
 	if (e->lead == 0 && e->state == KUP_ST_OPEN)
 		kup_end_close(e, KUP_ST_CLOSING);
 	return -EKU_PROTO;
+}
+
+static int violation(struct kup_end *e, const char *what, uint32_t val)
+{
+	return kup_end_violation(e, what, val);
+}
+
+void kup_chan_set_mode(void *kblock, uint32_t attach_flags)
+{
+	struct kup_kctl *kc = kblock;
+
+	kc->hdr.flags = (attach_flags & KUP_ATTACH_STREAM) ? KUP_HDR_STREAM : 0;
 }
 
 void kup_chan_format(void *kblock, void *ublock, uint32_t size, uint32_t chan, uint32_t chan_cnt)
@@ -116,6 +134,16 @@ void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint3
 	e->host = host;
 	e->spin_ns = KUP_DEFAULT_SPIN_NS;
 	e->state = KUP_ST_OPEN;
+	/* The kern block is the kern side's: its flags are trusted on both sides. */
+	e->stream = kup_load_once(&kc->hdr.flags) & KUP_HDR_STREAM;
+	e->ring = KUP_STREAM_RING(e->cap);
+	if (side == KUP_SIDE_KERN) {
+		e->smine = &kc->s;
+		e->speer = &uc->s;
+	} else {
+		e->smine = &uc->s;
+		e->speer = &kc->s;
+	}
 	if (side == KUP_SIDE_KERN) {
 		e->lead = 0;
 		e->mine = &kc->k;
@@ -201,8 +229,9 @@ int kup_end_poll(struct kup_end *e)
 	/* Our own side shutting down ends every call at once. */
 	if (local == EKU_SHUTDOWN)
 		return -EKU_SHUTDOWN;
-	if (e->broken)
-		return -(int)(local ? local : e->broken);
+	/* One test for the two rare cases: a stream channel has no turn (kup_stream_*). */
+	if (e->broken | e->stream)
+		return e->stream ? -EKU_INVAL : -(int)(local ? local : e->broken);
 	tw = observe_tw(e);
 	e->seen_tw = tw;
 	/* The hot path: the whole word compared with the two open turns it may be. */
@@ -475,6 +504,8 @@ int kup_user_ready(const void *kblock, const void *ublock)
 	uint32_t ktw = kup_load_acquire(&((const struct kup_kctl *)kblock)->k.tw);
 	uint32_t utw = kup_load_once(&((const struct kup_uctl *)ublock)->u.tw);
 
+	if (kup_load_once(&((const struct kup_kctl *)kblock)->hdr.flags) & KUP_HDR_STREAM)
+		return kup_stream_user_ready(kblock, ublock);
 	if (KUP_TW_STATE(ktw) != KUP_ST_OPEN || KUP_TW_STATE(utw) != KUP_ST_OPEN)
 		return -1;
 	/* The user's turn, as kup_end_poll decides it: kern seq == user seq + 1. */
@@ -483,11 +514,17 @@ int kup_user_ready(const void *kblock, const void *ublock)
 
 int kup_end_arm(struct kup_end *e, uint32_t bits)
 {
+	if (e->stream)
+		return kup_stream_arm(e, KUP_SW_RECV, 0);
 	announce_wait(e, e->wait_bits | bits);
 	return kup_end_poll(e) == -EKU_NOTREADY ? 0 : 1;
 }
 
 void kup_end_disarm(struct kup_end *e, uint32_t bits)
 {
+	if (e->stream) {
+		kup_stream_disarm(e);
+		return;
+	}
 	announce_wait(e, e->wait_bits & ~bits);
 }

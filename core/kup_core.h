@@ -91,7 +91,21 @@ struct kup_end {
 	uint32_t seen_tw;   /* the peer's tw as the last poll read it */
 	uint32_t broken;    /* sticky EKU_PROTO once the peer broke the protocol */
 	uint32_t local;     /* host event: 0, EKU_CLOSED or EKU_SHUTDOWN (any thread) */
-	struct kup_counters cnt; /* last: kup_end_init keeps it (see there) */
+
+	/* Streaming (kup_stream.c): set by kup_end_init from the kern block's flags. */
+	uint32_t stream;                     /* KUP_HDR_STREAM: a stream attach */
+	uint32_t ring;                       /* ring bytes per direction (a power of two) */
+	struct kup_stream_side *smine;       /* shared: our stream words */
+	const struct kup_stream_side *speer; /* shared: the peer's, untrusted on the kern side */
+	uint32_t s_prod;                     /* bytes we produced into our ring */
+	uint32_t s_cons;                     /* bytes we consumed from the peer's ring */
+	uint32_t s_peer_cons;                /* the peer's cons as we last read and checked it */
+	uint32_t s_gen;                      /* our wait announcements so far */
+	uint32_t s_arm;                      /* readiness-fd bits kept in our wait word */
+	uint32_t s_need;                     /* with KUP_SW_SEND in s_arm: room wanted */
+	uint32_t s_rang;                     /* the peer's wait word we last rang for */
+	uint32_t s_rang_ok;                  /* s_rang is valid */
+	struct kup_counters cnt;             /* last: kup_end_init keeps it (see there) */
 };
 
 /* Kern side: write a fresh channel's control pages (data pages must be zero). */
@@ -108,7 +122,13 @@ int kup_chan_check(const void *kblock, uint32_t size, uint32_t chan);
 void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint32_t size,
                   const struct kup_host_ops *ops, void *host);
 
-/* 0 when we hold the turn, -EKU_NOTREADY when the peer does, else -EKU_*. */
+/* Kern side's host, at attach: record the attach's mode (KUP_ATTACH_* flags) in the kern block. */
+void kup_chan_set_mode(void *kblock, uint32_t attach_flags);
+/* The peer broke the protocol: mark the end broken, count it, close a kern end.  -EKU_PROTO. */
+int kup_end_violation(struct kup_end *e, const char *what, uint32_t val);
+
+/* 0 when we hold the turn, -EKU_NOTREADY when the peer does, else -EKU_*.
+ * On a stream end every turn call gives -EKU_INVAL. */
 int kup_end_poll(struct kup_end *e);
 /* kup_end_poll, waiting per flags (KUPC_NB, KUPC_POLL) and timeout (< 0 forever). */
 int kup_end_wait(struct kup_end *e, int flags, int64_t timeout_ns);
@@ -135,7 +155,8 @@ void kup_end_set_local(struct kup_end *e, uint32_t code);
  */
 int kup_user_ready(const void *kblock, const void *ublock);
 
-/* Announce a readiness-fd wait: 1 when ready or failed already (look now), 0 armed. */
+/* Announce a readiness-fd wait: 1 when ready or failed already (look now), 0 armed.
+ * On a stream end: kup_stream_arm for records to read. */
 int kup_end_arm(struct kup_end *e, uint32_t bits);
 void kup_end_disarm(struct kup_end *e, uint32_t bits);
 

@@ -11,7 +11,7 @@
 #ifndef KUP_OS_H
 #define KUP_OS_H
 
-#include "kup_core.h"
+#include "kup_stream.h"
 #include "kupdev.h"
 
 /* The kupdev_* symbols a shared library exports (kernels export by list). */

@@ -197,6 +197,41 @@ KUP_HOT KUP_API int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, siz
 	return chan_end(ch, keep, r);
 }
 
+KUP_API int kupdev_stream_send(struct kupdev_softc *sc, int chan_id, const struct kup_iovec *msgs,
+                               size_t n, int flags, int64_t timeout_ns)
+{
+	struct kup_chan *ch;
+	void *keep;
+	int r;
+
+	if ((n && !msgs) || !kup_flags_ok(flags))
+		return -EKU_INVAL;
+	r = chan_begin(sc, chan_id, 0, &ch, &keep);
+	if (r)
+		return r;
+	return chan_end(ch, keep, kup_stream_send(&ch->e, msgs, n, flags, timeout_ns));
+}
+
+KUP_API int kupdev_stream_recv(struct kupdev_softc *sc, int chan_id, struct kup_iovec *msgs,
+                               size_t n, int flags, int64_t timeout_ns)
+{
+	struct kup_chan *ch;
+	void *keep;
+	int r;
+
+	if ((n && !msgs) || !kup_flags_ok(flags))
+		return -EKU_INVAL;
+	r = chan_begin(sc, chan_id, 0, &ch, &keep);
+	if (r)
+		return r;
+	return chan_end(ch, keep, kup_stream_recv(&ch->e, msgs, n, flags, timeout_ns));
+}
+
+KUP_API size_t kupdev_stream_max(struct kupdev_softc *sc)
+{
+	return sc ? KUP_STREAM_RING(KUP_DEV(sc)->cap) - sizeof(struct kup_rec) : 0;
+}
+
 KUP_API const char *kup_strerror(int code)
 {
 	return kup_core_strerror(code);

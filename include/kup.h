@@ -36,8 +36,9 @@ extern "C" {
 #define KP_EMPTY 0x0 /* no flags: the seed's name for a blocking call */
 #define KP_NB    0x1 /* nonblocking: fail with EKU_NOTREADY when it is not our turn */
 #define KP_POLL  0x2 /* wait by spinning only, never sleep (explicit polling mode) */
-/* Flag for kernproxy_attach only. */
-#define KP_EXACT 0x4 /* exactly this channel id, or EKU_BUSY: never another, never a wait */
+/* Flags for kernproxy_attach only. */
+#define KP_EXACT  0x4 /* exactly this channel id, or EKU_BUSY: never another, never a wait */
+#define KP_STREAM 0x8 /* a stream channel: kernproxy_stream_* (see below), no turn */
 
 /*
  * The seed header's error names, for code written against it:
@@ -138,6 +139,41 @@ int kernproxy_arm(void *channel);
 /* Device handle: wait until the kernel side calls kupdev_notify(). 0, or -1.
  * Notifies that came since the last return count as one. */
 int kernproxy_wait_notify(void *handle, int64_t timeout_ns);
+
+/*
+ * Streaming channels (kernproxy_stream_send(3); docs/protocol.md,
+ * "Streaming"): attach with KP_STREAM, and each direction is a ring of
+ * records with many messages in flight.  The turn calls (receive, send,
+ * pass, send_buf) fail with EKU_INVAL on a stream channel, and these on a
+ * turn channel.  flags: KP_NB, KP_POLL; blocking calls wait at most the
+ * channel's timeout (kernproxy_set_timeout) and spin first
+ * (kernproxy_set_spin) like the turn calls.
+ *
+ * kernproxy_stream_send copies msgs[0..n) into the ring in order.
+ * Blocking, it waits for room until all are queued; KP_NB queues what fits
+ * now.  Returns the count queued (> 0), or -1 when none was (EKU_NOTREADY:
+ * KP_NB and no room; EKU_TOOBIG: msgs[0] longer than
+ * kernproxy_stream_max(); EKU_TIMEDOUT, EKU_CLOSED, EKU_SHUTDOWN ...).
+ *
+ * kernproxy_stream_recv copies up to n records into msgs[i].base (room:
+ * msgs[i].len) and sets msgs[i].len to each record's length.  Blocking, it
+ * waits for the first record only.  A record longer than its buffer ends
+ * the batch before it and stays queued (EKU_TOOBIG when it is the first).
+ * The count (> 0) or -1.
+ *
+ * Readiness fd: kernproxy_arm() on a stream channel arms for records to
+ * read; kernproxy_stream_arm() chooses: KP_STREAM_IN (records to read)
+ * and/or KP_STREAM_OUT (room for a message of room bytes).  1: ready now
+ * (do not wait), 0: armed, -1: error.  A wake-up call is made only when
+ * the other side announced that it waits, at most one per batch.
+ */
+#define KP_STREAM_IN  0x1
+#define KP_STREAM_OUT 0x2
+int kernproxy_stream_send(void *channel, const struct kup_iovec *msgs, size_t n, int flags);
+int kernproxy_stream_recv(void *channel, struct kup_iovec *msgs, size_t n, int flags);
+int kernproxy_stream_arm(void *channel, int events, size_t room);
+/* The longest message of a stream channel (its ring less a record header). 0: bad handle. */
+size_t kernproxy_stream_max(void *channel);
 
 struct kernproxy_stats {
 	uint64_t sent;     /* messages sent (passes included) */

@@ -125,7 +125,52 @@ struct kup_hdr {
 	uint32_t cap;      /* data bytes per direction: size * KUP_PAGE */
 	uint32_t chan;     /* channel id */
 	uint32_t chan_cnt; /* channels on the device */
-	uint32_t flags;    /* reserved, 0 */
+	uint32_t flags;    /* KUP_HDR_STREAM or 0; written at attach, before the user maps */
+};
+
+/*
+ * Streaming (docs/protocol.md, "Streaming").  A channel attached with
+ * KUP_ATTACH_STREAM carries a ring of records in each direction instead of
+ * the turn: each side's data pages hold the ring it produces into (its
+ * first KUP_STREAM_RING(cap) bytes, a power of two), and each side's
+ * control page holds, from KUP_STREAM_OFF, its stream words, one 128-byte
+ * line each.  A record is a struct kup_rec header, then len payload bytes,
+ * then padding to KUP_REC_ALIGN; a record may wrap past the ring's end
+ * (headers never do).  Positions are byte counts, free running mod 2^32.
+ */
+#define KUP_HDR_STREAM 0x1u  /* kup_hdr.flags: this attach is a stream channel */
+#define KUP_STREAM_OFF 1024u /* stream words in each control page: lines 8, 9, 10 */
+#define KUP_REC_ALIGN  8u
+
+/* Stream wait bits (kup_stream_side.wait): KUP_WAIT_SLEEP, KUP_WAIT_FD, and: */
+#define KUP_SW_RECV      0x4u /* waits for records to read */
+#define KUP_SW_SEND      0x8u /* waits for `need` bytes of room in its own ring */
+#define KUP_SW_GEN_SHIFT 8    /* bits 8..31: a count of announcements */
+
+/* One side's stream words.  W: that side.  R: both (untrusted on the kern side). */
+struct kup_stream_side {
+	uint32_t prod; /* line 0: bytes produced into our ring; store-release after the records */
+	uint8_t pad0[KUP_CACHELINE - 4];
+	uint32_t cons; /* line 1: bytes taken from the peer's ring; store-release after copy-out */
+	uint8_t pad1[KUP_CACHELINE - 4];
+	uint32_t wait; /* line 2: gen << KUP_SW_GEN_SHIFT | KUP_SW_* | KUP_WAIT_* */
+	uint32_t need; /* record bytes a KUP_SW_SEND waiter needs room for */
+	uint8_t pad2[KUP_CACHELINE - 8];
+};
+
+/* A record header in a ring.  W: the ring's producer.  R: its consumer. */
+struct kup_rec {
+	uint32_t len; /* payload bytes; <= ring - sizeof(struct kup_rec) */
+	uint32_t pos; /* the producer position of this header: a check against lost framing */
+};
+
+/* The ring bytes of a direction of cap bytes: the largest power of two <= cap. */
+#define KUP_STREAM_RING(cap) ((uint32_t)1u << (31 - __builtin_clz((uint32_t)(cap))))
+
+/* One message of a batch (kupdev_stream_*, kernproxy_stream_*). */
+struct kup_iovec {
+	void *base;
+	size_t len;
 };
 
 /* The kern control page (first page of the kern block). */
@@ -133,13 +178,17 @@ struct kup_kctl {
 	struct kup_hdr hdr; /* line 0: written once */
 	uint8_t pad0[KUP_CACHELINE - sizeof(struct kup_hdr)];
 	struct kup_side k; /* line 1: kern's hot words */
-	uint8_t pad1[KUP_PAGE - KUP_CACHELINE - sizeof(struct kup_side)];
+	uint8_t pad1[KUP_STREAM_OFF - KUP_CACHELINE - sizeof(struct kup_side)];
+	struct kup_stream_side s; /* lines 8-10: kern's stream words */
+	uint8_t pad2[KUP_PAGE - KUP_STREAM_OFF - sizeof(struct kup_stream_side)];
 };
 
 /* The user control page (first page of the user block). */
 struct kup_uctl {
 	struct kup_side u; /* line 0: user's hot words */
-	uint8_t pad0[KUP_PAGE - sizeof(struct kup_side)];
+	uint8_t pad0[KUP_STREAM_OFF - sizeof(struct kup_side)];
+	struct kup_stream_side s; /* lines 8-10: user's stream words */
+	uint8_t pad1[KUP_PAGE - KUP_STREAM_OFF - sizeof(struct kup_stream_side)];
 };
 
 _Static_assert(sizeof(struct kup_side) == 64, "kup_side is one 64-byte line");
@@ -149,6 +198,14 @@ _Static_assert(sizeof(struct kup_uctl) == KUP_PAGE, "uctl is one page");
 _Static_assert(__builtin_offsetof(struct kup_kctl, k) == KUP_CACHELINE, "kern words on line 1");
 _Static_assert(__builtin_offsetof(struct kup_kctl, k.tw) % KUP_CACHELINE == 0, "tw aligned");
 _Static_assert(__builtin_offsetof(struct kup_uctl, u) == 0, "user words on line 0");
+_Static_assert(sizeof(struct kup_stream_side) == 3 * KUP_CACHELINE, "stream words: three lines");
+_Static_assert(sizeof(struct kup_rec) == KUP_REC_ALIGN, "record header");
+_Static_assert(__builtin_offsetof(struct kup_kctl, s) == KUP_STREAM_OFF, "kern stream words");
+_Static_assert(__builtin_offsetof(struct kup_uctl, s) == KUP_STREAM_OFF, "user stream words");
+_Static_assert(__builtin_offsetof(struct kup_kctl, s.cons) == KUP_STREAM_OFF + KUP_CACHELINE,
+               "consumer position on its own line");
+_Static_assert(__builtin_offsetof(struct kup_uctl, s.wait) == KUP_STREAM_OFF + 2 * KUP_CACHELINE,
+               "wait word on its own line");
 
 /* Offsets in bytes, within a channel mapping, for a channel of `size` pages. */
 #define KUP_OFF_KCTL(size)  0ul
@@ -197,10 +254,13 @@ struct kup_ioc_attach {
  * seed's first-free attach); EBUSY when none is free.  KUP_ATTACH_WAIT
  * (with ANY): when none is free, sleep until a channel is released (then
  * take it), the device unloads (ESHUTDOWN), timeout_ns passes (ETIMEDOUT)
- * or a signal comes (EINTR).  Bit 0 is reserved.
+ * or a signal comes (EINTR).  KUP_ATTACH_STREAM: the attach is a stream
+ * channel (see "Streaming" above); the kern side records it in the kern
+ * block's hdr.flags before the attach is reported.  Bit 0 is reserved.
  */
-#define KUP_ATTACH_ANY  0x2u
-#define KUP_ATTACH_WAIT 0x4u
+#define KUP_ATTACH_ANY    0x2u
+#define KUP_ATTACH_WAIT   0x4u
+#define KUP_ATTACH_STREAM 0x8u /* a stream channel (kup_hdr.flags gets KUP_HDR_STREAM) */
 
 struct kup_ioc_wait {
 	uint32_t seen; /* in: kern tw the caller saw; sleep while it is unchanged */

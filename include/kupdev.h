@@ -140,6 +140,47 @@ int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, size_t len);
 /* Pass with flags and timeout. */
 int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int flags, int64_t timeout_ns);
 
+/*
+ * Streaming channels (docs/protocol.md, "Streaming"; kupdev_stream_send(3)).
+ * A process that attaches with KP_STREAM gets a stream channel: a ring of
+ * records each way, many messages in flight, no turn.  The turn calls
+ * above fail on it with -EKU_INVAL, and these fail on a turn channel the
+ * same way.  flags: KUP_NB, KUP_POLL; timeout_ns < 0 (KUP_FOREVER) waits
+ * without end; every wait ends on detach (-EKU_CLOSED) and unload
+ * (-EKU_SHUTDOWN).
+ *
+ * kupdev_stream_send queues msgs[0..n) in order, copying each.  Blocking,
+ * it waits for room until all are queued (the timeout bounds the whole
+ * call); KUP_NB queues what fits now.  The count queued (> 0), or -EKU_*
+ * when none was: -EKU_NOTREADY (KUP_NB, no room), -EKU_TOOBIG (msgs[0]
+ * longer than kupdev_stream_max(sc)), -EKU_TIMEDOUT, ...; an error after
+ * some were queued is reported by the next call.
+ *
+ * kupdev_stream_recv copies up to n records into the caller's buffers
+ * (msgs[i].base, msgs[i].len bytes) and sets msgs[i].len to each one's
+ * length: stable private copies, read out of the shared pages once, every
+ * position and length bounded first.  Blocking, it waits for the first
+ * record only.  A record longer than its buffer ends the batch before it
+ * and stays queued (-EKU_TOOBIG when it is the first).  Records the
+ * process queued before it detached are still delivered, then -EKU_CLOSED.
+ * A process that corrupts its positions or records gets -EKU_PROTO on
+ * this channel (its channel is closed); other channels are not affected.
+ *
+ * At most KUP_STREAM_BATCH_MAX (65536) messages per call; a wake-up call
+ * only when the process announced that it waits, one per batch at most.
+ * Calls on one channel are serialised (see Threads above), stream calls
+ * too: a thread blocked in kupdev_stream_recv holds up another thread's
+ * kupdev_stream_send on the same channel until it returns.  To stream
+ * both ways from two threads, give the receive a short timeout (or
+ * KUP_NB), or send and receive from one thread.
+ */
+int kupdev_stream_send(struct kupdev_softc *sc, int chan_id, const struct kup_iovec *msgs, size_t n,
+                       int flags, int64_t timeout_ns);
+int kupdev_stream_recv(struct kupdev_softc *sc, int chan_id, struct kup_iovec *msgs, size_t n,
+                       int flags, int64_t timeout_ns);
+/* The longest message a stream channel of sc carries: its ring less a record header. */
+size_t kupdev_stream_max(struct kupdev_softc *sc);
+
 /* Spin time before sleeping, for all channels of sc (KUP_FOREVER: never sleep). */
 void kupdev_set_spin(struct kupdev_softc *sc, int64_t spin_ns);
 

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "kp_backend.h"
+#include "kup_stream.h"
 #include "kup_wire.h"
 
 #define KP_API __attribute__((visibility("default")))
@@ -412,7 +413,7 @@ static void chan_recycle(struct kp_chan *c)
 	pthread_mutex_unlock(&reg_lock);
 }
 
-#define KP_ATTACH_FLAGS (KP_NB | KP_EXACT)
+#define KP_ATTACH_FLAGS (KP_NB | KP_EXACT | KP_STREAM)
 
 KP_API void *kernproxy_attach(void *handle, size_t chan_id, size_t size, int flags)
 {
@@ -450,6 +451,8 @@ KP_API void *kernproxy_attach(void *handle, size_t chan_id, size_t size, int fla
 			c->attach_flags |= KUP_ATTACH_WAIT;
 	}
 	c->attach_timeout = tmo < 0 ? KP_FOREVER : tmo;
+	if (flags & KP_STREAM)
+		c->attach_flags |= KUP_ATTACH_STREAM;
 	r = d->ops->attach(d, c);
 	if (r) {
 		free(c);
@@ -463,6 +466,14 @@ KP_API void *kernproxy_attach(void *handle, size_t chan_id, size_t size, int fla
 	}
 	kup_end_init(&c->e, KUP_SIDE_USER, c->map, (uint8_t *)c->map + KUP_BLOCK_LEN(c->size),
 	             c->size, &d->ops->host, c);
+	/* Both sides agree on the mode: a side that made a turn channel of a stream request is no
+	 * peer. */
+	if (!(flags & KP_STREAM) != !c->e.stream) {
+		kup_end_close(&c->e, KUP_ST_CLOSING);
+		d->ops->detach(c);
+		free(c);
+		return dev_fail_ptr(d, EKU_ABI);
+	}
 	c->magic = KP_CHAN_MAGIC;
 	r = reg_add(c);
 	if (r) {
@@ -775,4 +786,72 @@ KP_API int kernproxy_stats(void *channel, struct kernproxy_stats *st)
 	st->timeouts = c->e.cnt.timeouts;
 	st->errors = c->e.cnt.errors + c->e.cnt.proto_errors;
 	return 0;
+}
+
+/* --- Streaming ------------------------------------------------------------------ */
+
+KP_API int kernproxy_stream_send(void *channel, const struct kup_iovec *msgs, size_t n, int flags)
+{
+	struct kp_chan *c = chan_get(channel);
+	int r;
+
+	if (!c)
+		return -1;
+	if (flags & ~KP_FLAGS)
+		return chan_fail(c, EKU_INVAL);
+	r = kup_stream_send(&c->e, msgs, n, flags, c->timeout_ns);
+	return r < 0 ? chan_fail(c, r) : r;
+}
+
+KP_API int kernproxy_stream_recv(void *channel, struct kup_iovec *msgs, size_t n, int flags)
+{
+	struct kp_chan *c = chan_get(channel);
+	int r;
+
+	if (!c)
+		return -1;
+	if (flags & ~KP_FLAGS)
+		return chan_fail(c, EKU_INVAL);
+	r = kup_stream_recv(&c->e, msgs, n, flags, c->timeout_ns);
+	return r < 0 ? chan_fail(c, r) : r;
+}
+
+KP_API int kernproxy_stream_arm(void *channel, int events, size_t room)
+{
+	struct kp_chan *c = channel;
+	uint32_t want = 0;
+	int gone = 0, r;
+
+	if (!c || c->magic != KP_CHAN_MAGIC) {
+		reg_is(c, KP_CHAN_MAGIC);
+		return fail_int(NULL, EKU_INVAL);
+	}
+	if (!c->e.stream || !events || (events & ~(KP_STREAM_IN | KP_STREAM_OUT)))
+		return chan_fail(c, EKU_INVAL);
+	if (events & KP_STREAM_IN)
+		want |= KUP_SW_RECV;
+	if (events & KP_STREAM_OUT)
+		want |= KUP_SW_SEND;
+	/* As kernproxy_arm: drain first, so a wake sent after the announcement stays readable. */
+	if (c->ops->drain) {
+		r = c->ops->drain(c);
+		if (r == -EKU_CLOSED || r == -EKU_SHUTDOWN)
+			gone = 1;
+		else if (r)
+			return chan_fail(c, r);
+	}
+	r = kup_stream_arm(&c->e, want, room > UINT32_MAX ? UINT32_MAX : (uint32_t)room);
+	c->armed = 1;
+	if (r == 0 && gone) {
+		kup_end_set_local(&c->e, EKU_CLOSED);
+		r = 1;
+	}
+	return r;
+}
+
+KP_API size_t kernproxy_stream_max(void *channel)
+{
+	if (!reg_is(channel, KP_CHAN_MAGIC))
+		return 0;
+	return kup_stream_max_msg(&((struct kp_chan *)channel)->e);
 }

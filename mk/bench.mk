@@ -3,7 +3,7 @@
 # that the JSON is well-formed and complete.  No timing is asserted anywhere.
 # Plots need gnuplot (scripts/deps/bench.txt), installed by `make bench` only.
 BENCH := $(B)/bench/kupbench
-BENCH_SRC := bench/kupbench.c bench/harness.c bench/refs.c bench/kup.c bench/report.c
+BENCH_SRC := bench/kupbench.c bench/harness.c bench/refs.c bench/kup.c bench/report.c bench/stream.c
 BENCH_OUT ?= $(B)/bench
 BENCH_ARGS ?=
 # `make bench-vm`, in one boot of the QEMU guest of tests/vm (TCG-emulated

@@ -356,6 +356,7 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 		goto unreserve;
 	}
 	kup_chan_format(kmap, umap, sc->d.size, ch->id, sc->d.chan_cnt);
+	kup_chan_set_mode(kmap, req->flags); /* a stream attach (KUP_ATTACH_STREAM) */
 	/* The client may map the kern block read-only only, and resize neither. */
 	if (fcntl(fds[0], F_ADD_SEALS,
 	          F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0 ||

@@ -243,6 +243,8 @@ static long kup_ioc_attach(struct kup_kfile *f, void __user *uarg)
 		kup_chan_format(m->va, (uint8_t *)m->va + KUP_BLOCK_LEN(sc->d.size), sc->d.size,
 		                (uint32_t)idx, sc->d.chan_cnt);
 	}
+	/* A stream attach (KUP_ATTACH_STREAM): recorded before anyone can see the attach. */
+	kup_chan_set_mode(m->va, a.flags);
 	ch = &sc->ch[idx];
 	old = ch->cur;
 	ch->cur = m;    /* the alloc's references */

@@ -192,6 +192,31 @@ int ctl_pass(struct kit_ctl *c, const char *name, uint32_t chan, int timeout_ms,
 	return ctl_do(c, &cmd, NULL);
 }
 
+int ctl_ssend(struct kit_ctl *c, const char *name, uint32_t chan, uint32_t len, uint32_t seed,
+              int timeout_ms, uint32_t flags)
+{
+	struct kt_cmd cmd = cmd_for(KTO_SSEND, name);
+
+	cmd.chan = chan;
+	cmd.len = len;
+	cmd.seed = seed;
+	cmd.timeout_ms = timeout_ms;
+	cmd.flags = flags;
+	return ctl_do(c, &cmd, NULL);
+}
+
+int ctl_srecv(struct kit_ctl *c, const char *name, uint32_t chan, uint32_t max, int timeout_ms,
+              uint32_t flags, struct kt_reply *rep)
+{
+	struct kt_cmd cmd = cmd_for(KTO_SRECV, name);
+
+	cmd.chan = chan;
+	cmd.len = max;
+	cmd.timeout_ms = timeout_ms;
+	cmd.flags = flags;
+	return ctl_do(c, &cmd, rep);
+}
+
 void ctl_wait_count(struct kit_ctl *c, const char *name, uint32_t chan, size_t field, uint32_t min,
                     struct kt_reply *rep)
 {

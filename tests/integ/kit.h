@@ -62,6 +62,11 @@ int ctl_recv(struct kit_ctl *c, const char *name, uint32_t chan, int timeout_ms,
 int ctl_send(struct kit_ctl *c, const char *name, uint32_t chan, uint32_t len, uint32_t seed,
              int timeout_ms, uint32_t flags);
 int ctl_pass(struct kit_ctl *c, const char *name, uint32_t chan, int timeout_ms, uint32_t flags);
+/* KTO_SSEND: one record on a stream channel; KTO_SRECV: up to max records (status: count). */
+int ctl_ssend(struct kit_ctl *c, const char *name, uint32_t chan, uint32_t len, uint32_t seed,
+              int timeout_ms, uint32_t flags);
+int ctl_srecv(struct kit_ctl *c, const char *name, uint32_t chan, uint32_t max, int timeout_ms,
+              uint32_t flags, struct kt_reply *rep);
 /* Poll KTO_STATS until field (an offset in struct kt_reply) reaches at least min. */
 void ctl_wait_count(struct kit_ctl *c, const char *name, uint32_t chan, size_t field, uint32_t min,
                     struct kt_reply *rep);

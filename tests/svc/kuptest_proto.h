@@ -34,6 +34,12 @@
  *                                    with KTF_ZC: kupdev_send_buf + commit
  *   KTO_PASS name chan timeout_ms flags
  *                                    kupdev_pass_timed
+ *   KTO_SSEND name chan len seed timeout_ms flags
+ *                                    kupdev_stream_send of one record of len bytes
+ *                                    kt_fill(seed): status = count or -EKU_*
+ *   KTO_SRECV name chan len timeout_ms flags
+ *                                    kupdev_stream_recv of up to len (<= KT_STREAM_BATCH)
+ *                                    records: status = count; len and sum of the last
  *
  * A timeout_ms < 0 means KT_CTL_MAX_WAIT_MS: a control thread never blocks
  * forever, so an unload can always complete.
@@ -70,6 +76,10 @@
  *               every message (after delay_ms) until an empty one: that ends
  *               the session by protocol, and the worker makes no more calls
  *               until the next hand-off.
+ *   KTB_STREAM  for stream channels (KP_STREAM): echo every record back, in
+ *               batches (kupdev_stream_recv of up to KT_STREAM_BATCH records,
+ *               then kupdev_stream_send of the same ones); msgs counts
+ *               records, last_len is the last one's length.
  * A session ends on any error but a timeout; the thread records it
  * (last_err, closed, proto) and waits for the next attach.
  */
@@ -85,6 +95,7 @@
 #define KT_MAX_DEVS        32
 #define KT_MAX_DEV_CHANS   256
 #define KT_MAX_DEV_SIZE    16 /* pages per direction of a test device */
+#define KT_STREAM_BATCH    16 /* KTB_STREAM: records per batch */
 
 #define KT_CMD_MAGIC   0x444d434bu /* "KCMD" */
 #define KT_REPLY_MAGIC 0x5052434bu /* "KCRP" */
@@ -102,6 +113,8 @@ enum kt_op {
 	KTO_SEND,
 	KTO_PASS,
 	KTO_CLAIM,
+	KTO_SSEND,
+	KTO_SRECV,
 };
 
 enum kt_beh {
@@ -112,6 +125,7 @@ enum kt_beh {
 	KTB_CHECK,
 	KTB_BLOCK,
 	KTB_DISPATCH,
+	KTB_STREAM,
 };
 
 #define KTF_ZC          0x100 /* KTO_SEND: zero-copy kern send (kupdev_send_buf + commit) */

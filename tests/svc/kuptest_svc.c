@@ -306,6 +306,79 @@ static int beh_check(struct kt_dev *d, int chan, struct kt_chan *c)
 	return r;
 }
 
+/* KTB_STREAM: queue got records back, waiting for room in KT_IDLE_MS steps. */
+static int kt_stream_echo(struct kt_dev *d, int chan, struct kup_iovec *v, int got)
+{
+	int done = 0, r;
+
+	while (done < got) {
+		r = kupdev_stream_send(d->sc, chan, v + done, (size_t)(got - done), 0,
+		                       (int64_t)KT_IDLE_MS * 1000000);
+		if (r == -EKU_TIMEDOUT) {
+			if (kt_ld(&d->stop))
+				return -EKU_SHUTDOWN;
+			continue;
+		}
+		if (r < 0)
+			return r;
+		done += r;
+	}
+	return 0;
+}
+
+/*
+ * KTB_STREAM: echo records in batches.  Buffers: 2 ring-sizes, cut in
+ * KT_STREAM_BATCH slots for small records; a record larger than a slot
+ * (-EKU_TOOBIG) is taken alone into the whole buffer.
+ */
+static int beh_stream(struct kt_dev *d, int chan, struct kt_chan *c)
+{
+	struct kup_iovec v[KT_STREAM_BATCH];
+	uint32_t total = 2 * (uint32_t)(kupdev_stream_max(d->sc) + sizeof(struct kup_rec));
+	uint32_t slot = total / KT_STREAM_BATCH, i;
+	uint8_t *buf = kupsvc_alloc(total);
+	int r, got;
+
+	if (!buf)
+		return -EKU_NOMEM;
+	for (;;) {
+		for (i = 0; i < KT_STREAM_BATCH; i++) {
+			v[i].base = buf + i * slot;
+			v[i].len = slot;
+		}
+		got = kupdev_stream_recv(d->sc, chan, v, KT_STREAM_BATCH, 0,
+		                         (int64_t)KT_IDLE_MS * 1000000);
+		if (got == -EKU_TOOBIG) {
+			v[0].base = buf;
+			v[0].len = total;
+			got = kupdev_stream_recv(d->sc, chan, v, 1, KUP_NB, 0);
+		}
+		if (got == -EKU_TIMEDOUT) {
+			if (kt_ld(&d->stop)) {
+				r = -EKU_SHUTDOWN;
+				break;
+			}
+			continue;
+		}
+		if (got < 0) {
+			r = got;
+			break;
+		}
+		kt_st(&c->last_len, (uint32_t)v[got - 1].len);
+		for (i = 0; i < (uint32_t)got; i++)
+			kt_inc(&c->msgs);
+		if (d->delay_ms && kt_nap(d->delay_ms, &d->stop)) {
+			r = -EKU_SHUTDOWN;
+			break;
+		}
+		r = kt_stream_echo(d, chan, v, got);
+		if (r)
+			break;
+	}
+	kupsvc_free(buf);
+	return r;
+}
+
 /*
  * KTB_BLOCK: calls that only an attach, a detach or the unload end.  After
  * its one session the thread touches the device no more: the unload may
@@ -428,6 +501,9 @@ static int kt_behave(void *arg)
 		case KTB_CHECK:
 			r = beh_check(d, chan, c);
 			break;
+		case KTB_STREAM:
+			r = beh_stream(d, chan, c);
+			break;
 		default:
 			r = -EKU_INVAL;
 		}
@@ -489,7 +565,7 @@ static int cmd_create(const struct kt_cmd *cmd)
 	uint32_t i, slot = KT_MAX_DEVS;
 	int r = 0;
 
-	if (cmd->beh > KTB_DISPATCH)
+	if (cmd->beh > KTB_STREAM)
 		return -EKU_INVAL;
 	d = kupsvc_alloc(sizeof(*d));
 	if (!d)
@@ -694,6 +770,34 @@ static int cmd_on_dev(struct kt_dev *d, const struct kt_cmd *cmd, struct kt_repl
 		                         kt_tmo(cmd->timeout_ms));
 	case KTO_PASS:
 		return kupdev_pass_timed(d->sc, (int)cmd->chan, flags, kt_tmo(cmd->timeout_ms));
+	case KTO_SSEND:
+		if (cmd->len > scratch_len)
+			return -EKU_TOOBIG;
+		kt_fill(scratch, cmd->len, cmd->seed);
+		{
+			struct kup_iovec v = {scratch, cmd->len};
+
+			return kupdev_stream_send(d->sc, (int)cmd->chan, &v, 1, flags,
+			                          kt_tmo(cmd->timeout_ms));
+		}
+	case KTO_SRECV: {
+		struct kup_iovec v[KT_STREAM_BATCH];
+		uint32_t n = cmd->len, i, slot;
+
+		if (n == 0 || n > KT_STREAM_BATCH)
+			return -EKU_INVAL;
+		slot = scratch_len / n;
+		for (i = 0; i < n; i++) {
+			v[i].base = scratch + i * slot;
+			v[i].len = slot;
+		}
+		r = kupdev_stream_recv(d->sc, (int)cmd->chan, v, n, flags, kt_tmo(cmd->timeout_ms));
+		if (r > 0) {
+			rep->len = (uint32_t)v[r - 1].len;
+			rep->sum = kt_sum(v[r - 1].base, (uint32_t)v[r - 1].len);
+		}
+		return r;
+	}
 	}
 	return -EKU_INVAL;
 }

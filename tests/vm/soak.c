@@ -227,13 +227,24 @@ static int vt_hello(struct vt *v)
 	if (!v->t->hello)
 		return 0;
 	r = kup_end_recv(&v->e, 0, SOON, &d, &len, 0);
-	if (r)
+	if (r) {
+		printf("# hello on %s channel %u: %s (kern tw 0x%x len 0x%x)\n", v->t->dev, v->chan,
+		       kup_core_strerror(-r), ((const struct kup_kctl *)v->map)->k.tw,
+		       ((const struct kup_kctl *)v->map)->k.len);
 		return r;
+	}
 	if (v->t->hello == 1)
-		return len == 8 && !memcmp(d, "KVTH", 4) && ((const uint32_t *)d)[1] == v->chan
-		           ? 0
-		           : -EKU_PROTO;
-	return len > 10 && !memcmp(d, "hello from", 10) ? 0 : -EKU_PROTO;
+		r = len == 8 && !memcmp(d, "KVTH", 4) && ((const uint32_t *)d)[1] == v->chan
+		        ? 0
+		        : -EKU_PROTO;
+	else
+		r = len > 10 && !memcmp(d, "hello from", 10) ? 0 : -EKU_PROTO;
+	if (r)
+		printf("# hello on %s channel %u: %u bytes, first %02x %02x %02x %02x\n", v->t->dev,
+		       v->chan, len, len > 0 ? ((const uint8_t *)d)[0] : 0,
+		       len > 1 ? ((const uint8_t *)d)[1] : 0, len > 2 ? ((const uint8_t *)d)[2] : 0,
+		       len > 3 ? ((const uint8_t *)d)[3] : 0);
+	return r;
 }
 
 /* --- echo messages, sequence-numbered, checked end to end ---------------- */

@@ -101,6 +101,36 @@ static int u_attach(struct user *u, const char *name, uint32_t chan)
 	return u_attach_sz(u, name, chan, SIZE);
 }
 
+/* A stream attach (KUP_ATTACH_STREAM): 0 or the errno of the failing step. */
+static int u_attach_stream(struct user *u, const char *name, uint32_t chan)
+{
+	struct kup_ioc_attach a = {
+	    .abi = KUP_ABI_VERSION, .chan = chan, .size = SIZE, .flags = KUP_ATTACH_STREAM};
+	void *k, *w;
+	int err = 0, r;
+
+	memset(u, 0, sizeof(*u));
+	u->f = kemu_open(name, &err);
+	if (!u->f)
+		return err;
+	r = kemu_ioctl(u->f, KUP_IOC_ATTACH, &a);
+	if (r) {
+		kemu_close(u->f);
+		return r;
+	}
+	KT_EQ(kemu_mmap(u->f, 0, KUP_BLOCK_LEN(SIZE), VM_PROT_READ, &u->kobj, &k), 0);
+	KT_EQ(kemu_mmap(u->f, KUP_BLOCK_LEN(SIZE), KUP_BLOCK_LEN(SIZE),
+	                VM_PROT_READ | VM_PROT_WRITE, &u->uobj, &w),
+	      0);
+	u->kblk = k;
+	u->ublk = w;
+	KT_EQ(kup_chan_check(k, SIZE, chan), 0);
+	kup_end_init(&u->e, KUP_SIDE_USER, k, w, SIZE, &u_ops, u);
+	KT_EQ(u->e.stream, KUP_HDR_STREAM); /* the module's host recorded the mode */
+	u->e.spin_ns = 0;
+	return 0;
+}
+
 static void u_unmap(struct user *u)
 {
 	if (u->kobj)
@@ -1266,15 +1296,15 @@ KT_TEST(reserved_fields_refusals_and_limits)
 	unload_kup();
 }
 
+static struct kup_ioc_info notify_info; /* the generation before the notify */
+
 static void *u_notify_wait(void *arg)
 {
 	struct kemu_file *f = arg;
-	struct kup_ioc_info info;
 	struct kup_ioc_wait w = {.timeout_ns = -1};
 
-	if (kemu_ioctl(f, KUP_IOC_INFO, &info))
-		return (void *)1;
-	w.seen = info.notify;
+	/* Seen before the thread started: a notify that comes first still ends the wait. */
+	w.seen = notify_info.notify;
 	return (void *)(intptr_t)kemu_ioctl(f, KUP_IOC_NOTIFY, &w);
 }
 
@@ -1292,6 +1322,7 @@ KT_TEST(notify_from_a_context_that_cannot_sleep)
 	KT_ASSERT(sc);
 	f = kemu_open("emu_ntf", &err);
 	KT_ASSERT(f);
+	KT_EQ(kemu_ioctl(f, KUP_IOC_INFO, &notify_info), 0);
 	KT_EQ(pthread_create(&pt, NULL, u_notify_wait, f), 0);
 	usleep(20000); /* let it sleep (not required: the generation decides) */
 	THREAD_NO_SLEEPING();
@@ -1483,6 +1514,153 @@ KT_TEST(libkup_first_free_and_waiting_attach)
 	KT_EQ(w.err, EKU_SHUTDOWN);
 	KT_EQ(kernproxy_error(h), EKU_SHUTDOWN);
 	kernproxy_close(h);
+	unload_kup();
+}
+
+/* --- streaming channels ------------------------------------------------------------ */
+
+/* Echo stream records back in batches until an error; returns that error. */
+static int k_stream_echo(void *arg)
+{
+	struct kjob *j = arg;
+	static uint8_t buf[16][CAP];
+	struct kup_iovec v[16];
+	int r, i, done;
+
+	j->chan = kupdev_wait_channel(j->sc);
+	if (j->chan < 0)
+		return j->chan;
+	for (;;) {
+		for (i = 0; i < 16; i++) {
+			v[i].base = buf[i];
+			v[i].len = CAP;
+		}
+		r = kupdev_stream_recv(j->sc, j->chan, v, 16, 0, KUP_FOREVER);
+		if (r < 0)
+			return r;
+		for (done = 0; done < r;) {
+			i = kupdev_stream_send(j->sc, j->chan, v + done, (size_t)(r - done), 0,
+			                       KUP_FOREVER);
+			if (i < 0)
+				return i;
+			done += i;
+		}
+		j->rounds += r;
+	}
+}
+
+KT_TEST(stream_echo_both_sides_sleeping)
+{
+	struct kjob j = {0};
+	struct kupsvc_thread *t;
+	struct user u;
+	struct kupdev_stats st;
+	static uint8_t out[8][CAP], in[8][CAP];
+	struct kup_iovec v[8], w[8];
+	uint32_t i, k, got, sent;
+	int r;
+
+	load_kup();
+	j.sc = kupdev_create("emu_st", SIZE, 2);
+	KT_ASSERT(j.sc);
+	kupdev_set_spin(j.sc, 0); /* the kernel sleeps at once too */
+	t = kupsvc_thread_start(k_stream_echo, &j, "stecho");
+	KT_ASSERT(t);
+	KT_EQ(u_attach_stream(&u, "emu_st", 1), 0);
+	/* Turn calls on a stream channel: EKU_INVAL on both sides. */
+	KT_EQ(kup_end_send(&u.e, "x", 1, KUPC_NB, 0), -EKU_INVAL);
+	for (i = 0; i < 200; i++) {
+		for (k = 0; k < 8; k++) {
+			uint32_t n = (i * 8 + k) * 37 % 3000;
+
+			memset(out[k], (int)(i + k), n);
+			v[k].base = out[k];
+			v[k].len = n;
+		}
+		/* Send what fits; when nothing does, wait (asleep) for the echo of what went. */
+		for (sent = got = 0; got < 8;) {
+			r = sent < 8 ? kup_stream_send(&u.e, v + sent, 8 - sent, KUPC_NB, 0)
+			             : -EKU_NOTREADY;
+			if (r > 0) {
+				sent += (uint32_t)r;
+				continue;
+			}
+			KT_EQ(r, -EKU_NOTREADY);
+			for (k = got; k < 8; k++) {
+				w[k].base = in[k];
+				w[k].len = CAP;
+			}
+			r = kup_stream_recv(&u.e, w + got, sent - got, 0, SOON);
+			KT_ASSERT(r > 0);
+			got += (uint32_t)r;
+		}
+		for (k = 0; k < 8; k++) {
+			KT_EQ(w[k].len, v[k].len);
+			KT_ASSERT(!memcmp(in[k], out[k], v[k].len));
+		}
+	}
+	KT_EQ(j.chan, 1);
+	KT_EQ(kupdev_stats(j.sc, 1, &st), 0);
+	KT_EQ(st.received, 1600);
+	KT_EQ(st.sent, 1600);
+	KT_ASSERT(st.sleeps > 0 && st.wakeups > 0);
+	KT_ASSERT(u.e.cnt.sleeps > 0 && u.e.cnt.wakeups > 0);
+	/* Detach: the module's wait ends with EKU_CLOSED. */
+	u_close(&u);
+	KT_EQ(kupsvc_thread_join(t), -EKU_CLOSED);
+	KT_EQ(kupdev_unload(j.sc), 0);
+	unload_kup();
+}
+
+KT_TEST(stream_poll_and_hostile_positions)
+{
+	struct kupdev_softc *sc;
+	struct user u, v;
+	struct kup_uctl *uc;
+	struct kupdev_stats st;
+	uint8_t buf[64];
+	struct kup_iovec m = {buf, 8}, r = {buf, sizeof(buf)};
+
+	load_kup();
+	sc = kupdev_create("emu_sth", SIZE, 2);
+	KT_ASSERT(sc);
+	KT_EQ(u_attach_stream(&u, "emu_sth", 0), 0);
+	KT_EQ(u_attach_stream(&v, "emu_sth", 1), 0);
+	/* Turn calls from the module on a stream channel: EKU_INVAL. */
+	KT_EQ(kupdev_send_timed(sc, 0, "x", 1, KUP_NB, 0), -EKU_INVAL);
+	KT_EQ(kupdev_pass_timed(sc, 0, KUP_NB, 0), -EKU_INVAL);
+	/* Poll: readable when records wait for the process. */
+	KT_EQ(kemu_poll(u.f, POLLIN), 0);
+	memcpy(buf, "12345678", 8);
+	KT_EQ(kupdev_stream_send(sc, 0, &m, 1, KUP_NB, 0), 1);
+	KT_EQ(kemu_poll(u.f, POLLIN), POLLIN);
+	KT_EQ(kup_stream_recv(&u.e, &r, 1, KUPC_NB, 0), 1);
+	KT_EQ(r.len, 8);
+	KT_EQ(kemu_poll(u.f, POLLIN), 0);
+	/* A producer position far beyond the ring: that channel only breaks. */
+	KT_EQ(kup_stream_send(&u.e, &m, 1, KUPC_NB, 0), 1);
+	KT_EQ(kup_stream_send(&v.e, &m, 1, KUPC_NB, 0), 1);
+	uc = (struct kup_uctl *)u.ublk;
+	__atomic_store_n(&uc->s.prod, 0x40000000u, __ATOMIC_RELEASE);
+	r.len = sizeof(buf);
+	KT_EQ(kupdev_stream_recv(sc, 0, &r, 1, KUP_NB, 0), -EKU_PROTO);
+	KT_EQ(kupdev_stream_recv(sc, 0, &r, 1, KUP_NB, 0), -EKU_PROTO); /* sticky */
+	KT_EQ(kupdev_stats(sc, 0, &st), 0);
+	KT_EQ(st.proto_errors, 1);
+	KT_EQ(kemu_poll(u.f, POLLIN) & POLLHUP, POLLHUP);
+	r.len = sizeof(buf);
+	KT_EQ(kup_stream_recv(&u.e, &r, 1, KUPC_NB, 0), -EKU_CLOSED);
+	/* A record length beyond the ring on channel 1, after a good record. */
+	r.len = sizeof(buf);
+	KT_EQ(kupdev_stream_recv(sc, 1, &r, 1, KUP_NB, 0), 1);
+	KT_EQ(r.len, 8);
+	KT_EQ(kup_stream_send(&v.e, &m, 1, KUPC_NB, 0), 1);
+	((struct kup_rec *)(void *)(v.ublk + KUP_PAGE + 16))->len = 0x7fffffffu;
+	r.len = sizeof(buf);
+	KT_EQ(kupdev_stream_recv(sc, 1, &r, 1, KUP_NB, 0), -EKU_PROTO);
+	u_close(&u);
+	u_close(&v);
+	KT_EQ(kupdev_unload(sc), 0);
 	unload_kup();
 }
 
