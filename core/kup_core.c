@@ -62,6 +62,7 @@ int kup_end_violation(struct kup_end *e, const char *what, uint32_t val)
 	e->broken = EKU_PROTO;
 	KUP_CNT_ADD(e, proto_errors, 1);
 	KUP_CNT_ADD(e, errors, 1);
+	KUP_TRACE_PROTO(e, what, val);
 	KUP_LOG("channel broken by peer: %s (0x%x)\n", what, (unsigned)val);
 	/* Tell a user peer it lost the channel; it can only reattach. */
 	if (e->lead == 0 && e->state == KUP_ST_OPEN)

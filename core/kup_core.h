@@ -18,6 +18,17 @@
 #include "kup_plat.h"
 #include "kup_abi.h"
 
+/*
+ * Tracing hooks at the kern side's protocol points, for a host's
+ * kup_plat.h to define (tracepoints, SDT probes): e is the kern side's
+ * end.  Nothing where the host does not trace (the provider, libkup).
+ */
+#ifndef KUP_TRACE_SEND
+#define KUP_TRACE_SEND(e, len)        ((void)0) /* the module sent len bytes (a pass: 0) */
+#define KUP_TRACE_RECV(e, len)        ((void)0) /* the module received a message */
+#define KUP_TRACE_PROTO(e, what, val) ((void)0) /* the peer broke the protocol */
+#endif
+
 /* For the few helpers of the hot path that must not cost a call (gcc and clang on every host). */
 #define KUP_ALWAYS_INLINE inline __attribute__((always_inline))
 /*

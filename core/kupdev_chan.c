@@ -64,7 +64,10 @@ KUP_HOT KUP_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, cons
 	r = chan_begin(sc, chan_id, 0, &ch, &keep);
 	if (r)
 		return r;
-	return chan_end(ch, keep, kup_end_send(&ch->e, data, len, flags, timeout_ns));
+	r = kup_end_send(&ch->e, data, len, flags, timeout_ns);
+	if (!r)
+		KUP_TRACE_SEND(&ch->e, len);
+	return chan_end(ch, keep, r);
 }
 
 KUP_API int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id)
@@ -87,6 +90,7 @@ KUP_HOT static int chan_recv(struct kupdev_softc *sc, int chan_id, const void **
 		return r;
 	r = kup_end_recv(&ch->e, flags, timeout_ns, data, &n, copy);
 	if (!r) {
+		KUP_TRACE_RECV(&ch->e, n);
 		*len = n;
 		if (!copy)
 			kup_loan_take(&ch->loans, kup_os_self());
@@ -147,7 +151,10 @@ KUP_HOT KUP_API int kupdev_pass_timed(struct kupdev_softc *sc, int chan_id, int 
 	r = chan_begin(sc, chan_id, 0, &ch, &keep);
 	if (r)
 		return r;
-	return chan_end(ch, keep, kup_end_pass(&ch->e, flags, timeout_ns));
+	r = kup_end_pass(&ch->e, flags, timeout_ns);
+	if (!r)
+		KUP_TRACE_SEND(&ch->e, 0);
+	return chan_end(ch, keep, r);
 }
 
 KUP_API void kupdev_pass(struct kupdev_softc *sc, int chan_id)
@@ -184,7 +191,10 @@ KUP_HOT KUP_API int kupdev_send_commit(struct kupdev_softc *sc, int chan_id, siz
 
 	if (r)
 		return r;
-	return chan_end(ch, keep, kup_end_commit(&ch->e, len));
+	r = kup_end_commit(&ch->e, len);
+	if (!r)
+		KUP_TRACE_SEND(&ch->e, len);
+	return chan_end(ch, keep, r);
 }
 
 KUP_API int kupdev_stream_send(struct kupdev_softc *sc, int chan_id, const struct kup_iovec *msgs,

@@ -99,6 +99,10 @@ $(VM_ECHO_CLIENT): examples/echo/echo_client.c $(LIBKUP_SRC) $(LIBKUP_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(VM_CFLAGS) $(LIBKUP_CPPFLAGS) $< $(LIBKUP_SRC) -o $@ $(LDLIBS_THR)
 
+VM_KUPCTL := $(LINUX_B)/vm/kupctl
+$(VM_KUPCTL): tools/kupctl.c uspace/kup_stat_read.h $(LIBKUP_SRC) $(LIBKUP_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(VM_CFLAGS) $(LIBKUP_CPPFLAGS) tools/kupctl.c $(LIBKUP_SRC) -o $@ $(LDLIBS_THR)
 # The guest side of make bench-vm (and its smoke in the VM suite).
 VM_BENCH := $(LINUX_B)/vm/bench_vm
 $(VM_BENCH): bench/vm/bench_vm.c bench/vm/cmp_abi.h $(LIBKUP_SRC) $(LIBKUP_HDRS)
@@ -110,7 +114,7 @@ $(VM_BENCH): bench/vm/bench_vm.c bench/vm/cmp_abi.h $(LIBKUP_SRC) $(LIBKUP_HDRS)
 VM_KUP_KO ?= $(KUP_KO)
 VM_SUITE_OUT ?= $(VM_B)/suite
 VM_MODS := $(VM_KUP_KO) $(KUPVT_KO) $(KUP_TEST_KO) $(KUP_ECHO_KO) $(KUPCMP_KO) $(KUPCMP_KUP_KO)
-VM_PROGS := $(VMTEST) $(VM_INTEG) $(VM_ECHO_CLIENT) $(VM_SOAK) $(VM_BENCH)
+VM_PROGS := $(VMTEST) $(VM_INTEG) $(VM_ECHO_CLIENT) $(VM_SOAK) $(VM_BENCH) $(VM_KUPCTL)
 VM_ARGS := $(foreach m,$(VM_MODS),-m $(m)) $(foreach p,$(VM_PROGS),-f $(p)) \
 	-f tests/vm/guest-suite.sh:/bin/guest-suite.sh
 

@@ -6,21 +6,24 @@ KT_SVC_SRC := tests/svc/kuptest_svc.c
 KT_SVC_HDRS := tests/svc/kuptest_proto.h include/kupsvc.h provider/kupsvc_host.h \
 	include/kupdev.h include/kup_abi.h
 INTEG_SRC := $(sort $(wildcard tests/integ/*.c))
-INTEG_HDRS := tests/integ/kit.h tests/kt.h tests/svc/kuptest_proto.h include/kup.h \
+INTEG_HDRS := tests/integ/kit.h tests/kt.h uspace/kup_stat_read.h tests/svc/kuptest_proto.h include/kup.h \
 	include/kup_abi.h include/kupdev.h
 TESTS_RPATH := -Wl,-rpath,'$$ORIGIN/../lib'
 
 KT_SVC := $(B)/tests/kuptest_svc
 INTEG := $(B)/tests/kup_integ
+# integ_stat reads a provider's state over its socket (uspace/kup_stat_read.h):
+# the native build, linked with libkup.so, compiles the wire code in too.
+INTEG_WIRE := uspace/kup_wire.c core/kup_check.c
 
 $(KT_SVC): $(KT_SVC_SRC) $(KT_SVC_HDRS) $(KUPDEV_SO) mk/tests.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(KUP_CFLAGS) -Iprovider -Itests/svc $(CFLAGS) $(KT_SVC_SRC) -o $@ \
 		-L$(B)/lib -lkupdev $(TESTS_RPATH) $(LDLIBS_THR)
 
-$(INTEG): $(INTEG_SRC) $(INTEG_HDRS) $(LIBKUP_SO) mk/tests.mk
+$(INTEG): $(INTEG_SRC) $(INTEG_HDRS) $(INTEG_WIRE) uspace/kup_stat_read.h $(LIBKUP_SO) mk/tests.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(KUP_CFLAGS) -Itests/svc -Itests/integ $(CFLAGS) $(INTEG_SRC) -o $@ \
+	$(CC) $(KUP_CFLAGS) -Itests/svc -Itests/integ $(CFLAGS) $(INTEG_SRC) $(INTEG_WIRE) -o $@ \
 		-L$(B)/lib -lkup $(TESTS_RPATH) $(LDLIBS_THR)
 
 ALL += $(KT_SVC) $(INTEG)
@@ -71,3 +74,9 @@ suite-integ-tsan: $(B)/tsan/kuptest_svc $(B)/tsan/kup_integ $(B)/tsan/kup_echo
 
 suite-install:
 	@B=$(B) tests/install/run.sh
+
+# kupctl list, stat and top against a provider device (tests/tools/kupctl.sh).
+SUITES += kupctl
+.PHONY: suite-kupctl
+suite-kupctl: $(KUPCTL) $(ECHO_PROV) $(ECHO_CLIENT)
+	@tests/tools/kupctl.sh $(KUPCTL) $(ECHO_PROV) $(ECHO_CLIENT)

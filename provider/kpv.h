@@ -63,6 +63,7 @@ struct kpv_chan {
 	/* Under sc->lock. */
 	int attached;
 	struct kpv_conn *conn;
+	int64_t pid; /* the attached process (SO_PEERCRED), 0: none */
 
 	/* Under conn_lock: the fd wake sends the one-byte message on. */
 	pthread_mutex_t conn_lock;

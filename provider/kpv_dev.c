@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "kpv.h"
+#include "kup_stat.h"
 #include "kup_wire.h"
 
 #ifndef F_SEAL_FUTURE_WRITE
@@ -186,6 +187,17 @@ static void fill_info(struct kupdev_softc *sc, struct kw_msg *m)
 	m->notify = sc->notify_gen;
 	m->state = sc->d.dead ? KUP_ST_SHUTDOWN : KUP_ST_OPEN;
 	pthread_mutex_unlock(&sc->lock);
+}
+
+/* The process at the other end of connection fd, or 0 when the kernel does not say. */
+static int64_t peer_pid(int fd)
+{
+	struct ucred cr;
+	socklen_t n = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &n) < 0 || n != sizeof(cr))
+		return 0;
+	return cr.pid;
 }
 
 /* A fresh zeroed memfd of len bytes, mapped RW at *map.  fd or -errno. */
@@ -395,6 +407,7 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 
 	pthread_mutex_lock(&sc->lock);
 	ch->conn = c;
+	ch->pid = peer_pid(c->fd);
 	kup_pend_push(&sc->d.pending, ch->id);
 	pthread_cond_broadcast(&sc->cond);
 	pthread_mutex_unlock(&sc->lock);
@@ -429,8 +442,52 @@ static void do_detach(struct kupdev_softc *sc, struct kpv_chan *ch)
 	pthread_mutex_lock(&sc->lock);
 	ch->attached = 0;
 	ch->conn = NULL;
+	ch->pid = 0;
 	kup_pend_drop(&sc->d.pending, ch->id); /* gone before kupdev_wait_channel saw it */
 	pthread_mutex_unlock(&sc->lock);
+}
+
+/*
+ * KW_STAT (monitor thread): the device's state as core/kup_stat.h's text,
+ * in a memfd.  Only the monitor swaps a channel's memory, so ch->mem is
+ * stable here; sc->lock orders the rest with attaches and detaches.
+ */
+static void do_stat(struct kupdev_softc *sc, struct kpv_conn *c)
+{
+	char line[KUP_STAT_LINE];
+	struct kw_msg m;
+	uint32_t i, n;
+	int fd, r = 0;
+
+	memset(&m, 0, sizeof(m));
+	m.size = sc->d.size;
+	m.chan_cnt = sc->d.chan_cnt;
+	fd = memfd_create("kup-stat", MFD_CLOEXEC);
+	if (fd < 0) {
+		reply(c->fd, &m, KW_STAT_REPLY, eku_of(errno), NULL, 0);
+		return;
+	}
+	pthread_mutex_lock(&sc->lock);
+	n = kup_stat_head(line, sc->name, &sc->d);
+	for (i = 0; !r && i <= sc->d.chan_cnt; i++) {
+		if (write(fd, line, n) != (ssize_t)n)
+			r = eku_of(errno);
+		if (i < sc->d.chan_cnt) {
+			struct kpv_chan *ch = &sc->chans[i];
+			struct kpv_mem *mem = ch->live ? ch->mem : NULL;
+
+			n = kup_stat_chan(line, &ch->c, i, ch->pid, mem ? mem->kmap : NULL,
+			                  mem ? mem->umap : NULL);
+		}
+	}
+	pthread_mutex_unlock(&sc->lock);
+	m.size = sc->d.size; /* geometry, as every reply; the text is the memfd's whole size */
+	m.chan_cnt = sc->d.chan_cnt;
+	if (r)
+		reply(c->fd, &m, KW_STAT_REPLY, r, NULL, 0);
+	else
+		reply(c->fd, &m, KW_STAT_REPLY, 0, &fd, 1);
+	close(fd);
 }
 
 static void on_conn(struct kupdev_softc *sc, struct kpv_conn *c, uint32_t events)
@@ -478,6 +535,11 @@ static void on_conn(struct kupdev_softc *sc, struct kpv_conn *c, uint32_t events
 		}
 		fill_info(sc, &m);
 		reply(c->fd, &m, KW_INFO_REPLY, 0, NULL, 0);
+		return;
+	}
+	if (m.type == KW_STAT && c->kind == KPV_CONN_NEW) {
+		do_stat(sc, c);
+		conn_drop(sc, c); /* one answer per connection */
 		return;
 	}
 	if (m.type == KW_ATTACH && c->kind == KPV_CONN_NEW) {

@@ -26,6 +26,13 @@
  *                provider sends one-byte wake messages on it when the
  *                client armed KUP_WAIT_FD; it closes it on unload.
  *
+ *   KW_STAT   -> the device's live state (core/kup_stat.h's text).  The
+ *                reply (KW_STAT_REPLY) carries status, size and chan_cnt
+ *                and, on success, one fd by SCM_RIGHTS: a memfd holding
+ *                the text, nothing else.  The provider then closes the
+ *                connection.  A provider older than KW_STAT closes the
+ *                connection without a reply.
+ *
  * Messages are fixed-size struct kw_msg, host byte order (same machine).
  */
 #ifndef KUP_WIRE_H
@@ -41,6 +48,8 @@
 #define KW_ATTACH       3
 #define KW_ATTACH_REPLY 4
 #define KW_NOTIFY       5
+#define KW_STAT         6
+#define KW_STAT_REPLY   7
 
 #define KW_WAKE_BYTE 'w' /* a wake message is this one byte */
 

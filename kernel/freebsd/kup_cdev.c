@@ -159,6 +159,7 @@ static int kup_attach(struct kup_kfile *priv, struct kup_ioc_attach *a)
 
 	/* Refused below before anything is allocated. */
 	mtx_lock(&sc->mtx);
+	priv->pid = curproc->p_pid;
 	if (atomic_load_acq_32(&sc->d.dead))
 		error = ESHUTDOWN;
 	else if (priv->attaching || kup_priv_chan(priv) != NULL)
@@ -236,6 +237,7 @@ static int kup_attach(struct kup_kfile *priv, struct kup_ioc_attach *a)
 	kup_pend_push(&sc->d.pending, ch->id);
 	cv_broadcast(&sc->attach_cv);
 	mtx_unlock(&sc->mtx);
+	SDT_PROBE3(kup, , chan, attach, sc->name, ch->id, priv->pid);
 	a->chan = (uint32_t)idx;
 	a->map_len = KUP_MAP_LEN(sc->d.size);
 	return (0);
@@ -273,6 +275,8 @@ void kup_detach(struct kup_kchan *ch, uint32_t gen)
 		return;
 	}
 	kup_pend_drop(&sc->d.pending, ch->id); /* gone before kupdev_wait_channel saw it */
+	SDT_PROBE4(kup, , chan, detach, sc->name, ch->id, (ch->owner != NULL ? ch->owner->pid : 0),
+	           (ch->dying ? EKU_SHUTDOWN : EKU_CLOSED));
 	if (ch->emem == mem)
 		kup_end_set_local(&ch->c.e, ch->dying ? EKU_SHUTDOWN : EKU_CLOSED);
 	ch->cur = NULL;

@@ -149,6 +149,7 @@ struct kup_kfile {
 	uint32_t nseen;       /* (sc->mtx) notify generation INFO/NOTIFY returned */
 	int knotes;           /* (sc->mtx) device-handle knotes hooking us */
 	int gone;             /* (sc->mtx) destructor ran: the last knote frees us */
+	pid_t pid;            /* the attaching process, set before the channel is reserved */
 };
 
 /* The errno an ioctl returns for -EKU_* code r (kup_abi.h's one table). */
@@ -163,6 +164,13 @@ static __inline int kup_ioc_errno(int r)
 	}
 	return (EIO);
 }
+
+/* kup_trace.c: the SDT probes the host fires (core's are in kup_plat.h). */
+SDT_PROBE_DECLARE(kup, , chan, attach);
+SDT_PROBE_DECLARE(kup, , chan, detach);
+SDT_PROBE_DECLARE(kup, , chan, sleep);
+SDT_PROBE_DECLARE(kup, , chan, wakeup);
+SDT_PROBE_DECLARE(kup, , dev, unload);
 
 /* kup_mem.c: channel pages and process mappings. */
 int kup_mem_alloc(uint32_t size, struct kup_kmem **memp);

@@ -25,10 +25,13 @@
 #include <sys/mutex.h>
 #include <sys/proc.h>
 #include <sys/refcount.h>
+#include <sys/sbuf.h>
 #include <sys/selinfo.h>
 #include <sys/sx.h>
+#include <sys/sysctl.h>
 
 #include "kup_host.h"
+#include "kup_stat.h"
 
 MALLOC_DEFINE(M_KUP, "kup", "KUP devices and channels");
 
@@ -107,6 +110,7 @@ static int kup_kern_sleep(struct kup_end *e, const uint32_t *peer_tw, uint32_t s
 	int64_t deadline = kup_deadline(timeout_ns);
 	int error = 0;
 
+	SDT_PROBE3(kup, , chan, sleep, ch->sc->name, ch->id, timeout_ns);
 	mtx_lock(&ch->mtx);
 	while (kup_load_acquire(peer_tw) == seen && kup_load_once(&e->local) == 0) {
 		error = kup_cv_wait(&ch->kcv, &ch->mtx, deadline);
@@ -122,6 +126,7 @@ static void kup_kern_wake(struct kup_end *e, uint32_t bits)
 {
 	struct kup_kchan *ch = e->host;
 
+	SDT_PROBE3(kup, , chan, wakeup, ch->sc->name, ch->id, bits);
 	mtx_lock(&ch->mtx);
 	if (bits & KUP_WAIT_SLEEP)
 		cv_broadcast(&ch->ucv);
@@ -467,6 +472,7 @@ int kup_os_dev_unload(struct kupdev_softc *sc)
 	}
 	atomic_store_rel_int(&sc->unloading, 1);
 	mtx_unlock(&sc->mtx);
+	SDT_PROBE2(kup, , dev, unload, sc->name, sc->d.chan_cnt);
 	/*
 	 * Fires every knote (EV_EOF); they stay on their knlists, each with a
 	 * reference on sc, until kqueue drops them (kup_cdev.c, kqueue).
@@ -568,3 +574,72 @@ int kup_devs_busy(void)
 	mtx_unlock(&kup_devs_mtx);
 	return (busy);
 }
+
+/* --- live state: sysctl dev.kup.stat --------------------------------------- */
+
+SYSCTL_NODE(_dev, OID_AUTO, kup, CTLFLAG_RD | CTLFLAG_MPSAFE, 0, "KUP devices");
+
+/*
+ * One channel's line (core/kup_stat.h) under ch->mtx, which keeps the
+ * attach's pages (cur holds a reference on them) and orders the read with
+ * attach and detach; no channel call holds it while it waits.
+ */
+static uint32_t kup_stat_line(struct kupdev_softc *sc, uint32_t id, char *line)
+{
+	struct kup_kchan *ch = &sc->chans[id];
+	const uint8_t *kb;
+	uint32_t n;
+
+	mtx_lock(&ch->mtx);
+	kb = ch->cur != NULL ? (const uint8_t *)ch->cur->kva : NULL;
+	n = kup_stat_chan(line, &ch->c, id,
+	                  ch->cur != NULL && ch->owner != NULL ? ch->owner->pid : 0, kb,
+	                  kb != NULL ? kb + KUP_OFF_UCTL(sc->d.size) : NULL);
+	mtx_unlock(&ch->mtx);
+	return (n);
+}
+
+/*
+ * Every device's state, one block each (its header line, then a line per
+ * channel).  Each device is held by a reference while its lines are made
+ * and copied out, so no lock is held across the copy.
+ */
+static int kup_sysctl_stat(SYSCTL_HANDLER_ARGS)
+{
+	struct kupdev_softc *sc, **held;
+	struct sbuf sb;
+	u_int n = 0, max, i;
+	uint32_t j;
+	char *line;
+	int error;
+
+	mtx_lock(&kup_devs_mtx);
+	LIST_FOREACH(sc, &kup_devs, link)
+	n++;
+	mtx_unlock(&kup_devs_mtx);
+	max = n + 16; /* devices created meanwhile wait for the next read */
+	held = malloc(sizeof(*held) * max, M_KUP, M_WAITOK);
+	line = malloc(KUP_STAT_LINE, M_KUP, M_WAITOK);
+	n = 0;
+	mtx_lock(&kup_devs_mtx);
+	LIST_FOREACH(sc, &kup_devs, link)
+	if (n < max && refcount_acquire_if_not_zero(&sc->refs))
+		held[n++] = sc;
+	mtx_unlock(&kup_devs_mtx);
+
+	sbuf_new_for_sysctl(&sb, NULL, 4096, req);
+	for (i = 0; i < n; i++) {
+		sc = held[i];
+		sbuf_bcat(&sb, line, kup_stat_head(line, sc->name, &sc->d));
+		for (j = 0; j < sc->d.chan_cnt; j++)
+			sbuf_bcat(&sb, line, kup_stat_line(sc, j, line));
+		kup_sc_release(sc);
+	}
+	error = sbuf_finish(&sb);
+	sbuf_delete(&sb);
+	free(line, M_KUP);
+	free(held, M_KUP);
+	return (error);
+}
+SYSCTL_PROC(_dev_kup, OID_AUTO, stat, CTLTYPE_STRING | CTLFLAG_RD | CTLFLAG_MPSAFE, NULL, 0,
+            kup_sysctl_stat, "A", "every KUP device's channels (kup-stat text, kupctl(1))");

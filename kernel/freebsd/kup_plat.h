@@ -104,4 +104,33 @@ static __inline int64_t kup_now_ns(void)
 			log(LOG_WARNING, "kup: " fmt, ##__VA_ARGS__);                              \
 	} while (0)
 
+/*
+ * Tracing hooks at core's protocol points: SDT probes of provider kup
+ * (kup_trace.c; dtrace -l -P kup lists them).  Their arguments are only
+ * evaluated while a probe is enabled; without KDTRACE_HOOKS they are
+ * nothing.
+ */
+#include <sys/sdt.h>
+SDT_PROVIDER_DECLARE(kup);
+SDT_PROBE_DECLARE(kup, , chan, send);
+SDT_PROBE_DECLARE(kup, , chan, receive);
+SDT_PROBE_DECLARE(kup, , chan, proto__error);
+struct kup_end;
+/* The device name and channel id of a kern side's end, for a probe's arguments. */
+const char *kup_sdt_name(const struct kup_end *e);
+uint32_t kup_sdt_chan(const struct kup_end *e);
+#define KUP_TRACE_SEND(e, len)                                                                     \
+	do {                                                                                       \
+		SDT_PROBE3(kup, , chan, send, kup_sdt_name(e), kup_sdt_chan(e), (len));            \
+	} while (0)
+#define KUP_TRACE_RECV(e, len)                                                                     \
+	do {                                                                                       \
+		SDT_PROBE3(kup, , chan, receive, kup_sdt_name(e), kup_sdt_chan(e), (len));         \
+	} while (0)
+#define KUP_TRACE_PROTO(e, what, val)                                                              \
+	do {                                                                                       \
+		SDT_PROBE4(kup, , chan, proto__error, kup_sdt_name(e), kup_sdt_chan(e), (what),    \
+		           (val));                                                                 \
+	} while (0)
+
 #endif /* KUP_PLAT_H */

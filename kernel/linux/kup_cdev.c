@@ -23,6 +23,7 @@
  */
 #include <linux/fs.h>
 #include <linux/idr.h>
+#include <linux/math64.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/nospec.h>
@@ -33,6 +34,7 @@
 #include <linux/version.h>
 
 #include "kup_host.h"
+#include "kup_stat.h"
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
 #define kup_vm_flags_set(vma, f)   vm_flags_set((vma), (f))
@@ -82,6 +84,7 @@ void kup_file_detach_locked(struct kup_kfile *f, int code)
 	if (!f->attached)
 		return;
 	ch = &sc->ch[f->chan];
+	trace_kup_detach(&ch->c.e, f->pid, code);
 	f->attached = 0;
 	ch->owner = NULL;
 	kup_pend_drop(&sc->d.pending, ch->id);
@@ -251,12 +254,14 @@ static long kup_ioc_attach(struct kup_kfile *f, void __user *uarg)
 	f->pages = 1;
 	f->mm = current->mm;
 	mmgrab(f->mm);
+	f->pid = task_tgid_nr(current);
 	/* Set once, before poll may look at it without the lock. */
 	smp_store_release(&f->mem, m);
 	ch->owner = f;
 	ch->c.attaches++;
 	WRITE_ONCE(ch->c.gen, ch->c.gen + 1);
 	kup_pend_push(&sc->d.pending, ch->id);
+	trace_kup_attach(&ch->c.e, f->pid);
 	mutex_unlock(&sc->lock);
 	kup_mem_put(old);
 	wake_up_interruptible(&sc->attach_wq);
@@ -581,9 +586,92 @@ static char *kup_devnode(KUP_DEVNODE_CONST struct device *dev, umode_t *mode, ku
 	return NULL;
 }
 
+/*
+ * Line i of the text into line (KUP_STAT_LINE bytes), padded with spaces to
+ * exactly KUP_STAT_LINE bytes, its newline last: line 0 is the header, line
+ * i > 0 channel i - 1 (sc->lock held).  0 past the end.
+ */
+static uint32_t kup_stat_fixed(struct kupdev_softc *sc, uint32_t i, char *line)
+{
+	struct kup_kchan *ch;
+	const uint8_t *kb;
+	uint32_t n;
+
+	if (i == 0) {
+		n = kup_stat_head(line, sc->name, &sc->d);
+	} else {
+		/* Once unload has begun the channels go: the header alone (state=shutdown). */
+		if (i > sc->d.chan_cnt || sc->unloading || !sc->ch)
+			return 0;
+		ch = &sc->ch[i - 1];
+		kb = ch->cur ? READ_ONCE(ch->cur->va) : NULL;
+		n = kup_stat_chan(line, &ch->c, i - 1, ch->owner ? ch->owner->pid : 0, kb,
+		                  kb ? kb + KUP_BLOCK_LEN(sc->d.size) : NULL);
+	}
+	memset(line + n - 1, ' ', KUP_STAT_LINE - n);
+	line[KUP_STAT_LINE - 1] = '\n';
+	return KUP_STAT_LINE;
+}
+
+/*
+ * /sys/class/kup/NAME/channels: core's state text (core/kup_stat.h), made
+ * afresh for every read under sc->lock, which keeps each channel's latest
+ * attach (cur) mapped and orders the read with attaches and detaches; no
+ * channel call holds it while it waits.  sysfs reads a page at a time, so
+ * a long text comes in several reads: every line has the same width
+ * (padded with spaces), and each read returns whole lines only (but when
+ * the reader's buffer is shorter than a line), so no line mixes two
+ * moments.
+ */
+static ssize_t channels_read(struct file *file, struct kobject *kobj, struct bin_attribute *attr,
+                             char *buf, loff_t pos, size_t count)
+{
+	struct kupdev_softc *sc = container_of(kobj_to_dev(kobj), struct kupdev_softc, dev);
+	size_t done = 0, k;
+	uint32_t off, n;
+	u64 i;
+	char *line;
+
+	if (pos < 0)
+		return -EINVAL;
+	i = div_u64_rem((u64)pos, KUP_STAT_LINE, &off);
+	if (i > KUP_MAX_CHANNELS)
+		return 0;
+	line = kmalloc(KUP_STAT_LINE, GFP_KERNEL);
+	if (!line)
+		return -ENOMEM;
+	mutex_lock(&sc->lock);
+	for (; done < count; i++, off = 0) {
+		n = kup_stat_fixed(sc, (uint32_t)i, line);
+		k = min_t(size_t, count - done, n - off);
+		if (!n || (done && k < n))
+			break; /* the end, or a line that would not fit whole */
+		memcpy(buf + done, line + off, k);
+		done += k;
+	}
+	mutex_unlock(&sc->lock);
+	kfree(line);
+	return (ssize_t)done;
+}
+
+/* Size 0: the length is not known in advance (sysfs reads until a short read). */
+static struct bin_attribute kup_bin_channels = {
+    .attr = {.name = "channels", .mode = 0444},
+    .read = channels_read,
+};
+
+static struct bin_attribute *kup_bin_attrs[] = {&kup_bin_channels, NULL};
+
+static const struct attribute_group kup_dev_group = {
+    .bin_attrs = kup_bin_attrs,
+};
+
+static const struct attribute_group *kup_dev_groups[] = {&kup_dev_group, NULL};
+
 static const struct device_type kup_devtype = {
     .name = "kup",
     .devnode = kup_devnode,
+    .groups = kup_dev_groups,
 };
 
 /*

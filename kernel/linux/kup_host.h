@@ -123,6 +123,7 @@ struct kup_kfile {
 	struct mm_struct *mm;
 	/* Atomic: the notify generation this file last saw (open, INFO, NOTIFY). */
 	uint32_t nseen;
+	pid_t pid; /* the attaching process (its tgid), set with attached */
 };
 
 /* kup_mem.c: both counts (cur, emem and an attached file hold one each). */

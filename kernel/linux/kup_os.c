@@ -166,6 +166,7 @@ static int kup_kern_sleep(struct kup_end *e, const uint32_t *peer_tw, uint32_t s
 	struct kup_kmem *m = ch->emem;
 	long r;
 
+	trace_kup_sleep(e, timeout_ns);
 	/* The process's tw moved, or a detach / unload (kup_end_set_local). */
 #define KUP_KERN_WOKEN (READ_ONCE(*peer_tw) != seen || READ_ONCE(e->local))
 	if (timeout_ns < 0)
@@ -185,6 +186,7 @@ static void kup_kern_wake(struct kup_end *e, uint32_t bits)
 {
 	struct kup_kchan *ch = e->host;
 
+	trace_kup_wake(e, bits);
 	/* Sleepers in KUP_IOC_WAIT and pollers of the channel's file. */
 	wake_up_interruptible_all(&ch->emem->uwq);
 }
@@ -421,6 +423,7 @@ int kup_os_dev_unload(struct kupdev_softc *sc)
 	}
 	sc->unloading = 1;
 	mutex_unlock(&sc->lock);
+	trace_kup_unload(sc->name, sc->d.chan_cnt);
 	kup_dev_shutdown(sc);
 
 	for (i = 0; i < sc->d.chan_cnt; i++) {

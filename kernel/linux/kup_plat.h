@@ -81,4 +81,14 @@ static inline int64_t kup_now_ns(void)
 /* A process that breaks the protocol must not be able to flood the log. */
 #define KUP_LOG(fmt, ...) pr_warn_ratelimited("kup: " fmt, ##__VA_ARGS__)
 
+/*
+ * Tracing hooks at core's protocol points (kup_trace.h): the kernel
+ * side's send and receive (kupdev_chan.c) and a process breaking the
+ * protocol (kup_core.c).  Disabled tracepoints are patched-out jumps.
+ */
+#include "kup_trace.h"
+#define KUP_TRACE_SEND(e, len)        trace_kup_send((e), (u32)(len))
+#define KUP_TRACE_RECV(e, len)        trace_kup_recv((e), (u32)(len))
+#define KUP_TRACE_PROTO(e, what, val) trace_kup_proto((e), (what), (val))
+
 #endif /* KUP_PLAT_H */

@@ -54,7 +54,7 @@ CFLAGS=(--target="$TARGET" -std=iso9899:1999 -O2 -pipe -D_KERNEL -DKLD_MODULE
 	-Wall -Wredundant-decls -Wnested-externs -Wstrict-prototypes
 	-Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wundef
 	-Wno-pointer-sign -Wmissing-include-dirs -Werror
-	-include opt_global.h -Iinclude -Icore -Ikernel/freebsd -Itests/svc)
+	-DKDTRACE_HOOKS -include opt_global.h -Iinclude -Icore -Ikernel/freebsd -Itests/svc)
 
 # libkup's kernel-device backend and what it needs, as FreeBSD userland.
 user=(lib/kp_kdev.c uspace/kup_plat.c "${core[@]}" tests/freebsd/kp_prov_none.c)

@@ -42,7 +42,7 @@
 #define FW_MSG   ((size_t)sizeof(struct kw_msg))
 
 enum { FK_NONE, FK_NEW, FK_DEV, FK_CHAN };
-enum { EX_NONE, EX_DROP, EX_INFO, EX_ATTACH };
+enum { EX_NONE, EX_DROP, EX_INFO, EX_ATTACH, EX_STAT };
 
 struct fw_conn {
 	int a;              /* the client's end */
@@ -190,6 +190,22 @@ static void fw_check_blocks(const int *fds, uint32_t chan)
 	munmap(p, blk);
 }
 
+/* A STAT reply's memfd: the device's header, then one line per channel. */
+static void fw_check_stat(int fd)
+{
+	char text[8192];
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+	int lines = 0;
+	char *p;
+
+	FZ_CHECK(n > 0, "STAT text: %zd bytes", n);
+	text[n] = '\0';
+	FZ_CHECK(!strncmp(text, "kup-stat 1 name=", 16), "STAT header");
+	for (p = text; (p = strchr(p, '\n')); p++)
+		lines++;
+	FZ_CHECK(lines == FW_CHANS + 1, "STAT text: %d lines", lines);
+}
+
 /*
  * The provider handles an event on f (as its monitor would); then read
  * every reply and hold them to the expectation.
@@ -209,9 +225,17 @@ static void fw_event(struct fw_conn *f, uint32_t events, int expect, const struc
 		FZ_CHECK(n == (ssize_t)FW_MSG, "reply of %zd bytes", n);
 		FZ_CHECK(m.magic == KW_MAGIC && m.abi == KUP_ABI_VERSION, "reply header");
 		replies++;
-		FZ_CHECK(expect == EX_INFO || expect == EX_ATTACH, "unexpected reply type %u",
-		         (unsigned)m.type);
+		FZ_CHECK(expect == EX_INFO || expect == EX_ATTACH || expect == EX_STAT,
+		         "unexpected reply type %u", (unsigned)m.type);
 		FZ_CHECK(m.size == FW_SIZE && m.chan_cnt == FW_CHANS, "reply geometry");
+		if (expect == EX_STAT) {
+			FZ_CHECK(m.type == KW_STAT_REPLY && m.status == 0 && nfd == 1,
+			         "STAT reply type %u status %u nfd %d", (unsigned)m.type,
+			         (unsigned)m.status, nfd);
+			fw_check_stat(fds[0]);
+			close(fds[0]);
+			continue;
+		}
 		if (expect == EX_INFO) {
 			FZ_CHECK(m.type == KW_INFO_REPLY && m.status == 0 && nfd == 0 &&
 			             m.state == (fw_down ? KUP_ST_SHUTDOWN : KUP_ST_OPEN),
@@ -237,6 +261,9 @@ static void fw_event(struct fw_conn *f, uint32_t events, int expect, const struc
 	case EX_DROP:
 		FZ_CHECK(replies == 0 && !alive, "bad request: %d replies, alive %d", replies,
 		         alive);
+		break;
+	case EX_STAT: /* one answer, then the provider hangs up */
+		FZ_CHECK(replies == 1 && !alive, "STAT: %d replies, alive %d", replies, alive);
 		break;
 	case EX_INFO:
 		FZ_CHECK(replies == 1 && alive, "INFO: %d replies, alive %d", replies, alive);
@@ -312,6 +339,8 @@ static int fw_expect(const struct fw_conn *f, const uint8_t *buf, size_t len, in
 		return EX_INFO;
 	if (m->type == KW_ATTACH && f->kind == FK_NEW)
 		return EX_ATTACH;
+	if (m->type == KW_STAT && f->kind == FK_NEW)
+		return EX_STAT;
 	return EX_DROP;
 }
 

@@ -10,7 +10,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 KW_MAGIC = 0x5750554B
-KW_INFO, KW_ATTACH = 1, 3
+KW_INFO, KW_ATTACH, KW_STAT = 1, 3, 6
 
 
 def u32(v):
@@ -89,6 +89,9 @@ WIRE = {
     + w_struct(2, KW_INFO) + w_struct(3, KW_ATTACH, chan=1) + W_WAIT + w_hangup(2),
     "shutdown-idle": W_SHUTDOWN + W_WAIT + w_struct(0, KW_ATTACH, chan=9),
     "status-set": bytes([0 | 1 << 2, 2, KW_ATTACH, 0, 1, 1]) + u32(0xFFFFFFFF),
+    "stat": w_struct(0, KW_ATTACH) + w_struct(1, KW_STAT) + w_struct(2, KW_INFO)
+    + w_struct(2, KW_STAT),
+    "stat-shutdown": w_struct(0, KW_ATTACH) + W_SHUTDOWN + W_WAIT + w_struct(1, KW_STAT),
 }
 
 # --- fuzz_ctl: op bytes (peer 0-7, kern 8-15, 0x10 copy, 0x20/0x21 events) ----

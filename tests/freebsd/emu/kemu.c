@@ -125,7 +125,7 @@ struct thread *kemu_curthread(void)
 }
 
 static struct vmspace kemu_vm_main, kemu_vm_other;
-static struct proc kemu_proc_main = {&kemu_vm_main}, kemu_proc_other = {&kemu_vm_other};
+static struct proc kemu_proc_main = {&kemu_vm_main, 4242}, kemu_proc_other = {&kemu_vm_other, 4343};
 static __thread int kemu_is_other;
 int kemu_vmspace_refs;
 
@@ -990,4 +990,81 @@ void vm_page_free(vm_page_t m)
 	KASSERT(!(m->flags & PG_FICTITIOUS) && m->object == NULL,
 	        ("vm_page_free: fictitious or still in an object"));
 	free(m);
+}
+
+/* --- sysctl(9), sbuf(9) ------------------------------------------------------ */
+
+static struct {
+	const char *name;
+	kemu_sysctl_fn *fn;
+} kemu_sysctls[8];
+
+void kemu_sysctl_register(const char *name, kemu_sysctl_fn *fn)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(kemu_sysctls) / sizeof(kemu_sysctls[0]); i++) {
+		if (!kemu_sysctls[i].name) {
+			kemu_sysctls[i].name = name;
+			kemu_sysctls[i].fn = fn;
+			return;
+		}
+	}
+	abort();
+}
+
+char *kemu_sysctl_string(const char *name)
+{
+	struct sysctl_req req = {NULL, 0};
+	size_t i;
+
+	for (i = 0; i < sizeof(kemu_sysctls) / sizeof(kemu_sysctls[0]); i++) {
+		if (kemu_sysctls[i].name && !strcmp(kemu_sysctls[i].name, name)) {
+			if (kemu_sysctls[i].fn(NULL, NULL, 0, &req)) {
+				free(req.buf);
+				return NULL;
+			}
+			return req.buf ? req.buf : strdup("");
+		}
+	}
+	return NULL;
+}
+
+struct sbuf *sbuf_new_for_sysctl(struct sbuf *s, char *buf, int length, struct sysctl_req *req)
+{
+	(void)buf;
+	(void)length;
+	kemu_may_sleep("sbuf_new_for_sysctl"); /* it drains to the process: copyout */
+	s->buf = NULL;
+	s->len = 0;
+	s->req = req;
+	return s;
+}
+
+int sbuf_bcat(struct sbuf *s, const void *buf, size_t len)
+{
+	char *nb = realloc(s->buf, s->len + len + 1);
+
+	if (!nb)
+		abort();
+	memcpy(nb + s->len, buf, len);
+	s->len += len;
+	nb[s->len] = '\0';
+	s->buf = nb;
+	return 0;
+}
+
+int sbuf_finish(struct sbuf *s)
+{
+	kemu_may_sleep("sbuf_finish");
+	s->req->buf = s->buf ? s->buf : strdup("");
+	s->req->len = s->len;
+	s->buf = NULL;
+	return 0;
+}
+
+void sbuf_delete(struct sbuf *s)
+{
+	free(s->buf);
+	s->buf = NULL;
 }

@@ -113,6 +113,7 @@ struct vmspace {
 };
 struct proc {
 	struct vmspace *p_vmspace;
+	pid_t p_pid;
 };
 struct proc *kemu_curproc(void);
 #define curproc kemu_curproc()
@@ -186,6 +187,16 @@ static inline void refcount_acquire(u_int *c)
 {
 	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
 }
+static inline int refcount_acquire_if_not_zero(u_int *c)
+{
+	u_int old = __atomic_load_n(c, __ATOMIC_RELAXED);
+
+	while (old != 0)
+		if (__atomic_compare_exchange_n(c, &old, old + 1, 0, __ATOMIC_ACQUIRE,
+		                                __ATOMIC_RELAXED))
+			return 1;
+	return 0;
+}
 static inline int refcount_release(u_int *c)
 {
 	u_int old = __atomic_fetch_sub(c, 1, __ATOMIC_ACQ_REL);
@@ -193,6 +204,56 @@ static inline int refcount_release(u_int *c)
 	KASSERT(old > 0, ("refcount"));
 	return old == 1;
 }
+
+/*
+ * --- SDT probes: as a kernel without KDTRACE_HOOKS builds them (nothing);
+ * the compile check builds them with it. ---
+ */
+#define SDT_PROVIDER_DEFINE(prov)
+#define SDT_PROVIDER_DECLARE(prov)
+#define SDT_PROBE_DECLARE(prov, mod, func, name)
+#define SDT_PROBE_DEFINE2(prov, mod, func, name, a0, a1)
+#define SDT_PROBE_DEFINE3(prov, mod, func, name, a0, a1, a2)
+#define SDT_PROBE_DEFINE4(prov, mod, func, name, a0, a1, a2, a3)
+#define SDT_PROBE2(prov, mod, func, name, a0, a1)
+#define SDT_PROBE3(prov, mod, func, name, a0, a1, a2)
+#define SDT_PROBE4(prov, mod, func, name, a0, a1, a2, a3)
+
+/*
+ * --- sysctl(9) and sbuf(9): string handlers only.  SYSCTL_PROC registers
+ * the handler under "parent.name" (_dev_kup.stat); kemu_sysctl_string
+ * runs it as a sysctl(3) read would. ---
+ */
+struct sysctl_oid;
+struct sysctl_req {
+	char *buf;
+	size_t len;
+};
+#define SYSCTL_HANDLER_ARGS                                                                        \
+	struct sysctl_oid *oidp, void *arg1, intmax_t arg2, struct sysctl_req *req
+#define OID_AUTO       (-1)
+#define CTLFLAG_RD     0x80000000
+#define CTLFLAG_MPSAFE 0x00040000
+#define CTLTYPE_STRING 3
+typedef int kemu_sysctl_fn(SYSCTL_HANDLER_ARGS);
+void kemu_sysctl_register(const char *name, kemu_sysctl_fn *fn);
+/* The string a handler produces (NUL-terminated, malloc'd), or NULL on its error. */
+char *kemu_sysctl_string(const char *name);
+#define SYSCTL_NODE(parent, nbr, name, access, handler, descr)
+#define SYSCTL_PROC(parent, nbr, name, kind, a1, a2, handler, fmt, descr)                          \
+	static void __attribute__((constructor)) kemu_sysctl_reg_##name(void)                      \
+	{                                                                                          \
+		kemu_sysctl_register(#parent "." #name, (handler));                                \
+	}
+struct sbuf {
+	char *buf;
+	size_t len;
+	struct sysctl_req *req;
+};
+struct sbuf *sbuf_new_for_sysctl(struct sbuf *s, char *buf, int length, struct sysctl_req *req);
+int sbuf_bcat(struct sbuf *s, const void *buf, size_t len);
+int sbuf_finish(struct sbuf *s);
+void sbuf_delete(struct sbuf *s);
 
 /* --- kqueue and select ---------------------------------------------------- */
 struct knote;
@@ -209,8 +270,8 @@ struct knote {
 	short kn_filter;
 	unsigned short kn_flags;
 	int64_t kn_data;
-	int kn_detached; /* emulation: taken off its knlist by the driver's list */
-	int kn_fired;    /* emulation: f_event returned true from a KNOTE */
+	int kn_detached;          /* emulation: taken off its knlist by the driver's list */
+	int kn_fired;             /* emulation: f_event returned true from a KNOTE */
 	struct knlist *kn_knlist; /* emulation: the list knlist_add put it on */
 	SLIST_ENTRY(knote) kn_selnext;
 };

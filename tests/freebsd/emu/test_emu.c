@@ -300,6 +300,84 @@ KT_TEST(echo_both_sides_sleeping)
 	unload_kup();
 }
 
+/* The value of key in a kup-stat line (core/kup_stat.h), or -1. */
+static long long stat_val(const char *line, const char *key)
+{
+	char pat[40];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), " %s=", key);
+	p = strstr(line, pat);
+	return p && p < strchr(line, '\n') ? atoll(p + strlen(pat)) : -1;
+}
+
+/* sysctl dev.kup.stat: the device's block, its channels' counters and the process id. */
+KT_TEST(sysctl_stat_matches_counters)
+{
+	struct kjob j = {0};
+	struct kupsvc_thread *t;
+	struct kupdev_stats st;
+	struct user u_stat;
+	const void *d;
+	const char *l;
+	uint32_t len;
+	char *text;
+	int i;
+
+	load_kup();
+	j.sc = kupdev_create("emu_stat", SIZE, 3);
+	KT_ASSERT(j.sc);
+	text = kemu_sysctl_string("_dev_kup.stat");
+	KT_ASSERT(text);
+	KT_ASSERT(strstr(text, "kup-stat 1 name=emu_stat size=2 channels=3 state=open\n"));
+	l = strstr(text, "chan=1 ");
+	KT_ASSERT(l);
+	KT_ASSERT(!strncmp(l, "chan=1 pid=0 turn=none sent=0 ",
+	                   strlen("chan=1 pid=0 turn=none sent=0 ")));
+	(free)(text); /* libc's: kemu_sysctl_string's buffer */
+	kupdev_set_spin(j.sc, 0);
+	t = kupsvc_thread_start(k_echo, &j, "echo");
+	KT_ASSERT(t);
+	KT_EQ(u_attach(&u_stat, "emu_stat", 1), 0);
+	KT_EQ(kup_end_recv(&u_stat.e, 0, SOON, &d, &len, 0), 0);
+	for (i = 0; i < 50; i++) {
+		KT_EQ(kup_end_send(&u_stat.e, "abcdefgh", (size_t)(i % 8), 0, SOON), 0);
+		KT_EQ(kup_end_recv(&u_stat.e, 0, SOON, &d, &len, 0), 0);
+	}
+	/* The kern side's last send is counted before our receive saw it. */
+	KT_EQ(kupdev_stats(j.sc, 1, &st), 0);
+	text = kemu_sysctl_string("_dev_kup.stat");
+	KT_ASSERT(text);
+	l = strstr(text, "chan=1 ");
+	KT_ASSERT(l);
+	KT_EQ(stat_val(l, "pid"), 4242);
+	KT_ASSERT(strstr(l, " turn=user ") && strstr(l, " turn=user ") < strchr(l, '\n'));
+	KT_EQ(stat_val(l, "sent"), 51);
+	KT_EQ(stat_val(l, "received"), 50);
+	KT_EQ(stat_val(l, "sent"), st.sent);
+	KT_EQ(stat_val(l, "received"), st.received);
+	KT_EQ(stat_val(l, "bytes_sent"), st.bytes_sent);
+	KT_EQ(stat_val(l, "bytes_received"), st.bytes_received);
+	KT_EQ(stat_val(l, "bytes_received"), u_stat.e.cnt.bytes_sent);
+	KT_EQ(stat_val(l, "attaches"), 1);
+	KT_EQ(stat_val(l, "proto_errors"), 0);
+	(free)(text);
+	u_close(&u_stat);
+	KT_EQ(kupsvc_thread_join(t), -EKU_CLOSED);
+	text = kemu_sysctl_string("_dev_kup.stat");
+	KT_ASSERT(text);
+	l = strstr(text, "chan=1 ");
+	KT_EQ(stat_val(l, "pid"), 0);
+	KT_EQ(stat_val(l, "sent"), 51);
+	KT_EQ(stat_val(l, "last_err"), EKU_CLOSED);
+	(free)(text);
+	KT_EQ(kupdev_unload(j.sc), 0);
+	text = kemu_sysctl_string("_dev_kup.stat");
+	KT_ASSERT(text && !strstr(text, "emu_stat"));
+	(free)(text);
+	unload_kup();
+}
+
 KT_TEST(attach_errors_and_mmap_rules)
 {
 	struct kupdev_softc *sc;

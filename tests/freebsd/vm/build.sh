@@ -7,7 +7,7 @@
 #       (R_X86_64_REX_GOTPCRELX), which FreeBSD 14's kernel linker refuses
 #       ("unexpected relocation type 42").  Every module is checked for
 #       relocations the kernel linker cannot apply.
-#   OUT/bin/kup_integ, echo_client, vmtest, OUT/sbin/init (kupinit)
+#   OUT/bin/kup_integ, echo_client, kupctl, vmtest, OUT/sbin/init (kupinit)
 #       static FreeBSD programs (--sysroot, -fuse-ld=lld).
 # Inputs: tests/freebsd/vm/inputs.sh.  usage: build.sh OUT
 set -eu
@@ -81,6 +81,7 @@ LIBKUP=(lib/kp_api.c lib/kp_loop.c lib/kp_kdev.c uspace/kup_plat.c uspace/kup_wi
 	"${core[@]}" tests/freebsd/kp_prov_none.c)
 "$KUP_FBSD_CLANG" "${UCFLAGS[@]}" tests/integ/*.c "${LIBKUP[@]}" -o "$out/bin/kup_integ" -lpthread
 "$KUP_FBSD_CLANG" "${UCFLAGS[@]}" examples/echo/echo_client.c "${LIBKUP[@]}" -o "$out/bin/echo_client" -lpthread
+"$KUP_FBSD_CLANG" "${UCFLAGS[@]}" tools/kupctl.c "${LIBKUP[@]}" -o "$out/bin/kupctl" -lpthread
 "$KUP_FBSD_CLANG" "${UCFLAGS[@]}" tests/vm/vmtest.c "${core[@]}" \
 	uspace/kup_plat.c -o "$out/bin/vmtest" -lpthread
 "$KUP_FBSD_CLANG" "${UCFLAGS[@]}" tests/freebsd/vm/kupinit.c -o "$out/sbin/init"

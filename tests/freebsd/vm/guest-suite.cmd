@@ -13,6 +13,10 @@ present /dev/kup_echo
 setenv KUP_BACKEND kernel
 suite kup_integ /bin/kup_integ
 step "echo client against kup_echo.ko" /bin/echo_client -n 2000
+# --- live state: sysctl dev.kup.stat, read by kupctl (integ_stat above checks the figures)
+step "kupctl list (sysctl dev.kup.stat)" /bin/kupctl list
+step "kupctl stat kup_echo" /bin/kupctl stat kup_echo
+step "kupctl top -n 2 kup_echo" /bin/kupctl top -n 2 -d 0.2 kup_echo
 unload kup_echo.ko
 unload kup_test.ko
 unload kupvt.ko

@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/sbuf.h>: see ../../kemu.h. */
+#include "kemu.h"

@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/sdt.h>: see ../../kemu.h. */
+#include "kemu.h"

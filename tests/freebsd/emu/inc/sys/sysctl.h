@@ -1,0 +1,2 @@
+/* Emulated FreeBSD <sys/sysctl.h>: see ../../kemu.h. */
+#include "kemu.h"
