@@ -138,7 +138,7 @@ suite-vm-6.12:
 # linux-source-6.1 on the first run and caches it in ~/.cache/kup.  KASAN
 # under TCG is slow: longer bounds for the VM and for every guest test.
 SUITES_LAST += vm-debug
-VM_DEBUG := B=$(B)/kdbg VM_KERNEL=debug VM_TIMEOUT=2400 VM_SOAK_TIMEOUT=3600 \
+VM_DEBUG := B=$(B)/kdbg VM_KERNEL=debug VM_TIMEOUT=2400 VM_SOAK_TIMEOUT=7200 \
 	VM_GUEST_ENV=KT_TIMEOUT_MUL=4
 .PHONY: suite-vm-debug soak-debug
 suite-vm-debug:
