@@ -19,15 +19,31 @@ KUP_TEST_KO := $(LINUX_B)/kup_test/kup_test.ko
 KUP_ECHO_KO := $(LINUX_B)/kup_echo/kup_echo.ko
 LINUX_HDRS := $(wildcard kernel/linux/*.h) $(wildcard core/*.h) $(wildcard include/*.h)
 
-DEPS_GROUPS += vm
+DEPS_GROUPS += vm vm-debug
 
-# The kernel the VM boots and modules build against: an image metapackage.
+# The kernel the VM boots and modules build against: an image metapackage,
+# or `debug`, the debug kernel tests/vm/debug-kernel.sh builds from source.
 VM_KERNEL ?= linux-image-amd64
 VM_ENV = KUP_VM_DIR=$(VM_B) KUP_VM_KERNEL=$(VM_KERNEL)
+# Bounds of a whole VM run (seconds), and variables set in the guest.
+VM_TIMEOUT ?= 600
+VM_SOAK_TIMEOUT ?= 900
+VM_GUEST_ENV ?=
 
+ifeq ($(VM_KERNEL),debug)
+# Asked on every run (instant once cached): a new cache key (config
+# fragment, script, Debian's source version) gives a new tree, and the
+# kdir file is rewritten only then, so the modules rebuild only then.
+$(VM_KDIR_FILE): FORCE
+	@mkdir -p $(VM_B)
+	@$(VM_ENV) tests/vm/fetch-kernel.sh $(VM_B) >$@.tmp && \
+		{ cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@; }
+FORCE:
+else
 $(VM_KDIR_FILE): tests/vm/fetch-kernel.sh
 	@mkdir -p $(VM_B)
 	$(VM_ENV) tests/vm/fetch-kernel.sh $(VM_B) >$@.tmp && mv $@.tmp $@
+endif
 
 KDIR_DEP := $(if $(KDIR),,$(VM_KDIR_FILE))
 
@@ -125,7 +141,8 @@ SUITES_LAST += vm
 suite-vm: $(VM_MODS) $(VM_PROGS)
 	@[ -z "$(KDIR)" ] || { echo "suite-vm boots Debian's kernel: build without KDIR"; exit 1; }
 	@echo "# vm: $(VM_KERNEL) ($$(cat $(VM_B)/root/.fetched))"
-	@$(VM_ENV) tests/vm/suite.sh $(VM_ARGS) -o $(VM_SUITE_OUT) -t 600 -c 'sh /bin/guest-suite.sh'
+	@$(VM_ENV) tests/vm/suite.sh $(VM_ARGS) -o $(VM_SUITE_OUT) -t $(VM_TIMEOUT) \
+		-c '$(VM_GUEST_ENV) sh /bin/guest-suite.sh'
 
 # The same suite on Debian 12's newer kernel line (6.12), built in its own tree.
 SUITES_LAST += vm-6.12
@@ -137,6 +154,17 @@ suite-vm-6.12:
 		echo "# skip reason: linux-image-6.12-amd64 is not in this machine's apt sources (bookworm-security)"; \
 		echo "0 passed, 0 failed, 1 skipped"; \
 	fi
+
+# The same suite on the debug kernel (KASAN, lockdep, UBSAN, KFENCE, page
+# poisoning): tests/vm/debug-kernel.sh builds it from Debian's
+# linux-source-6.1 on the first run and caches it in ~/.cache/kup.  KASAN
+# under TCG is slow: longer bounds for the VM and for every guest test.
+SUITES_LAST += vm-debug
+VM_DEBUG := B=$(B)/kdbg VM_KERNEL=debug VM_TIMEOUT=2400 VM_SOAK_TIMEOUT=7200 \
+	VM_GUEST_ENV=KT_TIMEOUT_MUL=4
+.PHONY: suite-vm-debug soak-debug
+suite-vm-debug:
+	@$(MAKE) --no-print-directory suite-vm $(VM_DEBUG)
 
 # The hostile-process soak (tests/vm/soak.c), long run: every count of issue
 # 14 in full, on 6.1 and then on 6.12 when apt has it (suite-vm runs it with
@@ -152,8 +180,11 @@ soak-6.1: soak-one
 soak-one: $(VM_MODS) $(VM_PROGS)
 	@[ -z "$(KDIR)" ] || { echo "soak boots Debian's kernel: build without KDIR"; exit 1; }
 	@echo "# soak: $(VM_KERNEL) ($$(cat $(VM_B)/root/.fetched))"
-	@$(VM_ENV) tests/vm/suite.sh $(VM_ARGS) -o $(VM_B)/soak -t 900 \
-		-c 'SOAK_DIV=$(or $(SOAK_DIV),1) sh /bin/guest-suite.sh soak'
+	@$(VM_ENV) tests/vm/suite.sh $(VM_ARGS) -o $(VM_B)/soak -t $(VM_SOAK_TIMEOUT) \
+		-c '$(VM_GUEST_ENV) SOAK_DIV=$(or $(SOAK_DIV),1) sh /bin/guest-suite.sh soak'
+
+soak-debug:
+	@$(MAKE) --no-print-directory soak-one $(VM_DEBUG)
 
 soak-6.12:
 	@if tests/vm/kernel-available.sh linux-image-6.12-amd64 $(B)/k6.12/vm; then \

@@ -4,7 +4,8 @@
  *
  * KT_TEST(name) { ... } defines a test; KT_MAIN() runs them.  Each test runs
  * in its own child process under a timeout (KT_TIMEOUT seconds, default
- * 30): a crash or a hang fails that test only.  Output is TAP, then
+ * 30; KT_TIMEOUT_MUL=N multiplies every timeout, for slow kernels): a crash
+ * or a hang fails that test only.  Output is TAP, then
  * "N passed, N failed[, N skipped]".  KT_SKIP("why") skips with a reason.
  * A test that used more than a third of its timeout is named ("# slow:").
  * Arguments to the binary select tests whose names contain any of them.
@@ -108,8 +109,8 @@ int kt_main(int argc, char **argv);
 	int kt_main(int argc, char **argv)                                                         \
 	{                                                                                          \
 		int i, n = 0, pass = 0, fail = 0, skip = 0;                                        \
-		const char *env = getenv("KT_TIMEOUT");                                            \
-		int deftmo = env ? atoi(env) : 30;                                                 \
+		const char *env = getenv("KT_TIMEOUT"), *mul = getenv("KT_TIMEOUT_MUL");           \
+		int deftmo = env ? atoi(env) : 30, tmul = mul && atoi(mul) > 0 ? atoi(mul) : 1;    \
 		setvbuf(stdout, NULL, _IOLBF, 0);                                                  \
 		for (i = 0; i < kt_ncases; i++)                                                    \
 			n += kt_selected(kt_cases[i].name, argc, argv);                            \
@@ -117,7 +118,7 @@ int kt_main(int argc, char **argv);
 		n = 0;                                                                             \
 		for (i = 0; i < kt_ncases; i++) {                                                  \
 			struct kt_case *c = &kt_cases[i];                                          \
-			int st = 0, tmo = c->timeout ? c->timeout : deftmo;                        \
+			int st = 0, tmo = (c->timeout ? c->timeout : deftmo) * tmul;               \
 			long long t0 = kt_now_us(), ms;                                            \
 			pid_t pid;                                                                 \
 			if (!kt_selected(c->name, argc, argv))                                     \

@@ -4,11 +4,14 @@
 # are never touched.  Prints the KDIR (headers tree) on success.
 # usage: tests/vm/fetch-kernel.sh OUTDIR   (e.g. build/vm)
 # KUP_VM_KERNEL names the image metapackage to follow (default
-# linux-image-amd64; linux-image-6.12-amd64 is Debian 12's newer kernel).
+# linux-image-amd64; linux-image-6.12-amd64 is Debian 12's newer kernel;
+# debug is tests/vm/debug-kernel.sh's kernel).
 # One OUTDIR holds one kernel.
 set -eu
 out=${1:?usage: fetch-kernel.sh OUTDIR}
 meta=${KUP_VM_KERNEL:-linux-image-amd64}
+# KUP_VM_KERNEL=debug: the debug kernel built from source (make suite-vm-debug).
+[ "$meta" = debug ] && exec "$(dirname "$0")/debug-kernel.sh" "$out"
 mkdir -p "$out/debs" "$out/root"
 out=$(cd "$out" && pwd)
 stamp=$out/root/.fetched

@@ -1406,7 +1406,12 @@ static long klog_reports(void)
 	                                  "UBSAN",
 	                                  "refcount_t:",
 	                                  "list_add corruption",
-	                                  "list_del corruption"};
+	                                  "list_del corruption",
+	                                  "KFENCE",
+	                                  "ODEBUG",
+	                                  "pagealloc: ",
+	                                  "usercopy:",
+	                                  "detected stall"};
 	char *buf;
 	int n, i, bad = 0;
 	char *line, *save;
@@ -1416,13 +1421,16 @@ static long klog_reports(void)
 	n = (int)syscall(SYS_syslog, 3 /* SYSLOG_ACTION_READ_ALL */, buf, (1 << 20) - 1);
 	KT_ASSERT(n >= 0);
 	buf[n] = 0;
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strstr(line, "RCU lockdep checking is enabled")) /* a debug kernel's boot */
+			continue;
 		for (i = 0; i < (int)(sizeof(pat) / sizeof(pat[0])); i++)
 			if (strstr(line, pat[i])) {
 				printf("# kernel: %s\n", line);
 				bad++;
 				break;
 			}
+	}
 	free(buf);
 	return bad;
 }
