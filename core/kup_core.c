@@ -70,11 +70,6 @@ int kup_end_violation(struct kup_end *e, const char *what, uint32_t val)
 	return -EKU_PROTO;
 }
 
-static int violation(struct kup_end *e, const char *what, uint32_t val)
-{
-	return kup_end_violation(e, what, val);
-}
-
 void kup_chan_set_mode(void *kblock, uint32_t attach_flags)
 {
 	struct kup_kctl *kc = kblock;
@@ -138,22 +133,19 @@ void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint3
 	e->stream = kup_load_once(&kc->hdr.flags) & KUP_HDR_STREAM;
 	e->ring = KUP_STREAM_RING(e->cap);
 	if (side == KUP_SIDE_KERN) {
-		e->smine = &kc->s;
-		e->speer = &uc->s;
-	} else {
-		e->smine = &uc->s;
-		e->speer = &kc->s;
-	}
-	if (side == KUP_SIDE_KERN) {
 		e->lead = 0;
 		e->mine = &kc->k;
 		e->peer = &uc->u;
+		e->smine = &kc->s;
+		e->speer = &uc->s;
 		e->tx = k2u;
 		e->rx = u2k;
 	} else {
 		e->lead = 1;
 		e->mine = &uc->u;
 		e->peer = &kc->k;
+		e->smine = &uc->s;
+		e->speer = &kc->s;
 		e->tx = u2k;
 		e->rx = k2u;
 	}
@@ -178,12 +170,12 @@ static int take_turn(struct kup_end *e, uint32_t tw)
 
 	if (len & KUP_LEN_INLINE) {
 		if ((len & ~KUP_LEN_INLINE) > KUP_INLINE)
-			return violation(e, "inline length", len);
+			return kup_end_violation(e, "inline length", len);
 		len &= ~KUP_LEN_INLINE;
 		e->rx_at = e->peer->inl;
 	} else {
 		if (len > e->cap)
-			return violation(e, "length", len);
+			return kup_end_violation(e, "length", len);
 		e->rx_at = e->rx;
 	}
 	e->rx_len = len;
@@ -206,7 +198,7 @@ static int poll_slow(struct kup_end *e, uint32_t local, uint32_t tw)
 	else if (st == KUP_ST_SHUTDOWN && e->lead == 1)
 		end = EKU_SHUTDOWN;
 	else if (st != KUP_ST_OPEN)
-		return violation(e, "state", tw);
+		return kup_end_violation(e, "state", tw);
 	else if (local)
 		end = (int)local; /* detached without publishing it: exit, kill -9 */
 
@@ -217,7 +209,7 @@ static int poll_slow(struct kup_end *e, uint32_t local, uint32_t tw)
 	if (seq == waiting)
 		return -EKU_NOTREADY;
 	if (seq != ready)
-		return violation(e, "sequence", tw);
+		return kup_end_violation(e, "sequence", tw);
 	return e->have_turn ? 0 : take_turn(e, tw);
 }
 
