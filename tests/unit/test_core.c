@@ -11,6 +11,7 @@
 
 #include "kt.h"
 #include "kup_core.h"
+#include "futex_host.h"
 
 #define SIZE 2 /* pages per direction */
 
@@ -24,17 +25,8 @@ struct pair {
 
 static int fx_sleep(struct kup_end *e, const uint32_t *tw, uint32_t seen, int64_t tmo)
 {
-	struct timespec ts, *tp = NULL;
 	(void)e;
-
-	if (tmo >= 0) {
-		ts.tv_sec = tmo / 1000000000;
-		ts.tv_nsec = tmo % 1000000000;
-		tp = &ts;
-	}
-	if (syscall(SYS_futex, tw, FUTEX_WAIT, seen, tp, NULL, 0) < 0 && errno == ETIMEDOUT)
-		return -EKU_TIMEDOUT;
-	return 0;
+	return futex_host_sleep(tw, seen, tmo);
 }
 
 static void fx_wake(struct kup_end *e, uint32_t bits)
@@ -43,7 +35,7 @@ static void fx_wake(struct kup_end *e, uint32_t bits)
 	(void)bits;
 
 	__atomic_fetch_add(&p->wakes, 1, __ATOMIC_RELAXED);
-	syscall(SYS_futex, &e->mine->tw, FUTEX_WAKE, 1, NULL, NULL, 0);
+	futex_host_wake(e);
 }
 
 static const struct kup_host_ops fx_ops = {.sleep = fx_sleep, .wake = fx_wake};

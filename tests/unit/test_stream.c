@@ -11,6 +11,7 @@
 
 #include "kt.h"
 #include "kup_stream.h"
+#include "futex_host.h"
 
 #define SSIZE 3 /* pages per direction: a 8 KiB ring in 12 KiB */
 
@@ -23,17 +24,8 @@ struct spair {
 
 static int sx_sleep(struct kup_end *e, const uint32_t *tw, uint32_t seen, int64_t tmo)
 {
-	struct timespec ts, *tp = NULL;
 	(void)e;
-
-	if (tmo >= 0) {
-		ts.tv_sec = tmo / 1000000000;
-		ts.tv_nsec = tmo % 1000000000;
-		tp = &ts;
-	}
-	if (syscall(SYS_futex, tw, FUTEX_WAIT, seen, tp, NULL, 0) < 0 && errno == ETIMEDOUT)
-		return -EKU_TIMEDOUT;
-	return 0;
+	return futex_host_sleep(tw, seen, tmo);
 }
 
 static void sx_wake(struct kup_end *e, uint32_t bits)
@@ -42,7 +34,7 @@ static void sx_wake(struct kup_end *e, uint32_t bits)
 	(void)bits;
 
 	__atomic_fetch_add(&p->wakes[e->lead], 1, __ATOMIC_RELAXED);
-	syscall(SYS_futex, &e->mine->tw, FUTEX_WAKE, 1, NULL, NULL, 0);
+	futex_host_wake(e);
 }
 
 static const struct kup_host_ops sx_ops = {.sleep = sx_sleep, .wake = sx_wake};
