@@ -54,6 +54,7 @@ struct sctx {
 	int batch;
 	struct bare *br;
 	struct kupdev_softc *sc;
+	void *h; /* the device handle (the stream channel is closed with it) */
 	void *ch;
 	uint8_t *src, *dst; /* producer's messages, consumer's buffers */
 	pthread_barrier_t bar;
@@ -299,15 +300,15 @@ static void *consumer(void *arg)
 	return NULL;
 }
 
-/* Run one measurement; the rate in msg/s, 0 on failure. */
-static double st_run(enum st_kind kind, size_t size, int batch)
+/*
+ * A measurement's buffers and its bare ring or stream channel (c->br or
+ * c->ch; neither when the channel could not be set up, said on stderr).
+ */
+static struct sctx *st_open(enum st_kind kind, size_t size, int batch)
 {
 	size_t pages = size < 4096 ? 16 : (4 * rec_len(size) + KUP_PAGE - 1) / KUP_PAGE;
 	struct sctx *c = calloc(1, sizeof(*c));
-	pthread_t tp, tc;
 	char name[48];
-	void *h = NULL;
-	double rate;
 	static int seq;
 
 	if (!c)
@@ -323,19 +324,46 @@ static double st_run(enum st_kind kind, size_t size, int batch)
 			bench_die("out of memory");
 		c->br->ring = 1u << (31 - __builtin_clz((uint32_t)(pages * KUP_PAGE)));
 		c->br->data = bench_alloc(c->br->ring);
-	} else {
-		snprintf(name, sizeof(name), "kupbench_st%d_%d", (int)getpid(), seq++);
-		c->sc = kupdev_create(name, pages, 1);
-		h = c->sc ? kernproxy_open(name) : NULL;
-		c->ch = h ? kernproxy_attach(h, 0, pages, KP_EXACT | KP_STREAM) : NULL;
-		if (!c->ch || kupdev_wait_channel_timed(c->sc, 0, ST_TMO_NS) != 0) {
-			fprintf(stderr, "kupbench: stream channel: %s\n",
-			        kernproxy_strerror(kernproxy_errno));
-			rate = 0;
-			goto out;
-		}
-		kernproxy_set_timeout(c->ch, ST_TMO_NS);
+		return c;
 	}
+	snprintf(name, sizeof(name), "kupbench_st%d_%d", (int)getpid(), seq++);
+	c->sc = kupdev_create(name, pages, 1);
+	c->h = c->sc ? kernproxy_open(name) : NULL;
+	c->ch = c->h ? kernproxy_attach(c->h, 0, pages, KP_EXACT | KP_STREAM) : NULL;
+	if (!c->ch || kupdev_wait_channel_timed(c->sc, 0, ST_TMO_NS) != 0) {
+		fprintf(stderr, "kupbench: stream channel: %s\n",
+		        kernproxy_strerror(kernproxy_errno));
+		c->ch = NULL; /* closed with its handle by st_close */
+	}
+	return c;
+}
+
+static void st_close(struct sctx *c)
+{
+	if (c->h)
+		kernproxy_close(c->h);
+	if (c->sc)
+		kupdev_unload(c->sc);
+	if (c->br) {
+		munmap(c->br->data, c->br->ring);
+		free(c->br);
+	}
+	munmap(c->src, c->size * ST_BATCH);
+	munmap(c->dst, c->size * ST_BATCH);
+	free(c);
+}
+
+/* Run one measurement; the rate in msg/s, 0 on failure. */
+static double st_run(enum st_kind kind, size_t size, int batch)
+{
+	struct sctx *c = st_open(kind, size, batch);
+	pthread_t tp, tc;
+	double rate = 0;
+
+	if (!c->br && !c->ch)
+		goto out;
+	if (c->ch)
+		kernproxy_set_timeout(c->ch, ST_TMO_NS);
 	if (pthread_barrier_init(&c->bar, NULL, 3))
 		bench_die("pthread_barrier_init");
 	if (pthread_create(&tp, NULL, producer, c) || pthread_create(&tc, NULL, consumer, c))
@@ -371,17 +399,7 @@ static double st_run(enum st_kind kind, size_t size, int batch)
 		    (unsigned long long)ks.wakeups);
 	}
 out:
-	if (h)
-		kernproxy_close(h);
-	if (c->sc)
-		kupdev_unload(c->sc);
-	if (c->br) {
-		munmap(c->br->data, c->br->ring);
-		free(c->br);
-	}
-	munmap(c->src, size * ST_BATCH);
-	munmap(c->dst, size * ST_BATCH);
-	free(c);
+	st_close(c);
 	return rate;
 }
 
@@ -393,37 +411,14 @@ out:
  */
 static double st_solo(enum st_kind kind, size_t size, int batch)
 {
-	size_t pages = size < 4096 ? 16 : (4 * rec_len(size) + KUP_PAGE - 1) / KUP_PAGE;
-	struct sctx *c = calloc(1, sizeof(*c));
+	struct sctx *c = st_open(kind, size, batch);
 	int64_t t0, end;
 	uint64_t n = 0;
-	char name[48];
-	void *h = NULL;
 	double rate = 0;
-	static int seq;
 	int r, k;
 
-	if (!c)
-		bench_die("out of memory");
-	c->kind = kind;
-	c->size = size;
-	c->batch = batch;
-	c->src = bench_alloc(size * ST_BATCH);
-	c->dst = bench_alloc(size * ST_BATCH);
-	if (kind == ST_BARE) {
-		c->br = calloc(1, sizeof(*c->br));
-		if (!c->br)
-			bench_die("out of memory");
-		c->br->ring = 1u << (31 - __builtin_clz((uint32_t)(pages * KUP_PAGE)));
-		c->br->data = bench_alloc(c->br->ring);
-	} else {
-		snprintf(name, sizeof(name), "kupbench_so%d_%d", (int)getpid(), seq++);
-		c->sc = kupdev_create(name, pages, 1);
-		h = c->sc ? kernproxy_open(name) : NULL;
-		c->ch = h ? kernproxy_attach(h, 0, pages, KP_EXACT | KP_STREAM) : NULL;
-		if (!c->ch || kupdev_wait_channel_timed(c->sc, 0, ST_TMO_NS) != 0)
-			goto out;
-	}
+	if (!c->br && !c->ch)
+		goto out;
 	bench_pin(0);
 	/* u2k: the user side sends, the kern side receives (the bare ring: A to A). */
 	for (k = 0; k < 200; k++) /* warm-up */
@@ -441,17 +436,7 @@ static double st_solo(enum st_kind kind, size_t size, int batch)
 	}
 	rate = (double)n * 1e9 / (double)(bench_now() - t0);
 out:
-	if (h)
-		kernproxy_close(h);
-	if (c->sc)
-		kupdev_unload(c->sc);
-	if (c->br) {
-		munmap(c->br->data, c->br->ring);
-		free(c->br);
-	}
-	munmap(c->src, size * ST_BATCH);
-	munmap(c->dst, size * ST_BATCH);
-	free(c);
+	st_close(c);
 	return rate;
 }
 
