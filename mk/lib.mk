@@ -49,12 +49,18 @@ KUP_MAN := $(wildcard docs/man/*.3)
 KUP_MAN1 := $(wildcard docs/man/*.1)
 KUP_MAN7 := $(wildcard docs/man/*.7)
 
+# The public headers, once: install-lib and install-provider both need them,
+# and under make -j two installs of one file race ("File exists").
+.PHONY: install-headers
+install-headers:
+	install -d $(DESTDIR)$(INCDIR)
+	install -m 0644 $(KUP_PUBLIC_HDRS) $(DESTDIR)$(INCDIR)/
+
 .PHONY: install-lib
-install-lib: $(LIBKUP_SO) $(LIBKUP_A) $(KUPCTL)
-	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGDIR) \
+install-lib: $(LIBKUP_SO) $(LIBKUP_A) $(KUPCTL) install-headers
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(BINDIR)
-	install -m 0644 $(KUP_PUBLIC_HDRS) $(DESTDIR)$(INCDIR)/
 	install -m 0755 $(LIBKUP_SOV) $(DESTDIR)$(LIBDIR)/
 	ln -sf libkup.so.0 $(DESTDIR)$(LIBDIR)/libkup.so
 	install -m 0644 $(LIBKUP_A) $(DESTDIR)$(LIBDIR)/

@@ -38,9 +38,8 @@ $(KUPDEV_A): $(KUPDEV_OBJ)
 ALL += $(KUPDEV_SO) $(KUPDEV_A)
 
 .PHONY: install-provider
-install-provider: $(KUPDEV_SO) $(KUPDEV_A)
-	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGDIR)
-	install -m 0644 include/kupdev.h include/kup_abi.h include/kupsvc.h $(DESTDIR)$(INCDIR)/
+install-provider: $(KUPDEV_SO) $(KUPDEV_A) install-headers
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGDIR)
 	$(if $(wildcard provider/kupsvc_host.h),install -m 0644 provider/kupsvc_host.h $(DESTDIR)$(INCDIR)/kupsvc_host.h)
 	install -m 0755 $(KUPDEV_SOV) $(DESTDIR)$(LIBDIR)/
 	ln -sf libkupdev.so.0 $(DESTDIR)$(LIBDIR)/libkupdev.so
