@@ -29,6 +29,10 @@
 # "0 passed, 0 failed, 1 skipped".  Prints TAP and "N passed, N failed".
 # shellcheck disable=SC2046,SC2015 # word lists are split on purpose; ok/notok return 0
 set -u
+# GNU make's MAKEFLAGS (run under `make -s suite-...`: "s --no-print-directory")
+# is not bmake's: bmake reads it from the environment and stops at the long
+# option.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 cd "$top" || exit 1
