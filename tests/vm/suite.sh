@@ -19,20 +19,17 @@ t1=$(date +%s)
 cp "$work/kernel.log" "$vmdir/kernel.log" 2>/dev/null
 
 read -r p f s n < <("$here/../tally.sh" "$work/suite.out")
-if [ "$n" -eq 0 ]; then
-	echo "not ok - the guest printed no test results"; f=$((f + 1))
-fi
-# The kernel log and the boot as a whole count as tests of their own.
-if grep -q '^# vm: kernel log clean' "$work/suite.out"; then
-	echo "ok - kernel log has no WARNING/BUG/Oops/Call Trace"; p=$((p + 1))
-else
-	echo "not ok - kernel log has no WARNING/BUG/Oops/Call Trace"; f=$((f + 1))
-fi
-if [ "$rc" -eq 0 ]; then
-	echo "ok - VM booted, ran the suites and powered off"; p=$((p + 1))
-else
-	echo "not ok - VM booted, ran the suites and powered off (run-vm.sh exit $rc)"; f=$((f + 1))
-fi
+# The three checks of the run itself (tests/tap.sh).
+why=$(grep -m1 -aE '^# vm: (TIMEOUT|the guest command did not finish|guest command exited)' \
+	"$work/suite.out" | sed 's/^# vm: //; s/; console tail://')
+last=$(grep -av '^[[:space:]]*$' "$work/console.log" 2>/dev/null | tail -n1 | tr -d '\r' | cut -c1-100)
+. "$here/../tap.sh"
+t=$((p + f))
+tap_check "$((n > 0))" "the guest printed test results" "${why:-no result line}; console ends: $last"
+grep -q '^# vm: kernel log clean' "$work/suite.out"
+tap_check "$((1 - $?))" "kernel log has no WARNING/BUG/Oops/Call Trace" \
+	"$(grep -m1 -aE 'WARNING|BUG|Oops|Call Trace' "$vmdir/kernel.log" 2>/dev/null | cut -c1-100)"
+tap_check "$((rc == 0))" "VM booted, ran the suites and powered off" "run-vm.sh exit $rc${why:+: $why}"
 echo "# vm suite: $((t1 - t0)) s wall time; kernel log $vmdir/kernel.log"
 if [ "$s" -gt 0 ]; then echo "$p passed, $f failed, $s skipped"; else echo "$p passed, $f failed"; fi
 [ "$f" -eq 0 ]

@@ -36,19 +36,16 @@ t1=$(date +%s)
 
 read -r p f s n < <("$here/../../tally.sh" "$work/suite.out")
 p=$((p + 1)) # the build above
-if [ "$n" -eq 0 ]; then
-	echo "not ok - the guest printed no test results"; f=$((f + 1))
-fi
-if grep -q '^# freebsd-vm: console clean' "$work/suite.out"; then
-	echo "ok - console has no panic, WITNESS or INVARIANTS report"; p=$((p + 1))
-else
-	echo "not ok - console has no panic, WITNESS or INVARIANTS report"; f=$((f + 1))
-fi
-if [ "$rc" -eq 0 ]; then
-	echo "ok - FreeBSD booted, ran the suites and powered off"; p=$((p + 1))
-else
-	echo "not ok - FreeBSD booted, ran the suites and powered off (run-vm.sh exit $rc)"; f=$((f + 1))
-fi
+# The three checks of the run itself (tests/tap.sh).
+. "$here/../../tap.sh"
+why=$(grep -m1 -aE '^# freebsd-vm: (TIMEOUT|the guest did not finish)' "$work/suite.out" |
+	sed 's/^# freebsd-vm: //; s/; console tail://')
+last=$(grep -av '^[[:space:]]*$' "$work/console.log" 2>/dev/null | tail -n1 | tr -d '\r' | cut -c1-100)
+t=$((p + f))
+tap_check "$((n > 0))" "the guest printed test results" "${why:-no result line}; console ends: $last"
+grep -q '^# freebsd-vm: console clean' "$work/suite.out"
+tap_check "$((1 - $?))" "console has no panic, WITNESS or INVARIANTS report"
+tap_check "$((rc == 0))" "FreeBSD booted, ran the suites and powered off" "run-vm.sh exit $rc${why:+: $why}"
 echo "# freebsd-vm suite: $((t1 - t0)) s wall time; console $work/console.log"
 if [ "$s" -gt 0 ]; then echo "$p passed, $f failed, $s skipped"; else echo "$p passed, $f failed"; fi
 [ "$f" -eq 0 ]
