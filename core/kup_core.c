@@ -449,6 +449,20 @@ int kup_end_recv(struct kup_end *e, int flags, int64_t timeout_ns, const void **
 	return 0;
 }
 
+int kup_end_send_recv(struct kup_end *e, const void *data, size_t len, int flags,
+                      int64_t timeout_ns, const void **reply, uint32_t *rlen, int copy)
+{
+	int r = kup_end_send(e, data, len, KUPC_NB, 0);
+
+	if (r)
+		return r == -EKU_NOTREADY ? -EKU_NOTURN : r;
+	KUP_TRACE_SEND(e, len);
+	r = kup_end_recv(e, flags, timeout_ns, reply, rlen, copy);
+	if (!r)
+		KUP_TRACE_RECV(e, *rlen);
+	return r;
+}
+
 int kup_end_txbuf(struct kup_end *e, int flags, int64_t timeout_ns, void **buf, uint32_t *cap)
 {
 	int r = kup_end_wait(e, flags, timeout_ns);

@@ -139,6 +139,14 @@ int kup_end_pass(struct kup_end *e, int flags, int64_t timeout_ns);
 /* Wait for the turn; *data is the message (in rx_copy when copy, else shared). */
 int kup_end_recv(struct kup_end *e, int flags, int64_t timeout_ns, const void **data, uint32_t *len,
                  int copy);
+/*
+ * kup_end_send without waiting (-EKU_NOTURN when the peer holds the turn:
+ * nothing sent), then kup_end_recv: a waiting error (-EKU_NOTREADY,
+ * -EKU_TIMEDOUT, -EKU_INTR) means the message went and the reply has not
+ * come.  Traces both halves on the kern side.
+ */
+int kup_end_send_recv(struct kup_end *e, const void *data, size_t len, int flags,
+                      int64_t timeout_ns, const void **reply, uint32_t *rlen, int copy);
 int kup_end_txbuf(struct kup_end *e, int flags, int64_t timeout_ns, void **buf, uint32_t *cap);
 int kup_end_commit(struct kup_end *e, size_t len);
 

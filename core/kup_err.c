@@ -21,7 +21,7 @@ static const char *const kup_errstr[EKU_MAX] = {
     [EKU_ABI] = "KUP ABI version mismatch",
     [EKU_EXIST] = "a device of that name exists",
     [EKU_SYS] = "system error",
-    [EKU_NOTURN] = "commit without holding the turn and its buffer",
+    [EKU_NOTURN] = "not holding the turn (a commit, a send_recv)",
 };
 
 const char *kup_core_strerror(int code)

@@ -120,6 +120,31 @@ KUP_HOT KUP_API int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int ch
 	return chan_recv(sc, chan_id, data, len, flags, timeout_ns, 0);
 }
 
+/* Send, then receive the reply, in one call (kupdev.h): one entry, one
+ * channel lookup and one loan check for the round trip. */
+KUP_HOT KUP_API int kupdev_send_recv(struct kupdev_softc *sc, int chan_id, const void *data,
+                                     size_t len, void **reply, size_t *rlen, int flags,
+                                     int64_t timeout_ns)
+{
+	struct kup_chan *ch;
+	const void *d;
+	void *keep;
+	uint32_t n;
+	int r;
+
+	if (!reply || !rlen || !kup_flags_ok(flags))
+		return -EKU_INVAL;
+	r = chan_begin(sc, chan_id, 0, &ch, &keep);
+	if (r)
+		return r;
+	r = kup_end_send_recv(&ch->e, data, len, flags, timeout_ns, &d, &n, 1);
+	if (!r) {
+		*reply = (void *)(uintptr_t)d;
+		*rlen = n;
+	}
+	return chan_end(ch, keep, r);
+}
+
 KUP_API void *kupdev_receive(struct kupdev_softc *sc, int chan_id)
 {
 	void *data = NULL;

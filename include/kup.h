@@ -101,6 +101,17 @@ int kernproxy_channel_id(void *channel);
 void *kernproxy_receive_len(void *channel, size_t *len, int flags);
 /* Passes the turn with an empty message (length 0). 0, or -1. */
 int kernproxy_pass(void *channel, int flags);
+/*
+ * A round trip in one call: send len bytes of data, then receive the reply
+ * as kernproxy_receive_len does (flags for that wait; *rlen when rlen is
+ * not NULL).  The send never waits: when the kernel holds the turn it fails
+ * with EKU_NOTURN and nothing was sent (send the first message with
+ * kernproxy_send; after each receive the turn is ours).  So EKU_NOTREADY,
+ * EKU_TIMEDOUT and EKU_INTR mean the message went and the reply has not
+ * come: take it with kernproxy_receive_len.  data may be the message just
+ * received (an echo).
+ */
+void *kernproxy_send_recv(void *channel, const void *data, size_t len, size_t *rlen, int flags);
 
 /*
  * Zero-copy send: wait for our turn and get the outgoing buffer (its

@@ -75,7 +75,7 @@
 #define EKU_ABI      15 /* ABI version mismatch */
 #define EKU_EXIST    16 /* a device of that name exists already */
 #define EKU_SYS      17 /* other system error: see errno */
-#define EKU_NOTURN   18 /* commit without holding the turn and a buffer */
+#define EKU_NOTURN   18 /* a commit or send_recv without holding the turn */
 #define EKU_MAX      19
 
 /* Turn word. */

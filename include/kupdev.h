@@ -115,6 +115,19 @@ int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data, si
 int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len, int flags,
                 int64_t timeout_ns);
 /*
+ * A round trip in one call: send len bytes of data, then receive the reply
+ * as kupdev_recv does (*reply, *rlen; flags and timeout for that wait).
+ * The send never waits: when the process holds the turn it returns
+ * -EKU_NOTURN and nothing was sent (send the first message of an exchange
+ * with kupdev_send_timed; after each receive the turn is ours).  So
+ * -EKU_NOTREADY, -EKU_TIMEDOUT and -EKU_INTR mean the message went and the
+ * reply has not come: take it with kupdev_recv.  data may be the last
+ * reply (an echo).  The same as kupdev_send_timed then kupdev_recv, at the
+ * price of one call.
+ */
+int kupdev_send_recv(struct kupdev_softc *sc, int chan_id, const void *data, size_t len,
+                     void **reply, size_t *rlen, int flags, int64_t timeout_ns);
+/*
  * Zero-copy pointers (this call and kupdev_send_buf) stay valid until the
  * calling thread's next send/recv/pass/commit/send_buf call on the same
  * channel returns (so they may be passed to that call: kupdev_send_timed

@@ -628,6 +628,26 @@ KUP_HOT KP_API int kernproxy_send(void *channel, void *data, size_t len, int fla
 	return r ? chan_fail(c, r) : 0;
 }
 
+KUP_HOT KP_API void *kernproxy_send_recv(void *channel, const void *data, size_t len, size_t *rlen,
+                                         int flags)
+{
+	struct kp_chan *c = chan_get(channel);
+	const void *reply;
+	uint32_t l;
+	int r;
+
+	if (!c)
+		return NULL;
+	if (flags & ~KP_FLAGS)
+		return chan_fail_ptr(c, EKU_INVAL);
+	r = kup_end_send_recv(&c->e, data, len, flags, c->timeout_ns, &reply, &l, 0);
+	if (r)
+		return chan_fail_ptr(c, r);
+	if (rlen)
+		*rlen = l;
+	return (void *)reply;
+}
+
 KUP_HOT KP_API int kernproxy_pass(void *channel, int flags)
 {
 	struct kp_chan *c = chan_get(channel);

@@ -575,3 +575,85 @@ KT_TEST(spin_tuning)
 	KT_EQ(ctl_unload(c, n), 0);
 	ctl_close(c);
 }
+
+/*
+ * kernproxy_send_recv and kupdev_send_recv: a round trip in one call on
+ * each side, every length from 0 to the capacity; the kern side's wait
+ * timing out means its echo went (the client gets it), and the client's
+ * nonblocking call that finds no reply yet has sent its message too.
+ */
+KT_TEST(send_recv_round_trips)
+{
+	char namebuf[64];
+	const char *n = NAME("sendrecv");
+	struct kit_ctl *c = ctl_open();
+	size_t cap = 2 * KUP_PAGE, got, i, lens[] = {0, 1, 8, 48, 49, 64, KUP_PAGE, cap - 1, cap};
+	uint8_t *buf = malloc(cap);
+	struct kt_reply rep;
+	void *h, *ch, *p;
+
+	KT_ASSERT(buf);
+	ctl_mkdev(c, n, 2, 1, KTB_ECHO, 0, KTF_SENDRECV);
+	h = kit_open(n);
+	ch = kit_attach(h, 0, 2);
+	kit_hello(ch, 0);
+	/* The first message goes with kernproxy_send; each send_recv after it holds the turn. */
+	kt_fill(buf, 5, 1);
+	KT_EQ(kernproxy_send(ch, buf, 5, 0), 0);
+	p = kit_recv(ch, &got);
+	KT_EQ(got, 5);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		kt_fill(buf, (uint32_t)lens[i], (uint32_t)i + 7);
+		got = 12345;
+		p = kernproxy_send_recv(ch, buf, lens[i], &got, 0);
+		if (!p)
+			KT_FAIL("kernproxy_send_recv(%zu): %s", lens[i],
+			        kernproxy_strerror(kernproxy_errno));
+		KT_EQ(got, lens[i]);
+		KT_ASSERT(memcmp(p, buf, lens[i]) == 0);
+	}
+	/* An echo of the reply itself, in place. */
+	p = kernproxy_send_recv(ch, p, got, &got, 0);
+	KT_ASSERT(p && got == cap && memcmp(p, buf, cap) == 0);
+	/* Longer than the service's wait: its send_recv timed out with the echo sent. */
+	kit_sleep_ms(3 * 200);
+	kit_echo(ch, 33, 99);
+	CTL_WAIT(c, n, 0, msgs, 1 + (uint32_t)(sizeof(lens) / sizeof(lens[0])) + 2, &rep);
+	KT_EQ(rep.last_err, 0);
+	kernproxy_close(h);
+	KT_EQ(ctl_unload(c, n), 0);
+
+	/* Nonblocking: the message goes; no reply yet is EKU_NOTREADY, the reply comes after. */
+	ctl_mkdev(c, n, 1, 1, KTB_ECHO, 500, KTF_SENDRECV);
+	h = kit_open(n);
+	ch = kit_attach(h, 0, 1);
+	kit_hello(ch, 0);
+	kt_fill(buf, 20, 3);
+	KT_EQ(kernproxy_send(ch, buf, 20, 0), 0);
+	kit_recv(ch, &got);
+	kt_fill(buf, 40, 4);
+	KIT_FAILS_WITH(kernproxy_send_recv(ch, buf, 40, &got, KP_NB) == NULL, ch, EKU_NOTREADY);
+	p = kit_recv(ch, &got);
+	KT_ASSERT(got == 40 && memcmp(p, buf, 40) == 0);
+	kernproxy_close(h);
+	KT_EQ(ctl_unload(c, n), 0);
+
+	/* Without the turn (the kern side keeps it): EKU_NOTURN, nothing sent. */
+	ctl_mkdev(c, n, 1, 1, KTB_HOLD, 0, 0);
+	h = kit_open(n);
+	ch = kit_attach(h, 0, 1);
+	KIT_FAILS_WITH(kernproxy_send_recv(ch, buf, 8, &got, 0) == NULL, ch, EKU_NOTURN);
+	KIT_FAILS_WITH(kernproxy_send_recv(ch, buf, 8, &got, KP_NB) == NULL, ch, EKU_NOTURN);
+	KIT_FAILS_WITH(kernproxy_send_recv(ch, buf, 8, &got, 0x40) == NULL, ch, EKU_INVAL);
+	KIT_FAILS_WITH(kernproxy_send_recv(NULL, buf, 8, &got, 0) == NULL, NULL, EKU_INVAL);
+	{
+		struct kernproxy_stats st;
+
+		KT_EQ(kernproxy_stats(ch, &st), 0);
+		KT_EQ(st.sent, 0);
+	}
+	kernproxy_close(h);
+	KT_EQ(ctl_unload(c, n), 0);
+	free(buf);
+	ctl_close(c);
+}

@@ -51,7 +51,9 @@
  *   KTB_MANUAL  no thread: the client drives the kern side with KTO_* ops.
  *   KTB_ECHO    send a struct kt_hello (kupdev_send), then echo every message
  *               back (kupdev_recv + kupdev_send_timed; KTF_ZC: kupdev_send_buf
- *               + commit), after delay_ms each.
+ *               + commit; KTF_SENDRECV: kupdev_send_recv, then kupdev_recv
+ *               while its wait for the next message timed out), after
+ *               delay_ms each.
  *   KTB_PASS    kupdev_pass first, then answer every message with a pass.
  *   KTB_HOLD    never send: keep the turn until the process detaches.
  *   KTB_CHECK   send a hello, then for every message: sum its private copy
@@ -132,6 +134,7 @@ enum kt_beh {
 #define KTF_SEED        0x200 /* KTO_RECV: the seed's kupdev_receive (blocks without timeout) */
 #define KTF_WHOLE       0x400 /* KTO_RECV: sum the whole private copy buffer (capacity bytes) */
 #define KTF_SHUTDOWN    0x800 /* KTO_UNLOAD: kupdev_shutdown, join, then unload */
+#define KTF_SENDRECV    0x1000 /* KTB_ECHO: answer and wait in one kupdev_send_recv */
 #define KT_LEN_UNKNOWN  0xffffffffu /* KTO_RECV with KTF_SEED: the seed's call has no length */
 #define KT_REWRITE_SEED 0xc3u       /* KTB_CHECK: what the client rewrites a message with */
 /* The low byte of flags goes to the kupdev_* call as is (KUP_NB, KUP_POLL, unknown bits). */

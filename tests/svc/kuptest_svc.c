@@ -218,13 +218,24 @@ static int beh_echo(struct kt_dev *d, int chan, struct kt_chan *c)
 	size_t len;
 	int r = kt_hello_msg(d, chan);
 
-	while (r == 0) {
+	if (r == 0)
 		r = kt_recv(d, chan, &data, &len);
-		if (r)
-			break;
+	while (r == 0) {
 		kt_st(&c->last_len, (uint32_t)len);
 		kt_inc(&c->msgs);
-		r = kt_reply_msg(d, chan, data, len);
+		if (!(d->flags & KTF_SENDRECV)) {
+			r = kt_reply_msg(d, chan, data, len);
+			if (r == 0)
+				r = kt_recv(d, chan, &data, &len);
+			continue;
+		}
+		if (d->delay_ms && kt_nap(d->delay_ms, &d->stop))
+			return -EKU_SHUTDOWN;
+		/* Timed out: the echo went, the next message has not come (kupdev.h). */
+		r = kupdev_send_recv(d->sc, chan, data, len, &data, &len, 0,
+		                     (int64_t)KT_IDLE_MS * 1000000);
+		if (r == -EKU_TIMEDOUT)
+			r = kt_recv(d, chan, &data, &len);
 	}
 	return r;
 }

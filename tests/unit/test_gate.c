@@ -806,3 +806,47 @@ KT_TEST(oversized_request_is_refused_not_truncated)
 }
 
 KT_MAIN()
+
+/*
+ * kupdev_send_recv: NULL outputs refused; -EKU_NOTURN while the process
+ * holds the turn, nothing sent; a round trip each way by one call a side;
+ * nonblocking, -EKU_NOTREADY after the message went, the reply by
+ * kupdev_recv; an echo of the reply's own copy.
+ */
+KT_TEST(send_recv_one_call_a_round_trip)
+{
+	struct kernproxy_stats st;
+	struct kupdev_softc *sc;
+	char name[64];
+	void *h, *ch, *d, *u;
+	size_t len, ulen;
+
+	sc = gate_dev(name, sizeof(name), "kt_sr", &h, &ch);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kupdev_send_recv(sc, 0, "a", 1, NULL, &len, 0, 0), -EKU_INVAL);
+	KT_EQ(kupdev_send_recv(sc, 0, "a", 1, &d, NULL, 0, 0), -EKU_INVAL);
+	KT_EQ(kupdev_send_recv(sc, 0, "a", 1, &d, &len, 0x40, 0), -EKU_INVAL);
+	KT_EQ(kupdev_send_recv(sc, 7, "a", 1, &d, &len, 0, 0), -EKU_RANGE);
+	/* The kern side's first turn: its send_recv sends, the reply is not there yet. */
+	KT_EQ(kupdev_send_recv(sc, 0, "ping", 4, &d, &len, KUP_NB, 0), -EKU_NOTREADY);
+	/* The process holds the turn now: the kern side cannot send. */
+	KT_EQ(kupdev_send_recv(sc, 0, "x", 1, &d, &len, 0, KUP_FOREVER), -EKU_NOTURN);
+	KT_EQ(kupdev_last_error(sc, 0), EKU_NOTURN);
+	u = kernproxy_receive_len(ch, &ulen, KP_NB);
+	KT_ASSERT(u && ulen == 4 && !memcmp(u, "ping", 4)); /* "x" never went */
+	KT_ASSERT(kernproxy_send_recv(ch, "pong", 4, &ulen, KP_NB) == NULL);
+	KT_EQ(kernproxy_error(ch), EKU_NOTREADY);
+	KT_EQ(kupdev_recv(sc, 0, &d, &len, KUP_NB, 0), 0);
+	KT_ASSERT(len == 4 && !memcmp(d, "pong", 4));
+	KT_EQ(kupdev_send_recv(sc, 0, d, len, &d, &len, KUP_NB, 0), -EKU_NOTREADY); /* echo */
+	u = kernproxy_receive_len(ch, &ulen, KP_NB);
+	KT_ASSERT(u && ulen == 4 && !memcmp(u, "pong", 4));
+	KT_EQ(kernproxy_send(ch, "12345678", 8, KP_NB), 0);
+	KT_EQ(kupdev_recv(sc, 0, &d, &len, KUP_NB, 0), 0);
+	KT_ASSERT(len == 8 && !memcmp(d, "12345678", 8));
+	KT_EQ(kernproxy_stats(ch, &st), 0);
+	KT_EQ(st.sent, 2);
+	KT_EQ(st.received, 2);
+	kernproxy_close(h);
+	KT_EQ(kupdev_unload(sc), 0);
+}

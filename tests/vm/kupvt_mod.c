@@ -519,7 +519,9 @@ static int kupvt_start(void)
 		if (kupdev_recv(sc_big, 0, &b, NULL, KUP_NB, 0) != -EKU_INVAL ||
 		    kupdev_recv(sc_big, 0, NULL, &n, KUP_NB, 0) != -EKU_INVAL ||
 		    kupdev_recv_shared_untrusted(sc_big, 0, &p, NULL, KUP_NB, 0) != -EKU_INVAL ||
-		    kupdev_send_buf(sc_big, 0, &b, NULL, KUP_NB, 0) != -EKU_INVAL) {
+		    kupdev_send_buf(sc_big, 0, &b, NULL, KUP_NB, 0) != -EKU_INVAL ||
+		    kupdev_send_recv(sc_big, 0, "x", 1, &b, NULL, KUP_NB, 0) != -EKU_INVAL ||
+		    kupdev_send_recv(sc_big, 0, "x", 1, NULL, &n, KUP_NB, 0) != -EKU_INVAL) {
 			pr_err("kupvt: a NULL out-pointer was accepted\n");
 			goto fail;
 		}

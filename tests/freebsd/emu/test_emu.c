@@ -698,6 +698,8 @@ KT_TEST(null_outputs_refused_and_unlock_keeps_the_old_end)
 	KT_EQ(kupdev_recv(sc, 0, NULL, &n, KUP_NB, 0), -EKU_INVAL);
 	KT_EQ(kupdev_recv_shared_untrusted(sc, 0, &p, NULL, KUP_NB, 0), -EKU_INVAL);
 	KT_EQ(kupdev_send_buf(sc, 0, &b, NULL, KUP_NB, 0), -EKU_INVAL);
+	KT_EQ(kupdev_send_recv(sc, 0, "x", 1, &b, NULL, KUP_NB, 0), -EKU_INVAL);
+	KT_EQ(kupdev_send_recv(sc, 0, "x", 1, NULL, &n, KUP_NB, 0), -EKU_INVAL);
 	KT_EQ(kupdev_send(sc, "old", 3, 0), 0);
 	u_close(&u);
 	KT_EQ(u_attach(&u, "emu_api", 0), 0);
