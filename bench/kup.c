@@ -49,7 +49,6 @@ struct kctx {
 	enum kind kind;
 	int zc;      /* zero-copy send (send_buf + commit) */
 	int fused;   /* K_ECHO by send_recv: one call a side per round trip */
-	int turn;    /* fused client: holds the turn (it waited for the first one) */
 	int read;    /* the client reads every byte of every reply */
 	int started; /* the server handed the first turn over (serve resumes) */
 	int uflags, kflags;
@@ -60,6 +59,7 @@ struct kctx {
 	struct samples sendc __attribute__((aligned(128)));
 	struct kernproxy_stats ust;
 	uint64_t sink; /* what the client read */
+	int turn;      /* fused: the client holds the turn (it waited for the first one) */
 	uint8_t fill;
 	/* Server-written. */
 	struct kupdev_stats kst __attribute__((aligned(128)));
@@ -122,9 +122,11 @@ static int c_send_recv(struct kctx *c)
 	const void *data;
 	size_t len;
 
-	if (!c->turn && c_recv(c, SIZE_MAX))
-		return -1;
-	c->turn = 1;
+	if (!c->turn) {
+		if (c_recv(c, SIZE_MAX))
+			return -1;
+		c->turn = 1;
+	}
 	data = kernproxy_send_recv(c->ch, c->src, c->size, &len, c->uflags);
 	if (!data)
 		return c_fail("send_recv");
