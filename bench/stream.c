@@ -30,6 +30,7 @@
 #include "bench.h"
 #include "kup.h"
 #include "kupdev.h"
+#include "kup_core.h"
 
 #define ST_TMO_NS (30LL * 1000000000)
 #define ST_BATCH  64
@@ -82,27 +83,13 @@ static uint32_t rec_len(size_t size)
 
 /* --- the bare ring -------------------------------------------------------- */
 
-/* The copies KUP's core makes: small payloads in 8-byte words, large ones by memcpy. */
+/* The copies KUP's core makes (its own small copy, memcpy above it): like for like. */
 static inline void bare_copy(void *dst, const void *src, uint32_t n)
 {
-	uint8_t *d = dst;
-	const uint8_t *s = src;
-	uint64_t w;
-	uint32_t i;
-
-	if (n > 64) {
-		memcpy(d, s, n);
-	} else if (n >= 8) {
-		for (i = 0; i + 8 < n; i += 8) {
-			memcpy(&w, s + i, 8);
-			memcpy(d + i, &w, 8);
-		}
-		memcpy(&w, s + n - 8, 8);
-		memcpy(d + n - 8, &w, 8);
-	} else {
-		for (i = 0; i < n; i++)
-			d[i] = s[i];
-	}
+	if (n > KUP_COPY_SMALL)
+		memcpy(dst, src, n);
+	else
+		kup_copy_small(dst, src, n);
 }
 
 static void bare_put(struct bare *b, uint32_t pos, const void *src, uint32_t n)

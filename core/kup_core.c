@@ -348,28 +348,7 @@ int kup_cond_wait(const struct kup_cond_ops *ops, void *arg, int flags, int64_t 
 	}
 }
 
-/*
- * Copy n <= KUP_INLINE bytes without a call: fixed-size moves the compiler
- * turns into loads and stores (the last one overlapping), so a small
- * message costs no library call on either side.  Reads only [0, n).
- */
-static KUP_ALWAYS_INLINE void copy_small(uint8_t *d, const uint8_t *s, uint32_t n)
-{
-	uint32_t i;
-
-	if (n >= 8) {
-		for (i = 0; i + 8 < n; i += 8)
-			__builtin_memcpy(d + i, s + i, 8);
-		__builtin_memcpy(d + n - 8, s + n - 8, 8);
-	} else if (n >= 4) {
-		__builtin_memcpy(d, s, 4);
-		__builtin_memcpy(d + n - 4, s + n - 4, 4);
-	} else if (n) {
-		d[0] = s[0];
-		d[n / 2] = s[n / 2];
-		d[n - 1] = s[n - 1];
-	}
-}
+_Static_assert(KUP_INLINE <= KUP_COPY_SMALL, "inline payloads take the call-free copy");
 
 /*
  * Hand the turn over with message len (KUP_LEN_INLINE | n: in our inl[],
@@ -403,7 +382,7 @@ int kup_end_send(struct kup_end *e, const void *data, size_t len, int flags, int
 	if (r)
 		return r;
 	if (len <= KUP_INLINE) {
-		copy_small(e->mine->inl, data, (uint32_t)len);
+		kup_copy_small(e->mine->inl, data, (uint32_t)len);
 		publish(e, KUP_LEN_INLINE | (uint32_t)len);
 	} else {
 		kup_memcpy(e->tx, data, len);
@@ -436,7 +415,7 @@ int kup_end_recv(struct kup_end *e, int flags, int64_t timeout_ns, const void **
 	/* rx_len was read once and bounded in kup_end_poll: one bounded copy. */
 	if (copy) {
 		if (e->rx_len <= KUP_INLINE)
-			copy_small(e->rx_copy, e->rx_at, e->rx_len);
+			kup_copy_small(e->rx_copy, e->rx_at, e->rx_len);
 		else
 			kup_memcpy(e->rx_copy, e->rx_at, e->rx_len);
 		if (!e->rx_len)

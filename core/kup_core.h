@@ -108,6 +108,41 @@ struct kup_end {
 	struct kup_counters cnt;             /* last: kup_end_init keeps it (see there) */
 };
 
+/*
+ * Copy n <= KUP_COPY_SMALL bytes without a call: two moves of the largest
+ * size that fits (8 or 16 bytes; pairs of 16 above 32), overlapping in the
+ * middle, so that a small message costs a few loads and stores on each
+ * side whatever its length.  Reads and writes only [0, n); src and dst apart.
+ */
+#define KUP_COPY_SMALL 64u
+static KUP_ALWAYS_INLINE void kup_copy_small(void *dst, const void *src, uint32_t n)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+
+	if (n >= 8) {
+		if (n <= 16) {
+			__builtin_memcpy(d, s, 8);
+			__builtin_memcpy(d + n - 8, s + n - 8, 8);
+		} else if (n <= 32) {
+			__builtin_memcpy(d, s, 16);
+			__builtin_memcpy(d + n - 16, s + n - 16, 16);
+		} else {
+			__builtin_memcpy(d, s, 16);
+			__builtin_memcpy(d + 16, s + 16, 16);
+			__builtin_memcpy(d + n - 32, s + n - 32, 16);
+			__builtin_memcpy(d + n - 16, s + n - 16, 16);
+		}
+	} else if (n >= 4) {
+		__builtin_memcpy(d, s, 4);
+		__builtin_memcpy(d + n - 4, s + n - 4, 4);
+	} else if (n) {
+		d[0] = s[0];
+		d[n / 2] = s[n / 2];
+		d[n - 1] = s[n - 1];
+	}
+}
+
 /* Kern side: write a fresh channel's control pages (data pages must be zero). */
 void kup_chan_format(void *kblock, void *ublock, uint32_t size, uint32_t chan, uint32_t chan_cnt);
 /* User side: check the geometry the kern side published.  0 or -EKU_*. */

@@ -169,30 +169,13 @@ static int rx_avail(struct kup_end *e, uint32_t *avail)
 	return 0;
 }
 
-/*
- * Copy n bytes; small messages without a call: 8-byte words, the last one
- * overlapping (n >= 8), reading and writing only [0, n) of each side.
- */
-static inline void copy_bytes(void *dst, const void *src, uint32_t n)
+/* Copy n bytes: a small record without a call. */
+static KUP_ALWAYS_INLINE void copy_bytes(void *dst, const void *src, uint32_t n)
 {
-	uint8_t *d = dst;
-	const uint8_t *s = src;
-	uint64_t w;
-	uint32_t i;
-
-	if (n > 64) {
-		kup_memcpy(d, s, n);
-	} else if (n >= 8) {
-		for (i = 0; i + 8 < n; i += 8) {
-			__builtin_memcpy(&w, s + i, 8);
-			__builtin_memcpy(d + i, &w, 8);
-		}
-		__builtin_memcpy(&w, s + n - 8, 8);
-		__builtin_memcpy(d + n - 8, &w, 8);
-	} else {
-		for (i = 0; i < n; i++)
-			d[i] = s[i];
-	}
+	if (n > KUP_COPY_SMALL)
+		kup_memcpy(dst, src, n);
+	else
+		kup_copy_small(dst, src, n);
 }
 
 /* Copy n bytes into our ring at position pos, wrapping at its end. */

@@ -18,7 +18,7 @@ BENCH_CMP_ARGS ?= -r 15 -t 60 -v
 BENCH_VM_KUPBENCH ?= 1
 
 # Literal paths: lib.mk and provider.mk are read after this file.
-$(BENCH): $(BENCH_SRC) bench/bench.h include/kup.h include/kupdev.h include/kup_abi.h \
+$(BENCH): $(BENCH_SRC) bench/bench.h include/kup.h include/kupdev.h include/kup_abi.h core/kup_core.h \
 		$(B)/lib/libkup.a $(B)/lib/libkupdev.a
 	@mkdir -p $(dir $@)
 	$(CC) $(KUP_CFLAGS) $(CFLAGS) $(BENCH_SRC) $(B)/lib/libkup.a $(B)/lib/libkupdev.a \

@@ -262,6 +262,26 @@ KT_TEST(every_inline_length_copies_exactly)
 	}
 }
 
+/* kup_copy_small at every length up to KUP_COPY_SMALL and every misalignment: exact, nothing outside. */
+KT_TEST(small_copy_every_length_and_alignment)
+{
+	uint8_t src[KUP_COPY_SMALL + 16], dst[KUP_COPY_SMALL + 32];
+	uint32_t n, so, doff, i;
+
+	for (i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)(i * 7 + 1);
+	for (n = 0; n <= KUP_COPY_SMALL; n++)
+		for (so = 0; so < 8; so++)
+			for (doff = 1; doff < 9; doff++) {
+				memset(dst, 0xee, sizeof(dst));
+				kup_copy_small(dst + doff, src + so, n);
+				KT_ASSERT(memcmp(dst + doff, src + so, n) == 0);
+				for (i = 0; i < sizeof(dst); i++)
+					if (i < doff || i >= doff + n)
+						KT_EQ(dst[i], 0xee);
+			}
+}
+
 KT_TEST(kern_rejects_inline_length_beyond_the_line)
 {
 	struct pair *p = pair_new();
