@@ -380,16 +380,42 @@ int kup_stream_send(struct kup_end *e, const struct kup_iovec *msgs, size_t n, i
 	return done ? (int)done : r;
 }
 
-/* One batch out of the peer's ring: *got records into msgs.  0 or -EKU_*. */
-static int recv_batch(struct kup_end *e, struct kup_iovec *msgs, size_t n, size_t *got)
+/* What walk does with each record it passes. */
+enum walk_how {
+	W_COPY, /* into msgs[i].base (msgs[i].len bytes of room) */
+	W_PEEK, /* msgs[i].base points at it in the ring (or in bounce when it wraps) */
+	W_SKIP, /* nothing: release records peeked before */
+};
+
+/*
+ * Walk up to n records the peer published, from our consumer position:
+ * each header read once (one 8-byte load) and checked (its position tag,
+ * its length against the ring and the bytes published), then its payload
+ * handled as how says; msgs[i].len becomes the record's length (W_SKIP:
+ * msgs is NULL).  0 or -EKU_*; a record
+ * larger than its buffer stops a copy there (-EKU_TOOBIG when it is the first).
+ * What it walked is in *w either way.
+ */
+struct walked {
+	size_t got;     /* records walked */
+	uint32_t end;   /* the consumer position after them */
+	uint32_t left;  /* bytes still published behind them */
+	uint64_t bytes; /* their payload */
+};
+
+static int walk(struct kup_end *e, struct kup_iovec *msgs, size_t n, enum walk_how how,
+                uint8_t *bounce, struct walked *w)
 {
 	struct kup_rec h;
 	uint64_t hw;
-	uint32_t avail = 0, pos, len, tag, rec, max = kup_stream_max_msg(e);
-	uint64_t bytes = 0;
+	uint32_t avail = 0, pos, len, tag, rec, off, max = kup_stream_max_msg(e);
 	size_t k = 0;
 	int r;
 
+	w->got = 0;
+	w->bytes = 0;
+	w->end = e->s_cons;
+	w->left = 0;
 	r = rx_avail(e, &avail);
 	if (r)
 		return r;
@@ -410,38 +436,55 @@ static int recv_batch(struct kup_end *e, struct kup_iovec *msgs, size_t n, size_
 			r = kup_end_violation(e, "stream record length", len);
 			break;
 		}
-		if (len > msgs[k].len) {
-			if (!k)
-				r = -EKU_TOOBIG; /* stays queued: a larger buffer can take it */
-			break;
+		if (how == W_COPY) {
+			if (len > msgs[k].len) {
+				if (!k)
+					r = -EKU_TOOBIG; /* stays queued: a larger buffer can take it */
+				break;
+			}
+			if (len && !msgs[k].base) {
+				r = -EKU_INVAL;
+				break;
+			}
+			ring_get(e, pos + (uint32_t)sizeof(h), msgs[k].base, len);
+		} else if (how == W_PEEK) {
+			off = (pos + (uint32_t)sizeof(h)) & (e->ring - 1);
+			if (len <= e->ring - off) {
+				msgs[k].base = (void *)(uintptr_t)(e->rx + off); /* read-only */
+			} else { /* wraps: one such record per walk at most (n records fit the ring) */
+				ring_get(e, pos + (uint32_t)sizeof(h), bounce, len);
+				msgs[k].base = bounce;
+			}
 		}
-		if (len && !msgs[k].base) {
-			r = -EKU_INVAL;
-			break;
-		}
-		ring_get(e, pos + (uint32_t)sizeof(h), msgs[k].base, len);
-		msgs[k].len = len;
+		if (msgs)
+			msgs[k].len = len;
 		pos += rec;
 		avail -= rec;
-		bytes += len;
+		w->bytes += len;
 		k++;
 	}
-	if (k) {
-		e->s_cons = pos;
-		publish_cons(e);
-		KUP_CNT_ADD(e, received, k);
-		KUP_CNT_ADD(e, bytes_received, bytes);
-		wake_writer(e, avail);
-	}
-	*got = k;
+	w->got = k;
+	w->end = pos;
+	w->left = avail;
 	return r;
 }
 
-int kup_stream_recv(struct kup_end *e, struct kup_iovec *msgs, size_t n, int flags,
-                    int64_t timeout_ns)
+/* Give the room of the walked records back to the peer, count them, ring if it waits. */
+static void consume(struct kup_end *e, const struct walked *w)
+{
+	e->s_cons = w->end;
+	publish_cons(e);
+	KUP_CNT_ADD(e, received, w->got);
+	KUP_CNT_ADD(e, bytes_received, w->bytes);
+	wake_writer(e, w->left);
+}
+
+/* kup_stream_recv and kup_stream_peek: wait for records, then copy (and consume) or point. */
+static int take(struct kup_end *e, struct kup_iovec *msgs, size_t n, int flags,
+                int64_t timeout_ns, uint8_t *bounce)
 {
 	int64_t deadline = -2;
-	size_t got = 0;
+	struct walked w;
 	int r, st;
 
 	if (!e->stream || !kup_flags_ok(flags) || (n && !msgs))
@@ -455,9 +498,12 @@ int kup_stream_recv(struct kup_end *e, struct kup_iovec *msgs, size_t n, int fla
 		st = peer_state(e);
 		if (st < 0)
 			return st;
-		r = recv_batch(e, msgs, n, &got);
-		if (got)
-			return (int)got;
+		r = walk(e, msgs, n, bounce ? W_PEEK : W_COPY, bounce, &w);
+		if (w.got) {
+			if (!bounce)
+				consume(e, &w);
+			return (int)w.got;
+		}
 		if (r)
 			break;
 		if (st) {
@@ -475,6 +521,36 @@ int kup_stream_recv(struct kup_end *e, struct kup_iovec *msgs, size_t n, int fla
 	if (r != -EKU_TIMEDOUT && r != -EKU_PROTO) /* a violation counted itself */
 		KUP_CNT_ADD(e, errors, 1);
 	return r;
+}
+
+int kup_stream_recv(struct kup_end *e, struct kup_iovec *msgs, size_t n, int flags,
+                    int64_t timeout_ns)
+{
+	return take(e, msgs, n, flags, timeout_ns, NULL);
+}
+
+int kup_stream_peek(struct kup_end *e, struct kup_iovec *msgs, size_t n, int flags,
+                    int64_t timeout_ns, uint8_t *bounce)
+{
+	return bounce ? take(e, msgs, n, flags, timeout_ns, bounce) : -EKU_INVAL;
+}
+
+int kup_stream_release(struct kup_end *e, size_t n)
+{
+	struct walked w;
+	int r;
+
+	if (!e->stream)
+		return -EKU_INVAL;
+	if (!n)
+		return 0;
+	r = walk(e, NULL, n, W_SKIP, NULL, &w);
+	if (r)
+		return r;
+	if (w.got < n)
+		return -EKU_INVAL; /* more than are queued: nothing released */
+	consume(e, &w);
+	return 0;
 }
 
 int kup_stream_arm(struct kup_end *e, uint32_t want, uint32_t need)

@@ -46,6 +46,19 @@ int kup_stream_send(struct kup_end *e, const struct kup_iovec *msgs, size_t n, i
 int kup_stream_recv(struct kup_end *e, struct kup_iovec *msgs, size_t n, int flags,
                     int64_t timeout_ns);
 /*
+ * Zero-copy receive, for the side that trusts its peer (libkup; a kernel
+ * must copy: kup_stream_recv).  Waits as kup_stream_recv does, then points
+ * msgs[i].base at up to n records in place in the peer's ring (read-only),
+ * msgs[i].len their lengths, and consumes nothing: the same records come
+ * again until kup_stream_release gives them back.  A record that wraps
+ * the ring's end is copied into bounce (kup_stream_max_msg bytes; at most
+ * one such record per call).  The count (> 0) or -EKU_*.
+ */
+int kup_stream_peek(struct kup_end *e, struct kup_iovec *msgs, size_t n, int flags,
+                    int64_t timeout_ns, uint8_t *bounce);
+/* Consume the first n records (each checked again); -EKU_INVAL when fewer are queued. */
+int kup_stream_release(struct kup_end *e, size_t n);
+/*
  * Readiness fd: announce (KUP_WAIT_FD) that we wait for records to read
  * (KUP_SW_RECV) and/or for room for a record of need payload bytes
  * (KUP_SW_SEND).  1 when that holds already or the channel ended (look

@@ -182,6 +182,18 @@ int kernproxy_wait_notify(void *handle, int64_t timeout_ns);
 #define KP_STREAM_OUT 0x2
 int kernproxy_stream_send(void *channel, const struct kup_iovec *msgs, size_t n, int flags);
 int kernproxy_stream_recv(void *channel, struct kup_iovec *msgs, size_t n, int flags);
+/*
+ * Zero-copy receive: waits as kernproxy_stream_recv does, then points
+ * msgs[i].base at up to n records in place in the kernel's ring
+ * (read-only) and sets msgs[i].len; the count, or -1.  Nothing is
+ * consumed: kernproxy_stream_release(ch, k) gives the first k back to the
+ * kernel (-1, EKU_INVAL, when fewer are queued).  The pointers stay valid
+ * until the records are released, the next peek or receive on the channel,
+ * or close.  A record that wraps the ring's end comes in a buffer of the
+ * channel's own instead (one per call at most; allocated at the first peek).
+ */
+int kernproxy_stream_peek(void *channel, struct kup_iovec *msgs, size_t n, int flags);
+int kernproxy_stream_release(void *channel, size_t n);
 int kernproxy_stream_arm(void *channel, int events, size_t room);
 /* The longest message of a stream channel (its ring less a record header). 0: bad handle. */
 size_t kernproxy_stream_max(void *channel);

@@ -407,6 +407,8 @@ static struct kp_chan *chan_alloc(void)
 static void chan_recycle(struct kp_chan *c)
 {
 	__atomic_store_n(&c->magic, KP_DEAD_MAGIC, __ATOMIC_RELAXED);
+	free(c->bounce);
+	c->bounce = NULL;
 	pthread_mutex_lock(&reg_lock);
 	c->next = chan_pool;
 	chan_pool = c;
@@ -834,6 +836,35 @@ KP_API int kernproxy_stream_recv(void *channel, struct kup_iovec *msgs, size_t n
 		return chan_fail(c, EKU_INVAL);
 	r = kup_stream_recv(&c->e, msgs, n, flags, c->timeout_ns);
 	return r < 0 ? chan_fail(c, r) : r;
+}
+
+KP_API int kernproxy_stream_peek(void *channel, struct kup_iovec *msgs, size_t n, int flags)
+{
+	struct kp_chan *c = chan_get(channel);
+	int r;
+
+	if (!c)
+		return -1;
+	if (flags & ~KP_FLAGS)
+		return chan_fail(c, EKU_INVAL);
+	if (!c->e.stream)
+		return chan_fail(c, EKU_INVAL);
+	/* Room for the one record a peek may find wrapping the ring's end. */
+	if (!c->bounce && !(c->bounce = malloc(kup_stream_max_msg(&c->e))))
+		return chan_fail(c, EKU_NOMEM);
+	r = kup_stream_peek(&c->e, msgs, n, flags, c->timeout_ns, c->bounce);
+	return r < 0 ? chan_fail(c, r) : r;
+}
+
+KP_API int kernproxy_stream_release(void *channel, size_t n)
+{
+	struct kp_chan *c = chan_get(channel);
+	int r;
+
+	if (!c)
+		return -1;
+	r = kup_stream_release(&c->e, n);
+	return r ? chan_fail(c, r) : 0;
 }
 
 KP_API int kernproxy_stream_arm(void *channel, int events, size_t room)

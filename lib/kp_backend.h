@@ -78,6 +78,7 @@ struct kp_chan {
 	struct kup_end e;     /* libkup's side of the protocol, e.host == this chan */
 	int64_t timeout_ns;   /* KP_FOREVER or ns (kernproxy_set_timeout) */
 	int32_t armed;        /* kernproxy_arm announced KUP_WAIT_FD */
+	uint8_t *bounce;      /* kernproxy_stream_peek: a record that wraps the ring, or NULL */
 	struct kp_chan *next; /* on dev->chans */
 };
 

@@ -223,6 +223,76 @@ KT_TEST(stream_large_records)
 	ctl_close(c);
 }
 
+/*
+ * kernproxy_stream_peek + release against the kern side's echo: records
+ * read in place (large ones that wrap the ring's end in the channel's own
+ * buffer), the same ones again until released, released in part; the
+ * echo service gets room back only as we release.
+ */
+KT_TEST(stream_peek_zero_copy)
+{
+	char namebuf[64];
+	const char *n = NAME("st_peek");
+	struct kit_ctl *c = ctl_open();
+	static uint8_t out[30000];
+	uint32_t lens[] = {8, 64, 30000, 1, 25000, 0, 20000, 30000, 100};
+	struct kup_iovec v, pk[4];
+	struct kernproxy_stats st;
+	uint32_t i, seen = 0;
+	void *h, *ch, *t;
+	int got;
+
+	ctl_mkdev(c, n, 16, 2, KTB_STREAM, 0, 0);
+	h = kit_open(n);
+	ch = attach_stream(h, 0, 16);
+	kernproxy_set_timeout(ch, (int64_t)KIT_SOON_MS * 1000000);
+	KIT_FAILS_WITH(kernproxy_stream_peek(ch, pk, 1, KP_NB) < 0, ch, EKU_NOTREADY);
+	KIT_FAILS_WITH(kernproxy_stream_peek(ch, pk, 1, 0x40) < 0, ch, EKU_INVAL);
+	KIT_FAILS_WITH(kernproxy_stream_release(ch, 1) < 0, ch, EKU_INVAL);
+	KIT_FAILS_WITH(kernproxy_stream_peek(NULL, pk, 1, 0) < 0, NULL, EKU_INVAL);
+	/* 64 KiB ring: the 30000-byte records come back round its end now and then. */
+	for (i = 0; i < 3 * sizeof(lens) / sizeof(lens[0]); i++) {
+		uint32_t len = lens[i % (sizeof(lens) / sizeof(lens[0]))];
+
+		kt_fill(out, len, i);
+		v.base = out;
+		v.len = len;
+		KT_EQ(kernproxy_stream_send(ch, &v, 1, 0), 1);
+		got = kernproxy_stream_peek(ch, pk, 4, 0);
+		KT_EQ(got, 1);
+		KT_EQ(pk[0].len, len);
+		KT_EQ(kt_sum(pk[0].base, len), kt_fill_sum(len, i));
+		/* Peeked, not taken: the same record again. */
+		KT_EQ(kernproxy_stream_peek(ch, &v, 1, KP_NB), 1);
+		KT_EQ(v.len, len);
+		KT_EQ(kernproxy_stream_release(ch, 1), 0);
+		seen++;
+	}
+	/* Several at once, released in two steps. */
+	send_all(ch, 4, 100, 50);
+	for (got = 0; got < 4;) {
+		kit_sleep_ms(got ? 1 : 0);
+		got = kernproxy_stream_peek(ch, pk, 4, 0);
+		KT_ASSERT(got > 0);
+	}
+	for (i = 0; i < 4; i++)
+		KT_EQ(kt_sum(pk[i].base, 100), kt_fill_sum(100, 50 + i));
+	KIT_FAILS_WITH(kernproxy_stream_release(ch, 5) < 0, ch, EKU_INVAL);
+	KT_EQ(kernproxy_stream_release(ch, 1), 0);
+	KT_EQ(kernproxy_stream_peek(ch, pk, 4, KP_NB), 3);
+	KT_EQ(kt_sum(pk[0].base, 100), kt_fill_sum(100, 51));
+	KT_EQ(kernproxy_stream_release(ch, 3), 0);
+	KT_EQ(kernproxy_stats(ch, &st), 0);
+	KT_EQ(st.received, seen + 4);
+	/* A turn channel has no ring to peek at. */
+	t = kit_attach(h, 1, 16);
+	KIT_FAILS_WITH(kernproxy_stream_peek(t, pk, 1, KP_NB) < 0, t, EKU_INVAL);
+	KIT_FAILS_WITH(kernproxy_stream_release(t, 1) < 0, t, EKU_INVAL);
+	kernproxy_close(h);
+	KT_EQ(ctl_unload(c, n), 0);
+	ctl_close(c);
+}
+
 /* Both sides refuse to mix turn calls with stream calls; nonblocking and timed calls. */
 KT_TEST(stream_mode_and_nonblocking)
 {

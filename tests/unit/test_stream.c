@@ -428,3 +428,72 @@ KT_TEST(stream_threads_sleep_and_wake)
 	KT_ASSERT(ret == NULL);
 	KT_EQ(f.p->k.cnt.received, f.n);
 }
+
+/*
+ * Zero-copy receive: records seen in place in the peer's ring (a record
+ * that wraps the ring's end in the bounce buffer), the same ones again
+ * until released, released in part or whole, never more than are queued;
+ * the sender gets the room back only at the release.
+ */
+KT_TEST(stream_peek_in_place_and_release)
+{
+	static uint8_t bounce[SSIZE * KUP_PAGE];
+	struct spair *p = spair(), *t = spair_mode(0);
+	const uint8_t *ring = (const uint8_t *)p->kblock + KUP_PAGE;
+	uint8_t out[64][200];
+	struct kup_iovec tx[64], pk[64], again[64];
+	uint32_t round, i, total = 0, wrapped = 0, used;
+	int n, got;
+
+	KT_EQ(kup_stream_peek(&p->u, pk, 1, KUPC_NB, 0, bounce), -EKU_NOTREADY);
+	KT_EQ(kup_stream_peek(&p->u, pk, 1, KUPC_NB, 0, NULL), -EKU_INVAL);
+	KT_EQ(kup_stream_peek(&t->u, pk, 1, KUPC_NB, 0, bounce), -EKU_INVAL); /* a turn channel */
+	KT_EQ(kup_stream_release(&t->u, 1), -EKU_INVAL);
+	KT_EQ(kup_stream_release(&p->u, 0), 0);
+	KT_EQ(kup_stream_release(&p->u, 1), -EKU_INVAL); /* nothing queued */
+	for (i = 0; i < 64; i++) {
+		memset(out[i], (int)(i + 1), sizeof(out[i]));
+		tx[i].base = out[i];
+		tx[i].len = 1 + (i * 37) % 200;
+	}
+	for (round = 0; round < 200; round++) {
+		n = kup_stream_send(&p->k, tx, 64, KUPC_NB, 0);
+		KT_ASSERT(n > 0);
+		got = kup_stream_peek(&p->u, pk, 64, KUPC_NB, 0, bounce);
+		KT_EQ(got, n);
+		for (i = 0; i < (uint32_t)got; i++) {
+			const uint8_t *b = pk[i].base;
+
+			KT_EQ(pk[i].len, tx[i].len);
+			if (b == bounce)
+				wrapped++;
+			else
+				KT_ASSERT(b >= ring && b + pk[i].len <= ring + p->k.ring);
+			KT_EQ(b[0], (uint8_t)(i + 1));
+			KT_EQ(b[pk[i].len - 1], (uint8_t)(i + 1));
+		}
+		/* Nothing consumed: the same records again, and the sender's room is still taken. */
+		KT_EQ(kup_stream_peek(&p->u, again, 64, KUPC_NB, 0, bounce), got);
+		KT_ASSERT(again[0].base == pk[0].base && again[got - 1].len == pk[got - 1].len);
+		used = p->k.s_prod - __atomic_load_n(&suctl(p)->s.cons, __ATOMIC_ACQUIRE);
+		KT_ASSERT(used > 0);
+		KT_EQ(kup_stream_release(&p->u, (size_t)got + 1), -EKU_INVAL); /* more than queued */
+		KT_EQ(kup_stream_release(&p->u, 1), 0);
+		if (got > 1) {
+			KT_EQ(kup_stream_peek(&p->u, again, 64, KUPC_NB, 0, bounce), got - 1);
+			KT_EQ(again[0].len, pk[1].len);
+			KT_EQ(kup_stream_release(&p->u, (size_t)got - 1), 0);
+		}
+		KT_EQ(p->k.s_prod, __atomic_load_n(&suctl(p)->s.cons, __ATOMIC_ACQUIRE));
+		total += (uint32_t)got;
+	}
+	KT_EQ(p->u.cnt.received, total);
+	KT_ASSERT(wrapped > 0);
+	KT_ASSERT(p->k.s_prod > 2 * p->k.ring);
+	/* Records published before the kernel side closed still come, then the end. */
+	KT_EQ(send1(&p->k, 5, 3, KUPC_NB), 1);
+	kup_end_close(&p->k, KUP_ST_SHUTDOWN);
+	KT_EQ(kup_stream_peek(&p->u, pk, 4, KUPC_NB, 0, bounce), 1);
+	KT_EQ(kup_stream_release(&p->u, 1), 0);
+	KT_EQ(kup_stream_peek(&p->u, pk, 4, KUPC_NB, 0, bounce), -EKU_SHUTDOWN);
+}
