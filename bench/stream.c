@@ -36,8 +36,8 @@
 #define ST_BATCH  64
 #define ST_ROUNDS 8
 
-enum st_kind { ST_BARE, ST_U2K, ST_K2U };
-static const char *const kind_mode[] = {"bare ring", "u2k", "k2u"};
+enum st_kind { ST_BARE, ST_U2K, ST_K2U, ST_K2U_PEEK };
+static const char *const kind_mode[] = {"bare ring", "u2k", "k2u", "k2u peek"};
 
 /* The bare ring: positions on lines of their own, the data after them. */
 struct bare {
@@ -63,7 +63,8 @@ struct sctx {
 	int cdone;                              /* consumer -> producer: stop sending */
 	int pdone;                              /* producer -> consumer: nothing more comes */
 	int err;
-	double rate; /* messages per second */
+	double rate;  /* messages per second */
+	uint64_t sink; /* k2u peek: what the consumer read in place */
 };
 
 static int ld(const int *p)
@@ -213,11 +214,19 @@ static int send_batch(struct sctx *c, int user)
 static int recv_batch(struct sctx *c, int user, int nb)
 {
 	struct kup_iovec *v = iov_for(c->dst, c->size, c->batch);
-	int r, e;
+	int r, e, i;
 
 	if (c->kind == ST_BARE)
 		return bare_recv(c, c->batch);
-	if (user) {
+	if (user && c->kind == ST_K2U_PEEK) {
+		/* Zero-copy: every record read where it lies (as the copy writes every byte), then released. */
+		r = kernproxy_stream_peek(c->ch, v, (size_t)c->batch, nb ? KP_NB : 0);
+		e = r < 0 ? kernproxy_errno : 0;
+		for (i = 0; i < r; i++)
+			c->sink += bench_read(v[i].base, v[i].len);
+		if (r > 0 && kernproxy_stream_release(c->ch, (size_t)r))
+			return -1;
+	} else if (user) {
 		r = kernproxy_stream_recv(c->ch, v, (size_t)c->batch, nb ? KP_NB : 0);
 		e = r < 0 ? kernproxy_errno : 0;
 	} else {
@@ -236,7 +245,7 @@ static void *producer(void *arg)
 	struct sctx *c = arg;
 	int user = c->kind == ST_U2K, r;
 
-	bench_pin(c->kind == ST_K2U ? 1 : 0);
+	bench_pin(c->kind == ST_K2U || c->kind == ST_K2U_PEEK ? 1 : 0);
 	pthread_barrier_wait(&c->bar);
 	while (!ld(&c->cdone)) {
 		r = send_batch(c, user);
@@ -252,11 +261,11 @@ static void *producer(void *arg)
 static void *consumer(void *arg)
 {
 	struct sctx *c = arg;
-	int user = c->kind == ST_K2U, r, warm = 1;
+	int user = c->kind == ST_K2U || c->kind == ST_K2U_PEEK, r, warm = 1;
 	int64_t t0 = 0, start, now;
 	uint64_t n = 0;
 
-	bench_pin(c->kind == ST_K2U ? 0 : 1);
+	bench_pin(user ? 0 : 1);
 	pthread_barrier_wait(&c->bar);
 	start = bench_now();
 	for (;;) {
@@ -486,7 +495,7 @@ void stream_all(void)
 	cfg.warm_ns = cfg.quick ? 2000000 : 20000000;
 	for (i = 0; i < sizeof(small) / sizeof(small[0]); i++) {
 		size_t s = small[i];
-		double bare[ST_ROUNDS] = {0}, kup[2][ST_ROUNDS] = {{0}}, pp[ST_ROUNDS] = {0};
+		double bare[ST_ROUNDS] = {0}, kup[3][ST_ROUNDS] = {{0}}, pp[ST_ROUNDS] = {0};
 		double sb[ST_ROUNDS] = {0}, sk[ST_ROUNDS] = {0};
 		struct record *rb, *rp;
 
@@ -494,6 +503,7 @@ void stream_all(void)
 			bare[k] = st_run(ST_BARE, s, ST_BATCH);
 			kup[0][k] = st_run(ST_U2K, s, ST_BATCH);
 			kup[1][k] = st_run(ST_K2U, s, ST_BATCH);
+			kup[2][k] = st_run(ST_K2U_PEEK, s, ST_BATCH);
 			pp[k] = kup_pingpong_rate(s);
 			sb[k] = st_solo(ST_BARE, s, ST_BATCH);
 			sk[k] = st_solo(ST_U2K, s, ST_BATCH);
@@ -505,7 +515,7 @@ void stream_all(void)
 		    st_rec("stream msg rate", "bare ring", s, "msg/s", bare, rounds, NULL, NULL, 0);
 		rp = st_rec("kup pingpong msg rate", "adaptive", s, "msg/s", pp, rounds, NULL, NULL,
 		            0);
-		for (d = 0; d < 2; d++) {
+		for (d = 0; d < 3; d++) {
 			st_rec("kup stream msg rate", kind_mode[d + 1], s, "msg/s", kup[d], rounds,
 			       rb, bare, 0.5);
 			st_rec("kup stream vs pingpong", kind_mode[d + 1], s, "msg/s", kup[d],
@@ -514,7 +524,7 @@ void stream_all(void)
 	}
 	{
 		size_t s = 65536;
-		double mc[ST_ROUNDS] = {0}, bare[ST_ROUNDS] = {0}, kup[2][ST_ROUNDS] = {{0}};
+		double mc[ST_ROUNDS] = {0}, bare[ST_ROUNDS] = {0}, kup[3][ST_ROUNDS] = {{0}};
 		struct record *rm;
 
 		for (k = 0; k < rounds; k++) {
@@ -525,10 +535,11 @@ void stream_all(void)
 			bare[k] = st_run(ST_BARE, s, 1) * (double)s;
 			kup[0][k] = st_run(ST_U2K, s, 1) * (double)s;
 			kup[1][k] = st_run(ST_K2U, s, 1) * (double)s;
+			kup[2][k] = st_run(ST_K2U_PEEK, s, 1) * (double)s;
 		}
 		rm = st_rec("memcpy bandwidth", "ref", s, "B/s", mc, rounds, NULL, NULL, 0);
 		st_rec("stream bandwidth", "bare ring", s, "B/s", bare, rounds, rm, mc, 0);
-		for (d = 0; d < 2; d++)
+		for (d = 0; d < 3; d++)
 			st_rec("kup stream bandwidth", kind_mode[d + 1], s, "B/s", kup[d], rounds,
 			       rm, mc, 0.8);
 	}
