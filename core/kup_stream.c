@@ -535,6 +535,11 @@ int kup_stream_peek(struct kup_end *e, struct kup_iovec *msgs, size_t n, int fla
 	return bounce ? take(e, msgs, n, flags, timeout_ns, bounce) : -EKU_INVAL;
 }
 
+int kup_stream_poll(struct kup_end *e)
+{
+	return e->stream ? stream_ready(e, KUP_SW_RECV, 0) : -EKU_INVAL;
+}
+
 int kup_stream_release(struct kup_end *e, size_t n)
 {
 	struct walked w;

@@ -56,6 +56,8 @@ int kup_stream_recv(struct kup_end *e, struct kup_iovec *msgs, size_t n, int fla
  */
 int kup_stream_peek(struct kup_end *e, struct kup_iovec *msgs, size_t n, int flags,
                     int64_t timeout_ns, uint8_t *bounce);
+/* Records to read?  0 yes, -EKU_NOTREADY none yet, else -EKU_* (the exchange ended, an error). */
+int kup_stream_poll(struct kup_end *e);
 /* Consume the first n records (each checked again); -EKU_INVAL when fewer are queued. */
 int kup_stream_release(struct kup_end *e, size_t n);
 /*

@@ -214,8 +214,11 @@ int kernproxy_stats(void *channel, struct kernproxy_stats *st);
  * Asynchronous mode: a loop runs a callback per channel when the turn
  * arrives (err 0, data and len of the message) or the channel fails (err
  * set, data NULL).  The callback usually answers with kernproxy_send*; if it
- * does not, it runs again on the next loop pass.  A channel that failed is
- * removed from the loop after its callback.
+ * does not, it runs again on the next loop pass.  On a stream channel it
+ * runs when records are queued (err 0, data NULL, len 0) and takes them
+ * with kernproxy_stream_recv or _peek; records it leaves bring it back on
+ * the next pass.  A channel that failed is removed from the loop after its
+ * callback.
  */
 typedef void (*kernproxy_callback)(void *channel, void *data, size_t len, int err, void *arg);
 void *kernproxy_loop_new(void);

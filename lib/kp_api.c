@@ -867,6 +867,18 @@ KP_API int kernproxy_stream_release(void *channel, size_t n)
 	return r ? chan_fail(c, r) : 0;
 }
 
+int kp_stream_ready(struct kp_chan *c)
+{
+	int r;
+
+	if (!chan_get(c))
+		return -1;
+	r = kup_stream_poll(&c->e);
+	if (r == -EKU_NOTREADY)
+		return 0;
+	return r ? chan_fail(c, r) : 1;
+}
+
 KP_API int kernproxy_stream_arm(void *channel, int events, size_t room)
 {
 	struct kp_chan *c = channel;

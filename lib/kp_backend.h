@@ -185,6 +185,9 @@ extern const struct kp_backend_ops kp_prov_ops; /* kp_prov.c; Linux only (futexe
 
 /* errno -> negated EKU_* as described above (kp_api.c). */
 int kp_errno_to_eku(int err);
+/* The loop's look at a stream channel: 1 records queued, 0 none, -1 it failed
+ * (the error recorded on the channel and in kernproxy_errno) (kp_api.c). */
+int kp_stream_ready(struct kp_chan *c);
 /* 1 when fd reports a hang-up (POLLHUP/POLLERR) right now (kp_api.c). */
 int kp_fd_hung_up(int fd);
 

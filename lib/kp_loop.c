@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * kp_loop.c - kernproxy_loop_*: run a callback per channel when its turn
- * arrives, on poll() over the channels' readiness fds.
+ * arrives (a stream channel: when records are queued), on poll() over the
+ * channels' readiness fds.
  */
 #include <errno.h>
 #include <poll.h>
@@ -113,12 +114,22 @@ static int loop_dispatch(struct kp_loop *lp, struct kp_loop_ent ent, int failed)
 {
 	size_t len = 0;
 	void *data;
-	int err;
+	int err, r;
 
 	if (loop_find(lp, ent.chan) < 0)
 		return 0; /* an earlier callback removed it */
 	if (failed) {
 		err = failed;
+	} else if (((struct kp_chan *)ent.chan)->e.stream) {
+		/* A stream channel: records are queued; the callback takes them itself. */
+		r = kp_stream_ready(ent.chan);
+		if (r > 0) {
+			ent.cb(ent.chan, NULL, 0, 0, ent.arg);
+			return 1;
+		}
+		if (r == 0)
+			return 0; /* spurious readiness */
+		err = kernproxy_errno;
 	} else {
 		data = kernproxy_receive_len(ent.chan, &len, KP_NB);
 		if (data) {
