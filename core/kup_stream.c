@@ -21,7 +21,8 @@
  *   S2 observe_prod   load-acquire of the peer's prod before its records
  *   S3 publish_cons   store-release of cons after the records were copied out
  *   S4 observe_cons   load-acquire of the peer's cons before reusing that room
- *   S5 announce       our wait word, then a full fence, then re-check (pairs with S6)
+ *   S5 announce       the peer's tw read first (to sleep on), our wait word, then a
+ *                     full fence, then re-check (pairs with S6)
  *   S6 peer_wait      after S1 or S3, a full fence, then the peer's wait word
  *   S7 ring_bell      store-release of our tw with one more seq: what a sleeper waits on
  */
@@ -122,7 +123,7 @@ static void wake_writer(struct kup_end *e, uint32_t left)
  * The peer's state, read once (acquire, after which its positions are
  * read): 0 open; a positive EKU_CLOSED / EKU_SHUTDOWN when the exchange
  * ended (what was published before still counts); a negative -EKU_* to
- * fail now.  Leaves the tw it read in e->seen_tw for a sleep.
+ * fail now.
  */
 static int peer_state(struct kup_end *e)
 {
@@ -133,7 +134,6 @@ static int peer_state(struct kup_end *e)
 	if (e->broken)
 		return -(int)(local ? local : e->broken);
 	tw = kup_load_acquire(&e->peer->tw);
-	e->seen_tw = tw;
 	st = KUP_TW_STATE(tw);
 	if (st == KUP_ST_CLOSING)
 		return EKU_CLOSED;
@@ -262,7 +262,17 @@ static int stream_wait(struct kup_end *e, uint32_t want, uint32_t need, int flag
 			goto timedout;
 	}
 	for (;;) {
-		/* Read tw (in stream_ready) after announcing: a bell rung since changes it. */
+		/*
+		 * The bell count before announcing, to sleep on: a bell the peer
+		 * rings for this announcement changes it, even one rung before our
+		 * look below (the peer saw the announcement, but what it had
+		 * published we took before announcing).  Read after the look, that
+		 * bell would be absorbed, we would sleep under an announcement the
+		 * peer counts as rung, and it rings once per announcement: a lost
+		 * wake-up (tests/model/kup_stream.pml, MUT_SEEN_AFTER).
+		 */
+		uint32_t seen = kup_load_acquire(&e->peer->tw);
+
 		announce(e, e->s_arm | KUP_WAIT_SLEEP | want,
 		         want == KUP_SW_SEND ? need : e->s_need);
 		r = stream_ready(e, want, need);
@@ -277,7 +287,7 @@ static int stream_wait(struct kup_end *e, uint32_t want, uint32_t need, int flag
 			}
 		}
 		KUP_CNT_ADD(e, sleeps, 1);
-		s = e->ops->sleep(e, &e->peer->tw, e->seen_tw, left);
+		s = e->ops->sleep(e, &e->peer->tw, seen, left);
 		if (s != 0 && s != -EKU_TIMEDOUT) {
 			r = stream_ready(e, want, need);
 			if (r == -EKU_NOTREADY)

@@ -12,14 +12,9 @@
  * kup_end_set_local + kick), K may close, and the host may unload the
  * device (set_local + kick, then publish SHUTDOWN under the channel gate).
  *
- * Memory model: x86-TSO.  Each CPU (K, U, and the host thread H that
- * unloads) has a FIFO store buffer that drains into memory at any time; a
- * load reads memory (no side loads a word it stores, so forwarding never
- * matters); a full fence waits until the CPU's own buffer is empty.  TSO
- * keeps stores in order and loads in order, which is exactly what the
- * release/acquire pairs O1/O2 guarantee on every host; the one reordering
- * it allows, a load passing an earlier store, is what the full fences of
- * O3/O4 are for.  Mutants that spin must reject: -DMUT_NO_O3 (no fence
+ * Memory model: x86-TSO (tso.pml), for three CPUs: K, U and the host
+ * thread H that unloads; the release/acquire pairs are O1/O2, the full
+ * fences O3/O4.  Mutants that spin must reject: -DMUT_NO_O3 (no fence
  * after the wait bits), -DMUT_NO_O4 (no fence before reading them),
  * -DMUT_SLEEP_SPLIT (compare, then sleep, not atomically), -DMUT_O1_ORDER
  * (the payload written after the turn word), -DMUT_SLEEP_REREAD (sleep on a
@@ -62,10 +57,9 @@
 #define R_CLOSED   2
 #define R_SHUTDOWN 3
 
-byte mem[6];
-byte sba[3 * SB]; /* store buffers: SB address/value slots per CPU, oldest first */
-byte sbv[3 * SB];
-byte sbn[3];
+#define NCPU 3
+#define NMEM 6
+#include "tso.pml"
 
 bool asleep[2]; /* a side is inside its sleep primitive */
 bool fdwait;    /* U is in poll() on its armed readiness fd */
@@ -78,22 +72,6 @@ bool incall;    /* a K call holds the channel gate */
 bool gate;      /* the unloading host holds the channel gate */
 byte ktx;       /* K's tx_seq (struct kup_end), used by the host under the gate */
 
-inline store(cpu, a, v)
-{
-	atomic {
-		sbn[cpu] < SB ->
-		sba[cpu * SB + sbn[cpu]] = a;
-		sbv[cpu * SB + sbn[cpu]] = v;
-		sbn[cpu]++
-	}
-}
-
-/* A full fence: wait until this CPU's stores are all in memory. */
-inline fence(cpu)
-{
-	sbn[cpu] == 0
-}
-
 #ifdef MUT_NO_O3
 #define FENCE_O3(c) skip
 #else
@@ -104,31 +82,6 @@ inline fence(cpu)
 #else
 #define FENCE_O4(c) fence(c)
 #endif
-
-/* The store buffer of one CPU drains its oldest entry into memory, any time. */
-proctype Drain(byte cpu)
-{
-	byte i;
-end:
-	do
-	:: d_step {
-		sbn[cpu] > 0 ->
-		mem[sba[cpu * SB]] = sbv[cpu * SB];
-		i = 1;
-		do
-		:: i < sbn[cpu] ->
-			sba[cpu * SB + i - 1] = sba[cpu * SB + i];
-			sbv[cpu * SB + i - 1] = sbv[cpu * SB + i];
-			i++
-		:: else -> break
-		od;
-		sbn[cpu]--;
-		sba[cpu * SB + sbn[cpu]] = 0;
-		sbv[cpu * SB + sbn[cpu]] = 0;
-		i = 0
-	}
-	od
-}
 
 /* kup_end_poll: local first, then the peer's tw (O2), then the turn rule. */
 inline poll(me)

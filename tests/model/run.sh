@@ -1,5 +1,7 @@
 #!/bin/bash
-# Check the turn and wake model (tests/model/kup_turn.pml) with spin.
+# Check the models with spin: the turn and wake protocol (tests/model/kup_turn.pml)
+# and the streaming channels' flow and wake protocol (tests/model/kup_stream.pml),
+# both over x86-TSO (tests/model/tso.pml).
 #
 #   tests/model/run.sh [WORKDIR]     (default build/model)
 #
@@ -27,14 +29,14 @@ if ! command -v spin >/dev/null; then
 	exit 1
 fi
 
-# check NAME EXPECT SPIN_DEFS PAN_CC_DEFS PAN_ARGS
+# check NAME EXPECT SPIN_DEFS PAN_CC_DEFS PAN_ARGS    (the model: $model)
 #   EXPECT: ok, or an extended regex the pan output must match (and errors: 1)
 check() {
 	local name=$1 expect=$2 sdefs=$3 cdefs=$4 pargs=$5 dir out states ok=1
 	dir=$work/$name
 	mkdir -p "$dir"
-	cp "$here/kup_turn.pml" "$dir/"
-	if ! (cd "$dir" && spin -a $sdefs kup_turn.pml >spin.log 2>&1 &&
+	cp "$here/$model" "$here/tso.pml" "$dir/"
+	if ! (cd "$dir" && spin -a $sdefs "$model" >spin.log 2>&1 &&
 		nice gcc -w -O0 $cdefs -o pan pan.c 2>>spin.log); then
 		echo "FAIL $name: spin -a / gcc"; sed 's/^/  /' "$dir/spin.log" | tail -5
 		fail=$((fail + 1)); return
@@ -66,6 +68,7 @@ check() {
 lost='assertion violated \(\( !\(asleep\[0\]\)&& !\(asleep\[1\]\)\)&& !\(fdwait\)\)'
 deep="-m200000 -w22" # depth ~450 needed; a 32 MiB hash table
 
+model=kup_turn.pml
 check safety ok "" "-DSAFETY -DCOLLAPSE" "$deep"
 check liveness ok "-DLIVE" "-DNFAIR=3 -DCOLLAPSE" "-a -f $deep"
 check mutant-no-O3 "$lost" "-DMUT_NO_O3" "-DSAFETY" "$deep"
@@ -75,6 +78,18 @@ check mutant-sleep-reread "$lost" "-DMUT_SLEEP_REREAD" "-DSAFETY" "$deep"
 check mutant-fd-nowake "$lost" "-DMUT_FD_NOWAKE" "-DSAFETY" "$deep"
 check mutant-O1-order 'assertion violated \(mem\[' "-DMUT_O1_ORDER" "-DSAFETY" "$deep"
 check mutant-no-O3-liveness 'acceptance cycle' "-DLIVE -DMUT_NO_O3" "-DNFAIR=3" "-a -f $deep"
+
+lost='assertion violated \( !\(asleep\[0\]\)&& !\(asleep\[1\]\)\)'
+model=kup_stream.pml
+check stream-safety ok "" "-DSAFETY -DCOLLAPSE" "$deep"
+check stream-liveness ok "-DLIVE" "-DNFAIR=3 -DCOLLAPSE" "-a -f $deep"
+check stream-mutant-seen-after "$lost" "-DMUT_SEEN_AFTER" "-DSAFETY" "$deep"
+check stream-mutant-no-S5 "$lost" "-DMUT_NO_S5" "-DSAFETY" "$deep"
+check stream-mutant-no-S6 "$lost" "-DMUT_NO_S6" "-DSAFETY" "$deep"
+check stream-mutant-S1-order 'assertion violated \(mem\[' "-DMUT_S1_ORDER" "-DSAFETY" "$deep"
+check stream-mutant-bell-bits "$lost" "-DMUT_BELL_BITS" "-DSAFETY" "$deep"
+check stream-mutant-sleep-reread "$lost" "-DMUT_SLEEP_REREAD" "-DSAFETY" "$deep"
+check stream-mutant-seen-after-liveness 'acceptance cycle' "-DLIVE -DMUT_SEEN_AFTER" "-DNFAIR=3" "-a -f $deep"
 
 echo "model: $pass passed, $fail failed"
 [ $fail -eq 0 ]
