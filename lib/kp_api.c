@@ -593,17 +593,27 @@ static struct kp_chan *chan_get(void *h)
 
 #define KP_FLAGS (KP_NB | KP_POLL)
 
+/* A message call's handle and flags: the channel, or NULL with the error recorded. */
+static struct kp_chan *chan_call(void *h, int flags)
+{
+	struct kp_chan *c = chan_get(h);
+
+	if (c && (flags & ~KP_FLAGS)) {
+		chan_fail_ptr(c, EKU_INVAL);
+		return NULL;
+	}
+	return c;
+}
+
 KUP_HOT KP_API void *kernproxy_receive_len(void *channel, size_t *len, int flags)
 {
-	struct kp_chan *c = chan_get(channel);
+	struct kp_chan *c = chan_call(channel, flags);
 	const void *data;
 	uint32_t l;
 	int r;
 
 	if (!c)
 		return NULL;
-	if (flags & ~KP_FLAGS)
-		return chan_fail_ptr(c, EKU_INVAL);
 	r = kup_end_recv(&c->e, flags, c->timeout_ns, &data, &l, 0);
 	if (r)
 		return chan_fail_ptr(c, r);
@@ -619,13 +629,11 @@ KP_API void *kernproxy_receive(void *channel, int flags)
 
 KUP_HOT KP_API int kernproxy_send(void *channel, void *data, size_t len, int flags)
 {
-	struct kp_chan *c = chan_get(channel);
+	struct kp_chan *c = chan_call(channel, flags);
 	int r;
 
 	if (!c)
 		return -1;
-	if (flags & ~KP_FLAGS)
-		return chan_fail(c, EKU_INVAL);
 	r = kup_end_send(&c->e, data, len, flags, c->timeout_ns);
 	return r ? chan_fail(c, r) : 0;
 }
@@ -633,15 +641,13 @@ KUP_HOT KP_API int kernproxy_send(void *channel, void *data, size_t len, int fla
 KUP_HOT KP_API void *kernproxy_send_recv(void *channel, const void *data, size_t len, size_t *rlen,
                                          int flags)
 {
-	struct kp_chan *c = chan_get(channel);
+	struct kp_chan *c = chan_call(channel, flags);
 	const void *reply;
 	uint32_t l;
 	int r;
 
 	if (!c)
 		return NULL;
-	if (flags & ~KP_FLAGS)
-		return chan_fail_ptr(c, EKU_INVAL);
 	r = kup_end_send_recv(&c->e, data, len, flags, c->timeout_ns, &reply, &l, 0);
 	if (r)
 		return chan_fail_ptr(c, r);
@@ -652,28 +658,24 @@ KUP_HOT KP_API void *kernproxy_send_recv(void *channel, const void *data, size_t
 
 KUP_HOT KP_API int kernproxy_pass(void *channel, int flags)
 {
-	struct kp_chan *c = chan_get(channel);
+	struct kp_chan *c = chan_call(channel, flags);
 	int r;
 
 	if (!c)
 		return -1;
-	if (flags & ~KP_FLAGS)
-		return chan_fail(c, EKU_INVAL);
 	r = kup_end_pass(&c->e, flags, c->timeout_ns);
 	return r ? chan_fail(c, r) : 0;
 }
 
 KUP_HOT KP_API void *kernproxy_send_buf(void *channel, size_t *cap, int flags)
 {
-	struct kp_chan *c = chan_get(channel);
+	struct kp_chan *c = chan_call(channel, flags);
 	void *buf;
 	uint32_t l;
 	int r;
 
 	if (!c)
 		return NULL;
-	if (flags & ~KP_FLAGS)
-		return chan_fail_ptr(c, EKU_INVAL);
 	r = kup_end_txbuf(&c->e, flags, c->timeout_ns, &buf, &l);
 	if (r)
 		return chan_fail_ptr(c, r);
@@ -814,39 +816,33 @@ KP_API int kernproxy_stats(void *channel, struct kernproxy_stats *st)
 
 KP_API int kernproxy_stream_send(void *channel, const struct kup_iovec *msgs, size_t n, int flags)
 {
-	struct kp_chan *c = chan_get(channel);
+	struct kp_chan *c = chan_call(channel, flags);
 	int r;
 
 	if (!c)
 		return -1;
-	if (flags & ~KP_FLAGS)
-		return chan_fail(c, EKU_INVAL);
 	r = kup_stream_send(&c->e, msgs, n, flags, c->timeout_ns);
 	return r < 0 ? chan_fail(c, r) : r;
 }
 
 KP_API int kernproxy_stream_recv(void *channel, struct kup_iovec *msgs, size_t n, int flags)
 {
-	struct kp_chan *c = chan_get(channel);
+	struct kp_chan *c = chan_call(channel, flags);
 	int r;
 
 	if (!c)
 		return -1;
-	if (flags & ~KP_FLAGS)
-		return chan_fail(c, EKU_INVAL);
 	r = kup_stream_recv(&c->e, msgs, n, flags, c->timeout_ns);
 	return r < 0 ? chan_fail(c, r) : r;
 }
 
 KP_API int kernproxy_stream_peek(void *channel, struct kup_iovec *msgs, size_t n, int flags)
 {
-	struct kp_chan *c = chan_get(channel);
+	struct kp_chan *c = chan_call(channel, flags);
 	int r;
 
 	if (!c)
 		return -1;
-	if (flags & ~KP_FLAGS)
-		return chan_fail(c, EKU_INVAL);
 	if (!c->e.stream)
 		return chan_fail(c, EKU_INVAL);
 	/* Room for the one record a peek may find wrapping the ring's end. */
