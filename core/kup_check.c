@@ -79,10 +79,59 @@ void kup_counters_to_stats(struct kupdev_stats *st, const struct kup_counters *c
 	st->proto_errors = c->proto_errors;
 }
 
-int kup_session_next(struct kup_session *s, uint32_t cur, uint32_t handed, int holder)
+/*
+ * self's record, made for a thread new to the channel as on attach cur (it
+ * was in no conversation on it).  A full table gives up a slot whose
+ * thread was told its attach ended or is on cur (either reads the same as
+ * no record); only past KUP_SESS_THREADS threads in older conversations at
+ * once is one of those forgotten.
+ */
+static struct kup_sess_thread *sess_thread(struct kup_session *s, const void *self, uint32_t cur)
 {
-	if (kup_session_current(s, cur))
+	struct kup_sess_thread *t, *spare = NULL;
+	uint32_t i;
+
+	for (i = 0; i < KUP_SESS_THREADS; i++) {
+		t = &s->t[i];
+		if (t->who == self)
+			return t;
+		if (!t->who && !spare)
+			spare = t;
+	}
+	for (i = 0; i < KUP_SESS_THREADS && !spare; i++)
+		if (s->t[i].told || s->t[i].gen == cur)
+			spare = &s->t[i];
+	if (!spare)
+		spare = &s->t[0];
+	spare->who = self;
+	spare->gen = cur;
+	spare->told = 0;
+	return spare;
+}
+
+int kup_session_next(struct kup_session *s, uint32_t cur, uint32_t handed, int holder,
+                     const void *self)
+{
+	int mine = holder && handed == cur;
+	struct kup_sess_thread *t;
+
+	if (kup_session_current(s, cur)) {
+		/*
+		 * The channel is on cur, but self's last call was on an older
+		 * attach: it is still in that conversation (a pool thread that was
+		 * busy while the holder of cur moved the channel on), and a reply
+		 * meant for that process must not reach this one.
+		 */
+		t = sess_thread(s, self, cur);
+		if (t->gen != cur && !t->told && !mine) {
+			t->told = 1;
+			return -EKU_CLOSED;
+		}
+		t->gen = cur;
+		t->told = 0;
+		s->last = self;
 		return KUP_SESS_STAY;
+	}
 	/*
 	 * A newer attach.  The caller may talk to it when the module never
 	 * talked to an older one, was told the older one ended, or when the
@@ -91,14 +140,28 @@ int kup_session_next(struct kup_session *s, uint32_t cur, uint32_t handed, int h
 	 * calls, a worker busy with a request): the generations alone cannot
 	 * tell it from a new one, so it hears the old end first.
 	 */
-	if (s->on && !s->told && !(holder && handed == cur)) {
+	if (s->on && !s->told && !mine) {
 		s->told = 1;
+		t = sess_thread(s, self, s->egen);
+		t->told = 1;
 		return -EKU_CLOSED;
 	}
 	s->egen = cur;
 	s->on = 1;
 	s->told = 0;
+	t = sess_thread(s, self, cur);
+	t->gen = cur;
+	t->told = 0;
+	s->last = self;
 	return KUP_SESS_MOVE;
+}
+
+void kup_session_told(struct kup_session *s, const void *self)
+{
+	if (!s->on)
+		return;
+	s->told = 1;
+	sess_thread(s, self, s->egen)->told = 1;
 }
 
 void *kup_loan_end(struct kup_loans *l, const void *who)

@@ -240,39 +240,54 @@ static inline int kup_flags_ok(int flags)
 /*
  * The session rule (docs/protocol.md, "Sessions"), kept per channel by the
  * kern side's host, under the lock that orders its calls with the
- * attaches, kupdev_wait_channel, kupdev_claim_channel and kupdev_attached.
+ * attaches, kupdev_wait_channel, kupdev_claim_channel and kupdev_attached,
+ * and per thread within the channel: a thread whose last call worked on an
+ * older attach is still in that conversation, whichever thread moved the
+ * channel on since.  Threads are named by an address the host only
+ * compares (kup_os_self).
  */
+#define KUP_SESS_THREADS 8 /* threads a channel remembers; the ninth takes a slot */
+struct kup_sess_thread {
+	const void *who; /* NULL: slot free */
+	uint32_t gen;    /* the attach its last call worked on */
+	uint8_t told;    /* it was told that attach ended */
+};
 struct kup_session {
-	uint32_t egen; /* generation of the attach the module's calls work on */
-	uint8_t on;    /* egen is set: the module's calls have worked on an attach */
-	uint8_t told;  /* the module was told that egen's attach ended */
+	uint32_t egen;    /* generation of the attach the module's calls work on */
+	uint8_t on;       /* egen is set: the module's calls have worked on an attach */
+	uint8_t told;     /* the module was told that egen's attach ended */
+	const void *last; /* the thread whose call last passed the rule on egen */
+	struct kup_sess_thread t[KUP_SESS_THREADS];
 };
 #define KUP_SESS_STAY 0 /* carry on with egen's attach */
 #define KUP_SESS_MOVE 1 /* the host moves its end to attach cur (egen = cur now) */
 /*
- * Before a kern side's call: cur is the generation of the channel's latest
- * attach (call only when there is one), handed the one kupdev_wait_channel
- * last returned, holder 1 when the calling thread is the one it was
- * returned to (or that claimed it since).  STAY, MOVE, or -EKU_CLOSED: the
- * call reports the end of egen's attach instead (once: told is set).
+ * Before a kern side's call by thread self: cur is the generation of the
+ * channel's latest attach (call only when there is one), handed the one
+ * kupdev_wait_channel last returned, holder 1 when self is the thread it
+ * was returned to (or that claimed it since).  STAY, MOVE, or -EKU_CLOSED:
+ * the call reports the end of the attach self (or the module) worked on
+ * instead, once.
  */
-int kup_session_next(struct kup_session *s, uint32_t cur, uint32_t handed, int holder);
-/* 1 when the module's calls are on attach cur already (the hot path's test). */
+int kup_session_next(struct kup_session *s, uint32_t cur, uint32_t handed, int holder,
+                     const void *self);
+/* 1 when the module's calls are on attach cur already (the channel's end is there). */
 static inline int kup_session_current(const struct kup_session *s, uint32_t cur)
 {
 	return s->on && s->egen == cur;
+}
+/* The hot path's test: on attach cur, and self made the last call that passed the rule. */
+static inline int kup_session_mine(const struct kup_session *s, uint32_t cur, const void *self)
+{
+	return kup_session_current(s, cur) && s->last == self;
 }
 /* A kern side's call returned r: 1 when r tells the module its process is gone. */
 static inline int kup_session_ending(int r)
 {
 	return r == -EKU_CLOSED || r == -EKU_PROTO;
 }
-/* The module was told egen's attach ended (a call ending so, kupdev_attached() == 0). */
-static inline void kup_session_told(struct kup_session *s)
-{
-	if (s->on)
-		s->told = 1;
-}
+/* Thread self learnt that egen's attach ended (a call ending so, kupdev_attached() == 0). */
+void kup_session_told(struct kup_session *s, const void *self);
 
 /*
  * Loans: the zero-copy pointers a kern side's call handed a thread

@@ -161,7 +161,7 @@ KUP_API int kupdev_attached(struct kupdev_softc *sc, int chan_id)
 	r = kup_os_attached(sc, (uint32_t)id);
 	/* Seeing 0, the module knows its process left (the session rule). */
 	if (!r)
-		kup_session_told(&ch->sess);
+		kup_session_told(&ch->sess, kup_os_self());
 	kup_os_dev_unlock(sc);
 	kup_os_leave(sc);
 	return r;

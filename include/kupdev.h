@@ -20,9 +20,9 @@
  * new process.  The exception is the thread that holds the new attach:
  * the one kupdev_wait_channel returned it to, or, in a dispatcher, the
  * worker that took it over with kupdev_claim_channel.  Its calls go
- * straight to the new process, while any other thread, perhaps still in
- * the old conversation, hears the old end first if it calls before the
- * holder does (the rule is kept per channel, not per thread).
+ * straight to the new process, while any other thread whose last call was
+ * in the old conversation hears the old end once, before or after the
+ * holder moved on (kept per thread, for up to 8 threads per channel).
  * docs/protocol.md has the rule in full.
  *
  * Threads: every call may be made from any thread; calls on one channel are

@@ -151,11 +151,11 @@ int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **ch
 	if (!ch->live)
 		goto fail; /* never attached */
 	/* The hot path only compares: gen and sess.egen change under the gate too. */
-	if (!kup_session_current(&ch->c.sess, ch->c.gen)) {
+	if (!kup_session_mine(&ch->c.sess, ch->c.gen, kup_os_self())) {
 		/* c.e is on the newest attach already (swapped at attach); the rule decides. */
 		pthread_mutex_lock(&sc->lock);
 		r = kup_session_next(&ch->c.sess, ch->c.gen, ch->c.handed,
-		                     ch->c.holder == kup_os_self());
+		                     ch->c.holder == kup_os_self(), kup_os_self());
 		pthread_mutex_unlock(&sc->lock);
 		if (r < 0)
 			goto fail;
@@ -182,7 +182,7 @@ void kup_os_chan_leave(struct kup_chan *c, int r)
 
 	if (kup_session_ending(r)) {
 		pthread_mutex_lock(&ch->sc->lock);
-		kup_session_told(&c->sess);
+		kup_session_told(&c->sess, kup_os_self());
 		pthread_mutex_unlock(&ch->sc->lock);
 	}
 	kpv_gate_unlock(&ch->gate);

@@ -226,7 +226,7 @@ void kup_os_chan_leave(struct kup_chan *c, int r)
 
 	if (kup_session_ending(r)) {
 		mtx_lock(&sc->mtx);
-		kup_session_told(&c->sess);
+		kup_session_told(&c->sess, curthread);
 		mtx_unlock(&sc->mtx);
 	}
 	sx_xunlock(&ch->api);
@@ -268,7 +268,7 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 	/* Forced, it moves on as if the attach had been handed to this thread. */
 	if (mem != NULL)
 		r = kup_session_next(&ch->c.sess, mem->gen, force ? mem->gen : ch->c.handed,
-		                     force || ch->c.holder == curthread);
+		                     force || ch->c.holder == curthread, curthread);
 	mtx_unlock(&sc->mtx);
 	if (mem == NULL || r != KUP_SESS_MOVE) {
 		mtx_unlock(&ch->mtx);

@@ -70,7 +70,7 @@ int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **ch
 	r = -EKU_SHUTDOWN;
 	if (READ_ONCE(sc->d.dead))
 		goto fail;
-	if (!kup_session_current(&ch->c.sess, READ_ONCE(ch->c.gen))) {
+	if (!kup_session_mine(&ch->c.sess, READ_ONCE(ch->c.gen), current)) {
 		r = kup_chan_switch(ch, 0);
 		if (r)
 			goto fail;
@@ -95,7 +95,7 @@ void kup_os_chan_leave(struct kup_chan *c, int r)
 
 	if (kup_session_ending(r)) {
 		mutex_lock(&sc->lock);
-		kup_session_told(&c->sess);
+		kup_session_told(&c->sess, current);
 		mutex_unlock(&sc->lock);
 	}
 	mutex_unlock(&ch->lock);
@@ -221,7 +221,7 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 	/* Forced, it moves on as if the attach had been handed to this thread. */
 	if (m)
 		r = kup_session_next(&ch->c.sess, ch->c.gen, force ? ch->c.gen : ch->c.handed,
-		                     force || ch->c.holder == current);
+		                     force || ch->c.holder == current, current);
 	if (r < 0) {
 		mutex_unlock(&sc->lock);
 		return r;

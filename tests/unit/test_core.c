@@ -688,39 +688,80 @@ KT_TEST(cond_wait_honours_flags)
 
 KT_TEST(session_rule)
 {
+	static const char self;
+	const void *T = &self; /* one thread makes every call here */
 	struct kup_session s = {0};
 
 	/* The first attach: nothing to report, whoever calls. */
-	KT_EQ(kup_session_next(&s, 1, 0, 0), KUP_SESS_MOVE);
-	KT_EQ(kup_session_next(&s, 1, 0, 0), KUP_SESS_STAY);
+	KT_EQ(kup_session_next(&s, 1, 0, 0, T), KUP_SESS_MOVE);
+	KT_EQ(kup_session_next(&s, 1, 0, 0, T), KUP_SESS_STAY);
 	/* Attach 1 ended unreported, 2 came, not handed out: the end once, then 2. */
-	KT_EQ(kup_session_next(&s, 2, 1, 1), -EKU_CLOSED);
-	KT_EQ(kup_session_next(&s, 2, 1, 1), KUP_SESS_MOVE);
+	KT_EQ(kup_session_next(&s, 2, 1, 1, T), -EKU_CLOSED);
+	KT_EQ(kup_session_next(&s, 2, 1, 1, T), KUP_SESS_MOVE);
 	KT_EQ(s.egen, 2);
 	/* 3 came; the thread kupdev_wait_channel returned it to goes straight on. */
-	KT_EQ(kup_session_next(&s, 3, 3, 1), KUP_SESS_MOVE);
+	KT_EQ(kup_session_next(&s, 3, 3, 1, T), KUP_SESS_MOVE);
 	/* 4 came and was handed out, but not to this thread: 3's end first. */
-	KT_EQ(kup_session_next(&s, 4, 4, 0), -EKU_CLOSED);
-	KT_EQ(kup_session_next(&s, 4, 4, 0), KUP_SESS_MOVE);
+	KT_EQ(kup_session_next(&s, 4, 4, 0, T), -EKU_CLOSED);
+	KT_EQ(kup_session_next(&s, 4, 4, 0, T), KUP_SESS_MOVE);
 	/* The module was told 4 ended (a call, kupdev_attached): any thread moves to 5. */
 	KT_EQ(kup_session_ending(-EKU_CLOSED), 1);
 	KT_EQ(kup_session_ending(-EKU_PROTO), 1);
 	KT_EQ(kup_session_ending(-EKU_TIMEDOUT), 0);
 	KT_EQ(kup_session_ending(0), 0);
-	kup_session_told(&s);
-	KT_EQ(kup_session_next(&s, 5, 4, 0), KUP_SESS_MOVE);
+	kup_session_told(&s, T);
+	KT_EQ(kup_session_next(&s, 5, 4, 0, T), KUP_SESS_MOVE);
 	KT_EQ(s.told, 0);
 	/* 6 was handed to us but ended, and 7 came: 6's end is news to the module. */
-	KT_EQ(kup_session_next(&s, 7, 6, 1), -EKU_CLOSED);
-	KT_EQ(kup_session_next(&s, 7, 6, 1), KUP_SESS_MOVE);
+	KT_EQ(kup_session_next(&s, 7, 6, 1, T), -EKU_CLOSED);
+	KT_EQ(kup_session_next(&s, 7, 6, 1, T), KUP_SESS_MOVE);
 	/* Generations wrap; 0 is an ordinary one. */
 	s = (struct kup_session){.egen = 0xffffffffu, .on = 1};
-	KT_EQ(kup_session_next(&s, 0, 0, 1), KUP_SESS_MOVE);
-	KT_EQ(kup_session_next(&s, 0, 0, 0), KUP_SESS_STAY);
+	KT_EQ(kup_session_next(&s, 0, 0, 1, T), KUP_SESS_MOVE);
+	KT_EQ(kup_session_next(&s, 0, 0, 0, T), KUP_SESS_STAY);
 	/* Told before anything was attached means nothing. */
 	s = (struct kup_session){0};
-	kup_session_told(&s);
+	kup_session_told(&s, T);
 	KT_EQ(s.told, 0);
+}
+
+/*
+ * The rule per thread: a pool thread busy with the old process's request
+ * while the holder of the new attach moved the channel on hears the old end
+ * (its reply would reach the new process), once; then it works on the new
+ * attach.  A thread new to the channel was in no conversation.
+ */
+KT_TEST(session_rule_per_thread)
+{
+	static const char a, b, c, x[KUP_SESS_THREADS + 2];
+	const void *A = &a, *B = &b, *C = &c;
+	struct kup_session s = {0};
+	int i;
+
+	KT_EQ(kup_session_next(&s, 1, 1, 1, A), KUP_SESS_MOVE); /* A holds attach 1 */
+	KT_ASSERT(kup_session_mine(&s, 1, A));
+	KT_ASSERT(!kup_session_mine(&s, 1, B));
+	/* Attach 2 is handed to B, which moves the channel on. */
+	KT_EQ(kup_session_next(&s, 2, 2, 1, B), KUP_SESS_MOVE);
+	KT_ASSERT(kup_session_mine(&s, 2, B));
+	/* A answers its request of attach 1: the end of 1, not a word to 2's process. */
+	KT_EQ(kup_session_next(&s, 2, 2, 0, A), -EKU_CLOSED);
+	KT_EQ(kup_session_next(&s, 2, 2, 0, A), KUP_SESS_STAY); /* told: on 2 now */
+	KT_ASSERT(kup_session_mine(&s, 2, A));
+	/* C never called on the channel: nothing to hear. */
+	KT_EQ(kup_session_next(&s, 2, 2, 0, C), KUP_SESS_STAY);
+	/* A thread that learnt the end itself (a call, kupdev_attached) is not told again. */
+	kup_session_told(&s, C);
+	KT_EQ(kup_session_next(&s, 3, 3, 1, B), KUP_SESS_MOVE);
+	KT_EQ(kup_session_next(&s, 3, 3, 0, C), KUP_SESS_STAY);
+	KT_EQ(kup_session_next(&s, 3, 3, 0, A), -EKU_CLOSED); /* A was in 2's conversation */
+	/* The holder is never held up, whatever its record says. */
+	KT_EQ(kup_session_next(&s, 4, 4, 1, A), KUP_SESS_MOVE);
+	KT_EQ(kup_session_next(&s, 5, 5, 1, B), KUP_SESS_MOVE);
+	/* More threads than slots: the ones on the current attach give theirs up first. */
+	for (i = 0; i < KUP_SESS_THREADS + 2; i++)
+		KT_EQ(kup_session_next(&s, 5, 5, 0, &x[i]), KUP_SESS_STAY);
+	KT_EQ(kup_session_next(&s, 5, 5, 0, A), -EKU_CLOSED); /* A's record (on 4) was kept */
 }
 
 KT_TEST(strerror_covers_every_code)

@@ -497,6 +497,7 @@ struct lender {
 	int zc_send;     /* 0: hold a receive pointer; 1: a send buffer; 2: echo the receive */
 	int lent, moved; /* atomic: A holds its pointer; the channel moved on */
 	int r, same;     /* A's results */
+	int late;        /* zc_send 2: what A's echo got first (the old session's end) */
 	int busy;        /* A's call while every loan slot is taken */
 };
 
@@ -535,8 +536,11 @@ static void *lender_run(void *arg)
 		usleep(1000);
 	if (l->zc_send == 1)
 		memset(b, 0x5a, cap); /* into the first attach's pages, which nobody reads */
-	else if (l->zc_send == 2)     /* the pointer as the argument of the next call */
+	else if (l->zc_send == 2) { /* the pointer as the argument of the next call */
+		/* A was in the first session's conversation: it hears that end first. */
+		l->late = kupdev_send_timed(l->sc, 0, p, len, 0, 10 * 1000000000LL);
 		l->r = kupdev_send_timed(l->sc, 0, p, len, 0, 10 * 1000000000LL);
+	}
 	else
 		l->same = sum_bytes(p, len) == s1 && len == 7 && !memcmp(p, "payload", 7);
 out:
@@ -579,7 +583,8 @@ static void loan_outlives_reattach(int zc_send)
 	if (!zc_send)
 		KT_EQ(l.same, 1);
 	if (zc_send == 2) {
-		/* A's late reply reaches the new process (docs/protocol.md), from the old pages. */
+		/* Told, A sent anyway: its reply reaches the new process, from the old pages. */
+		KT_EQ(l.late, -EKU_CLOSED);
 		msg = kernproxy_receive_len(ch, &len, 0);
 		KT_ASSERT(msg && len == 7 && !memcmp(msg, "payload", 7));
 		KT_EQ(kernproxy_send(ch, "y", 1, 0), 0);

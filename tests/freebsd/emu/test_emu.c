@@ -617,9 +617,15 @@ struct echoer {
 	const void *p;
 	size_t len;
 	int r, stage; /* stage: atomic */
+	int late;     /* what the echo got first: the old session's end */
 };
 
-/* A pool thread: takes a receive pointer, then (stage 2) echoes it with kupdev_send_timed. */
+/*
+ * A pool thread: takes a receive pointer, then (stage 2) echoes it with
+ * kupdev_send_timed.  The channel moved on meanwhile, so that call reports
+ * the old session's end; told, the thread sends again, the pointer still
+ * the argument.
+ */
 static void *take_then_echo(void *arg)
 {
 	struct echoer *l = arg;
@@ -628,15 +634,20 @@ static void *take_then_echo(void *arg)
 	__atomic_store_n(&l->stage, 1, __ATOMIC_SEQ_CST);
 	while (__atomic_load_n(&l->stage, __ATOMIC_SEQ_CST) != 2)
 		usleep(1000);
-	if (l->r == 0)
+	if (l->r == 0) {
+		l->late = kupdev_send_timed(l->sc, 0, l->p, l->len, 0, SOON);
 		l->r = kupdev_send_timed(l->sc, 0, l->p, l->len, 0, SOON);
+	}
 	return NULL;
 }
 
 /*
  * The soak's finding (tests/vm/soak.c): the pointer is valid as the
- * argument of the holder's next call.  That call once ended the loan and
- * freed the old attach's memory before copying from it.
+ * argument of its thread's next call.  That call once ended the loan and
+ * freed the old attach's memory before copying from it.  And the thread,
+ * in the old session's conversation, first hears that session's end
+ * (session rule per thread): its reply does not reach the new process
+ * unasked.
  */
 KT_TEST(zero_copy_receive_echoed_after_reattach)
 {
@@ -670,6 +681,7 @@ KT_TEST(zero_copy_receive_echoed_after_reattach)
 	KT_EQ(n, 1);
 	__atomic_store_n(&l.stage, 2, __ATOMIC_SEQ_CST); /* the kern side's turn: the echo copies */
 	KT_EQ(pthread_join(t, NULL), 0);
+	KT_EQ(l.late, -EKU_CLOSED);
 	KT_EQ(l.r, 0);
 	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
 	KT_ASSERT(len == 7 && memcmp(d, "payload", 7) == 0);
