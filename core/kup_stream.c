@@ -397,15 +397,7 @@ enum walk_how {
 	W_SKIP, /* nothing: release records peeked before */
 };
 
-/*
- * Walk up to n records the peer published, from our consumer position:
- * each header read once (one 8-byte load) and checked (its position tag,
- * its length against the ring and the bytes published), then its payload
- * handled as how says; msgs[i].len becomes the record's length (W_SKIP:
- * msgs is NULL).  0 or -EKU_*; a record
- * larger than its buffer stops a copy there (-EKU_TOOBIG when it is the first).
- * What it walked is in *w either way.
- */
+/* What a walk passed. */
 struct walked {
 	size_t got;     /* records walked */
 	uint32_t end;   /* the consumer position after them */
@@ -413,6 +405,15 @@ struct walked {
 	uint64_t bytes; /* their payload */
 };
 
+/*
+ * Walk up to n records the peer published, from our consumer position:
+ * each header read once (one 8-byte load) and checked (its position tag,
+ * its length against the ring and the bytes published), then its payload
+ * handled as how says; msgs[i].len becomes the record's length (W_SKIP:
+ * msgs is NULL).  0 or -EKU_*: a record larger than its buffer stops a
+ * copy there (-EKU_TOOBIG when it is the first).  *w holds what was walked
+ * either way.
+ */
 static int walk(struct kup_end *e, struct kup_iovec *msgs, size_t n, enum walk_how how,
                 uint8_t *bounce, struct walked *w)
 {
