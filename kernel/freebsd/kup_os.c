@@ -198,7 +198,15 @@ int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **ch
 		r = -EKU_INTR;
 		goto fail_unlocked;
 	}
-	r = kup_chan_switch(ch, 0);
+	/*
+	 * The hot path only compares (as on Linux): the module's calls are on
+	 * the latest attach and this thread passed the rule last.  c.gen is
+	 * read without sc->mtx: an attach that bumps it after the read is the
+	 * next call's news.
+	 */
+	r = 0;
+	if (!kup_session_mine(&ch->c.sess, atomic_load_acq_32(&ch->c.gen), curthread))
+		r = kup_chan_switch(ch, 0);
 	if (r == 0 && ch->emem == NULL) {
 		/* No process ever attached the channel. */
 		mtx_lock(&ch->mtx);
