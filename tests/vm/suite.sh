@@ -22,7 +22,7 @@ read -r p f s n < <("$here/../tally.sh" "$work/suite.out")
 # The three checks of the run itself (tests/tap.sh).
 why=$(grep -m1 -aE '^# vm: (TIMEOUT|the guest command did not finish|guest command exited)' \
 	"$work/suite.out" | sed 's/^# vm: //; s/; console tail://')
-last=$(grep -av '^[[:space:]]*$' "$work/console.log" 2>/dev/null | tail -n1 | tr -d '\r' | cut -c1-100)
+last=$(grep -av '^[[:space:]]*$' "$work/console.log" 2>/dev/null | tail -n1 | tr -cd '[:print:]' | cut -c1-100)
 . "$here/../tap.sh"
 t=$((p + f))
 tap_check "$((n > 0))" "the guest printed test results" "${why:-no result line}; console ends: $last"

@@ -40,7 +40,7 @@ p=$((p + 1)) # the build above
 . "$here/../../tap.sh"
 why=$(grep -m1 -aE '^# freebsd-vm: (TIMEOUT|the guest did not finish)' "$work/suite.out" |
 	sed 's/^# freebsd-vm: //; s/; console tail://')
-last=$(grep -av '^[[:space:]]*$' "$work/console.log" 2>/dev/null | tail -n1 | tr -d '\r' | cut -c1-100)
+last=$(grep -av '^[[:space:]]*$' "$work/console.log" 2>/dev/null | tail -n1 | tr -cd '[:print:]' | cut -c1-100)
 t=$((p + f))
 tap_check "$((n > 0))" "the guest printed test results" "${why:-no result line}; console ends: $last"
 grep -q '^# freebsd-vm: console clean' "$work/suite.out"
