@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define TMO_NS (30LL * 1000000000) /* no call waits longer: a dead peer ends the run */
+
 /* --- clock and samples ---------------------------------------------------- */
 
 int64_t bench_now(void);        /* CLOCK_MONOTONIC ns (vDSO) */
@@ -172,5 +174,10 @@ extern const struct pp_ops ref_word_ops;
 void *ref_word_new(int futex, size_t size);
 void ref_word_free(void *ctx);
 void ref_memcpy(size_t size, double *med_ns, double *p99_ns);
+
+/* core.c: the protocol alone (two core ends in this process) as a pp_interleave op. */
+extern const struct pp_ops core_rt_ops;
+void *core_rt_new(int poll, int block, size_t size); /* NULL: size over one page, or no memory */
+void core_rt_free(void *ctx);
 
 #endif /* KUPBENCH_H */

@@ -27,7 +27,6 @@
 #include "kup.h"
 #include "kupdev.h"
 
-#define TMO_NS (30LL * 1000000000) /* no call waits longer: a dead peer ends the run */
 #define MAXCH  4
 
 enum mode { M_POLL, M_BLOCK, M_ADAPT };
@@ -564,11 +563,16 @@ struct rtt_op {
 	struct kdev d;
 	struct kctx c;
 	struct rctx r;
+	void *core; /* "core rtt": the protocol alone (core.c) */
 };
 
-static int rtt_op_open(struct rtt_op *o, enum mode m, size_t s, int read, int fused)
+static int rtt_op_open(struct rtt_op *o, enum mode m, size_t s, int read, int fused, int core)
 {
 	memset(o, 0, sizeof(*o));
+	if (core) {
+		o->core = core_rt_new(m == M_POLL, m == M_BLOCK, s);
+		return o->core ? 0 : -1;
+	}
 	if (cfg.remote) {
 		o->r.m = m;
 		o->r.size = s;
@@ -587,7 +591,9 @@ static int rtt_op_open(struct rtt_op *o, enum mode m, size_t s, int read, int fu
 
 static void rtt_op_close(struct rtt_op *o)
 {
-	if (cfg.remote)
+	if (o->core)
+		core_rt_free(o->core);
+	else if (cfg.remote)
 		munmap(o->r.src, o->r.size);
 	else
 		kdev_close(&o->d, &o->c);
@@ -737,19 +743,22 @@ again:
  */
 struct rtt_var {
 	const char *name;
-	int read, fused;
+	int read, fused, core;
 };
+
+#define RTT_VARS 4
 
 static int rtt_vars(enum mode m, size_t s, struct rtt_var *v)
 {
 	int n = 0;
 
-	v[n++] = (struct rtt_var){"kup rtt", 1, 0};
+	v[n++] = (struct rtt_var){"kup rtt", 1, 0, 0};
 	if (s != 8 || cfg.remote)
 		return n;
 	if (m != M_BLOCK)
-		v[n++] = (struct rtt_var){"kup rtt unread", 0, 0};
-	v[n++] = (struct rtt_var){"kup rtt send_recv", 1, 1};
+		v[n++] = (struct rtt_var){"kup rtt unread", 0, 0, 0};
+	v[n++] = (struct rtt_var){"kup rtt send_recv", 1, 1, 0};
+	v[n++] = (struct rtt_var){"core rtt", 1, 0, 1};
 	return n;
 }
 
@@ -775,21 +784,21 @@ static void rtt_all(void)
 		struct record *ref[2], *x;
 
 		for (m = M_POLL; m <= M_ADAPT; m++) {
-			struct rtt_var v[3];
+			struct rtt_var v[RTT_VARS];
 			int nv = rtt_vars((enum mode)m, s, v);
-			struct rtt_op o[3];
-			const struct pp_ops *ops[4] = {&ref_word_ops};
-			void *ctx[4];
+			struct rtt_op o[RTT_VARS];
+			const struct pp_ops *ops[1 + RTT_VARS] = {&ref_word_ops};
+			void *ctx[1 + RTT_VARS];
 			int n = 1;
 
 			if (!mode_on((enum mode)m))
 				continue;
 			ctx[0] = ref_word_new(m == M_BLOCK, rs);
 			for (j = 0; j < nv; j++, n++) {
-				if (rtt_op_open(&o[j], (enum mode)m, s, v[j].read, v[j].fused))
+				if (rtt_op_open(&o[j], (enum mode)m, s, v[j].read, v[j].fused, v[j].core))
 					break;
-				ops[n] = cfg.remote ? &remote_ops : &kup_ops;
-				ctx[n] = cfg.remote ? (void *)&o[j].r : (void *)&o[j].c;
+				ops[n] = v[j].core ? &core_rt_ops : cfg.remote ? &remote_ops : &kup_ops;
+				ctx[n] = v[j].core ? o[j].core : cfg.remote ? (void *)&o[j].r : (void *)&o[j].c;
 			}
 			if (n == 1 + nv) {
 				med[m] = rounds_alloc((size_t)(n * R));
@@ -812,7 +821,7 @@ static void rtt_all(void)
 		                    p99[M_BLOCK], NULL, NULL);
 		for (m = M_POLL; m <= M_ADAPT; m++) {
 			const struct record *r = ref[m == M_BLOCK];
-			struct rtt_var v[3];
+			struct rtt_var v[RTT_VARS];
 			int nv = rtt_vars((enum mode)m, s, v);
 
 			if (!nops[m])
@@ -822,7 +831,7 @@ static void rtt_all(void)
 				               med[m] + (j + 1) * R, p99[m] + (j + 1) * R, 0);
 				if (x && cfg.remote)
 					x->note = "remote echo service; user-side mode only";
-				if (x && s == 8 && v[j].read)
+				if (x && s == 8 && v[j].read && !v[j].core)
 					rec_target(x, target[m], 0);
 				if (x && !x->note && !v[j].read)
 					x->note = "the old client: never reads the reply (one line "
@@ -830,6 +839,9 @@ static void rtt_all(void)
 				if (x && !x->note && v[j].fused)
 					x->note = "kupdev_send_recv + kernproxy_send_recv: one call a "
 					          "side per round trip";
+				if (x && !x->note && v[j].core)
+					x->note = "the protocol alone: two core ends, no API, host or "
+					          "checks above them (bench/core.c)";
 			}
 			if (s == 8 && m != M_BLOCK) {
 				/* What KUP adds to the bare turn, in ns: the ratio's numerator. */
@@ -837,6 +849,11 @@ static void rtt_all(void)
 				               med[m] + R, NULL, 1);
 				if (x && !x->note)
 					x->note = "kup rtt minus cacheline rtt, median over rounds";
+				/* And what the protocol alone adds: the rest is API and host. */
+				x = paired_rec("core turn overhead", mode_name[m], s, 1, r, med[m],
+				               med[m] + nv * R, NULL, 1);
+				if (x && !x->note)
+					x->note = "core rtt minus cacheline rtt, median over rounds";
 			}
 		}
 		for (m = M_POLL; m <= M_ADAPT; m++) {

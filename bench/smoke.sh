@@ -61,7 +61,8 @@ if what == "paired":
                     and len(v) == r["rounds"] and all(num(x) and x > 0 for x in v)):
                 bad.append(r)
             continue
-        if r["name"] not in ("kup rtt", "kup rtt unread", "kup turn overhead"):
+        if r["name"] not in ("kup rtt", "kup rtt unread", "kup turn overhead", "core rtt",
+                             "core turn overhead"):
             continue
         seen.add((r["name"], r["mode"]))
         v, rv = r.get("round_median"), r.get("round_ref_median")
@@ -79,14 +80,15 @@ if what == "paired":
             ok = (r["ratio_min"] - eps <= r["ratio_p25"] + eps and
                   r["ratio_p25"] <= r["ratio"] + eps and r["ratio"] <= r["ratio_p75"] + eps and
                   r["ratio_p75"] <= r["ratio_max"] + eps and abs(r["ratio"] - med) <= eps
-                  and (r["name"] == "kup turn overhead" or (r["median"] > 0 and r["ratio"] > 0)))
+                  and ("overhead" in r["name"] or (r["median"] > 0 and r["ratio"] > 0)))
         if not ok:
             bad.append(r)
     for r in bad[:3]:
         r = {k: r[k] for k in r if not k.startswith("round_")}
         print("bad paired record: " + json.dumps(r))
     missing = [w for w in [("kup rtt unread", "poll"), ("kup rtt unread", "adaptive"),
-                           ("kup turn overhead", "poll")] if w not in seen]
+                           ("kup turn overhead", "poll"), ("core rtt", "poll"),
+                           ("core rtt", "block"), ("core turn overhead", "adaptive")] if w not in seen]
     for w in missing: print("missing: %s %s" % w)
     sys.exit(1 if bad or missing else 0)
 names = {(r["name"], r["mode"]) for r in recs}
@@ -121,9 +123,10 @@ check_jq() {
 		"kup syscalls per msg adaptive", "kup idle cpu user-waits", "kup idle cpu kern-waits",
 		"kup send cost peer-sleeps"); . as $w | $n | index($w))' "$json" >/dev/null ;;
 	paired) jq -e '[.[] | select(.channels == 1 and (.name == "kup rtt" or .name == "kup rtt unread"
-		or .name == "kup turn overhead"))] as $p
+		or .name == "kup turn overhead" or .name == "core rtt" or .name == "core turn overhead"))] as $p
 		| ($p | length) > 0
-		and ([$p[] | .name + " " + .mode] | index("kup rtt unread poll") and index("kup rtt unread adaptive"))
+		and ([$p[] | .name + " " + .mode] | index("kup rtt unread poll") and index("kup rtt unread adaptive")
+			and index("core rtt poll") and index("core rtt block"))
 		and all($p[]; (.ref_median | type) == "number" and .ref_median > 0
 			and (.rounds | type) == "number" and .rounds >= 1 and .rounds_preempted >= 0
 			and .ratio_min <= .ratio_p25 and .ratio_p75 <= .ratio_max

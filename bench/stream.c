@@ -32,7 +32,6 @@
 #include "kupdev.h"
 #include "kup_core.h"
 
-#define ST_TMO_NS (30LL * 1000000000)
 #define ST_BATCH  64
 #define ST_ROUNDS 8
 
@@ -201,7 +200,7 @@ static int send_batch(struct sctx *c, int user)
 		int fl = ld(&c->cdone) ? KP_NB : 0;
 
 		r = user ? kernproxy_stream_send(c->ch, v, (size_t)c->batch, fl)
-		         : kupdev_stream_send(c->sc, 0, v, (size_t)c->batch, fl, ST_TMO_NS);
+		         : kupdev_stream_send(c->sc, 0, v, (size_t)c->batch, fl, TMO_NS);
 		if (r > 0)
 			return r;
 		if (fl)
@@ -326,7 +325,7 @@ static struct sctx *st_open(enum st_kind kind, size_t size, int batch)
 	c->sc = kupdev_create(name, pages, 1);
 	c->h = c->sc ? kernproxy_open(name) : NULL;
 	c->ch = c->h ? kernproxy_attach(c->h, 0, pages, KP_EXACT | KP_STREAM) : NULL;
-	if (!c->ch || kupdev_wait_channel_timed(c->sc, 0, ST_TMO_NS) != 0) {
+	if (!c->ch || kupdev_wait_channel_timed(c->sc, 0, TMO_NS) != 0) {
 		fprintf(stderr, "kupbench: stream channel: %s\n",
 		        kernproxy_strerror(kernproxy_errno));
 		c->ch = NULL; /* closed with its handle by st_close */
@@ -359,7 +358,7 @@ static double st_run(enum st_kind kind, size_t size, int batch)
 	if (!c->br && !c->ch)
 		goto out;
 	if (c->ch)
-		kernproxy_set_timeout(c->ch, ST_TMO_NS);
+		kernproxy_set_timeout(c->ch, TMO_NS);
 	if (pthread_barrier_init(&c->bar, NULL, 3))
 		bench_die("pthread_barrier_init");
 	if (pthread_create(&tp, NULL, producer, c) || pthread_create(&tc, NULL, consumer, c))

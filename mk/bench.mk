@@ -3,7 +3,7 @@
 # that the JSON is well-formed and complete.  No timing is asserted anywhere.
 # Plots need gnuplot (scripts/deps/bench.txt), installed by `make bench` only.
 BENCH := $(B)/bench/kupbench
-BENCH_SRC := bench/kupbench.c bench/harness.c bench/refs.c bench/kup.c bench/report.c bench/stream.c
+BENCH_SRC := bench/kupbench.c bench/harness.c bench/refs.c bench/kup.c bench/report.c bench/stream.c bench/core.c
 BENCH_OUT ?= $(B)/bench
 BENCH_ARGS ?=
 # `make bench-vm`, in one boot of the QEMU guest of tests/vm (TCG-emulated
@@ -31,10 +31,14 @@ SUITES += bench-smoke
 # (bench/icount.sh), the repeatable figure on this noisy machine.  Linked
 # to the shared libraries, as an application is: the count includes the
 # calls through the PLT, and no inlining across the library boundary.
+# Core is compiled in as well, as the libraries compile it, for the count of
+# the protocol alone.
 ICOUNT := $(B)/bench/icount
-$(ICOUNT): bench/icount.c include/kup.h include/kupdev.h $(B)/lib/libkup.so $(B)/lib/libkupdev.so
+$(ICOUNT): bench/icount.c $(CORE_SRC) uspace/kup_plat.c include/kup.h include/kupdev.h core/*.h \
+		$(B)/lib/libkup.so $(B)/lib/libkupdev.so
 	@mkdir -p $(dir $@)
-	$(CC) $(KUP_CFLAGS) $(CFLAGS) bench/icount.c -o $@ -L$(B)/lib -lkupdev -lkup \
+	$(CC) $(KUP_CFLAGS) $(CFLAGS) $(LIB_LTO) bench/icount.c $(CORE_SRC) uspace/kup_plat.c -o $@ \
+		-L$(B)/lib -lkupdev -lkup \
 		-Wl,-rpath,'$$ORIGIN/../lib' $(LDLIBS_THR)
 ALL += $(ICOUNT)
 
