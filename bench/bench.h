@@ -173,6 +173,9 @@ int ref_word(int futex, size_t size, struct pp_result *r); /* spin or futex turn
 extern const struct pp_ops ref_word_ops;
 void *ref_word_new(int futex, size_t size);
 void ref_word_free(void *ctx);
+/* The bare turn with an uncontended lock taken and dropped around each server step
+ * ("locked turn"): the floor of a host that serialises the calls on a channel. */
+void *ref_locked_new(size_t size);
 void ref_memcpy(size_t size, double *med_ns, double *p99_ns);
 
 /* core.c: the protocol alone (two core ends in this process) as a pp_interleave op. */

@@ -558,20 +558,30 @@ static int mode_on(enum mode m)
 
 /* --- round trips: each KUP variant interleaved with its reference --------- */
 
-/* A KUP side of an interleaved group: its own device (or the remote service). */
+/* What a variant of a round-trip group runs. */
+enum rtt_kind {
+	V_KUP,    /* KUP: its own device (or the remote service) */
+	V_CORE,   /* the protocol alone (core.c) */
+	V_LOCKED, /* the bare turn with a kern-side host's per-call lock (refs.c) */
+};
+
+/* A variant of an interleaved group. */
 struct rtt_op {
 	struct kdev d;
 	struct kctx c;
 	struct rctx r;
-	void *core; /* "core rtt": the protocol alone (core.c) */
+	void *own; /* V_CORE, V_LOCKED: their context */
+	enum rtt_kind kind;
 };
 
-static int rtt_op_open(struct rtt_op *o, enum mode m, size_t s, int read, int fused, int core)
+static int rtt_op_open(struct rtt_op *o, enum mode m, size_t s, int read, int fused,
+                       enum rtt_kind kind)
 {
 	memset(o, 0, sizeof(*o));
-	if (core) {
-		o->core = core_rt_new(m == M_POLL, m == M_BLOCK, s);
-		return o->core ? 0 : -1;
+	o->kind = kind;
+	if (kind != V_KUP) {
+		o->own = kind == V_CORE ? core_rt_new(m == M_POLL, m == M_BLOCK, s) : ref_locked_new(0);
+		return o->own ? 0 : -1;
 	}
 	if (cfg.remote) {
 		o->r.m = m;
@@ -589,10 +599,26 @@ static int rtt_op_open(struct rtt_op *o, enum mode m, size_t s, int read, int fu
 	return 0;
 }
 
+static const struct pp_ops *rtt_op_ops(const struct rtt_op *o)
+{
+	if (o->kind != V_KUP)
+		return o->kind == V_CORE ? &core_rt_ops : &ref_word_ops;
+	return cfg.remote ? &remote_ops : &kup_ops;
+}
+
+static void *rtt_op_ctx(struct rtt_op *o)
+{
+	if (o->kind != V_KUP)
+		return o->own;
+	return cfg.remote ? (void *)&o->r : (void *)&o->c;
+}
+
 static void rtt_op_close(struct rtt_op *o)
 {
-	if (o->core)
-		core_rt_free(o->core);
+	if (o->kind == V_CORE)
+		core_rt_free(o->own);
+	else if (o->kind == V_LOCKED)
+		ref_word_free(o->own);
 	else if (cfg.remote)
 		munmap(o->r.src, o->r.size);
 	else
@@ -743,22 +769,26 @@ again:
  */
 struct rtt_var {
 	const char *name;
-	int read, fused, core;
+	int read, fused;
+	enum rtt_kind kind;
 };
 
-#define RTT_VARS 4
+#define RTT_VARS 5
 
+/* KUP's variants first ("kup rtt" at 0), the breakdown of the 8-byte ratio last. */
 static int rtt_vars(enum mode m, size_t s, struct rtt_var *v)
 {
 	int n = 0;
 
-	v[n++] = (struct rtt_var){"kup rtt", 1, 0, 0};
+	v[n++] = (struct rtt_var){"kup rtt", 1, 0, V_KUP};
 	if (s != 8 || cfg.remote)
 		return n;
 	if (m != M_BLOCK)
-		v[n++] = (struct rtt_var){"kup rtt unread", 0, 0, 0};
-	v[n++] = (struct rtt_var){"kup rtt send_recv", 1, 1, 0};
-	v[n++] = (struct rtt_var){"core rtt", 1, 0, 1};
+		v[n++] = (struct rtt_var){"kup rtt unread", 0, 0, V_KUP};
+	v[n++] = (struct rtt_var){"kup rtt send_recv", 1, 1, V_KUP};
+	v[n++] = (struct rtt_var){"core rtt", 1, 0, V_CORE};
+	if (m != M_BLOCK)
+		v[n++] = (struct rtt_var){"locked turn", 1, 0, V_LOCKED};
 	return n;
 }
 
@@ -795,10 +825,10 @@ static void rtt_all(void)
 				continue;
 			ctx[0] = ref_word_new(m == M_BLOCK, rs);
 			for (j = 0; j < nv; j++, n++) {
-				if (rtt_op_open(&o[j], (enum mode)m, s, v[j].read, v[j].fused, v[j].core))
+				if (rtt_op_open(&o[j], (enum mode)m, s, v[j].read, v[j].fused, v[j].kind))
 					break;
-				ops[n] = v[j].core ? &core_rt_ops : cfg.remote ? &remote_ops : &kup_ops;
-				ctx[n] = v[j].core ? o[j].core : cfg.remote ? (void *)&o[j].r : (void *)&o[j].c;
+				ops[n] = rtt_op_ops(&o[j]);
+				ctx[n] = rtt_op_ctx(&o[j]);
 			}
 			if (n == 1 + nv) {
 				med[m] = rounds_alloc((size_t)(n * R));
@@ -831,7 +861,7 @@ static void rtt_all(void)
 				               med[m] + (j + 1) * R, p99[m] + (j + 1) * R, 0);
 				if (x && cfg.remote)
 					x->note = "remote echo service; user-side mode only";
-				if (x && s == 8 && v[j].read && !v[j].core)
+				if (x && s == 8 && v[j].read && v[j].kind == V_KUP)
 					rec_target(x, target[m], 0);
 				if (x && !x->note && !v[j].read)
 					x->note = "the old client: never reads the reply (one line "
@@ -839,9 +869,12 @@ static void rtt_all(void)
 				if (x && !x->note && v[j].fused)
 					x->note = "kupdev_send_recv + kernproxy_send_recv: one call a "
 					          "side per round trip";
-				if (x && !x->note && v[j].core)
+				if (x && !x->note && v[j].kind == V_CORE)
 					x->note = "the protocol alone: two core ends, no API, host or "
 					          "checks above them (bench/core.c)";
+				if (x && !x->note && v[j].kind == V_LOCKED)
+					x->note = "the bare turn, the server taking and dropping an "
+					          "uncontended lock per step as a kern-side host does";
 			}
 			if (s == 8 && m != M_BLOCK) {
 				/* What KUP adds to the bare turn, in ns: the ratio's numerator. */
@@ -850,8 +883,11 @@ static void rtt_all(void)
 				if (x && !x->note)
 					x->note = "kup rtt minus cacheline rtt, median over rounds";
 				/* And what the protocol alone adds: the rest is API and host. */
-				x = paired_rec("core turn overhead", mode_name[m], s, 1, r, med[m],
-				               med[m] + nv * R, NULL, 1);
+				for (j = 0; j < nv && v[j].kind != V_CORE; j++)
+					;
+				x = j < nv ? paired_rec("core turn overhead", mode_name[m], s, 1, r,
+				                        med[m], med[m] + (j + 1) * R, NULL, 1)
+				           : NULL;
 				if (x && !x->note)
 					x->note = "core rtt minus cacheline rtt, median over rounds";
 			}

@@ -32,6 +32,8 @@ struct word_ctx {
 	uint32_t seq __attribute__((aligned(128))), seen; /* client */
 	uint64_t sink;                                    /* what the client read */
 	uint32_t last __attribute__((aligned(128)));      /* server */
+	uint32_t lock; /* locked: the server's uncontended lock, as a kern-side host's per call */
+	int locked;
 };
 
 static void fwait(uint32_t *w, uint32_t val)
@@ -81,19 +83,42 @@ static int word_rt(void *arg, int stop)
 	return c->seen == v ? 0 : -1;
 }
 
+/* The locked turn's lock: one locked add each way, as the provider's channel gate. */
+static void lock_take(struct word_ctx *c)
+{
+	if (c->locked && __atomic_fetch_add(&c->lock, 1, __ATOMIC_SEQ_CST))
+		bench_die("locked turn: the lock is held");
+}
+
+static void lock_drop(struct word_ctx *c)
+{
+	if (c->locked && __atomic_sub_fetch(&c->lock, 1, __ATOMIC_SEQ_CST))
+		bench_die("locked turn: the lock is contended");
+}
+
+/*
+ * The server's loop; locked: as two kern-side calls, a receive and a send,
+ * each inside the lock, so a lock release and a take lie between seeing
+ * the ping and posting the pong.
+ */
 static int word_serve(void *arg)
 {
 	struct word_ctx *c = arg;
 
 	for (;;) {
-		uint32_t v = word_wait(c, c->ping, c->last);
+		uint32_t v;
 
+		lock_take(c);
+		v = word_wait(c, c->ping, c->last);
+		lock_drop(c);
+		lock_take(c);
 		c->last = v;
 		if (v != STOPV && c->size) {
 			memcpy(c->priv, c->a, c->size);
 			memcpy(c->b, c->priv, c->size);
 		}
 		word_post(c, c->pong, v);
+		lock_drop(c);
 		if (v == STOPV)
 			return 0;
 	}
@@ -188,6 +213,14 @@ void *ref_word_new(int futex, size_t size)
 	c->priv = bench_alloc(buf);
 	c->size = size;
 	c->futex = futex;
+	return c;
+}
+
+void *ref_locked_new(size_t size)
+{
+	struct word_ctx *c = ref_word_new(0, size);
+
+	c->locked = 1;
 	return c;
 }
 

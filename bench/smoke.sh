@@ -62,7 +62,7 @@ if what == "paired":
                 bad.append(r)
             continue
         if r["name"] not in ("kup rtt", "kup rtt unread", "kup turn overhead", "core rtt",
-                             "core turn overhead"):
+                             "core turn overhead", "locked turn"):
             continue
         seen.add((r["name"], r["mode"]))
         v, rv = r.get("round_median"), r.get("round_ref_median")
@@ -88,7 +88,8 @@ if what == "paired":
         print("bad paired record: " + json.dumps(r))
     missing = [w for w in [("kup rtt unread", "poll"), ("kup rtt unread", "adaptive"),
                            ("kup turn overhead", "poll"), ("core rtt", "poll"),
-                           ("core rtt", "block"), ("core turn overhead", "adaptive")] if w not in seen]
+                           ("core rtt", "block"), ("core turn overhead", "adaptive"),
+                           ("locked turn", "poll")] if w not in seen]
     for w in missing: print("missing: %s %s" % w)
     sys.exit(1 if bad or missing else 0)
 names = {(r["name"], r["mode"]) for r in recs}
@@ -123,10 +124,11 @@ check_jq() {
 		"kup syscalls per msg adaptive", "kup idle cpu user-waits", "kup idle cpu kern-waits",
 		"kup send cost peer-sleeps"); . as $w | $n | index($w))' "$json" >/dev/null ;;
 	paired) jq -e '[.[] | select(.channels == 1 and (.name == "kup rtt" or .name == "kup rtt unread"
-		or .name == "kup turn overhead" or .name == "core rtt" or .name == "core turn overhead"))] as $p
+		or .name == "kup turn overhead" or .name == "core rtt" or .name == "core turn overhead"
+		or .name == "locked turn"))] as $p
 		| ($p | length) > 0
 		and ([$p[] | .name + " " + .mode] | index("kup rtt unread poll") and index("kup rtt unread adaptive")
-			and index("core rtt poll") and index("core rtt block"))
+			and index("core rtt poll") and index("core rtt block") and index("locked turn poll"))
 		and all($p[]; (.ref_median | type) == "number" and .ref_median > 0
 			and (.rounds | type) == "number" and .rounds >= 1 and .rounds_preempted >= 0
 			and .ratio_min <= .ratio_p25 and .ratio_p75 <= .ratio_max
