@@ -176,6 +176,9 @@ void ref_word_free(void *ctx);
 /* The bare turn with an uncontended lock taken and dropped around each server step
  * ("locked turn"): the floor of a host that serialises the calls on a channel. */
 void *ref_locked_new(size_t size);
+/* The bare turn whose client reads the server's line through a read-only mapping
+ * ("read-only turn"), as a process reads the kern block. */
+void *ref_roturn_new(size_t size);
 void ref_memcpy(size_t size, double *med_ns, double *p99_ns);
 
 /* core.c: the protocol alone (two core ends in this process) as a pp_interleave op. */

@@ -563,6 +563,7 @@ enum rtt_kind {
 	V_KUP,    /* KUP: its own device (or the remote service) */
 	V_CORE,   /* the protocol alone (core.c) */
 	V_LOCKED, /* the bare turn with a kern-side host's per-call lock (refs.c) */
+	V_ROTURN, /* the bare turn, the client reading through a read-only mapping (refs.c) */
 };
 
 /* A variant of an interleaved group. */
@@ -580,7 +581,9 @@ static int rtt_op_open(struct rtt_op *o, enum mode m, size_t s, int read, int fu
 	memset(o, 0, sizeof(*o));
 	o->kind = kind;
 	if (kind != V_KUP) {
-		o->own = kind == V_CORE ? core_rt_new(m == M_POLL, m == M_BLOCK, s) : ref_locked_new(0);
+		o->own = kind == V_CORE     ? core_rt_new(m == M_POLL, m == M_BLOCK, s)
+		         : kind == V_LOCKED ? ref_locked_new(0)
+		                            : ref_roturn_new(0);
 		return o->own ? 0 : -1;
 	}
 	if (cfg.remote) {
@@ -617,7 +620,7 @@ static void rtt_op_close(struct rtt_op *o)
 {
 	if (o->kind == V_CORE)
 		core_rt_free(o->own);
-	else if (o->kind == V_LOCKED)
+	else if (o->kind != V_KUP)
 		ref_word_free(o->own);
 	else if (cfg.remote)
 		munmap(o->r.src, o->r.size);
@@ -773,7 +776,7 @@ struct rtt_var {
 	enum rtt_kind kind;
 };
 
-#define RTT_VARS 5
+#define RTT_VARS 6
 
 /* KUP's variants first ("kup rtt" at 0), the breakdown of the 8-byte ratio last. */
 static int rtt_vars(enum mode m, size_t s, struct rtt_var *v)
@@ -787,8 +790,10 @@ static int rtt_vars(enum mode m, size_t s, struct rtt_var *v)
 		v[n++] = (struct rtt_var){"kup rtt unread", 0, 0, V_KUP};
 	v[n++] = (struct rtt_var){"kup rtt send_recv", 1, 1, V_KUP};
 	v[n++] = (struct rtt_var){"core rtt", 1, 0, V_CORE};
-	if (m != M_BLOCK)
+	if (m != M_BLOCK) {
 		v[n++] = (struct rtt_var){"locked turn", 1, 0, V_LOCKED};
+		v[n++] = (struct rtt_var){"read-only turn", 1, 0, V_ROTURN};
+	}
 	return n;
 }
 
@@ -875,6 +880,10 @@ static void rtt_all(void)
 				if (x && !x->note && v[j].kind == V_LOCKED)
 					x->note = "the bare turn, the server taking and dropping an "
 					          "uncontended lock per step as a kern-side host does";
+				if (x && !x->note && v[j].kind == V_ROTURN)
+					x->note = "the bare turn, the client reading the server's line "
+					          "through a read-only mapping, as a process reads the "
+					          "kern block";
 			}
 			if (s == 8 && m != M_BLOCK) {
 				/* What KUP adds to the bare turn, in ns: the ratio's numerator. */

@@ -24,6 +24,9 @@
 struct word_ctx {
 	uint32_t *ping, *pong; /* client writes ping, server pong: separate lines */
 	uint8_t *a, *b;        /* client-to-server and server-to-client payload */
+	const uint32_t *pong_rd; /* pong and b as the client reads them: the same, */
+	const uint8_t *b_rd;     /* or (read-only turn) through a read-only mapping */
+	uint8_t *shm_rd;
 	uint8_t *src, *priv;   /* client's message, server's private copy */
 	size_t size;
 	int futex;
@@ -36,7 +39,7 @@ struct word_ctx {
 	int locked;
 };
 
-static void fwait(uint32_t *w, uint32_t val)
+static void fwait(const uint32_t *w, uint32_t val)
 {
 	/* Shared (not PRIVATE) futex on a MAP_SHARED page, as the provider uses. */
 	syscall(SYS_futex, w, FUTEX_WAIT, val, NULL, NULL, 0);
@@ -48,7 +51,7 @@ static void fwake(uint32_t *w)
 }
 
 /* Wait until *w != old; returns the new value (acquire). */
-static uint32_t word_wait(const struct word_ctx *c, uint32_t *w, uint32_t old)
+static uint32_t word_wait(const struct word_ctx *c, const uint32_t *w, uint32_t old)
 {
 	uint32_t v;
 
@@ -76,10 +79,10 @@ static int word_rt(void *arg, int stop)
 	if (c->size)
 		memcpy(c->a, c->src, c->size);
 	word_post(c, c->ping, v);
-	c->seen = word_wait(c, c->pong, c->seen); /* the server posts each ping back once */
+	c->seen = word_wait(c, c->pong_rd, c->seen); /* the server posts each ping back once */
 	/* Read the reply, as KUP's client does. */
 	if (c->size)
-		c->sink += bench_read(c->b, c->size);
+		c->sink += bench_read(c->b_rd, c->size);
 	return c->seen == v ? 0 : -1;
 }
 
@@ -193,21 +196,34 @@ static void ref_wake(void)
 	munmap(shm, 4096);
 }
 
-void *ref_word_new(int futex, size_t size)
+/*
+ * The turn's memory: a memfd mapped once, as the provider's blocks are; ro:
+ * mapped a second time read-only for the client's reads (as a process maps
+ * the kern block), so only the page protection differs.
+ */
+static struct word_ctx *word_new(int futex, size_t size, int ro)
 {
-	size_t buf = size ? size : 1;
+	size_t buf = size ? size : 1, len = 4096 + 2 * buf;
 	struct word_ctx *c = bench_alloc(sizeof(*c));
-	uint8_t *shm =
-	    mmap(NULL, 4096 + 2 * buf, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int fd = memfd_create("kupbench-turn", MFD_CLOEXEC);
+	uint8_t *shm = MAP_FAILED, *rd = MAP_FAILED;
 
-	if (shm == MAP_FAILED)
-		bench_die("mmap: %s", strerror(errno));
+	if (fd >= 0 && ftruncate(fd, (off_t)len) == 0) {
+		shm = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		rd = ro ? mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0) : shm;
+	}
+	if (shm == MAP_FAILED || rd == MAP_FAILED)
+		bench_die("turn memory: %s", strerror(errno));
+	close(fd);
 	memset(c, 0, sizeof(*c));
 	c->shm = shm;
+	c->shm_rd = rd;
 	c->ping = (uint32_t *)shm;
 	c->pong = (uint32_t *)(shm + 128); /* own 128-byte pair of lines, as KUP's tw */
 	c->a = shm + 4096;
 	c->b = c->a + buf;
+	c->pong_rd = (const uint32_t *)(rd + 128);
+	c->b_rd = rd + 4096 + buf;
 	memset(c->a, 0, 2 * buf);
 	c->src = bench_alloc(buf);
 	c->priv = bench_alloc(buf);
@@ -216,9 +232,19 @@ void *ref_word_new(int futex, size_t size)
 	return c;
 }
 
+void *ref_word_new(int futex, size_t size)
+{
+	return word_new(futex, size, 0);
+}
+
+void *ref_roturn_new(size_t size)
+{
+	return word_new(0, size, 1);
+}
+
 void *ref_locked_new(size_t size)
 {
-	struct word_ctx *c = ref_word_new(0, size);
+	struct word_ctx *c = word_new(0, size, 0);
 
 	c->locked = 1;
 	return c;
@@ -229,6 +255,8 @@ void ref_word_free(void *ctx)
 	struct word_ctx *c = ctx;
 	size_t buf = c->size ? c->size : 1;
 
+	if (c->shm_rd != c->shm)
+		munmap(c->shm_rd, 4096 + 2 * buf);
 	munmap(c->shm, 4096 + 2 * buf);
 	munmap(c->src, buf);
 	munmap(c->priv, buf);

@@ -62,7 +62,7 @@ if what == "paired":
                 bad.append(r)
             continue
         if r["name"] not in ("kup rtt", "kup rtt unread", "kup turn overhead", "core rtt",
-                             "core turn overhead", "locked turn"):
+                             "core turn overhead", "locked turn", "read-only turn"):
             continue
         seen.add((r["name"], r["mode"]))
         v, rv = r.get("round_median"), r.get("round_ref_median")
@@ -89,7 +89,7 @@ if what == "paired":
     missing = [w for w in [("kup rtt unread", "poll"), ("kup rtt unread", "adaptive"),
                            ("kup turn overhead", "poll"), ("core rtt", "poll"),
                            ("core rtt", "block"), ("core turn overhead", "adaptive"),
-                           ("locked turn", "poll")] if w not in seen]
+                           ("locked turn", "poll"), ("read-only turn", "adaptive")] if w not in seen]
     for w in missing: print("missing: %s %s" % w)
     sys.exit(1 if bad or missing else 0)
 names = {(r["name"], r["mode"]) for r in recs}
@@ -125,10 +125,11 @@ check_jq() {
 		"kup send cost peer-sleeps"); . as $w | $n | index($w))' "$json" >/dev/null ;;
 	paired) jq -e '[.[] | select(.channels == 1 and (.name == "kup rtt" or .name == "kup rtt unread"
 		or .name == "kup turn overhead" or .name == "core rtt" or .name == "core turn overhead"
-		or .name == "locked turn"))] as $p
+		or .name == "locked turn" or .name == "read-only turn"))] as $p
 		| ($p | length) > 0
 		and ([$p[] | .name + " " + .mode] | index("kup rtt unread poll") and index("kup rtt unread adaptive")
-			and index("core rtt poll") and index("core rtt block") and index("locked turn poll"))
+			and index("core rtt poll") and index("core rtt block") and index("locked turn poll")
+			and index("read-only turn adaptive"))
 		and all($p[]; (.ref_median | type) == "number" and .ref_median > 0
 			and (.rounds | type) == "number" and .rounds >= 1 and .rounds_preempted >= 0
 			and .ratio_min <= .ratio_p25 and .ratio_p75 <= .ratio_max
