@@ -42,7 +42,8 @@ int kup_attach_check(uint32_t abi, uint32_t flags, uint32_t chan, uint32_t size,
 {
 	if (abi != KUP_ABI_VERSION)
 		return -EKU_ABI;
-	if (flags & ~(KUP_ATTACH_ANY | KUP_ATTACH_WAIT | KUP_ATTACH_STREAM))
+	/* KUP_ATTACH_CTL_RW is an answer: a struct passed again after an attach may hold it. */
+	if (flags & ~(KUP_ATTACH_ANY | KUP_ATTACH_WAIT | KUP_ATTACH_STREAM | KUP_ATTACH_CTL_RW))
 		return -EKU_INVAL; /* reserved */
 	if ((flags & KUP_ATTACH_WAIT) && !(flags & KUP_ATTACH_ANY))
 		return -EKU_INVAL; /* a strict attach never waits */

@@ -77,6 +77,11 @@ void kup_chan_set_mode(void *kblock, uint32_t attach_flags)
 	kc->hdr.flags = (attach_flags & KUP_ATTACH_STREAM) ? KUP_HDR_STREAM : 0;
 }
 
+void kup_end_set_mode(struct kup_end *e, uint32_t attach_flags)
+{
+	e->stream = (attach_flags & KUP_ATTACH_STREAM) ? KUP_HDR_STREAM : 0;
+}
+
 void kup_chan_format(void *kblock, void *ublock, uint32_t size, uint32_t chan, uint32_t chan_cnt)
 {
 	struct kup_kctl *kc = kblock;
@@ -129,8 +134,9 @@ void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint3
 	e->host = host;
 	e->spin_ns = KUP_DEFAULT_SPIN_NS;
 	e->state = KUP_ST_OPEN;
-	/* The kern block is the kern side's: its flags are trusted on both sides. */
-	e->stream = kup_load_once(&kc->hdr.flags) & KUP_HDR_STREAM;
+	/* The process trusts the kern block's flags; the kern side has its own record
+	 * (kup_end_set_mode): the process may write the kern control page. */
+	e->stream = side == KUP_SIDE_USER ? kup_load_once(&kc->hdr.flags) & KUP_HDR_STREAM : 0;
 	e->ring = KUP_STREAM_RING(e->cap);
 	if (side == KUP_SIDE_KERN) {
 		e->lead = 0;

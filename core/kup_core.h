@@ -159,6 +159,9 @@ void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint3
 
 /* Kern side's host, at attach: record the attach's mode (KUP_ATTACH_* flags) in the kern block. */
 void kup_chan_set_mode(void *kblock, uint32_t attach_flags);
+/* Kern side's host, after kup_end_init: the same mode from its own record of the attach
+ * (never read back from the kern block, which the process may write). */
+void kup_end_set_mode(struct kup_end *e, uint32_t attach_flags);
 /* The peer broke the protocol: mark the end broken, count it, close a kern end.  -EKU_PROTO. */
 int kup_end_violation(struct kup_end *e, const char *what, uint32_t val);
 
@@ -194,7 +197,9 @@ void kup_end_set_local(struct kup_end *e, uint32_t code);
  * Poll/kqueue readiness of a process's channel, as the kern side's host
  * judges it from the two blocks (each turn word read once): 1 the
  * process's turn, 0 the kernel's, -1 the exchange ended (either side left
- * the open state, garbage included): wake with POLLHUP / EV_EOF.
+ * the open state, garbage included): wake with POLLHUP / EV_EOF.  Every
+ * word it reads, the kern control page's too, the process may have
+ * written: unsigned arithmetic only, and the answer goes to that process.
  */
 int kup_user_ready(const void *kblock, const void *ublock);
 

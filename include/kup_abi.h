@@ -9,13 +9,21 @@
  *
  * A channel of `size` pages is a mapping of 2 * (1 + size) layout pages:
  *
- *   offset 0                kern block: kern control page, then `size`
- *                           pages of kern-to-user data      (read-only to user)
+ *   offset 0                kern block: kern control page   (read-write to user)
+ *                           then `size` pages of kern-to-user data
+ *                                                           (read-only to user)
  *   offset (1 + size) pages user block: user control page, then `size`
  *                           pages of user-to-kern data      (read-write to user)
  *
- * Each side writes only its own block, so the user can never rewrite the
- * kernel's state, and the kernel block is mapped read-only into the process.
+ * Each side writes only its own block.  The kern side never relies on a
+ * word of its control page after writing it: it keeps its own copies, and
+ * reads that page back only to answer the process's own readiness (poll,
+ * KUP_IOC_WAIT), so a process that writes there misleads only itself.  The
+ * process may therefore map the kern control page read-write, which it
+ * polls: on some CPUs a read-only mapping of a line another CPU writes
+ * makes every turn slower (docs/bench.md, "read-only turn").  The kern
+ * data pages stay read-only: a module may read back what it wrote there
+ * (a zero-copy send buffer).
  *
  * Turn word (tw): one 32-bit word per side, seq << 2 | state.  seq counts
  * the messages that side has published (mod 2^30); state is the side's
@@ -214,12 +222,16 @@ _Static_assert(__builtin_offsetof(struct kup_uctl, s.wait) == KUP_STREAM_OFF + 2
 #define KUP_OFF_U2K(size)   ((unsigned long)(2 + (size)) * KUP_PAGE)
 #define KUP_BLOCK_LEN(size) ((unsigned long)(1 + (size)) * KUP_PAGE)
 #define KUP_MAP_LEN(size)   (2 * KUP_BLOCK_LEN(size))
+/* 1 when bytes [off, off + len) of a channel mapping hold kern data, which the process
+ * may map read-only only (the kern control page and the user block it may write). */
+#define KUP_MAP_KERN_DATA(off, len, size)                                                    \
+	((off) < KUP_BLOCK_LEN(size) && (off) + (len) > KUP_OFF_K2U(size))
 
 /*
  * Device ioctls (kernel hosts).  One open file of /dev/NAME is either a
  * device handle or, after KUP_IOC_ATTACH, one channel: mmap of that file
- * maps the channel (kern block read-only, user block read-write; never
- * inherited by a child process).
+ * maps the channel (kern data pages read-only, the kern control page and
+ * the user block read-write; never inherited by a child process).
  *
  * poll on a device handle: POLLIN|POLLRDNORM while the kupdev_notify
  * generation differs from the one this file last saw, POLLHUP once the
@@ -261,6 +273,9 @@ struct kup_ioc_attach {
 #define KUP_ATTACH_ANY    0x2u
 #define KUP_ATTACH_WAIT   0x4u
 #define KUP_ATTACH_STREAM 0x8u /* a stream channel (kup_hdr.flags gets KUP_HDR_STREAM) */
+/* Out only (ignored in): the process may map the kern control page read-write.  A module
+ * from before that allows a read-only mapping of the whole kern block only. */
+#define KUP_ATTACH_CTL_RW 0x80000000u
 
 struct kup_ioc_wait {
 	uint32_t seen; /* in: kern tw the caller saw; sleep while it is unchanged */

@@ -80,7 +80,7 @@ static int kdev_attach(struct kp_dev *dev, struct kp_chan *chan)
 	                               chan->attach_timeout < 0 ? -1 : chan->attach_timeout};
 	size_t blk = KUP_BLOCK_LEN(chan->size), len = KUP_MAP_LEN(chan->size);
 	uint8_t *map;
-	int fd, r;
+	int fd, r, ctl;
 
 	r = kdev_open_fd(dev->path, &fd);
 	if (r) /* it was there at kernproxy_open: gone now (FreeBSD: ENXIO once shut down) */
@@ -95,14 +95,21 @@ static int kdev_attach(struct kp_dev *dev, struct kp_chan *chan)
 		return -EKU_ABI;
 	}
 	chan->chan = a.chan; /* KUP_ATTACH_ANY: the channel the module gave us */
-	/* One contiguous region: reserve it, then the kern block RO and the user block RW. */
+	/*
+	 * One contiguous region: reserve it, then the kern control page RW
+	 * (read-only from a module that does not allow it: only slower,
+	 * kup_abi.h), the kern data RO, the user block RW.
+	 */
 	map = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (map == MAP_FAILED) {
 		r = kdev_err(errno);
 		close(fd);
 		return r;
 	}
-	if (mmap(map, blk, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED ||
+	ctl = PROT_READ | ((a.flags & KUP_ATTACH_CTL_RW) ? PROT_WRITE : 0);
+	if (mmap(map, KUP_PAGE, ctl, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED ||
+	    mmap(map + KUP_PAGE, blk - KUP_PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, fd, KUP_PAGE) ==
+	        MAP_FAILED ||
 	    mmap(map + blk, blk, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)blk) ==
 	        MAP_FAILED) {
 		r = kdev_err(errno);

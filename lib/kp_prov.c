@@ -103,7 +103,7 @@ static int recv_reply_until(int fd, uint32_t type, struct kw_msg *m, int *fds, i
 		r = end ? wait_readable_until(fd, end) : wait_readable(fd, PROV_REPLY_MS);
 		if (r)
 			return r;
-		n = kw_recv(fd, m, fds, fds ? 2 : 0, nfd, 1);
+		n = kw_recv(fd, m, fds, fds ? KW_MAX_FDS : 0, nfd, 1);
 		if (n == -EAGAIN)
 			continue;
 		if (n == 0 || n == -ECONNRESET)
@@ -157,21 +157,35 @@ static int prov_info(struct kp_dev *d, struct kup_ioc_info *out)
 	return 0;
 }
 
-static int map_blocks(struct kp_chan *c, int kfd, int ufd)
+/* 1 when fd is a file of len bytes. */
+static int sized(int fd, size_t len)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && (size_t)st.st_size == len;
+}
+
+/*
+ * The channel from the attach reply's memfds: the kern control page (cfd,
+ * read-write: kup_abi.h), the kern data pages (kfd, sealed read-only) and
+ * the user block (ufd), in one contiguous range.
+ */
+static int map_blocks(struct kp_chan *c, int cfd, int kfd, int ufd)
 {
 	size_t blk = KUP_BLOCK_LEN(c->size);
-	struct stat st;
 	void *base, *p;
 	int r;
 
-	if (fstat(kfd, &st) < 0 || (size_t)st.st_size != blk || fstat(ufd, &st) < 0 ||
-	    (size_t)st.st_size != blk)
+	if (!sized(cfd, KUP_PAGE) || !sized(kfd, blk - KUP_PAGE) || !sized(ufd, blk))
 		return -EKU_PROTO;
-	/* Reserve one range, then place both blocks in it: one contiguous channel. */
 	base = mmap(NULL, 2 * blk, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)
 		return kp_errno_to_eku(errno);
-	p = mmap(base, blk, PROT_READ, MAP_SHARED | MAP_FIXED, kfd, 0);
+	p = mmap(base, KUP_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, cfd, 0);
+	if (p == MAP_FAILED)
+		goto fail;
+	p = mmap((uint8_t *)base + KUP_PAGE, blk - KUP_PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, kfd,
+	         0);
 	if (p == MAP_FAILED)
 		goto fail;
 	p = mmap((uint8_t *)base + blk, blk, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, ufd,
@@ -198,7 +212,7 @@ static int prov_attach(struct kp_dev *d, struct kp_chan *c)
 	                   .chan = c->chan,
 	                   .size = c->size,
 	                   .flags = c->attach_flags};
-	int fds[2], nfd = 0, fd, r;
+	int fds[KW_MAX_FDS], nfd = 0, fd, r;
 	int64_t end = 0;
 
 	r = connect_to(d->path, &fd);
@@ -225,11 +239,11 @@ static int prov_attach(struct kp_dev *d, struct kp_chan *c)
 		goto out;
 	if (m.status) {
 		r = -(int)m.status;
-	} else if (nfd != 2 || m.chan >= d->info.chan_cnt) {
+	} else if (nfd != 3 || m.chan >= d->info.chan_cnt) {
 		r = -EKU_PROTO;
 	} else {
 		c->chan = m.chan; /* KUP_ATTACH_ANY: the channel the provider gave us */
-		r = map_blocks(c, fds[0], fds[1]);
+		r = map_blocks(c, fds[0], fds[1], fds[2]);
 	}
 	while (nfd > 0)
 		close(fds[--nfd]); /* the mapping keeps the memory */

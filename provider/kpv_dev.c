@@ -200,8 +200,8 @@ static int64_t peer_pid(int fd)
 	return cr.pid;
 }
 
-/* A fresh zeroed memfd of len bytes, mapped RW at *map.  fd or -errno. */
-static int new_block(const char *name, size_t len, void **map)
+/* A fresh zeroed memfd of len bytes, mapped RW at at (NULL: anywhere, *map).  fd or -errno. */
+static int new_block(const char *name, size_t len, void *at, void **map)
 {
 	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING), r;
 	void *p;
@@ -210,15 +210,36 @@ static int new_block(const char *name, size_t len, void **map)
 		return -errno;
 	if (ftruncate(fd, (off_t)len) < 0)
 		goto fail;
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(at, len, PROT_READ | PROT_WRITE, MAP_SHARED | (at ? MAP_FIXED : 0), fd, 0);
 	if (p == MAP_FAILED)
 		goto fail;
-	*map = p;
+	if (map)
+		*map = p;
 	return fd;
 fail:
 	r = -errno;
 	close(fd);
 	return r;
+}
+
+/*
+ * The kern block as two memfds, so that the process can map the control
+ * page read-write and the data pages read-only only (kup_abi.h): fds[0]
+ * the control page, fds[1] the data, both mapped RW at *map, one range of
+ * blk bytes.  0 or -errno, fds[] set as far as it got.
+ */
+static int new_kern_block(size_t blk, int fds[2], void **map)
+{
+	void *base = mmap(NULL, blk, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (base == MAP_FAILED)
+		return -errno;
+	*map = base;
+	fds[0] = new_block("kup-kctl", KUP_PAGE, base, NULL);
+	if (fds[0] < 0)
+		return fds[0];
+	fds[1] = new_block("kup-k2u", blk - KUP_PAGE, (uint8_t *)base + KUP_PAGE, NULL);
+	return fds[1] < 0 ? fds[1] : 0;
 }
 
 /* Drop a reference to one attach's blocks (under the channel's gate, or at free). */
@@ -310,7 +331,7 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	struct kpv_chan *ch = NULL;
 	struct kpv_mem *mem = NULL, *old;
 	void *kmap = NULL, *umap = NULL;
-	int fds[2] = {-1, -1}, r = 0;
+	int fds[3] = {-1, -1, -1}, r = 0, i;
 	struct kw_msg m;
 
 	memset(&m, 0, sizeof(m));
@@ -345,22 +366,23 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 		r = -EKU_NOMEM;
 		goto unreserve;
 	}
-	fds[0] = new_block("kup-kern", blk, &kmap);
-	if (fds[0] < 0) {
-		r = -eku_of(-fds[0]);
+	r = new_kern_block(blk, fds, &kmap);
+	if (r < 0) {
+		r = -eku_of(-r);
 		goto unreserve;
 	}
-	fds[1] = new_block("kup-user", blk, &umap);
-	if (fds[1] < 0) {
-		r = -eku_of(-fds[1]);
+	fds[2] = new_block("kup-user", blk, NULL, &umap);
+	if (fds[2] < 0) {
+		r = -eku_of(-fds[2]);
 		goto unreserve;
 	}
 	kup_chan_format(kmap, umap, sc->d.size, ch->id, sc->d.chan_cnt);
 	kup_chan_set_mode(kmap, req->flags); /* a stream attach (KUP_ATTACH_STREAM) */
-	/* The client may map the kern block read-only only, and resize neither. */
-	if (fcntl(fds[0], F_ADD_SEALS,
+	/* The client may map the kern data read-only only, and resize nothing. */
+	if (fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 ||
+	    fcntl(fds[1], F_ADD_SEALS,
 	          F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0 ||
-	    fcntl(fds[1], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+	    fcntl(fds[2], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		r = -eku_of(errno);
 		goto unreserve;
 	}
@@ -381,6 +403,7 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	/* The module's next call wipes the private copy (it may be reading it now). */
 	ch->wipe_copy = 1;
 	kup_end_init(&ch->c.e, KUP_SIDE_KERN, kmap, umap, sc->d.size, &kpv_host_ops, ch);
+	kup_end_set_mode(&ch->c.e, req->flags);
 	ch->live = 1;
 	/* An unload that began after our check must still see this channel shut. */
 	pthread_mutex_lock(&sc->lock);
@@ -400,9 +423,9 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	c->kind = KPV_CONN_CHAN;
 	c->ch = ch;
 
-	reply(c->fd, &m, KW_ATTACH_REPLY, 0, fds, 2);
-	close(fds[0]);
-	close(fds[1]);
+	reply(c->fd, &m, KW_ATTACH_REPLY, 0, fds, 3);
+	for (i = 0; i < 3; i++)
+		close(fds[i]);
 	__atomic_fetch_add(&ch->c.attaches, 1, __ATOMIC_RELAXED);
 
 	pthread_mutex_lock(&sc->lock);
@@ -419,10 +442,9 @@ unreserve:
 		munmap(kmap, blk);
 	if (umap)
 		munmap(umap, blk);
-	if (fds[0] >= 0)
-		close(fds[0]);
-	if (fds[1] >= 0)
-		close(fds[1]);
+	for (i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	pthread_mutex_lock(&sc->lock);
 	ch->attached = 0;
 	pthread_mutex_unlock(&sc->lock);

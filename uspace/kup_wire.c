@@ -44,7 +44,7 @@ int kw_socket_path(char *buf, size_t len, const char *name)
 int kw_send(int sock, const struct kw_msg *m, const int *fds, int nfd, int dontwait)
 {
 	union {
-		char buf[CMSG_SPACE(2 * sizeof(int))];
+		char buf[CMSG_SPACE(KW_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {.iov_base = (void *)m, .iov_len = sizeof(*m)};
@@ -52,7 +52,7 @@ int kw_send(int sock, const struct kw_msg *m, const int *fds, int nfd, int dontw
 	struct cmsghdr *cm;
 	ssize_t n;
 
-	if (nfd < 0 || nfd > 2)
+	if (nfd < 0 || nfd > KW_MAX_FDS)
 		return -EINVAL;
 	if (nfd) {
 		memset(&u, 0, sizeof(u));
@@ -77,7 +77,7 @@ int kw_send(int sock, const struct kw_msg *m, const int *fds, int nfd, int dontw
 ssize_t kw_recv(int sock, struct kw_msg *m, int *fds, int max_fd, int *nfd, int dontwait)
 {
 	union {
-		char buf[CMSG_SPACE(4 * sizeof(int))];
+		char buf[CMSG_SPACE((KW_MAX_FDS + 1) * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m)};

@@ -17,11 +17,11 @@
  *                request until one is released; the client withdraws it by
  *                closing the connection).  The reply
  *                (KW_ATTACH_REPLY) carries status (0 or a positive EKU_*
- *                code), the channel attached (chan) and, on success, two
- *                fds by SCM_RIGHTS: the kern
- *                block memfd (sealed: the client can only map it
- *                read-only) and the user block memfd.  Each is
- *                KUP_BLOCK_LEN(size) bytes.  The connection stays open for
+ *                code), the channel attached (chan) and, on success, three
+ *                fds by SCM_RIGHTS, the memfds of the kern control page
+ *                (KUP_PAGE bytes, read-write), the kern data pages (size
+ *                pages, sealed: the client can only map them read-only)
+ *                and the user block (KUP_BLOCK_LEN(size) bytes).  The connection stays open for
  *                the channel's life: closing it detaches.  Later the
  *                provider sends one-byte wake messages on it when the
  *                client armed KUP_WAIT_FD; it closes it on unload.
@@ -80,9 +80,10 @@ int kw_runtime_dir(char *buf, size_t len);
 int kw_socket_path(char *buf, size_t len, const char *name);
 
 /*
- * Send one message, with nfd fds (0..2) attached.  MSG_NOSIGNAL; blocking
+ * Send one message, with nfd fds (0..KW_MAX_FDS) attached.  MSG_NOSIGNAL; blocking
  * unless dontwait.  0, or -errno.
  */
+#define KW_MAX_FDS 3 /* an attach reply's memfds */
 int kw_send(int sock, const struct kw_msg *m, const int *fds, int nfd, int dontwait);
 /*
  * Receive one message.  Attached fds are stored in fds[0..*nfd) (up to

@@ -208,6 +208,7 @@ static int kup_attach(struct kup_kfile *priv, struct kup_ioc_attach *a)
 	kup_chan_format((void *)mem->kva, (uint8_t *)mem->kva + KUP_OFF_UCTL(sc->d.size),
 	                sc->d.size, (uint32_t)idx, sc->d.chan_cnt);
 	kup_chan_set_mode((void *)mem->kva, a->flags); /* a stream attach: KUP_ATTACH_STREAM */
+	mem->flags = a->flags;
 
 	mtx_lock(&sc->mtx); /* c.gen and c.attaches are the session's: under sc->mtx too */
 	mtx_lock(&ch->mtx);
@@ -240,6 +241,7 @@ static int kup_attach(struct kup_kfile *priv, struct kup_ioc_attach *a)
 	SDT_PROBE3(kup, , chan, attach, sc->name, ch->id, priv->pid);
 	a->chan = (uint32_t)idx;
 	a->map_len = KUP_MAP_LEN(sc->d.size);
+	a->flags |= KUP_ATTACH_CTL_RW;
 	return (0);
 
 release:

@@ -83,6 +83,7 @@ struct kup_kmem {
 	size_t len;            /* KUP_MAP_LEN(size) */
 	u_int ref;             /* refcount(9): the attach, the kern end, mappings */
 	uint32_t gen;          /* the channel's attach number */
+	uint32_t flags;        /* the attach's KUP_ATTACH_*: the kern end's mode, never read from kva */
 	uint32_t maps;         /* (ch->mtx) pager objects of this attach alive */
 	int mapped;            /* (ch->mtx) one was ever made: the last going detaches */
 };

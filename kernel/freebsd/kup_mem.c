@@ -197,9 +197,10 @@ static struct cdev_pager_ops kup_pager_ops = {
 };
 
 /*
- * d_mmap_single for the file of attach gen.  The kern block (offset 0, one
- * control page and `size` data pages) may only be mapped without write;
- * the user block after it read-write.  Never executable, never outside.
+ * d_mmap_single for the file of attach gen.  The kern block's data pages
+ * (after its control page) may only be mapped without write; its control
+ * page (kup_abi.h) and the user block read-write.  Never executable, never
+ * outside.
  * Every call makes a pager object of its own (see kup_pg_ctor).
  * Note: FreeBSD derives a mapping's maximum protection from the file's
  * open mode, not from the driver, so a process can mprotect the kern
@@ -219,7 +220,7 @@ int kup_mem_mmap(struct kup_kchan *ch, uint32_t gen, vm_ooffset_t *offset, vm_si
 		return (EINVAL);
 	if ((nprot & VM_PROT_EXECUTE) != 0)
 		return (EACCES);
-	if ((nprot & VM_PROT_WRITE) != 0 && off < KUP_BLOCK_LEN(sc->d.size))
+	if ((nprot & VM_PROT_WRITE) != 0 && KUP_MAP_KERN_DATA(off, len, sc->d.size))
 		return (EACCES);
 	map = malloc(sizeof(*map), M_KUP, M_WAITOK | M_ZERO);
 	mtx_lock(&ch->mtx);

@@ -288,6 +288,7 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 	ch->c.e.rx_copy = ch->rx_copy;
 	kup_end_init(&ch->c.e, KUP_SIDE_KERN, kblock, (uint8_t *)kblock + KUP_OFF_UCTL(sc->d.size),
 	             sc->d.size, &kup_kern_ops, ch);
+	kup_end_set_mode(&ch->c.e, mem->flags);
 	if (ch->dying)
 		kup_end_set_local(&ch->c.e, EKU_SHUTDOWN);
 	ch->emem = mem;

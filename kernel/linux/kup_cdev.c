@@ -245,6 +245,7 @@ static long kup_ioc_attach(struct kup_kfile *f, void __user *uarg)
 	}
 	/* A stream attach (KUP_ATTACH_STREAM): recorded before anyone can see the attach. */
 	kup_chan_set_mode(m->va, a.flags);
+	m->flags = a.flags;
 	ch = &sc->ch[idx];
 	old = ch->cur;
 	ch->cur = m;    /* the alloc's references */
@@ -268,6 +269,7 @@ static long kup_ioc_attach(struct kup_kfile *f, void __user *uarg)
 
 	a.chan = (uint32_t)idx;
 	a.map_len = KUP_MAP_LEN(sc->d.size);
+	a.flags |= KUP_ATTACH_CTL_RW;
 	if (copy_to_user(uarg, &a, sizeof(a)))
 		return -EFAULT; /* still attached: close detaches */
 	return 0;
@@ -479,8 +481,9 @@ static const struct vm_operations_struct kup_vm_ops = {
 };
 
 /*
- * Offset 0, KUP_BLOCK_LEN: the kern block, never writable.  Then the user
- * block, read-write.  Shared only, never executable, never past the end.
+ * Offset 0, KUP_BLOCK_LEN: the kern block, its data pages never writable
+ * (its control page may be: kup_abi.h).  Then the user block, read-write.
+ * Shared only, never executable, never past the end.
  */
 static int kup_mmap(struct file *file, struct vm_area_struct *vma)
 {
@@ -518,7 +521,8 @@ static int kup_mmap(struct file *file, struct vm_area_struct *vma)
 		goto out;
 	}
 	off = array_index_nospec(off, total); /* no page array read past it under speculation */
-	if (off < blk) {
+	/* The kern data pages are read-only; its control page is the process's to poll RW. */
+	if (KUP_MAP_KERN_DATA(off << PAGE_SHIFT, len << PAGE_SHIFT, sc->d.size)) {
 		if (vma->vm_flags & VM_WRITE) {
 			r = -EACCES;
 			goto out;

@@ -63,6 +63,7 @@ struct kup_kmem {
 	struct page **pages;
 	unsigned long npages;
 	uint32_t size, chan;
+	uint32_t flags; /* the attach's KUP_ATTACH_*: the kern end's mode, never read from va */
 	wait_queue_head_t kwq; /* the kern side sleeps here (sleep op) */
 	wait_queue_head_t uwq; /* the process sleeps (KUP_IOC_WAIT) and polls here */
 	int gone;              /* 0, EKU_CLOSED (user let go) or EKU_SHUTDOWN */

@@ -234,6 +234,7 @@ int kup_chan_switch(struct kup_kchan *ch, int force)
 		kup_end_init(&ch->c.e, KUP_SIDE_KERN, m->va,
 		             (uint8_t *)m->va + KUP_BLOCK_LEN(sc->d.size), sc->d.size,
 		             &kup_kern_ops, ch);
+		kup_end_set_mode(&ch->c.e, m->flags);
 		if (m->gone)
 			kup_end_set_local(&ch->c.e, m->gone);
 	}

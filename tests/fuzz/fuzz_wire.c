@@ -164,26 +164,29 @@ static int fw_holder(uint32_t chan)
 	return 0;
 }
 
-/* Map both blocks of a successful attach and check what the client gets. */
+/*
+ * Map the memfds of a successful attach (kern control page, kern data, user
+ * block) and check what the client gets: only the kern data is read-only.
+ */
 static void fw_check_blocks(const int *fds, uint32_t chan)
 {
-	size_t blk = KUP_BLOCK_LEN(FW_SIZE);
+	size_t blk = KUP_BLOCK_LEN(FW_SIZE), len[3] = {KUP_PAGE, blk - KUP_PAGE, blk};
 	const struct kup_uctl *uc;
 	struct stat st;
 	void *p;
 	size_t i;
 
-	for (i = 0; i < 2; i++) {
-		FZ_CHECK(fstat(fds[i], &st) == 0 && (size_t)st.st_size == blk,
-		         "block %zu size %lld", i, (long long)st.st_size);
+	for (i = 0; i < 3; i++) {
+		FZ_CHECK(fstat(fds[i], &st) == 0 && (size_t)st.st_size == len[i],
+		         "memfd %zu size %lld", i, (long long)st.st_size);
 	}
-	p = mmap(NULL, blk, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
-	FZ_CHECK(p == MAP_FAILED, "the kern block could be mapped writable");
-	p = mmap(NULL, blk, PROT_READ, MAP_SHARED, fds[0], 0);
-	FZ_CHECK(p != MAP_FAILED, "kern block: %s", strerror(errno));
+	p = mmap(NULL, len[1], PROT_READ | PROT_WRITE, MAP_SHARED, fds[1], 0);
+	FZ_CHECK(p == MAP_FAILED, "the kern data could be mapped writable");
+	p = mmap(NULL, KUP_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	FZ_CHECK(p != MAP_FAILED, "kern control page: %s", strerror(errno));
 	FZ_CHECK(kup_chan_check(p, FW_SIZE, chan) == 0, "kern block header");
-	munmap(p, blk);
-	p = mmap(NULL, blk, PROT_READ | PROT_WRITE, MAP_SHARED, fds[1], 0);
+	munmap(p, KUP_PAGE);
+	p = mmap(NULL, blk, PROT_READ | PROT_WRITE, MAP_SHARED, fds[2], 0);
 	FZ_CHECK(p != MAP_FAILED, "user block: %s", strerror(errno));
 	uc = p;
 	FZ_CHECK(uc->u.tw == 0 && uc->u.len == 0 && uc->u.wait == 0, "user block not fresh");
@@ -212,14 +215,14 @@ static void fw_check_stat(int fd)
  */
 static void fw_event(struct fw_conn *f, uint32_t events, int expect, const struct kw_msg *req)
 {
-	int fds[2], nfd, replies = 0, status = -1, alive;
+	int fds[KW_MAX_FDS], nfd, replies = 0, status = -1, alive, i;
 	struct kw_msg m;
 	ssize_t n;
 
 	on_conn(fw_sc, f->c, events);
 	alive = fw_alive(f->c);
 	for (;;) {
-		n = kw_recv(f->a, &m, fds, 2, &nfd, 1);
+		n = kw_recv(f->a, &m, fds, KW_MAX_FDS, &nfd, 1);
 		if (n == -EAGAIN || n == 0 || n == -ECONNRESET)
 			break;
 		FZ_CHECK(n == (ssize_t)FW_MSG, "reply of %zd bytes", n);
@@ -246,12 +249,11 @@ static void fw_event(struct fw_conn *f, uint32_t events, int expect, const struc
 		FZ_CHECK(m.type == KW_ATTACH_REPLY && m.chan == req->chan, "ATTACH reply type %u",
 		         (unsigned)m.type);
 		status = (int)m.status;
-		FZ_CHECK(nfd == (status == 0 ? 2 : 0), "status %d with %d fds", status, nfd);
-		if (nfd == 2) {
+		FZ_CHECK(nfd == (status == 0 ? 3 : 0), "status %d with %d fds", status, nfd);
+		if (nfd == 3)
 			fw_check_blocks(fds, req->chan);
-			close(fds[0]);
-			close(fds[1]);
-		}
+		for (i = 0; i < nfd; i++)
+			close(fds[i]);
 	}
 	switch (expect) {
 	case EX_NONE:

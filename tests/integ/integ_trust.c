@@ -127,6 +127,83 @@ KT_TEST(garbage_wait_bits_harmless)
 	garbage_case(NAME("g_wait"), G_WAIT);
 }
 
+/*
+ * The kern control page is mapped read-write (kup_abi.h): the process may
+ * write the kern side's own words.  The kern side never reads them back,
+ * so garbage there misleads only the process.  keep_tw: every word but the
+ * kern turn word (which the process polls) gets garbage, and the exchange
+ * goes on as if nothing happened; else the turn word too, and only the
+ * process loses its channel (its own library sees the garbage).
+ */
+static void kern_page_case(const char *n, int keep_tw)
+{
+	struct kit_ctl *c = ctl_open();
+	struct kup_kctl *kc;
+	struct kt_reply rep;
+	uint32_t *w, seed = 12345;
+	void *h, *c0, *c1, *p;
+	size_t len, i;
+
+	ctl_mkdev(c, n, 1, 2, KTB_ECHO, 0, 0);
+	h = kit_open(n);
+	c0 = kit_attach(h, 0, 1);
+	c1 = kit_attach(h, 1, 1);
+	kit_hello(c0, 0);
+	kit_hello(c1, 1);
+	KT_EQ(kernproxy_send(c0, "abcd", 4, 0), 0);
+	p = kit_recv(c0, &len); /* our turn; the service waits in its receive */
+	KT_EQ(len, 4);
+	kc = (struct kup_kctl *)(uintptr_t)kit_kctl(p, 1);
+	KT_EQ(kc->hdr.magic, KUP_MAGIC); /* found the right page */
+	w = (uint32_t *)(void *)kc;
+	for (i = 0; i < KUP_PAGE / 4; i++) {
+		seed = seed * 1103515245u + 12345u;
+		if (keep_tw && &w[i] == &kc->k.tw)
+			continue;
+		/* A plain store: the mapping is writable (a read-only one would kill us). */
+		__atomic_store_n(&w[i], seed | 1u, __ATOMIC_RELAXED);
+	}
+	if (keep_tw) {
+		/* The kern side rewrites what it publishes; the garbage wait bits
+		 * cost at most wake-up calls. */
+		for (i = 0; i < 40; i++)
+			kit_echo(c0, i * 7, (uint32_t)i);
+	} else {
+		/* The process's library sees a turn word of nonsense: its channel, not the kernel's. */
+		KIT_FAILS_WITH(kernproxy_send(c0, "x", 1, 0) == -1, c0, EKU_PROTO);
+	}
+	/* The kern side saw no violation on either channel: it never read the page. */
+	KT_EQ(ctl_stats(c, n, 0, &rep), 0);
+	KT_EQ(rep.proto, 0);
+	KT_EQ(rep.st.proto_errors, 0);
+	for (i = 0; i < 20; i++)
+		kit_echo(c1, i * 13, (uint32_t)i);
+	KT_EQ(ctl_stats(c, n, 1, &rep), 0);
+	KT_EQ(rep.st.proto_errors, 0);
+	/* A new attach gets fresh memory: the exchange starts clean. */
+	kernproxy_close(c0);
+	c0 = kit_attach(h, 0, 1);
+	kit_hello(c0, 0);
+	kit_echo(c0, 77, 3);
+	kernproxy_close(h);
+	KT_EQ(ctl_unload(c, n), 0);
+	ctl_close(c);
+}
+
+KT_TEST(kern_control_page_garbage_is_never_read_back)
+{
+	char namebuf[64];
+
+	kern_page_case(NAME("k_page"), 1);
+}
+
+KT_TEST(kern_turn_word_garbage_breaks_only_the_process)
+{
+	char namebuf[64];
+
+	kern_page_case(NAME("k_tw"), 0);
+}
+
 /* What kupdev_recv gave the kern side stays as sent while the process rewrites the pages. */
 KT_TEST(payload_rewrite_does_not_reach_kern_copy)
 {

@@ -51,6 +51,7 @@ static struct spair *spair_mode(uint32_t attach_flags)
 	kup_chan_format(p->kblock, p->ublock, SSIZE, 0, 1);
 	kup_chan_set_mode(p->kblock, attach_flags);
 	kup_end_init(&p->k, KUP_SIDE_KERN, p->kblock, p->ublock, SSIZE, &sx_ops, p);
+	kup_end_set_mode(&p->k, attach_flags);
 	kup_end_init(&p->u, KUP_SIDE_USER, p->kblock, p->ublock, SSIZE, &sx_ops, p);
 	return p;
 }
@@ -128,6 +129,27 @@ KT_TEST(stream_mode_agreement)
 	KT_EQ(kup_end_pass(&q->u, KUPC_NB, 0), -EKU_INVAL);
 	KT_EQ(kup_end_poll(&q->k), -EKU_INVAL);
 	KT_EQ(kup_stream_send(&q->k, &v, 1, 0x80, 0), -EKU_INVAL); /* unknown flag */
+}
+
+/*
+ * The process may write the kern control page (kup_abi.h): a mode it writes
+ * there before the kern end is set up (Linux and FreeBSD set it up at the
+ * module's first call, after the process mapped it) changes nothing.
+ */
+KT_TEST(kern_mode_is_the_hosts_not_the_page)
+{
+	struct spair *p = spair_mode(0), *q = spair();
+	struct kup_kctl *kc = p->kblock, *qc = q->kblock;
+
+	kc->hdr.flags = KUP_HDR_STREAM;
+	qc->hdr.flags = 0;
+	kup_end_init(&p->k, KUP_SIDE_KERN, p->kblock, p->ublock, SSIZE, &sx_ops, p);
+	kup_end_set_mode(&p->k, 0);
+	kup_end_init(&q->k, KUP_SIDE_KERN, q->kblock, q->ublock, SSIZE, &sx_ops, q);
+	kup_end_set_mode(&q->k, KUP_ATTACH_STREAM);
+	KT_EQ(p->k.stream, 0);
+	KT_EQ(q->k.stream, KUP_HDR_STREAM);
+	KT_EQ(kup_end_poll(&p->k), 0); /* a turn channel: the kern side's first turn */
 }
 
 KT_TEST(stream_both_directions_many_in_flight)

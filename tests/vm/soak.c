@@ -6,7 +6,8 @@
  * kup_echo.ko, and does what no well-behaved process does:
  *
  *   scribble   random values into every word of the user block (control
- *              page and data) of kupvt, kupvt_pool and kupvt_attr
+ *              page and data) and of the kern control page of kupvt,
+ *              kupvt_pool and kupvt_attr
  *              channels, now and then a forged turn pass with a random
  *              length, while echo traffic runs on the other channels;
  *   ioctl      random ioctl numbers and arguments on device and channel
@@ -140,20 +141,9 @@ static const struct kup_host_ops vt_ops = {.sleep = vt_sleep, .wake = vt_wake};
 /* Map an attached file as one region: kern block RO, user block RW.  0 or -errno. */
 static int vt_map(struct vt *v)
 {
-	void *p = mmap(NULL, v->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
+	v->map = vm_map_chan(v->fd, v->t->size);
+	if (!v->map)
 		return -errno;
-	v->map = p;
-	if (mmap(v->map, v->blk, PROT_READ, MAP_SHARED | MAP_FIXED, v->fd, 0) == MAP_FAILED ||
-	    mmap(v->map + v->blk, v->blk, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, v->fd,
-	         v->blk) == MAP_FAILED) {
-		int e = -errno;
-
-		munmap(v->map, v->len);
-		v->map = NULL;
-		return e;
-	}
 	kup_end_init(&v->e, KUP_SIDE_USER, v->map, v->map + v->blk, v->t->size, &vt_ops, v);
 	return 0;
 }
@@ -493,10 +483,11 @@ static void slabinfo_growth(void)
 	printf("%s\n", k ? "" : " none");
 }
 
-/* --- scribble: random words into the user block ---------------------------- */
+/* --- scribble: random words into the user block and the kern control page -- */
 
 /*
- * One attach of t's channel chan: every word of the user block gets a
+ * One attach of t's channel chan: every word of the user block and of the
+ * kern control page (which the process may write too: kup_abi.h) gets a
  * random value (from a random start, wrapping), one word at a time; every
  * 256 stores one of: a forged turn pass (the kern seq, a random length,
  * a random or meaningful first data byte) and a wake, a wake alone, a
@@ -507,7 +498,7 @@ static long scribble_session(const struct target *t, uint32_t chan)
 	static const char ops[] = "EZPHRW"; /* kupvt ops ('C' sleeps 300 ms: left to chance) */
 	const struct kup_kctl *kc;
 	struct kup_ioc_wait w;
-	uint32_t *u, kseq, cap, bcap;
+	uint32_t *u, *kw, kseq, cap, bcap;
 	size_t words, start, i, k;
 	void *buf;
 	long stores = 0;
@@ -517,8 +508,9 @@ static long scribble_session(const struct target *t, uint32_t chan)
 	KT_EQ(vt_hello(&v), 0);
 	kc = (const struct kup_kctl *)v.map;
 	u = (uint32_t *)(v.map + v.blk);
+	kw = (uint32_t *)v.map;
 	cap = t->size * KUP_PAGE;
-	words = v.blk / 4;
+	words = v.blk / 4 + KUP_PAGE / 4;
 	start = rnd() % words;
 	/* Half the time a real message first: the module reads it while we scribble on it. */
 	if ((rnd() & 1) && kup_end_txbuf(&v.e, KUPC_NB, 0, &buf, &bcap) == 0) {
@@ -528,7 +520,10 @@ static long scribble_session(const struct target *t, uint32_t chan)
 	}
 	for (i = 0; i < words; i++) {
 		k = (start + i) % words;
-		__atomic_store_n(&u[k], (uint32_t)rnd(), __ATOMIC_RELAXED);
+		if (k < v.blk / 4)
+			__atomic_store_n(&u[k], (uint32_t)rnd(), __ATOMIC_RELAXED);
+		else
+			__atomic_store_n(&kw[k - v.blk / 4], (uint32_t)rnd(), __ATOMIC_RELAXED);
 		stores++;
 		if ((i & 255) != 255)
 			continue;
@@ -1306,7 +1301,8 @@ KT_TEST_T(scribble_user_block_during_traffic, tmo(60, 600))
 	stores = scribble(want, &sessions);
 	verifiers_check("scribble");
 	printf(
-	    "# soak: scribble: %ld random stores into the user blocks of %ld attaches, %lld ms\n",
+	    "# soak: scribble: %ld random stores into the user blocks and kern control pages of "
+	    "%ld attaches, %lld ms\n",
 	    stores, sessions, (kt_now_us() - t0) / 1000);
 	stat_add("stores", stores);
 	KT_ASSERT(stores >= want);

@@ -65,7 +65,6 @@ static const struct kup_host_ops vt_ops = {.sleep = vt_sleep, .wake = vt_wake};
 static int vt_open_dev(struct vt *v, const char *dev, uint32_t chan)
 {
 	struct kup_ioc_attach a = {.abi = KUP_ABI_VERSION, .chan = chan, .size = 1};
-	void *p;
 
 	memset(v, 0, sizeof(*v));
 	v->chan = chan;
@@ -77,16 +76,10 @@ static int vt_open_dev(struct vt *v, const char *dev, uint32_t chan)
 	if (ioctl(v->fd, KUP_IOC_ATTACH, &a) < 0)
 		goto fail;
 	KT_EQ(a.map_len, v->len);
-	/* One contiguous region: reserve, then the kern block RO and the user block RW. */
-	p = mmap(NULL, v->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	KT_ASSERT(p != MAP_FAILED);
-	v->map = p;
-	if (mmap(v->map, v->blk, PROT_READ, MAP_SHARED | MAP_FIXED, v->fd, 0) == MAP_FAILED ||
-	    mmap(v->map + v->blk, v->blk, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, v->fd,
-	         v->blk) == MAP_FAILED) {
-		munmap(v->map, v->len);
+	KT_ASSERT(a.flags & KUP_ATTACH_CTL_RW);
+	v->map = vm_map_chan(v->fd, 1);
+	if (!v->map)
 		goto fail;
-	}
 #ifdef __FreeBSD__
 	/* As libkup does: FreeBSD's driver cannot keep a forked child from the mapping. */
 	KT_EQ(minherit(v->map, v->len, INHERIT_NONE), 0);
@@ -418,17 +411,30 @@ KT_TEST(mmap_rules)
 	struct kup_ioc_attach a = {.abi = KUP_ABI_VERSION, .chan = 3, .size = 1};
 	size_t blk = KUP_BLOCK_LEN(1);
 	int fd = open(DEV, O_RDWR | O_CLOEXEC);
+	struct kup_kctl *ctl;
 	void *p;
 
 	KT_ASSERT(fd >= 0);
 	/* Not attached yet: nothing to map. */
 	KT_ASSERT(mmap(NULL, blk, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED);
 	KT_EQ(ioctl(fd, KUP_IOC_ATTACH, &a), 0);
-	/* The kern block is never writable, nothing is executable. */
+	KT_ASSERT(a.flags & KUP_ATTACH_CTL_RW); /* the answer: the control page may be RW */
+	/* The kern data is never writable, nothing is executable. */
 	KT_ASSERT(mmap(NULL, blk, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED);
 	KT_EQ(errno, EACCES);
 	KT_ASSERT(mmap(NULL, 2 * blk, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED);
 	KT_EQ(errno, EACCES);
+	KT_ASSERT(mmap(NULL, KUP_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, KUP_PAGE) ==
+	          MAP_FAILED);
+	KT_EQ(errno, EACCES);
+	/* The kern control page may be mapped read-write (kup_abi.h), and written. */
+	ctl = mmap(NULL, KUP_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	KT_ASSERT(ctl != MAP_FAILED);
+	KT_EQ(ctl->hdr.magic, KUP_MAGIC);
+	ctl->hdr.flags = ~0u; /* the process's to scribble on; the kern side never reads it */
+#ifndef __FreeBSD__
+	KT_EQ(mprotect(ctl, KUP_PAGE, PROT_READ | PROT_EXEC), -1); /* FreeBSD: see below */
+#endif
 	KT_ASSERT(mmap(NULL, blk, PROT_READ | PROT_EXEC, MAP_SHARED, fd, blk) == MAP_FAILED);
 	KT_EQ(errno, EACCES);
 	/* Nothing beyond the end, nothing private. */
@@ -449,6 +455,7 @@ KT_TEST(mmap_rules)
 #endif
 	KT_EQ(((const struct kup_kctl *)p)->hdr.magic, KUP_MAGIC);
 	munmap(p, blk);
+	munmap(ctl, KUP_PAGE);
 	close(fd);
 }
 
@@ -715,8 +722,8 @@ KT_TEST(split_and_moved_mappings_counted)
 #ifdef __FreeBSD__
 	moved = v.map; /* no mremap */
 #else
-	/* Moving the kern block keeps it attached too. */
-	moved = mremap(v.map, v.blk, v.blk, MREMAP_MAYMOVE | MREMAP_FIXED,
+	/* Moving the kern control page keeps it attached too. */
+	moved = mremap(v.map, KUP_PAGE, KUP_PAGE, MREMAP_MAYMOVE | MREMAP_FIXED,
 	               v.map + v.len + 8 * KUP_PAGE);
 	KT_ASSERT(moved != MAP_FAILED);
 #endif
@@ -725,7 +732,9 @@ KT_TEST(split_and_moved_mappings_counted)
 	/* The last piece gone: free. */
 	KT_EQ(munmap(u, KUP_PAGE), 0);
 	KT_EQ(vt_open(&w, 3), -EBUSY);
-	KT_EQ(munmap(moved, v.blk), 0);
+	KT_EQ(munmap(v.map + KUP_PAGE, v.blk - KUP_PAGE), 0); /* the kern data */
+	KT_EQ(vt_open(&w, 3), -EBUSY);
+	KT_EQ(munmap(moved, KUP_PAGE), 0);
 	KT_EQ(vt_open(&w, 3), 0);
 	vt_hello(&w);
 	vt_close(&w);
@@ -919,7 +928,7 @@ KT_TEST(vmsplice_of_channel_pages_outlives_detach)
 	KT_EQ(vt_open(&v, 3), 0);
 	vt_hello(&v);
 	memcpy(v.map + v.blk + KUP_PAGE, "SPLICE", 6);       /* the user's data page */
-	iov[0] = (struct iovec){v.map, KUP_PAGE}; /* the kern's control page (read-only) */
+	iov[0] = (struct iovec){v.map, KUP_PAGE}; /* the kern's control page */
 	iov[1] = (struct iovec){v.map + v.blk + KUP_PAGE, KUP_PAGE};
 	KT_EQ(pipe(p), 0);
 	KT_EQ(fcntl(p[1], F_SETPIPE_SZ, 4 * KUP_PAGE) >= 2 * (int)KUP_PAGE, 1);
@@ -980,7 +989,8 @@ KT_TEST(fork_child_never_shares_channel)
 /*
  * The mapping is VM_IO (so MADV_DOFORK is refused), which get_user_pages
  * refuses: /proc/PID/mem, as debuggers use it, still reads the channel and
- * writes the user block, never the kern block.
+ * writes what the process may write (the user block, the kern control
+ * page), never the kern data.
  */
 #ifndef __FreeBSD__
 KT_TEST(proc_mem_reads_channel)
@@ -1001,8 +1011,10 @@ KT_TEST(proc_mem_reads_channel)
 	KT_ASSERT(pread(fd, &magic, sizeof(magic), (off_t)(uintptr_t)(v.map + v.blk - 2)) > 0);
 	KT_EQ(pwrite(fd, &b, 1, (off_t)(uintptr_t)(v.map + v.blk + v.blk - 1)), 1);
 	KT_EQ(v.map[v.blk + v.blk - 1], 0x77);
-	KT_EQ(pwrite(fd, &b, 1, (off_t)(uintptr_t)(v.map + 100)), -1);
-	KT_EQ(v.map[100], 0);
+	KT_EQ(pwrite(fd, &b, 1, (off_t)(uintptr_t)(v.map + KUP_PAGE + 100)), -1);
+	KT_EQ(v.map[KUP_PAGE + 100], 0);
+	KT_EQ(pwrite(fd, &b, 1, (off_t)(uintptr_t)(v.map + 100)), 1);
+	KT_EQ(v.map[100], 0x77);
 	close(fd);
 	vt_close(&v);
 }

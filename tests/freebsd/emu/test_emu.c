@@ -385,7 +385,7 @@ KT_TEST(attach_errors_and_mmap_rules)
 	struct kup_ioc_wait w = {.seen = 0, .timeout_ns = 0};
 	struct kemu_file *f;
 	struct user u, u2;
-	struct kemu_vmap *o;
+	struct kemu_vmap *o, *o2;
 	void *p;
 	int err;
 
@@ -409,12 +409,17 @@ KT_TEST(attach_errors_and_mmap_rules)
 	KT_EQ(kemu_ioctl(f, KUP_IOC_ATTACH, &a), EMSGSIZE);
 	a.size = SIZE;
 	KT_EQ(kemu_ioctl(f, KUP_IOC_ATTACH, &a), 0);
+	KT_ASSERT(a.flags & KUP_ATTACH_CTL_RW); /* out: the control page may be mapped RW */
 	KT_EQ(kemu_ioctl(f, KUP_IOC_ATTACH, &a), EISCONN);
 	/* Another file: the channel is taken, never taken over. */
 	KT_EQ(u_attach(&u2, "emu_err", 0), EBUSY);
-	/* The kern block is never writable, nothing is executable or out of range. */
+	/* The kern data is never writable, nothing is executable or out of range. */
 	KT_EQ(kemu_mmap(f, 0, KUP_MAP_LEN(SIZE), VM_PROT_READ | VM_PROT_WRITE, &o, &p), EACCES);
 	KT_EQ(kemu_mmap(f, KUP_BLOCK_LEN(SIZE) - 4096, 8192, VM_PROT_WRITE, &o, &p), EACCES);
+	KT_EQ(kemu_mmap(f, 0, 8192, VM_PROT_READ | VM_PROT_WRITE, &o, &p), EACCES);
+	KT_EQ(kemu_mmap(f, 4096, 4096, VM_PROT_READ | VM_PROT_WRITE, &o, &p), EACCES);
+	/* The kern control page may be mapped read-write (kup_abi.h). */
+	KT_EQ(kemu_mmap(f, 0, 4096, VM_PROT_READ | VM_PROT_WRITE, &o2, &p), 0);
 	KT_EQ(kemu_mmap(f, KUP_BLOCK_LEN(SIZE), 4096, VM_PROT_READ | VM_PROT_EXECUTE, &o, &p),
 	      EACCES);
 	KT_EQ(kemu_mmap(f, KUP_BLOCK_LEN(SIZE), KUP_BLOCK_LEN(SIZE) + 4096, VM_PROT_READ, &o, &p),
@@ -422,6 +427,7 @@ KT_TEST(attach_errors_and_mmap_rules)
 	KT_EQ(kemu_mmap(f, KUP_MAP_LEN(SIZE), 4096, VM_PROT_READ, &o, &p), EINVAL);
 	KT_EQ(kemu_mmap(f, 0, KUP_MAP_LEN(SIZE), VM_PROT_READ, &o, &p), 0);
 	kemu_munmap(o);
+	kemu_munmap(o2);
 	/* Channel 1 is free; after the first file closes, channel 0 is too. */
 	KT_EQ(u_attach(&u, "emu_err", 1), 0);
 	kemu_close(f);
