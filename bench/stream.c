@@ -514,6 +514,8 @@ void stream_all(void)
 		    st_rec("stream msg rate", "bare ring", s, "msg/s", bare, rounds, NULL, NULL, 0);
 		rp = st_rec("kup pingpong msg rate", "adaptive", s, "msg/s", pp, rounds, NULL, NULL,
 		            0);
+		/* The floor of "vs pingpong": what a bare ring reaches against the same turns. */
+		st_rec("stream vs pingpong", "bare ring", s, "msg/s", bare, rounds, rp, pp, 0);
 		for (d = 0; d < 3; d++) {
 			st_rec("kup stream msg rate", kind_mode[d + 1], s, "msg/s", kup[d], rounds,
 			       rb, bare, 0.5);

@@ -92,7 +92,8 @@ struct kup_end {
 	uint32_t broken;    /* sticky EKU_PROTO once the peer broke the protocol */
 	uint32_t local;     /* host event: 0, EKU_CLOSED or EKU_SHUTDOWN (any thread) */
 
-	/* Streaming (kup_stream.c): set by kup_end_init from the kern block's flags. */
+	/* Streaming (kup_stream.c): stream set by kup_end_init from the kern block's flags on
+	 * the user side, by kup_end_set_mode on the kern side. */
 	uint32_t stream;                     /* KUP_HDR_STREAM: a stream attach */
 	uint32_t ring;                       /* ring bytes per direction (a power of two) */
 	struct kup_stream_side *smine;       /* shared: our stream words */
@@ -105,6 +106,9 @@ struct kup_end {
 	uint32_t s_need;                     /* with KUP_SW_SEND in s_arm: room wanted */
 	uint32_t s_rang;                     /* the peer's wait word we last rang for */
 	uint32_t s_rang_ok;                  /* s_rang is valid */
+	/* The last peek's walk, for a release of all it handed out (0 records: none). */
+	uint32_t s_peek_got, s_peek_end, s_peek_left;
+	uint64_t s_peek_bytes;
 	struct kup_counters cnt;             /* last: kup_end_init keeps it (see there) */
 };
 

@@ -483,6 +483,7 @@ static int walk(struct kup_end *e, struct kup_iovec *msgs, size_t n, enum walk_h
 /* Give the room of the walked records back to the peer, count them, ring if it waits. */
 static void consume(struct kup_end *e, const struct walked *w)
 {
+	e->s_peek_got = 0; /* whatever was peeked is behind us now */
 	e->s_cons = w->end;
 	publish_cons(e);
 	KUP_CNT_ADD(e, received, w->got);
@@ -511,8 +512,15 @@ static int take(struct kup_end *e, struct kup_iovec *msgs, size_t n, int flags,
 			return st;
 		r = walk(e, msgs, n, bounce ? W_PEEK : W_COPY, bounce, &w);
 		if (w.got) {
-			if (!bounce)
+			if (!bounce) {
 				consume(e, &w);
+			} else {
+				/* Kept for the release: the records stay put until then. */
+				e->s_peek_got = (uint32_t)w.got;
+				e->s_peek_end = w.end;
+				e->s_peek_left = w.left;
+				e->s_peek_bytes = w.bytes;
+			}
 			return (int)w.got;
 		}
 		if (r)
@@ -560,11 +568,20 @@ int kup_stream_release(struct kup_end *e, size_t n)
 		return -EKU_INVAL;
 	if (!n)
 		return 0;
-	r = walk(e, NULL, n, W_SKIP, NULL, &w);
-	if (r)
-		return r;
-	if (w.got < n)
-		return -EKU_INVAL; /* more than are queued: nothing released */
+	if (n == e->s_peek_got) {
+		/* All the last peek handed out, walked and checked then: no second walk,
+		 * and no second read of the peer's position (a line it keeps writing). */
+		w.got = n;
+		w.end = e->s_peek_end;
+		w.left = e->s_peek_left; /* as it was: at worst a wake-up the writer did not need */
+		w.bytes = e->s_peek_bytes;
+	} else {
+		r = walk(e, NULL, n, W_SKIP, NULL, &w);
+		if (r)
+			return r;
+		if (w.got < n)
+			return -EKU_INVAL; /* more than are queued: nothing released */
+	}
 	consume(e, &w);
 	return 0;
 }
