@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * integ_trust.c - a hostile process: garbage in its own control page, a
- * payload rewritten while the kern side reads it.  The kern side refuses
- * the channel (-EKU_PROTO, the process sees EKU_CLOSED), other channels
- * keep serving, and what the kern side received never changes under it.
+ * integ_trust.c - a hostile process: garbage in its own control page or in
+ * the kern control page (mapped read-write), a payload rewritten while the
+ * kern side reads it.  The kern side refuses the channel on garbage in the
+ * process's words (-EKU_PROTO, the process sees EKU_CLOSED) and ignores its
+ * own page, other channels keep serving, and what the kern side received
+ * never changes under it.
  */
 #include "kit.h"
 
 #define NAME(base) kit_name(base, namebuf, sizeof(namebuf))
 
-enum garbage { G_LEN, G_STATE, G_SEQ, G_TW, G_WAIT };
+enum garbage { G_LEN, G_STATE, G_SEQ, G_TW, G_WAIT, G_KPAGE, G_KTW };
 
 /* The user words are ours to write; these stores imitate a buggy or hostile library. */
 static void scribble(struct kup_uctl *u, enum garbage g)
@@ -36,6 +38,30 @@ static void scribble(struct kup_uctl *u, enum garbage g)
 	case G_WAIT: /* nonsense waiter bits: at worst spurious wake-ups */
 		__atomic_store_n(&u->u.wait, 0xfffffff0u | KUP_WAIT_MASK, __ATOMIC_RELEASE);
 		break;
+	case G_KPAGE:
+	case G_KTW:
+		break; /* the kern's page, not ours: kscribble */
+	}
+}
+
+/*
+ * The kern control page is mapped read-write (kup_abi.h): the process may
+ * write the kern side's own words, which the kern side never reads back.
+ * G_KPAGE: every word but the kern turn word (which the process polls) gets
+ * garbage; G_KTW: that word too.
+ */
+static void kscribble(struct kup_kctl *kc, enum garbage g)
+{
+	uint32_t *w = (uint32_t *)(void *)kc, seed = 12345;
+	size_t i;
+
+	KT_EQ(kc->hdr.magic, KUP_MAGIC); /* found the right page */
+	for (i = 0; i < KUP_PAGE / 4; i++) {
+		seed = seed * 1103515245u + 12345u;
+		if (g == G_KPAGE && &w[i] == &kc->k.tw)
+			continue;
+		/* A plain store: the mapping is writable (a read-only one would kill us). */
+		__atomic_store_n(&w[i], seed | 1u, __ATOMIC_RELAXED);
 	}
 }
 
@@ -59,10 +85,20 @@ static void garbage_case(const char *n, enum garbage g)
 	KT_EQ(len, 4);
 	u = kit_uctl(p, 1);
 	KT_EQ(KUP_TW_SEQ(u->u.tw), 1); /* found the right page: we sent one message */
-	scribble(u, g);
+	if (g == G_KPAGE || g == G_KTW)
+		kscribble((struct kup_kctl *)(uintptr_t)kit_kctl(p, 1), g);
+	else
+		scribble(u, g);
 
-	if (g == G_WAIT) {
-		/* Not a violation: the bits are masked, the channel goes on. */
+	if (g == G_KTW) {
+		/* The process's library sees a turn word of nonsense: its channel, not the kernel's. */
+		KIT_FAILS_WITH(kernproxy_send(c0, "x", 1, 0) == -1, c0, EKU_PROTO);
+		KT_EQ(ctl_stats(c, n, 0, &rep), 0);
+		KT_EQ(rep.proto, 0);
+		KT_EQ(rep.st.proto_errors, 0);
+	} else if (g == G_WAIT || g == G_KPAGE) {
+		/* Not a violation: the bits are masked, the kern side never reads its own page
+		 * back (it rewrites what it publishes), the channel goes on. */
 		for (i = 0; i < 20; i++)
 			kit_echo(c0, (size_t)i * 10, (uint32_t)i);
 		KT_EQ(ctl_stats(c, n, 0, &rep), 0);
@@ -127,81 +163,18 @@ KT_TEST(garbage_wait_bits_harmless)
 	garbage_case(NAME("g_wait"), G_WAIT);
 }
 
-/*
- * The kern control page is mapped read-write (kup_abi.h): the process may
- * write the kern side's own words.  The kern side never reads them back,
- * so garbage there misleads only the process.  keep_tw: every word but the
- * kern turn word (which the process polls) gets garbage, and the exchange
- * goes on as if nothing happened; else the turn word too, and only the
- * process loses its channel (its own library sees the garbage).
- */
-static void kern_page_case(const char *n, int keep_tw)
-{
-	struct kit_ctl *c = ctl_open();
-	struct kup_kctl *kc;
-	struct kt_reply rep;
-	uint32_t *w, seed = 12345;
-	void *h, *c0, *c1, *p;
-	size_t len, i;
-
-	ctl_mkdev(c, n, 1, 2, KTB_ECHO, 0, 0);
-	h = kit_open(n);
-	c0 = kit_attach(h, 0, 1);
-	c1 = kit_attach(h, 1, 1);
-	kit_hello(c0, 0);
-	kit_hello(c1, 1);
-	KT_EQ(kernproxy_send(c0, "abcd", 4, 0), 0);
-	p = kit_recv(c0, &len); /* our turn; the service waits in its receive */
-	KT_EQ(len, 4);
-	kc = (struct kup_kctl *)(uintptr_t)kit_kctl(p, 1);
-	KT_EQ(kc->hdr.magic, KUP_MAGIC); /* found the right page */
-	w = (uint32_t *)(void *)kc;
-	for (i = 0; i < KUP_PAGE / 4; i++) {
-		seed = seed * 1103515245u + 12345u;
-		if (keep_tw && &w[i] == &kc->k.tw)
-			continue;
-		/* A plain store: the mapping is writable (a read-only one would kill us). */
-		__atomic_store_n(&w[i], seed | 1u, __ATOMIC_RELAXED);
-	}
-	if (keep_tw) {
-		/* The kern side rewrites what it publishes; the garbage wait bits
-		 * cost at most wake-up calls. */
-		for (i = 0; i < 40; i++)
-			kit_echo(c0, i * 7, (uint32_t)i);
-	} else {
-		/* The process's library sees a turn word of nonsense: its channel, not the kernel's. */
-		KIT_FAILS_WITH(kernproxy_send(c0, "x", 1, 0) == -1, c0, EKU_PROTO);
-	}
-	/* The kern side saw no violation on either channel: it never read the page. */
-	KT_EQ(ctl_stats(c, n, 0, &rep), 0);
-	KT_EQ(rep.proto, 0);
-	KT_EQ(rep.st.proto_errors, 0);
-	for (i = 0; i < 20; i++)
-		kit_echo(c1, i * 13, (uint32_t)i);
-	KT_EQ(ctl_stats(c, n, 1, &rep), 0);
-	KT_EQ(rep.st.proto_errors, 0);
-	/* A new attach gets fresh memory: the exchange starts clean. */
-	kernproxy_close(c0);
-	c0 = kit_attach(h, 0, 1);
-	kit_hello(c0, 0);
-	kit_echo(c0, 77, 3);
-	kernproxy_close(h);
-	KT_EQ(ctl_unload(c, n), 0);
-	ctl_close(c);
-}
-
 KT_TEST(kern_control_page_garbage_is_never_read_back)
 {
 	char namebuf[64];
 
-	kern_page_case(NAME("k_page"), 1);
+	garbage_case(NAME("k_page"), G_KPAGE);
 }
 
 KT_TEST(kern_turn_word_garbage_breaks_only_the_process)
 {
 	char namebuf[64];
 
-	kern_page_case(NAME("k_tw"), 0);
+	garbage_case(NAME("k_tw"), G_KTW);
 }
 
 /* What kupdev_recv gave the kern side stays as sent while the process rewrites the pages. */
