@@ -166,25 +166,26 @@ static int sized(int fd, size_t len)
 }
 
 /*
- * The channel from the attach reply's memfds: the kern control page (cfd,
- * read-write: kup_abi.h), the kern data pages (kfd, sealed read-only) and
- * the user block (ufd), in one contiguous range.
+ * The channel from the attach reply's memfds, in one contiguous range: the
+ * kern control page (read-write: kup_abi.h), the kern data pages (sealed
+ * read-only) and the user block; from a provider from before that (2 fds),
+ * the kern block as one memfd, read-only.
  */
-static int map_blocks(struct kp_chan *c, int cfd, int kfd, int ufd)
+static int map_blocks(struct kp_chan *c, const int *fds, int nfd)
 {
-	size_t blk = KUP_BLOCK_LEN(c->size);
+	size_t blk = KUP_BLOCK_LEN(c->size), ctl = nfd == 3 ? KUP_PAGE : 0;
+	int ufd = fds[nfd - 1], r;
 	void *base, *p;
-	int r;
 
-	if (!sized(cfd, KUP_PAGE) || !sized(kfd, blk - KUP_PAGE) || !sized(ufd, blk))
+	if ((ctl && !sized(fds[0], ctl)) || !sized(fds[nfd - 2], blk - ctl) || !sized(ufd, blk))
 		return -EKU_PROTO;
 	base = mmap(NULL, 2 * blk, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)
 		return kp_errno_to_eku(errno);
-	p = mmap(base, KUP_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, cfd, 0);
+	p = ctl ? mmap(base, ctl, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fds[0], 0) : base;
 	if (p == MAP_FAILED)
 		goto fail;
-	p = mmap((uint8_t *)base + KUP_PAGE, blk - KUP_PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, kfd,
+	p = mmap((uint8_t *)base + ctl, blk - ctl, PROT_READ, MAP_SHARED | MAP_FIXED, fds[nfd - 2],
 	         0);
 	if (p == MAP_FAILED)
 		goto fail;
@@ -211,7 +212,8 @@ static int prov_attach(struct kp_dev *d, struct kp_chan *c)
 	                   .abi = KUP_ABI_VERSION,
 	                   .chan = c->chan,
 	                   .size = c->size,
-	                   .flags = c->attach_flags};
+	                   .flags = c->attach_flags,
+	                   .caps = KW_CAP_CTL_RW};
 	int fds[KW_MAX_FDS], nfd = 0, fd, r;
 	int64_t end = 0;
 
@@ -239,11 +241,11 @@ static int prov_attach(struct kp_dev *d, struct kp_chan *c)
 		goto out;
 	if (m.status) {
 		r = -(int)m.status;
-	} else if (nfd != 3 || m.chan >= d->info.chan_cnt) {
+	} else if (nfd < 2 || m.chan >= d->info.chan_cnt) {
 		r = -EKU_PROTO;
 	} else {
 		c->chan = m.chan; /* KUP_ATTACH_ANY: the channel the provider gave us */
-		r = map_blocks(c, fds[0], fds[1], fds[2]);
+		r = map_blocks(c, fds, nfd);
 	}
 	while (nfd > 0)
 		close(fds[--nfd]); /* the mapping keeps the memory */

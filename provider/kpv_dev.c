@@ -223,15 +223,21 @@ fail:
 }
 
 /*
- * The kern block as two memfds, so that the process can map the control
- * page read-write and the data pages read-only only (kup_abi.h): fds[0]
- * the control page, fds[1] the data, both mapped RW at *map, one range of
- * blk bytes.  0 or -errno, fds[] set as far as it got.
+ * The kern block, mapped RW at *map (blk bytes).  split: as two memfds, so
+ * that the process can map the control page read-write and the data pages
+ * read-only only (kup_abi.h): fds[0] the control page, fds[1] the data;
+ * else one memfd, fds[0], for a client from before that.  0 or -errno,
+ * fds[] set as far as it got.
  */
-static int new_kern_block(size_t blk, int fds[2], void **map)
+static int new_kern_block(size_t blk, int split, int fds[2], void **map)
 {
-	void *base = mmap(NULL, blk, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *base;
 
+	if (!split) {
+		fds[0] = new_block("kup-kern", blk, NULL, map);
+		return fds[0] < 0 ? fds[0] : 0;
+	}
+	base = mmap(NULL, blk, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)
 		return -errno;
 	*map = base;
@@ -332,6 +338,8 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	struct kpv_mem *mem = NULL, *old;
 	void *kmap = NULL, *umap = NULL;
 	int fds[3] = {-1, -1, -1}, r = 0, i;
+	/* The client maps the kern control page on its own (read-write): 3 memfds, else 2. */
+	int nk = (req->caps & KW_CAP_CTL_RW) ? 2 : 1;
 	struct kw_msg m;
 
 	memset(&m, 0, sizeof(m));
@@ -366,26 +374,26 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 		r = -EKU_NOMEM;
 		goto unreserve;
 	}
-	r = new_kern_block(blk, fds, &kmap);
+	r = new_kern_block(blk, nk == 2, fds, &kmap);
 	if (r < 0) {
 		r = -eku_of(-r);
 		goto unreserve;
 	}
-	fds[2] = new_block("kup-user", blk, NULL, &umap);
-	if (fds[2] < 0) {
-		r = -eku_of(-fds[2]);
+	fds[nk] = new_block("kup-user", blk, NULL, &umap);
+	if (fds[nk] < 0) {
+		r = -eku_of(-fds[nk]);
 		goto unreserve;
 	}
 	kup_chan_format(kmap, umap, sc->d.size, ch->id, sc->d.chan_cnt);
 	kup_chan_set_mode(kmap, req->flags); /* a stream attach (KUP_ATTACH_STREAM) */
 	/* The client may map the kern data read-only only, and resize nothing. */
-	if (fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 ||
-	    fcntl(fds[1], F_ADD_SEALS,
-	          F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0 ||
-	    fcntl(fds[2], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-		r = -eku_of(errno);
-		goto unreserve;
-	}
+	for (i = 0; i <= nk; i++)
+		if (fcntl(fds[i], F_ADD_SEALS,
+		          F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL |
+		              (i == nk - 1 ? F_SEAL_FUTURE_WRITE : 0)) < 0) {
+			r = -eku_of(errno);
+			goto unreserve;
+		}
 
 	/* Swap the channel's memory; callers of a detached channel leave promptly. */
 	mem->kmap = kmap;
@@ -423,8 +431,8 @@ static int do_attach(struct kupdev_softc *sc, struct kpv_conn *c, const struct k
 	c->kind = KPV_CONN_CHAN;
 	c->ch = ch;
 
-	reply(c->fd, &m, KW_ATTACH_REPLY, 0, fds, 3);
-	for (i = 0; i < 3; i++)
+	reply(c->fd, &m, KW_ATTACH_REPLY, 0, fds, nk + 1);
+	for (i = 0; i <= nk; i++)
 		close(fds[i]);
 	__atomic_fetch_add(&ch->c.attaches, 1, __ATOMIC_RELAXED);
 

@@ -17,11 +17,13 @@
  *                request until one is released; the client withdraws it by
  *                closing the connection).  The reply
  *                (KW_ATTACH_REPLY) carries status (0 or a positive EKU_*
- *                code), the channel attached (chan) and, on success, three
- *                fds by SCM_RIGHTS, the memfds of the kern control page
- *                (KUP_PAGE bytes, read-write), the kern data pages (size
- *                pages, sealed: the client can only map them read-only)
- *                and the user block (KUP_BLOCK_LEN(size) bytes).  The connection stays open for
+ *                code), the channel attached (chan) and, on success, the
+ *                memfds by SCM_RIGHTS: to a client with KW_CAP_CTL_RW in
+ *                caps three, the kern control page (KUP_PAGE bytes,
+ *                read-write), the kern data pages (size pages, sealed: the
+ *                client can only map them read-only) and the user block
+ *                (KUP_BLOCK_LEN(size) bytes); to another two, the kern
+ *                block as one memfd (sealed read-only) and the user block.  The connection stays open for
  *                the channel's life: closing it detaches.  Later the
  *                provider sends one-byte wake messages on it when the
  *                client armed KUP_WAIT_FD; it closes it on unload.
@@ -64,8 +66,12 @@ struct kw_msg {
 	uint32_t notify;
 	uint32_t state; /* KUP_ST_OPEN or KUP_ST_SHUTDOWN */
 	uint32_t flags; /* KW_ATTACH: KUP_ATTACH_* (kup_abi.h) */
-	uint32_t spare[2];
+	uint32_t caps;  /* KW_ATTACH: KW_CAP_* of the client (a provider from before ignores it) */
+	uint32_t spare;
 };
+
+/* The client maps the kern control page read-write from a memfd of its own (kup_abi.h). */
+#define KW_CAP_CTL_RW 0x1u
 
 /* Default socket permission bits of a provider device. */
 #define KW_DEFAULT_MODE 0600

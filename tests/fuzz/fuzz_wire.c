@@ -165,28 +165,30 @@ static int fw_holder(uint32_t chan)
 }
 
 /*
- * Map the memfds of a successful attach (kern control page, kern data, user
- * block) and check what the client gets: only the kern data is read-only.
+ * Map the memfds of a successful attach and check what the client gets:
+ * with 3 (KW_CAP_CTL_RW) the kern control page read-write, the kern data
+ * read-only only, the user block; with 2 the kern block read-only only and
+ * the user block.
  */
-static void fw_check_blocks(const int *fds, uint32_t chan)
+static void fw_check_blocks(const int *fds, int nfd, uint32_t chan)
 {
-	size_t blk = KUP_BLOCK_LEN(FW_SIZE), len[3] = {KUP_PAGE, blk - KUP_PAGE, blk};
+	size_t blk = KUP_BLOCK_LEN(FW_SIZE), ctl = nfd == 3 ? KUP_PAGE : 0;
+	int kd = nfd - 2, ku = nfd - 1; /* the kern data (or whole block), the user block */
 	const struct kup_uctl *uc;
 	struct stat st;
 	void *p;
-	size_t i;
 
-	for (i = 0; i < 3; i++) {
-		FZ_CHECK(fstat(fds[i], &st) == 0 && (size_t)st.st_size == len[i],
-		         "memfd %zu size %lld", i, (long long)st.st_size);
-	}
-	p = mmap(NULL, len[1], PROT_READ | PROT_WRITE, MAP_SHARED, fds[1], 0);
+	FZ_CHECK(!ctl || (fstat(fds[0], &st) == 0 && (size_t)st.st_size == ctl),
+	         "kern control page memfd");
+	FZ_CHECK(fstat(fds[kd], &st) == 0 && (size_t)st.st_size == blk - ctl, "kern data memfd");
+	FZ_CHECK(fstat(fds[ku], &st) == 0 && (size_t)st.st_size == blk, "user block memfd");
+	p = mmap(NULL, blk - ctl, PROT_READ | PROT_WRITE, MAP_SHARED, fds[kd], 0);
 	FZ_CHECK(p == MAP_FAILED, "the kern data could be mapped writable");
-	p = mmap(NULL, KUP_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	p = mmap(NULL, ctl ? ctl : blk, PROT_READ | (ctl ? PROT_WRITE : 0), MAP_SHARED, fds[0], 0);
 	FZ_CHECK(p != MAP_FAILED, "kern control page: %s", strerror(errno));
 	FZ_CHECK(kup_chan_check(p, FW_SIZE, chan) == 0, "kern block header");
-	munmap(p, KUP_PAGE);
-	p = mmap(NULL, blk, PROT_READ | PROT_WRITE, MAP_SHARED, fds[2], 0);
+	munmap(p, ctl ? ctl : blk);
+	p = mmap(NULL, blk, PROT_READ | PROT_WRITE, MAP_SHARED, fds[ku], 0);
 	FZ_CHECK(p != MAP_FAILED, "user block: %s", strerror(errno));
 	uc = p;
 	FZ_CHECK(uc->u.tw == 0 && uc->u.len == 0 && uc->u.wait == 0, "user block not fresh");
@@ -249,9 +251,10 @@ static void fw_event(struct fw_conn *f, uint32_t events, int expect, const struc
 		FZ_CHECK(m.type == KW_ATTACH_REPLY && m.chan == req->chan, "ATTACH reply type %u",
 		         (unsigned)m.type);
 		status = (int)m.status;
-		FZ_CHECK(nfd == (status == 0 ? 3 : 0), "status %d with %d fds", status, nfd);
-		if (nfd == 3)
-			fw_check_blocks(fds, req->chan);
+		FZ_CHECK(nfd == (status ? 0 : req->caps & KW_CAP_CTL_RW ? 3 : 2),
+		         "status %d with %d fds", status, nfd);
+		if (nfd)
+			fw_check_blocks(fds, nfd, req->chan);
 		for (i = 0; i < nfd; i++)
 			close(fds[i]);
 	}
@@ -432,6 +435,8 @@ static void fw_step(struct fz_in *in)
 		m.abi = fz_u8(in);
 		if (fl & 2)
 			m.status = fz_u32(in);
+		if (fl & 4)
+			m.caps = KW_CAP_CTL_RW;
 		memcpy(buf, &m, FW_MSG);
 	} else {
 		len = fz_u8(in) % (sizeof(buf) + 1);

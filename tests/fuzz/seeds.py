@@ -28,8 +28,10 @@ def fdbits(nfd):
     return 0 if not nfd else 0x10 | (nfd - 1) << 5
 
 
-def w_struct(conn, typ, chan=0, size=1, abi=1, fd=False, nfd=0):
-    return bytes([conn | 1 << 2 | fdbits(nfd or (1 if fd else 0)), 0, typ, chan, size, abi])
+def w_struct(conn, typ, chan=0, size=1, abi=1, fd=False, nfd=0, caps=False):
+    # the flags byte: bit 2, the client's KW_CAP_CTL_RW (three memfds in the reply)
+    return bytes([conn | 1 << 2 | fdbits(nfd or (1 if fd else 0)), 4 if caps else 0, typ, chan,
+                  size, abi])
 
 
 def w_struct_magic(conn, magic, typ, chan=0, size=1, abi=1):
@@ -37,7 +39,7 @@ def w_struct_magic(conn, magic, typ, chan=0, size=1, abi=1):
 
 
 def kw_msg(typ, chan=0, size=1, abi=1, magic=KW_MAGIC, status=0):
-    # magic type status abi chan size chan_cnt notify state spare[3]
+    # magic type status abi chan size chan_cnt notify state flags caps spare
     return struct.pack("<12I", magic, typ, status, abi, chan, size, 0, 0, 0, 0, 0, 0)
 
 
@@ -61,6 +63,7 @@ WIRE = {
     "info": w_struct(0, KW_INFO),
     "info-twice": w_struct(0, KW_INFO) + w_struct(0, KW_INFO),
     "attach": w_struct(0, KW_ATTACH) + W_WAIT,
+    "attach-ctl-rw": w_struct(0, KW_ATTACH, caps=True) + W_WAIT,
     "attach-raw": w_raw(0, kw_msg(KW_ATTACH, chan=2)) + W_WAIT,
     "attach-busy": w_struct(0, KW_ATTACH, chan=1) + w_struct(1, KW_ATTACH, chan=1),
     "attach-hangup-reattach": w_struct(0, KW_ATTACH) + w_hangup(0) + W_WAIT
