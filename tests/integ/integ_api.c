@@ -4,14 +4,18 @@
  * per-thread errors, readiness fds with poll(), the asynchronous loop,
  * notify, the kupdev_create checks, and the provider's socket rules.
  */
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
 #include "kit.h"
+#include "kp_backend.h"
+#include "kup_wire.h"
 
 #define NAME(base) kit_name(base, namebuf, sizeof(namebuf))
 
@@ -430,6 +434,135 @@ KT_TEST(provider_stale_socket_replaced)
 	KT_EQ(ctl_unload(c, n), 0);
 	ctl_close(c);
 }
+
+#ifdef __linux__ /* the provider is Linux's only */
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x10 /* glibc before 2.35 */
+#endif
+
+/*
+ * A provider from before the kern control page could be mapped read-write:
+ * it ignores the client's KW_CAP_CTL_RW and answers an attach with two
+ * memfds, the kern block sealed read-only and the user block.  libkup maps
+ * that kern block read-only, as it always did, and the channel works.
+ */
+struct old_prov {
+	int lsock;
+	int conns[4], n;
+};
+
+static void old_prov_reply(int fd, const struct kw_msg *req)
+{
+	size_t blk = KUP_BLOCK_LEN(1);
+	struct kw_msg m = *req;
+	int fds[2] = {-1, -1}, i;
+	struct kup_kctl *kc;
+
+	m.status = 0;
+	m.abi = KUP_ABI_VERSION;
+	m.size = 1;
+	m.chan_cnt = 1;
+	m.state = KUP_ST_OPEN;
+	if (req->type == KW_INFO) {
+		m.type = KW_INFO_REPLY;
+		KT_EQ(kw_send(fd, &m, NULL, 0, 0), 0);
+		return;
+	}
+	KT_EQ(req->type, KW_ATTACH);
+	KT_EQ(req->caps & KW_CAP_CTL_RW, KW_CAP_CTL_RW); /* a new client says so */
+	m.type = KW_ATTACH_REPLY;
+	m.chan = 0;
+	for (i = 0; i < 2; i++) {
+		fds[i] = memfd_create(i ? "old-user" : "old-kern", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		KT_ASSERT(fds[i] >= 0);
+		KT_EQ(ftruncate(fds[i], (off_t)blk), 0);
+	}
+	kc = mmap(NULL, KUP_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	KT_ASSERT(kc != MAP_FAILED);
+	kc->hdr.abi = KUP_ABI_VERSION;
+	kc->hdr.page = KUP_PAGE;
+	kc->hdr.size = 1;
+	kc->hdr.cap = KUP_PAGE;
+	kc->hdr.chan_cnt = 1;
+	__atomic_store_n(&kc->hdr.magic, KUP_MAGIC, __ATOMIC_RELEASE);
+	munmap(kc, KUP_PAGE);
+	KT_EQ(fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE), 0);
+	KT_EQ(kw_send(fd, &m, fds, 2, 0), 0);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void *old_prov_main(void *arg)
+{
+	struct old_prov *p = arg;
+	struct pollfd pf[5];
+	struct kw_msg req;
+	int i, k;
+
+	for (;;) {
+		pf[0] = (struct pollfd){.fd = p->lsock, .events = POLLIN};
+		for (i = 0; i < p->n; i++)
+			pf[1 + i] = (struct pollfd){.fd = p->conns[i], .events = POLLIN};
+		if (poll(pf, (nfds_t)(1 + p->n), 5000) <= 0)
+			return NULL; /* the test is over (or stuck: it fails on its own) */
+		if ((pf[0].revents & POLLIN) && p->n < 4)
+			p->conns[p->n++] = accept4(p->lsock, NULL, NULL, SOCK_CLOEXEC);
+		for (i = 0; i < p->n; i++) {
+			if (!(pf[1 + i].revents & POLLIN))
+				continue;
+			if (kw_recv(p->conns[i], &req, NULL, 0, &k, 1) != (ssize_t)sizeof(req))
+				return NULL; /* the client hung up: done */
+			old_prov_reply(p->conns[i], &req);
+		}
+	}
+}
+
+KT_TEST(provider_from_before_maps_the_kern_block_read_only)
+{
+	char namebuf[64], path[512];
+	const char *n = NAME("oldprov");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct old_prov p = {.n = 0};
+	const struct kup_kctl *kc;
+	pthread_t th;
+	void *h, *ch;
+	pid_t pid;
+	int st = 0;
+
+	KIT_PROVIDER_ONLY("the provider's wire protocol");
+	sock_path(n, path, sizeof(path));
+	unlink(path);
+	p.lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	KT_ASSERT(p.lsock >= 0);
+	KT_ASSERT(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	KT_EQ(bind(p.lsock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	KT_EQ(listen(p.lsock, 4), 0);
+	KT_EQ(pthread_create(&th, NULL, old_prov_main, &p), 0);
+	h = kit_open(n);
+	ch = kit_attach(h, 0, 1);
+	kc = (const struct kup_kctl *)((struct kp_chan *)ch)->map;
+	KT_EQ(kc->hdr.magic, KUP_MAGIC);
+	/* The kern block is read-only: a write kills the writer. */
+	pid = fork();
+	KT_ASSERT(pid >= 0);
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL);
+		*(volatile uint32_t *)(uintptr_t)&kc->k.wait = 1;
+		_exit(0);
+	}
+	KT_EQ(waitpid(pid, &st, 0), pid);
+	KT_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	/* The protocol runs over it: the (fake) kern side holds the first turn. */
+	KIT_FAILS_WITH(kernproxy_receive(ch, KP_NB) == NULL, ch, EKU_NOTREADY);
+	kernproxy_close(h);
+	KT_EQ(pthread_join(th, NULL), 0);
+	for (st = 0; st < p.n; st++)
+		close(p.conns[st]);
+	close(p.lsock);
+	unlink(path);
+}
+#endif /* __linux__ */
 
 /* A live provider's socket is never stolen: a second service of the same names fails. */
 KT_TEST(provider_live_socket_not_stolen)
