@@ -571,7 +571,7 @@ struct rtt_op {
 	struct kdev d;
 	struct kctx c;
 	struct rctx r;
-	void *own; /* V_CORE, V_LOCKED: their context */
+	void *own; /* every kind but V_KUP: its context */
 	enum rtt_kind kind;
 };
 
