@@ -2,29 +2,11 @@
 /*
  * kup_core.c - turn passing, lengths, states and waiting.
  *
- * Ordering points, one helper each; docs/protocol.md pairs them up:
- *   O1 publish_tw      store-release of our tw after payload and len
- *   O2 observe_tw      load-acquire of the peer's tw before len and payload
- *   O3 announce_wait   our wait bits, then a full fence, then re-check tw
- *   O4 peer_wait_bits  after O1, a full fence, then read the peer's wait bits
+ * Ordering points (docs/protocol.md pairs them up): O1, O2 and O4 are
+ * kup_turn.h's, shared with the API calls' common case; O3 is here.
  */
 #include "kup_stream.h"
-
-/* Counters have one writer (the end's caller) and readers anywhere (kupdev_stats): untorn stores.
- */
-#define KUP_CNT_ADD(e, f, n) kup_store_once64(&(e)->cnt.f, (e)->cnt.f + (n))
-
-/* O1: payload and len (and our reads of the peer's payload) before the turn. */
-static void publish_tw(struct kup_end *e)
-{
-	kup_store_release(&e->mine->tw, KUP_TW(e->tx_seq, e->state));
-}
-
-/* O2: pairs with the peer's O1, so len and payload below are the published ones. */
-static uint32_t observe_tw(const struct kup_end *e)
-{
-	return kup_load_acquire(&e->peer->tw);
-}
+#include "kup_turn.h"
 
 /* O3: a sleeper's bits must be visible before it re-reads the peer's tw (pairs with O4). */
 static void announce_wait(struct kup_end *e, uint32_t bits)
@@ -34,27 +16,24 @@ static void announce_wait(struct kup_end *e, uint32_t bits)
 	kup_fence_full();
 }
 
-/* O4: our tw must be visible before we read the peer's wait bits (pairs with O3). */
-static uint32_t peer_wait_bits(const struct kup_end *e)
-{
-	kup_fence_full();
-	return kup_load_once(&e->peer->wait) & KUP_WAIT_MASK;
-}
-
 /* A stream peer announces its waits in its stream words (closing must find them too). */
 static uint32_t peer_stream_bits(const struct kup_end *e)
 {
 	return e->stream ? kup_load_once(&e->speer->wait) & KUP_WAIT_MASK : 0;
 }
 
+void kup_end_wake(struct kup_end *e, uint32_t bits)
+{
+	KUP_CNT_ADD(e, wakeups, 1);
+	e->ops->wake(e, bits);
+}
+
 static void wake_peer(struct kup_end *e)
 {
-	uint32_t bits = peer_wait_bits(e) | peer_stream_bits(e);
+	uint32_t bits = kup_peer_wait(e) | peer_stream_bits(e);
 
-	if (bits) {
-		KUP_CNT_ADD(e, wakeups, 1);
-		e->ops->wake(e, bits);
-	}
+	if (bits)
+		kup_end_wake(e, bits);
 }
 
 int kup_end_violation(struct kup_end *e, const char *what, uint32_t val)
@@ -169,27 +148,13 @@ static int message_pending(const struct kup_end *e, uint32_t seq, uint32_t ready
 	return !e->have_turn && seq == ready && (e->lead == 1 || e->sent_any);
 }
 
-/* New turn (tw is the turn we were waiting for): read the length once, bound it, keep our copy. */
+/* New turn (tw is the turn we were waiting for): its length bounded, or the peer broke it. */
 static int take_turn(struct kup_end *e, uint32_t tw)
 {
 	uint32_t len = kup_load_once(&e->peer->len);
 
-	if (len & KUP_LEN_INLINE) {
-		if ((len & ~KUP_LEN_INLINE) > KUP_INLINE)
-			return kup_end_violation(e, "inline length", len);
-		len &= ~KUP_LEN_INLINE;
-		e->rx_at = e->peer->inl;
-	} else {
-		if (len > e->cap)
-			return kup_end_violation(e, "length", len);
-		e->rx_at = e->rx;
-	}
-	e->rx_len = len;
-	e->have_turn = 1;
-	if (KUP_TW_SEQ(tw) != 0) { /* seq 0 is the kern side's initial turn, not a message */
-		KUP_CNT_ADD(e, received, 1);
-		KUP_CNT_ADD(e, bytes_received, len);
-	}
+	if (kup_turn_take(e, tw, len))
+		return kup_end_violation(e, (len & KUP_LEN_INLINE) ? "inline length" : "length", len);
 	return 0;
 }
 
@@ -230,11 +195,11 @@ int kup_end_poll(struct kup_end *e)
 	/* One test for the two rare cases: a stream channel has no turn (kup_stream_*). */
 	if (e->broken | e->stream)
 		return e->stream ? -EKU_INVAL : -(int)(local ? local : e->broken);
-	tw = observe_tw(e);
+	tw = kup_observe_tw(e);
 	e->seen_tw = tw;
 	/* The hot path: the whole word compared with the two open turns it may be. */
 	if (!local) {
-		uint32_t ours = KUP_TW((e->tx_seq + e->lead) & KUP_SEQ_MASK, KUP_ST_OPEN);
+		uint32_t ours = kup_turn_ours(e);
 
 		if (tw == ours)
 			return e->have_turn ? 0 : take_turn(e, tw);
@@ -356,24 +321,6 @@ int kup_cond_wait(const struct kup_cond_ops *ops, void *arg, int flags, int64_t 
 
 _Static_assert(KUP_INLINE <= KUP_COPY_SMALL, "inline payloads take the call-free copy");
 
-/*
- * Hand the turn over with message len (KUP_LEN_INLINE | n: in our inl[],
- * else n bytes in e->tx) written already.
- */
-static void publish(struct kup_end *e, uint32_t len)
-{
-	kup_store_once(&e->mine->len, len);
-	len &= ~KUP_LEN_INLINE;
-	e->tx_seq = (e->tx_seq + 1) & KUP_SEQ_MASK;
-	e->have_turn = 0;
-	e->tx_open = 0;
-	e->sent_any = 1;
-	KUP_CNT_ADD(e, sent, 1);
-	KUP_CNT_ADD(e, bytes_sent, len);
-	publish_tw(e);
-	wake_peer(e);
-}
-
 int kup_end_send(struct kup_end *e, const void *data, size_t len, int flags, int64_t timeout_ns)
 {
 	int r;
@@ -389,10 +336,10 @@ int kup_end_send(struct kup_end *e, const void *data, size_t len, int flags, int
 		return r;
 	if (len <= KUP_INLINE) {
 		kup_copy_small(e->mine->inl, data, (uint32_t)len);
-		publish(e, KUP_LEN_INLINE | (uint32_t)len);
+		kup_turn_publish(e, KUP_LEN_INLINE | (uint32_t)len);
 	} else {
 		kup_memcpy(e->tx, data, len);
-		publish(e, (uint32_t)len);
+		kup_turn_publish(e, (uint32_t)len);
 	}
 	return 0;
 }
@@ -404,7 +351,7 @@ int kup_end_pass(struct kup_end *e, int flags, int64_t timeout_ns)
 	if (r)
 		return r;
 	e->mine->inl[0] = 0; /* the empty token reads as a zero byte too */
-	publish(e, KUP_LEN_INLINE);
+	kup_turn_publish(e, KUP_LEN_INLINE);
 	return 0;
 }
 
@@ -473,14 +420,14 @@ int kup_end_commit(struct kup_end *e, size_t len)
 	r = kup_end_poll(e);
 	if (r)
 		return r;
-	publish(e, (uint32_t)len);
+	kup_turn_publish(e, (uint32_t)len);
 	return 0;
 }
 
 void kup_end_close(struct kup_end *e, uint32_t state)
 {
 	e->state = state;
-	publish_tw(e);
+	kup_publish_tw(e);
 	/* Closing is rare: wake whatever the peer announced, even a stale bit. */
 	wake_peer(e);
 }

@@ -37,6 +37,8 @@
  * LTO, so the host's enter and core's operation too), one function per call.
  */
 #define KUP_HOT __attribute__((flatten))
+/* The full path of a call whose common case is in line (kup_turn.h): its frame stays out of it. */
+#define KUP_NOINLINE __attribute__((__noinline__)) /* the kernels define noinline */
 
 #define KUPC_NB   0x1 /* = KP_NB = KUP_NB */
 #define KUPC_POLL 0x2 /* = KP_POLL = KUP_POLL */
@@ -65,6 +67,8 @@ struct kup_counters {
 	uint64_t sent, received, bytes_sent, bytes_received;
 	uint64_t sleeps, wakeups, timeouts, errors, proto_errors;
 };
+/* Each has one writer (the end's caller) and readers anywhere (kupdev_stats): untorn stores. */
+#define KUP_CNT_ADD(e, f, n) kup_store_once64(&(e)->cnt.f, (e)->cnt.f + (n))
 
 struct kup_end {
 	/* Fixed by kup_end_init. */

@@ -71,6 +71,19 @@ struct kup_chan {
  */
 int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **chp);
 /*
+ * kup_os_chan_enter in three steps, for the message calls' common case
+ * (kupdev_chan.c), whose quick way has no wait and no call:
+ * kup_os_chan_try takes chan_id's call lock, counted in, if nobody holds
+ * it: the channel, or NULL with nothing done.  kup_os_chan_quick then
+ * looks (and changes nothing): 1 when the call may go on as it is (device
+ * live, channel attached, the session rule satisfied, nothing to catch up
+ * on).  Else kup_os_chan_admit does all kup_os_chan_enter does after it
+ * took the lock: 0, or -EKU_* with last_err recorded and the channel left.
+ */
+struct kup_chan *kup_os_chan_try(struct kupdev_softc *sc, int chan_id);
+int kup_os_chan_quick(struct kupdev_softc *sc, struct kup_chan *ch);
+int kup_os_chan_admit(struct kupdev_softc *sc, struct kup_chan *ch);
+/*
  * Leave a call that returned r (last_err is set already): tell the
  * session rule when r ends the attach, drop the call lock, count out.
  * The last touch of sc: unload may free it after.

@@ -28,7 +28,6 @@
  */
 #include "kup_stream.h"
 
-#define KUP_CNT_ADD(e, f, n) kup_store_once64(&(e)->cnt.f, (e)->cnt.f + (n))
 #define KUP_INT64_MAX        ((int64_t)(~(uint64_t)0 >> 1))
 
 /* The ring bytes one record of len payload bytes takes (len <= the ring: no overflow). */

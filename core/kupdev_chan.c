@@ -6,25 +6,25 @@
  * Every call checks its arguments, enters the channel (kup_os_chan_enter),
  * ends the caller's earlier zero-copy loan, runs one core operation and
  * records its result as the channel's last error on the way out, so that
- * kupdev_receive and kupdev_pass, which return no code, leave one.
+ * kupdev_receive and kupdev_pass, which return no code, leave one.  The
+ * message calls run their common case first, in line (kup_turn.h).
  */
 #include "kup_os.h"
+#include "kup_turn.h"
 
 /*
- * Enter chan_id for a call; zc: it hands out zero-copy pointers (needs a
- * loan slot).  *keep: the retired memory of the caller's earlier loan, put
- * by chan_end only: the call may read it (a zero-copy receive passed to
- * kupdev_send_timed is the plain echo), so it stays until the call is done.
+ * The rest of the way in, on channel ch of sc entered already; zc: the
+ * call hands out zero-copy pointers (needs a loan slot).  *keep: the
+ * retired memory of the caller's earlier loan, put by chan_end only: the
+ * call may read it (a zero-copy receive passed to kupdev_send_timed is the
+ * plain echo), so it stays until the call is done.  A failure leaves ch.
  */
-static KUP_ALWAYS_INLINE int chan_begin(struct kupdev_softc *sc, int chan_id, int zc,
-                                        struct kup_chan **chp, void **keep)
+static KUP_ALWAYS_INLINE int chan_ready(struct kupdev_softc *sc, struct kup_chan *ch, int zc,
+                                        void **keep)
 {
-	struct kup_chan *ch;
-	int r = kup_os_chan_enter(sc, chan_id, &ch);
+	int r;
 
 	*keep = NULL;
-	if (r)
-		return r;
 	/* The caller's earlier pointers end with this call (kupdev.h); no loans, no lookup. */
 	if (ch->loans.n)
 		*keep = kup_loan_end(&ch->loans, kup_os_self());
@@ -35,10 +35,18 @@ static KUP_ALWAYS_INLINE int chan_begin(struct kupdev_softc *sc, int chan_id, in
 			kup_os_mem_put(ch, *keep);
 		kup_store_once(&ch->last_err, (uint32_t)-r);
 		kup_os_chan_leave(ch, r);
-		return r;
 	}
-	*chp = ch;
-	return 0;
+	return r;
+}
+
+/* Enter chan_id for a call (kup_os_chan_enter), ready for it: *chp, or -EKU_*. */
+static KUP_ALWAYS_INLINE int chan_begin(struct kupdev_softc *sc, int chan_id, int zc,
+                                        struct kup_chan **chp, void **keep)
+{
+	int r = kup_os_chan_enter(sc, chan_id, chp);
+
+	*keep = NULL;
+	return r ? r : chan_ready(sc, *chp, zc, keep);
 }
 
 /* Leave: the caller's old loan, now that the call is done with it; the result for
@@ -52,16 +60,19 @@ static KUP_ALWAYS_INLINE int chan_end(struct kup_chan *ch, void *keep, int r)
 	return r;
 }
 
-KUP_HOT KUP_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data,
-                                      size_t len, int flags, int64_t timeout_ns)
+/*
+ * The message calls' common case runs first, in line: the channel entered
+ * the quick way (kup_os_chan_try, kup_os_chan_quick), no loan to end, and
+ * the turn ours now (kup_turn.h).  The full path takes every other case
+ * from where the quick one stopped: *_in on the channel it locked,
+ * *_full from the start.
+ */
+static KUP_ALWAYS_INLINE int send_on(struct kupdev_softc *sc, struct kup_chan *ch,
+                                     const void *data, size_t len, int flags, int64_t timeout_ns)
 {
-	struct kup_chan *ch;
 	void *keep;
-	int r;
+	int r = chan_ready(sc, ch, 0, &keep);
 
-	if (!kup_flags_ok(flags))
-		return -EKU_INVAL;
-	r = chan_begin(sc, chan_id, 0, &ch, &keep);
 	if (r)
 		return r;
 	r = kup_end_send(&ch->e, data, len, flags, timeout_ns);
@@ -70,22 +81,54 @@ KUP_HOT KUP_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, cons
 	return chan_end(ch, keep, r);
 }
 
+KUP_HOT KUP_NOINLINE static int send_in(struct kupdev_softc *sc, struct kup_chan *ch,
+                                        const void *data, size_t len, int flags,
+                                        int64_t timeout_ns)
+{
+	int r = kup_os_chan_admit(sc, ch);
+
+	return r ? r : send_on(sc, ch, data, len, flags, timeout_ns);
+}
+
+KUP_HOT KUP_NOINLINE static int send_full(struct kupdev_softc *sc, int chan_id, const void *data,
+                                          size_t len, int flags, int64_t timeout_ns)
+{
+	struct kup_chan *ch;
+	int r = kup_os_chan_enter(sc, chan_id, &ch);
+
+	return r ? r : send_on(sc, ch, data, len, flags, timeout_ns);
+}
+
+KUP_HOT KUP_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, const void *data,
+                                      size_t len, int flags, int64_t timeout_ns)
+{
+	struct kup_chan *ch;
+
+	if (!kup_flags_ok(flags))
+		return -EKU_INVAL;
+	ch = kup_os_chan_try(sc, chan_id);
+	if (!ch)
+		return send_full(sc, chan_id, data, len, flags, timeout_ns);
+	if (!kup_os_chan_quick(sc, ch) || ch->loans.n || !kup_end_send_now(&ch->e, data, len))
+		return send_in(sc, ch, data, len, flags, timeout_ns);
+	KUP_TRACE_SEND(&ch->e, len);
+	return chan_end(ch, NULL, 0);
+}
+
 KUP_API int kupdev_send(struct kupdev_softc *sc, void *data, size_t len, int chan_id)
 {
 	return kupdev_send_timed(sc, chan_id, data, len, 0, KUP_FOREVER);
 }
 
-KUP_HOT static int chan_recv(struct kupdev_softc *sc, int chan_id, const void **data, size_t *len,
-                             int flags, int64_t timeout_ns, int copy)
+/* A receive on channel ch of sc, entered already. */
+static KUP_ALWAYS_INLINE int recv_on(struct kupdev_softc *sc, struct kup_chan *ch,
+                                     const void **data, size_t *len, int flags,
+                                     int64_t timeout_ns, int copy)
 {
-	struct kup_chan *ch;
 	void *keep;
 	uint32_t n;
-	int r;
+	int r = chan_ready(sc, ch, !copy, &keep);
 
-	if (!data || !len || !kup_flags_ok(flags))
-		return -EKU_INVAL;
-	r = chan_begin(sc, chan_id, !copy, &ch, &keep);
 	if (r)
 		return r;
 	r = kup_end_recv(&ch->e, flags, timeout_ns, data, &n, copy);
@@ -98,19 +141,63 @@ KUP_HOT static int chan_recv(struct kupdev_softc *sc, int chan_id, const void **
 	return chan_end(ch, keep, r);
 }
 
-KUP_HOT KUP_API int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len,
-                                int flags, int64_t timeout_ns)
+static KUP_ALWAYS_INLINE int chan_recv(struct kupdev_softc *sc, int chan_id, const void **data,
+                                       size_t *len, int flags, int64_t timeout_ns, int copy)
 {
-	const void *d = NULL;
+	struct kup_chan *ch;
 	int r;
 
-	if (!data)
+	if (!data || !len || !kup_flags_ok(flags))
 		return -EKU_INVAL;
-	r = chan_recv(sc, chan_id, &d, len, flags, timeout_ns, 1);
-	/* The copy is the host's private buffer, the module's to read. */
+	r = kup_os_chan_enter(sc, chan_id, &ch);
+	return r ? r : recv_on(sc, ch, data, len, flags, timeout_ns, copy);
+}
+
+/* kupdev_recv's full path (the copy is the host's private buffer, the module's to read). */
+KUP_HOT KUP_NOINLINE static int recv_copy_in(struct kupdev_softc *sc, struct kup_chan *ch,
+                                             void **data, size_t *len, int flags,
+                                             int64_t timeout_ns)
+{
+	const void *d = NULL;
+	int r = kup_os_chan_admit(sc, ch);
+
+	if (!r)
+		r = recv_on(sc, ch, &d, len, flags, timeout_ns, 1);
+
 	if (!r)
 		*data = (void *)(uintptr_t)d;
 	return r;
+}
+
+KUP_HOT KUP_NOINLINE static int recv_copy_full(struct kupdev_softc *sc, int chan_id, void **data,
+                                               size_t *len, int flags, int64_t timeout_ns)
+{
+	const void *d = NULL;
+	int r = chan_recv(sc, chan_id, &d, len, flags, timeout_ns, 1);
+
+	if (!r)
+		*data = (void *)(uintptr_t)d;
+	return r;
+}
+
+KUP_HOT KUP_API int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len,
+                                int flags, int64_t timeout_ns)
+{
+	struct kup_chan *ch;
+	const void *d;
+	uint32_t n;
+
+	if (!data || !len || !kup_flags_ok(flags))
+		return -EKU_INVAL;
+	ch = kup_os_chan_try(sc, chan_id);
+	if (!ch)
+		return recv_copy_full(sc, chan_id, data, len, flags, timeout_ns);
+	if (!kup_os_chan_quick(sc, ch) || ch->loans.n || !kup_end_recv_now(&ch->e, 1, &d, &n))
+		return recv_copy_in(sc, ch, data, len, flags, timeout_ns);
+	KUP_TRACE_RECV(&ch->e, n);
+	*data = (void *)(uintptr_t)d;
+	*len = n;
+	return chan_end(ch, NULL, 0);
 }
 
 KUP_HOT KUP_API int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id,

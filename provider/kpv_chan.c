@@ -134,28 +134,53 @@ const void *kup_os_self(void)
 	return __builtin_thread_pointer();
 }
 
-/* core's contract (kup_os.h): a call on one channel, its gate held across it. */
-int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **chp)
+/* core's contract (kup_os.h): the gate if nobody holds it, waits for it or drains it. */
+struct kup_chan *kup_os_chan_try(struct kupdev_softc *sc, int chan_id)
 {
 	struct kpv_chan *ch;
-	int r = kpv_chan_of(sc, chan_id, &ch);
 
-	if (r)
-		return r;
-	kpv_gate_lock(&ch->gate);
-	/* After the gate's locked add: unload either sees us or we see this. */
-	r = -EKU_SHUTDOWN;
-	if (__atomic_load_n(&sc->d.dead, __ATOMIC_SEQ_CST))
+	if (kpv_chan_of(sc, chan_id, &ch) || !kpv_gate_trylock(&ch->gate))
+		return NULL;
+	return &ch->c;
+}
+
+static struct kpv_chan *kpv_chan(struct kup_chan *c)
+{
+	return (struct kpv_chan *)((char *)c - offsetof(struct kpv_chan, c));
+}
+
+/* After the gate's locked instruction: unload either sees us or we see dead. */
+static int kpv_dead(const struct kupdev_softc *sc)
+{
+	return __atomic_load_n(&sc->d.dead, __ATOMIC_SEQ_CST) != 0;
+}
+
+/* core's contract (kup_os.h): nothing for kup_os_chan_admit to do. */
+int kup_os_chan_quick(struct kupdev_softc *sc, struct kup_chan *c)
+{
+	struct kpv_chan *ch = kpv_chan(c);
+
+	return !kpv_dead(sc) && ch->live && !ch->wipe_copy &&
+	       kup_session_mine(&c->sess, c->gen, kup_os_self());
+}
+
+/* core's contract (kup_os.h): the checks and catching up of a call that holds the gate. */
+int kup_os_chan_admit(struct kupdev_softc *sc, struct kup_chan *c)
+{
+	struct kpv_chan *ch = kpv_chan(c);
+	int r = -EKU_SHUTDOWN;
+
+	if (kpv_dead(sc))
 		goto fail;
 	r = -EKU_CLOSED;
 	if (!ch->live)
 		goto fail; /* never attached */
 	/* The hot path only compares: gen and sess.egen change under the gate too. */
-	if (!kup_session_mine(&ch->c.sess, ch->c.gen, kup_os_self())) {
+	if (!kup_session_mine(&c->sess, c->gen, kup_os_self())) {
 		/* c.e is on the newest attach already (swapped at attach); the rule decides. */
 		pthread_mutex_lock(&sc->lock);
-		r = kup_session_next(&ch->c.sess, ch->c.gen, ch->c.handed,
-		                     ch->c.holder == kup_os_self(), kup_os_self());
+		r = kup_session_next(&c->sess, c->gen, c->handed, c->holder == kup_os_self(),
+		                     kup_os_self());
 		pthread_mutex_unlock(&sc->lock);
 		if (r < 0)
 			goto fail;
@@ -165,20 +190,34 @@ int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **ch
 		memset(ch->rx_copy, 0, sc->d.cap);
 		ch->wipe_copy = 0;
 	}
-	*chp = &ch->c;
 	return 0;
 
 fail:
 	/* Recorded while counted in the gate: after the unlock sc may be freed. */
-	__atomic_store_n(&ch->c.last_err, -r, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->last_err, -r, __ATOMIC_RELAXED);
 	kpv_gate_unlock(&ch->gate);
+	return r;
+}
+
+/* core's contract (kup_os.h): a call on one channel, its gate held across it. */
+int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **chp)
+{
+	struct kpv_chan *ch;
+	int r = kpv_chan_of(sc, chan_id, &ch);
+
+	if (r)
+		return r;
+	kpv_gate_lock(&ch->gate);
+	r = kup_os_chan_admit(sc, &ch->c);
+	if (!r)
+		*chp = &ch->c;
 	return r;
 }
 
 /* Tell the session rule, leave the gate. */
 void kup_os_chan_leave(struct kup_chan *c, int r)
 {
-	struct kpv_chan *ch = (struct kpv_chan *)((char *)c - offsetof(struct kpv_chan, c));
+	struct kpv_chan *ch = kpv_chan(c);
 
 	if (kup_session_ending(r)) {
 		pthread_mutex_lock(&ch->sc->lock);

@@ -27,9 +27,10 @@ struct kpv_gate {
 	uint32_t grant; /* futex: hand-overs not yet taken by a waiter */
 };
 
-void kpv_gate_wait(struct kpv_gate *g);
-void kpv_gate_hand_over(struct kpv_gate *g);
-void kpv_count_wake_drain(uint32_t *n);
+/* The slow halves, out of line: the inline halves stay free of calls' frames. */
+__attribute__((__noinline__)) void kpv_gate_wait(struct kpv_gate *g);
+__attribute__((__noinline__)) void kpv_gate_hand_over(struct kpv_gate *g);
+__attribute__((__noinline__)) void kpv_count_wake_drain(uint32_t *n);
 /* Unload: wait until nobody is counted in n; later callers still get in. */
 void kpv_count_drain(uint32_t *n);
 
@@ -48,6 +49,14 @@ static inline void kpv_gate_lock(struct kpv_gate *g)
 {
 	if (__atomic_fetch_add(&g->n, 1, __ATOMIC_SEQ_CST) & ~KPV_DRAIN)
 		kpv_gate_wait(g);
+}
+
+/* The gate when nobody holds it, waits for it or drains it: 1; else 0 and nothing done. */
+static inline int kpv_gate_trylock(struct kpv_gate *g)
+{
+	uint32_t free = 0;
+
+	return __atomic_compare_exchange_n(&g->n, &free, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 }
 
 static inline void kpv_gate_unlock(struct kpv_gate *g)

@@ -185,6 +185,61 @@ static int kup_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_kchan
 	return (0);
 }
 
+/* core's contract (kup_os.h): ch->api if it is free, counted in. */
+struct kup_chan *kup_os_chan_try(struct kupdev_softc *sc, int chan_id)
+{
+	struct kup_kchan *ch;
+
+	if (kup_enter_chan(sc, chan_id, &ch) != 0)
+		return (NULL);
+	if (sx_try_xlock(&ch->api))
+		return (&ch->c);
+	kup_os_leave(sc);
+	return (NULL);
+}
+
+/*
+ * core's contract (kup_os.h): nothing for kup_os_chan_admit to do.  The
+ * hot path only compares (as on Linux): the module's calls are on the
+ * latest attach and this thread passed the rule last.  c.gen is read
+ * without sc->mtx: an attach that bumps it after the read is the next
+ * call's news.
+ */
+int kup_os_chan_quick(struct kupdev_softc *sc, struct kup_chan *c)
+{
+	struct kup_kchan *ch = __containerof(c, struct kup_kchan, c);
+
+	return (!atomic_load_acq_32(&sc->d.dead) &&
+	    kup_session_mine(&c->sess, atomic_load_acq_32(&c->gen), curthread) &&
+	    ch->emem != NULL);
+}
+
+/* core's contract (kup_os.h): the checks and catching up of a call that holds ch->api. */
+int kup_os_chan_admit(struct kupdev_softc *sc, struct kup_chan *c)
+{
+	struct kup_kchan *ch = __containerof(c, struct kup_kchan, c);
+	int r;
+
+	r = 0;
+	if (atomic_load_acq_32(&sc->d.dead))
+		r = -EKU_SHUTDOWN;
+	else if (!kup_session_mine(&c->sess, atomic_load_acq_32(&c->gen), curthread))
+		r = kup_chan_switch(ch, 0);
+	if (r == 0 && ch->emem == NULL) {
+		/* No process ever attached the channel. */
+		mtx_lock(&ch->mtx);
+		r = ch->dying ? EKU_SHUTDOWN : (int)kup_load_once(&c->e.local);
+		mtx_unlock(&ch->mtx);
+		r = -(r != 0 ? r : EKU_CLOSED);
+	}
+	if (r != 0) {
+		sx_xunlock(&ch->api);
+		atomic_store_rel_32(&c->last_err, -r);
+		kup_os_leave(sc);
+	}
+	return (r);
+}
+
 /* core's contract (kup_os.h): a call on one channel, ch->api held across it. */
 int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **chp)
 {
@@ -195,35 +250,13 @@ int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **ch
 	if (r != 0)
 		return (r);
 	if (sx_xlock_sig(&ch->api) != 0) {
-		r = -EKU_INTR;
-		goto fail_unlocked;
+		atomic_store_rel_32(&ch->c.last_err, EKU_INTR);
+		kup_os_leave(sc);
+		return (-EKU_INTR);
 	}
-	/*
-	 * The hot path only compares (as on Linux): the module's calls are on
-	 * the latest attach and this thread passed the rule last.  c.gen is
-	 * read without sc->mtx: an attach that bumps it after the read is the
-	 * next call's news.
-	 */
-	r = 0;
-	if (!kup_session_mine(&ch->c.sess, atomic_load_acq_32(&ch->c.gen), curthread))
-		r = kup_chan_switch(ch, 0);
-	if (r == 0 && ch->emem == NULL) {
-		/* No process ever attached the channel. */
-		mtx_lock(&ch->mtx);
-		r = ch->dying ? EKU_SHUTDOWN : (int)kup_load_once(&ch->c.e.local);
-		mtx_unlock(&ch->mtx);
-		r = -(r != 0 ? r : EKU_CLOSED);
-	}
-	if (r != 0) {
-		sx_xunlock(&ch->api);
-		goto fail_unlocked;
-	}
-	*chp = &ch->c;
-	return (0);
-
-fail_unlocked:
-	atomic_store_rel_32(&ch->c.last_err, -r);
-	kup_os_leave(sc);
+	r = kup_os_chan_admit(sc, &ch->c);
+	if (r == 0)
+		*chp = &ch->c;
 	return (r);
 }
 

@@ -55,6 +55,52 @@ static int kup_enter_chan(struct kupdev_softc *sc, int chan_id, struct kup_kchan
 	return 0;
 }
 
+/* core's contract (kup_os.h): the call lock if it is free, counted in. */
+struct kup_chan *kup_os_chan_try(struct kupdev_softc *sc, int chan_id)
+{
+	struct kup_kchan *ch;
+
+	if (kup_enter_chan(sc, chan_id, &ch))
+		return NULL;
+	if (mutex_trylock(&ch->lock))
+		return &ch->c;
+	kup_os_leave(sc);
+	return NULL;
+}
+
+/* core's contract (kup_os.h): nothing for kup_os_chan_admit to do. */
+int kup_os_chan_quick(struct kupdev_softc *sc, struct kup_chan *c)
+{
+	struct kup_kchan *ch = container_of(c, struct kup_kchan, c);
+
+	return !READ_ONCE(sc->d.dead) && kup_session_mine(&c->sess, READ_ONCE(c->gen), current) &&
+	       ch->emem;
+}
+
+/* core's contract (kup_os.h): the checks and catching up of a call that holds the lock. */
+int kup_os_chan_admit(struct kupdev_softc *sc, struct kup_chan *c)
+{
+	struct kup_kchan *ch = container_of(c, struct kup_kchan, c);
+	int r = -EKU_SHUTDOWN;
+
+	if (READ_ONCE(sc->d.dead))
+		goto fail;
+	if (!kup_session_mine(&c->sess, READ_ONCE(c->gen), current)) {
+		r = kup_chan_switch(ch, 0);
+		if (r)
+			goto fail;
+	}
+	r = -EKU_CLOSED; /* never attached: no process on the channel */
+	if (!ch->emem)
+		goto fail;
+	return 0;
+fail:
+	mutex_unlock(&ch->lock);
+	WRITE_ONCE(c->last_err, -r);
+	kup_os_leave(sc);
+	return r;
+}
+
 /* core's contract (kup_os.h): a call on one channel. */
 int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **chp)
 {
@@ -64,27 +110,13 @@ int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **ch
 	if (r)
 		return r;
 	if (mutex_lock_interruptible(&ch->lock)) {
-		r = -EKU_INTR;
-		goto fail_unlocked;
+		WRITE_ONCE(ch->c.last_err, EKU_INTR);
+		kup_os_leave(sc);
+		return -EKU_INTR;
 	}
-	r = -EKU_SHUTDOWN;
-	if (READ_ONCE(sc->d.dead))
-		goto fail;
-	if (!kup_session_mine(&ch->c.sess, READ_ONCE(ch->c.gen), current)) {
-		r = kup_chan_switch(ch, 0);
-		if (r)
-			goto fail;
-	}
-	r = -EKU_CLOSED; /* never attached: no process on the channel */
-	if (!ch->emem)
-		goto fail;
-	*chp = &ch->c;
-	return 0;
-fail:
-	mutex_unlock(&ch->lock);
-fail_unlocked:
-	WRITE_ONCE(ch->c.last_err, -r);
-	kup_os_leave(sc);
+	r = kup_os_chan_admit(sc, &ch->c);
+	if (!r)
+		*chp = &ch->c;
 	return r;
 }
 

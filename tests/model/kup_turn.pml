@@ -244,7 +244,7 @@ proctype Side(byte me)
 			:: else -> skip
 			fi;
 			incs[me] = false;
-			store(me, A(me, F_TW), tx * 4 + OPEN); /* O1: publish_tw */
+			store(me, A(me, F_TW), tx * 4 + OPEN); /* O1: kup_publish_tw */
 #ifdef MUT_O1_ORDER
 			store(me, A(me, F_DATA), tx); /* the payload after the turn: broken */
 #endif

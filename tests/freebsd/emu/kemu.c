@@ -229,6 +229,15 @@ void mtx_lock(struct mtx *m)
 	m->held = 1;
 }
 
+int mtx_trylock(struct mtx *m)
+{
+	if (pthread_mutex_trylock(&m->m))
+		return 0;
+	m->owner = pthread_self();
+	m->held = 1;
+	return 1;
+}
+
 void mtx_unlock(struct mtx *m)
 {
 	mtx_assert(m, MA_OWNED);

@@ -152,6 +152,7 @@ struct mtx {
 void mtx_init(struct mtx *m, const char *name, const char *type, int opts);
 void mtx_destroy(struct mtx *m);
 void mtx_lock(struct mtx *m);
+int mtx_trylock(struct mtx *m);
 void mtx_unlock(struct mtx *m);
 #define mtx_assert(m, what) KASSERT((m)->held &&pthread_equal((m)->owner, pthread_self()), ("mtx"))
 #define MTX_SYSINIT(name, m, desc, opts)                                                           \
@@ -166,6 +167,7 @@ struct sx {
 #define sx_destroy(s)      mtx_destroy(&(s)->m)
 #define sx_xlock(s)        (kemu_may_sleep("sx_xlock"), mtx_lock(&(s)->m))
 #define sx_xlock_sig(s)    (kemu_may_sleep("sx_xlock_sig"), mtx_lock(&(s)->m), 0)
+#define sx_try_xlock(s)    mtx_trylock(&(s)->m)
 #define sx_xunlock(s)      mtx_unlock(&(s)->m)
 #define sx_assert(s, what) mtx_assert(&(s)->m, MA_OWNED)
 struct cv {
