@@ -209,19 +209,15 @@ KUP_HOT KUP_API int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int ch
 
 /* Send, then receive the reply, in one call (kupdev.h): one entry, one
  * channel lookup and one loan check for the round trip. */
-KUP_HOT KUP_API int kupdev_send_recv(struct kupdev_softc *sc, int chan_id, const void *data,
-                                     size_t len, void **reply, size_t *rlen, int flags,
-                                     int64_t timeout_ns)
+static KUP_ALWAYS_INLINE int send_recv_on(struct kupdev_softc *sc, struct kup_chan *ch,
+                                          const void *data, size_t len, void **reply,
+                                          size_t *rlen, int flags, int64_t timeout_ns)
 {
-	struct kup_chan *ch;
 	const void *d;
 	void *keep;
 	uint32_t n;
-	int r;
+	int r = chan_ready(sc, ch, 0, &keep);
 
-	if (!reply || !rlen || !kup_flags_ok(flags))
-		return -EKU_INVAL;
-	r = chan_begin(sc, chan_id, 0, &ch, &keep);
 	if (r)
 		return r;
 	r = kup_end_send_recv(&ch->e, data, len, flags, timeout_ns, &d, &n, 1);
@@ -230,6 +226,43 @@ KUP_HOT KUP_API int kupdev_send_recv(struct kupdev_softc *sc, int chan_id, const
 		*rlen = n;
 	}
 	return chan_end(ch, keep, r);
+}
+
+KUP_HOT KUP_NOINLINE static int send_recv_in(struct kupdev_softc *sc, struct kup_chan *ch,
+                                             const void *data, size_t len, void **reply,
+                                             size_t *rlen, int flags, int64_t timeout_ns)
+{
+	int r = kup_os_chan_admit(sc, ch);
+
+	return r ? r : send_recv_on(sc, ch, data, len, reply, rlen, flags, timeout_ns);
+}
+
+KUP_HOT KUP_NOINLINE static int send_recv_full(struct kupdev_softc *sc, int chan_id,
+                                               const void *data, size_t len, void **reply,
+                                               size_t *rlen, int flags, int64_t timeout_ns)
+{
+	struct kup_chan *ch;
+	int r = kup_os_chan_enter(sc, chan_id, &ch);
+
+	return r ? r : send_recv_on(sc, ch, data, len, reply, rlen, flags, timeout_ns);
+}
+
+/* The send half the quick way when it can be; the reply (which has to come) the full way. */
+KUP_HOT KUP_API int kupdev_send_recv(struct kupdev_softc *sc, int chan_id, const void *data,
+                                     size_t len, void **reply, size_t *rlen, int flags,
+                                     int64_t timeout_ns)
+{
+	struct kup_chan *ch;
+
+	if (!reply || !rlen || !kup_flags_ok(flags))
+		return -EKU_INVAL;
+	ch = kup_os_chan_try(sc, chan_id);
+	if (!ch)
+		return send_recv_full(sc, chan_id, data, len, reply, rlen, flags, timeout_ns);
+	if (!kup_os_chan_quick(sc, ch) || ch->loans.n || !kup_end_send_now(&ch->e, data, len))
+		return send_recv_in(sc, ch, data, len, reply, rlen, flags, timeout_ns);
+	KUP_TRACE_SEND(&ch->e, len);
+	return recv_copy_in(sc, ch, reply, rlen, flags, timeout_ns);
 }
 
 KUP_API void *kupdev_receive(struct kupdev_softc *sc, int chan_id)

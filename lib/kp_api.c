@@ -671,8 +671,8 @@ KUP_HOT KP_API int kernproxy_send(void *channel, void *data, size_t len, int fla
 	return 0;
 }
 
-KUP_HOT KP_API void *kernproxy_send_recv(void *channel, const void *data, size_t len, size_t *rlen,
-                                         int flags)
+KUP_HOT KUP_NOINLINE static void *send_recv_full(void *channel, const void *data, size_t len,
+                                                 size_t *rlen, int flags)
 {
 	struct kp_chan *c = chan_call(channel, flags);
 	const void *reply;
@@ -687,6 +687,17 @@ KUP_HOT KP_API void *kernproxy_send_recv(void *channel, const void *data, size_t
 	if (rlen)
 		*rlen = l;
 	return (void *)reply;
+}
+
+/* The send half the quick way when it can be; the reply (which has to come) the full way. */
+KUP_HOT KP_API void *kernproxy_send_recv(void *channel, const void *data, size_t len, size_t *rlen,
+                                         int flags)
+{
+	struct kp_chan *c = channel;
+
+	if (!chan_quick(c, flags) || !kup_end_send_now(&c->e, data, len))
+		return send_recv_full(channel, data, len, rlen, flags);
+	return receive_full(channel, rlen, flags);
 }
 
 KUP_HOT KP_API int kernproxy_pass(void *channel, int flags)
