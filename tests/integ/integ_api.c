@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 
 #include "kit.h"
@@ -562,7 +564,69 @@ KT_TEST(provider_from_before_maps_the_kern_block_read_only)
 	close(p.lsock);
 	unlink(path);
 }
+
 #endif /* __linux__ */
+
+/*
+ * A kup.ko from before (Linux or FreeBSD) does not answer
+ * KUP_ATTACH_CTL_RW.  This binary's ioctl (it interposes libkup's) takes
+ * the flag out of the real module's answer while kit_old_kup is set.
+ */
+static int kit_old_kup;
+
+int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+	long r;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	r = syscall(SYS_ioctl, fd, req, arg);
+	if (r == 0 && req == KUP_IOC_ATTACH && __atomic_load_n(&kit_old_kup, __ATOMIC_RELAXED))
+		((struct kup_ioc_attach *)arg)->flags &= ~KUP_ATTACH_CTL_RW;
+	return (int)r;
+}
+
+KT_TEST(kup_ko_from_before_maps_the_kern_block_read_only)
+{
+	char namebuf[64];
+	const char *n = NAME("oldko");
+	struct kit_ctl *c;
+	const struct kup_kctl *kc;
+	void *h, *ch;
+	pid_t pid;
+	int st = 0;
+
+	if (!kit_kernel())
+		KT_SKIP("kernel backend only: kup.ko's attach");
+	c = ctl_open();
+	ctl_mkdev(c, n, 1, 1, KTB_ECHO, 0, 0);
+	h = kit_open(n);
+	__atomic_store_n(&kit_old_kup, 1, __ATOMIC_RELAXED);
+	ch = kit_attach(h, 0, 1);
+	__atomic_store_n(&kit_old_kup, 0, __ATOMIC_RELAXED);
+	kc = (const struct kup_kctl *)((struct kp_chan *)ch)->map;
+	KT_EQ(kc->hdr.magic, KUP_MAGIC);
+	/* The kern control page is read-only now: a write kills the writer. */
+	pid = fork();
+	KT_ASSERT(pid >= 0);
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL);
+		*(volatile uint32_t *)(uintptr_t)&kc->k.wait = 1;
+		_exit(0);
+	}
+	KT_EQ(waitpid(pid, &st, 0), pid);
+	KT_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	/* And the channel works over it, every size. */
+	kit_hello(ch, 0);
+	kit_echo(ch, 8, 1);
+	kit_echo(ch, KUP_INLINE + 1, 2);
+	kit_echo(ch, KUP_PAGE, 3);
+	kernproxy_close(h);
+	ctl_close(c);
+}
 
 /* A live provider's socket is never stolen: a second service of the same names fails. */
 KT_TEST(provider_live_socket_not_stolen)
