@@ -437,6 +437,25 @@ KT_TEST(provider_stale_socket_replaced)
 	ctl_close(c);
 }
 
+/* Channel ch's kern block (its control page first) is mapped read-only: a write kills the writer. */
+static void kern_block_read_only(void *ch)
+{
+	const struct kup_kctl *kc = (const struct kup_kctl *)((struct kp_chan *)ch)->map;
+	pid_t pid;
+	int st = 0;
+
+	KT_EQ(kc->hdr.magic, KUP_MAGIC);
+	pid = fork();
+	KT_ASSERT(pid >= 0);
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL);
+		*(volatile uint32_t *)(uintptr_t)&kc->k.wait = 1;
+		_exit(0);
+	}
+	KT_EQ(waitpid(pid, &st, 0), pid);
+	KT_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+}
+
 #ifdef __linux__ /* the provider is Linux's only */
 #ifndef F_SEAL_FUTURE_WRITE
 #define F_SEAL_FUTURE_WRITE 0x10 /* glibc before 2.35 */
@@ -525,11 +544,9 @@ KT_TEST(provider_from_before_maps_the_kern_block_read_only)
 	const char *n = NAME("oldprov");
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct old_prov p = {.n = 0};
-	const struct kup_kctl *kc;
 	pthread_t th;
 	void *h, *ch;
-	pid_t pid;
-	int st = 0;
+	int st;
 
 	KIT_PROVIDER_ONLY("the provider's wire protocol");
 	sock_path(n, path, sizeof(path));
@@ -543,18 +560,7 @@ KT_TEST(provider_from_before_maps_the_kern_block_read_only)
 	KT_EQ(pthread_create(&th, NULL, old_prov_main, &p), 0);
 	h = kit_open(n);
 	ch = kit_attach(h, 0, 1);
-	kc = (const struct kup_kctl *)((struct kp_chan *)ch)->map;
-	KT_EQ(kc->hdr.magic, KUP_MAGIC);
-	/* The kern block is read-only: a write kills the writer. */
-	pid = fork();
-	KT_ASSERT(pid >= 0);
-	if (pid == 0) {
-		signal(SIGSEGV, SIG_DFL);
-		*(volatile uint32_t *)(uintptr_t)&kc->k.wait = 1;
-		_exit(0);
-	}
-	KT_EQ(waitpid(pid, &st, 0), pid);
-	KT_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	kern_block_read_only(ch);
 	/* The protocol runs over it: the (fake) kern side holds the first turn. */
 	KIT_FAILS_WITH(kernproxy_receive(ch, KP_NB) == NULL, ch, EKU_NOTREADY);
 	kernproxy_close(h);
@@ -594,10 +600,7 @@ KT_TEST(kup_ko_from_before_maps_the_kern_block_read_only)
 	char namebuf[64];
 	const char *n = NAME("oldko");
 	struct kit_ctl *c;
-	const struct kup_kctl *kc;
 	void *h, *ch;
-	pid_t pid;
-	int st = 0;
 
 	if (!kit_kernel())
 		KT_SKIP("kernel backend only: kup.ko's attach");
@@ -607,18 +610,8 @@ KT_TEST(kup_ko_from_before_maps_the_kern_block_read_only)
 	__atomic_store_n(&kit_old_kup, 1, __ATOMIC_RELAXED);
 	ch = kit_attach(h, 0, 1);
 	__atomic_store_n(&kit_old_kup, 0, __ATOMIC_RELAXED);
-	kc = (const struct kup_kctl *)((struct kp_chan *)ch)->map;
-	KT_EQ(kc->hdr.magic, KUP_MAGIC);
-	/* The kern control page is read-only now: a write kills the writer. */
-	pid = fork();
-	KT_ASSERT(pid >= 0);
-	if (pid == 0) {
-		signal(SIGSEGV, SIG_DFL);
-		*(volatile uint32_t *)(uintptr_t)&kc->k.wait = 1;
-		_exit(0);
-	}
-	KT_EQ(waitpid(pid, &st, 0), pid);
-	KT_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	/* The kern control page is read-only now. */
+	kern_block_read_only(ch);
 	/* And the channel works over it, every size. */
 	kit_hello(ch, 0);
 	kit_echo(ch, 8, 1);
