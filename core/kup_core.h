@@ -172,6 +172,8 @@ void kup_chan_set_mode(void *kblock, uint32_t attach_flags);
 void kup_end_set_mode(struct kup_end *e, uint32_t attach_flags);
 /* The peer broke the protocol: mark the end broken, count it, close a kern end.  -EKU_PROTO. */
 int kup_end_violation(struct kup_end *e, const char *what, uint32_t val);
+/* The peer announced a wait (its KUP_WAIT_* bits): count it and have the host wake it. */
+void kup_end_wake(struct kup_end *e, uint32_t bits);
 
 /* 0 when we hold the turn, -EKU_NOTREADY when the peer does, else -EKU_*.
  * On a stream end every turn call gives -EKU_INVAL. */

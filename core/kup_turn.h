@@ -41,9 +41,6 @@ static KUP_ALWAYS_INLINE uint32_t kup_peer_wait(const struct kup_end *e)
 	return kup_load_once(&e->peer->wait) & KUP_WAIT_MASK;
 }
 
-/* The peer announced a wait (its bits): count it and have the host wake it. */
-void kup_end_wake(struct kup_end *e, uint32_t bits);
-
 /* The peer's tw that gives us the turn: one seq after ours (the user side's is one more), open. */
 static KUP_ALWAYS_INLINE uint32_t kup_turn_ours(const struct kup_end *e)
 {

@@ -144,7 +144,7 @@ struct kup_chan *kup_os_chan_try(struct kupdev_softc *sc, int chan_id)
 	return &ch->c;
 }
 
-static struct kpv_chan *kpv_chan(struct kup_chan *c)
+static struct kpv_chan *kpv_chan_from(struct kup_chan *c)
 {
 	return (struct kpv_chan *)((char *)c - offsetof(struct kpv_chan, c));
 }
@@ -158,7 +158,7 @@ static int kpv_dead(const struct kupdev_softc *sc)
 /* core's contract (kup_os.h): nothing for kup_os_chan_admit to do. */
 int kup_os_chan_quick(struct kupdev_softc *sc, struct kup_chan *c)
 {
-	struct kpv_chan *ch = kpv_chan(c);
+	struct kpv_chan *ch = kpv_chan_from(c);
 
 	return !kpv_dead(sc) && ch->live && !ch->wipe_copy &&
 	       kup_session_mine(&c->sess, c->gen, kup_os_self());
@@ -167,7 +167,7 @@ int kup_os_chan_quick(struct kupdev_softc *sc, struct kup_chan *c)
 /* core's contract (kup_os.h): the checks and catching up of a call that holds the gate. */
 int kup_os_chan_admit(struct kupdev_softc *sc, struct kup_chan *c)
 {
-	struct kpv_chan *ch = kpv_chan(c);
+	struct kpv_chan *ch = kpv_chan_from(c);
 	int r = -EKU_SHUTDOWN;
 
 	if (kpv_dead(sc))
@@ -217,7 +217,7 @@ int kup_os_chan_enter(struct kupdev_softc *sc, int chan_id, struct kup_chan **ch
 /* Tell the session rule, leave the gate. */
 void kup_os_chan_leave(struct kup_chan *c, int r)
 {
-	struct kpv_chan *ch = kpv_chan(c);
+	struct kpv_chan *ch = kpv_chan_from(c);
 
 	if (kup_session_ending(r)) {
 		pthread_mutex_lock(&ch->sc->lock);
