@@ -335,6 +335,20 @@ static inline int kup_loan_room(const struct kup_loans *l)
 }
 /* A zero-copy call succeeded: who holds pointers into the current memory. */
 void kup_loan_take(struct kup_loans *l, const void *who);
+/*
+ * The quick way in (kupdev_chan.c): 1, with who's earlier loan ended as
+ * kup_loan_end would, when that leaves no memory to put and no loan at all
+ * (no loan, or only who's own on the current memory); 0, changing
+ * nothing, otherwise.
+ */
+static inline int kup_loan_quick_end(struct kup_loans *l, const void *who)
+{
+	if (l->n != 1 || l->who[0] != who || l->mem[0])
+		return l->n == 0;
+	l->n = 0;
+	l->who[0] = NULL;
+	return 1;
+}
 /* The channel leaves memory old: loans on it keep it.  How many references to take. */
 uint32_t kup_loan_retire(struct kup_loans *l, void *old);
 /* Unload, nobody inside: the next retired memory to put (one per reference), or NULL. */

@@ -60,9 +60,16 @@ static KUP_ALWAYS_INLINE int chan_end(struct kup_chan *ch, void *keep, int r)
 	return r;
 }
 
+/* The caller's earlier loan ended with nothing to look up or put, or 0 (kup_loan_quick_end). */
+static KUP_ALWAYS_INLINE int loans_quick(struct kup_chan *ch)
+{
+	return !ch->loans.n || kup_loan_quick_end(&ch->loans, kup_os_self());
+}
+
 /*
  * The message calls' common case runs first, in line: the channel entered
- * the quick way (kup_os_chan_try, kup_os_chan_quick), no loan to end, and
+ * the quick way (kup_os_chan_try, kup_os_chan_quick), no loan to end (or
+ * the caller's own, ended in place: loans_quick), and
  * the turn ours now (kup_turn.h).  The full path takes every other case
  * from where the quick one stopped: *_in on the channel it locked,
  * *_full from the start.
@@ -109,7 +116,8 @@ KUP_HOT KUP_API int kupdev_send_timed(struct kupdev_softc *sc, int chan_id, cons
 	ch = kup_os_chan_try(sc, chan_id);
 	if (!ch)
 		return send_full(sc, chan_id, data, len, flags, timeout_ns);
-	if (!kup_os_chan_quick(sc, ch) || ch->loans.n || !kup_end_send_now(&ch->e, data, len))
+	if (!kup_os_chan_quick(sc, ch) || !loans_quick(ch) ||
+	    !kup_end_send_now(&ch->e, data, len))
 		return send_in(sc, ch, data, len, flags, timeout_ns);
 	KUP_TRACE_SEND(&ch->e, len);
 	return chan_end(ch, NULL, 0);
@@ -192,7 +200,8 @@ KUP_HOT KUP_API int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **dat
 	ch = kup_os_chan_try(sc, chan_id);
 	if (!ch)
 		return recv_copy_full(sc, chan_id, data, len, flags, timeout_ns);
-	if (!kup_os_chan_quick(sc, ch) || ch->loans.n || !kup_end_recv_now(&ch->e, 1, &d, &n))
+	if (!kup_os_chan_quick(sc, ch) || !loans_quick(ch) ||
+	    !kup_end_recv_now(&ch->e, 1, &d, &n))
 		return recv_copy_in(sc, ch, data, len, flags, timeout_ns);
 	KUP_TRACE_RECV(&ch->e, n);
 	*data = (void *)(uintptr_t)d;
@@ -200,11 +209,41 @@ KUP_HOT KUP_API int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **dat
 	return chan_end(ch, NULL, 0);
 }
 
-KUP_HOT KUP_API int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id,
+KUP_HOT KUP_NOINLINE static int recv_shared_in(struct kupdev_softc *sc, struct kup_chan *ch,
+                                               const void **data, size_t *len, int flags,
+                                               int64_t timeout_ns)
+{
+	int r = kup_os_chan_admit(sc, ch);
+
+	return r ? r : recv_on(sc, ch, data, len, flags, timeout_ns, 0);
+}
+
+KUP_HOT KUP_NOINLINE static int recv_shared_full(struct kupdev_softc *sc, int chan_id,
                                                  const void **data, size_t *len, int flags,
                                                  int64_t timeout_ns)
 {
 	return chan_recv(sc, chan_id, data, len, flags, timeout_ns, 0);
+}
+
+KUP_HOT KUP_API int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id,
+                                                 const void **data, size_t *len, int flags,
+                                                 int64_t timeout_ns)
+{
+	struct kup_chan *ch;
+	uint32_t n;
+
+	if (!data || !len || !kup_flags_ok(flags))
+		return -EKU_INVAL;
+	ch = kup_os_chan_try(sc, chan_id);
+	if (!ch)
+		return recv_shared_full(sc, chan_id, data, len, flags, timeout_ns);
+	if (!kup_os_chan_quick(sc, ch) || !loans_quick(ch) ||
+	    !kup_end_recv_now(&ch->e, 0, data, &n))
+		return recv_shared_in(sc, ch, data, len, flags, timeout_ns);
+	KUP_TRACE_RECV(&ch->e, n);
+	*len = n;
+	kup_loan_take(&ch->loans, kup_os_self());
+	return chan_end(ch, NULL, 0);
 }
 
 /* Send, then receive the reply, in one call (kupdev.h): one entry, one
@@ -259,7 +298,8 @@ KUP_HOT KUP_API int kupdev_send_recv(struct kupdev_softc *sc, int chan_id, const
 	ch = kup_os_chan_try(sc, chan_id);
 	if (!ch)
 		return send_recv_full(sc, chan_id, data, len, reply, rlen, flags, timeout_ns);
-	if (!kup_os_chan_quick(sc, ch) || ch->loans.n || !kup_end_send_now(&ch->e, data, len))
+	if (!kup_os_chan_quick(sc, ch) || !loans_quick(ch) ||
+	    !kup_end_send_now(&ch->e, data, len))
 		return send_recv_in(sc, ch, data, len, reply, rlen, flags, timeout_ns);
 	KUP_TRACE_SEND(&ch->e, len);
 	return recv_copy_in(sc, ch, reply, rlen, flags, timeout_ns);

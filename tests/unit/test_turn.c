@@ -299,3 +299,57 @@ KT_TEST(quick_steps_carry_a_round_trip)
 	KT_EQ(k->cnt.received, 100);
 	KT_EQ(u->cnt.bytes_sent, 100 * KUP_INLINE);
 }
+
+/*
+ * The quick way's loan end (kup_core.h) against kup_loan_end, on every
+ * table of three slots holding threads A and B on the current or a retired
+ * memory: where kup_loan_quick_end takes it, kup_loan_end hands back no
+ * memory to put and leaves the same, empty, table; where it declines, it
+ * changed nothing.
+ */
+static int same_loans(const struct kup_loans *a, const struct kup_loans *b)
+{
+	int i, same = a->n == b->n;
+
+	for (i = 0; i < KUP_LOANS; i++)
+		same &= a->who[i] == b->who[i] && a->mem[i] == b->mem[i];
+	return same;
+}
+
+KT_TEST(quick_loan_end_is_the_full_loan_end)
+{
+	static int ra, rb;
+	const void *whos[] = {NULL, &ta, &ta, &tb, &tb};
+	void *mems[] = {NULL, NULL, &ra, NULL, &rb};
+	int s0, s1, s2, quick = 0, full = 0;
+
+	for (s0 = 0; s0 < 5; s0++)
+		for (s1 = 0; s1 < 5; s1++)
+			for (s2 = 0; s2 < 5; s2++) {
+				int s[3] = {s0, s1, s2}, i, a = 0, b = 0;
+				struct kup_loans l, q;
+
+				memset(&l, 0, sizeof(l));
+				for (i = 0; i < 3; i++) {
+					a += whos[s[i]] == &ta;
+					b += whos[s[i]] == &tb;
+					l.who[i] = whos[s[i]];
+					l.mem[i] = mems[s[i]];
+					l.n += whos[s[i]] != NULL;
+				}
+				if (a > 1 || b > 1) /* a thread holds at most one slot */
+					continue;
+				q = l;
+				if (!kup_loan_quick_end(&q, &ta)) {
+					full++;
+					KT_ASSERT(same_loans(&q, &l));
+					continue;
+				}
+				quick++;
+				KT_ASSERT(kup_loan_end(&l, &ta) == NULL);
+				KT_ASSERT(same_loans(&q, &l));
+				KT_EQ(q.n, 0);
+			}
+	KT_EQ(quick, 2); /* no loan, or A's on the current memory in slot 0 */
+	KT_ASSERT(full > quick);
+}
