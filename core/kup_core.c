@@ -138,14 +138,15 @@ void kup_end_init(struct kup_end *e, int side, void *kblock, void *ublock, uint3
 
 /*
  * Orderly end: the peer closed, exited or unloaded (or the host saw it
- * detach) after publishing a message we have not taken yet.  That message
+ * detach) after publishing a message no receive has handed out yet (not
+ * taken, or taken by a call that does not deliver: KUP_TURN_NEW).  That message
  * is still delivered, like the data before a socket's FIN; the end is
  * reported by the call after it.  The kern side's first turn (seq 0, before
  * it sent anything) is no message.
  */
 static int message_pending(const struct kup_end *e, uint32_t seq, uint32_t ready)
 {
-	return !e->have_turn && seq == ready && (e->lead == 1 || e->sent_any);
+	return e->have_turn != KUP_TURN_READ && seq == ready && (e->lead == 1 || e->sent_any);
 }
 
 /* New turn (tw is the turn we were waiting for): its length bounded, or the peer broke it. */
@@ -378,6 +379,7 @@ int kup_end_recv(struct kup_end *e, int flags, int64_t timeout_ns, const void **
 		*data = e->rx_at;
 	}
 	*len = e->rx_len;
+	e->have_turn = KUP_TURN_READ;
 	return 0;
 }
 
@@ -401,6 +403,9 @@ int kup_end_txbuf(struct kup_end *e, int flags, int64_t timeout_ns, void **buf, 
 
 	if (r)
 		return r;
+	/* Answering without reading: the message that brought the turn counts as
+	 * handed out, so an end after it is the commit's to report. */
+	e->have_turn = KUP_TURN_READ;
 	e->tx_open = 1;
 	*buf = e->tx;
 	*cap = e->cap;

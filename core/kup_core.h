@@ -70,6 +70,16 @@ struct kup_counters {
 /* Each has one writer (the end's caller) and readers anywhere (kupdev_stats): untorn stores. */
 #define KUP_CNT_ADD(e, f, n) kup_store_once64(&(e)->cnt.f, (e)->cnt.f + (n))
 
+/*
+ * The turn we hold (kup_end.have_turn): taken with the message that
+ * brought it not handed to the caller yet (by a send's wait, a readiness
+ * check, a quick step that declined), or handed out (a receive, or a
+ * txbuf that answers without reading it).  An
+ * orderly end waits behind a message until it is handed out (message_pending).
+ */
+#define KUP_TURN_NEW  1u
+#define KUP_TURN_READ 2u
+
 struct kup_end {
 	/* Fixed by kup_end_init. */
 	struct kup_side *mine;       /* shared: our words */
@@ -89,7 +99,7 @@ struct kup_end {
 	const uint8_t *rx_at; /* where it is: the peer's inl[] or rx (set with rx_len) */
 	uint32_t state;     /* our published KUP_ST_* */
 	uint32_t wait_bits; /* our published wait word */
-	uint32_t have_turn; /* turn observed and not yet passed back */
+	uint32_t have_turn; /* turn observed and not yet passed back: 0 or a KUP_TURN_* */
 	uint32_t sent_any;  /* we published a message on this attach */
 	uint32_t tx_open;   /* kup_end_txbuf handed out the buffer */
 	uint32_t seen_tw;   /* the peer's tw as the last poll read it */

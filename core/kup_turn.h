@@ -65,7 +65,7 @@ static KUP_ALWAYS_INLINE int kup_turn_take(struct kup_end *e, uint32_t tw, uint3
 		e->rx_at = e->rx;
 	}
 	e->rx_len = len;
-	e->have_turn = 1;
+	e->have_turn = KUP_TURN_NEW;
 	if (KUP_TW_SEQ(tw) != 0) { /* seq 0 is the kern side's initial turn, not a message */
 		KUP_CNT_ADD(e, received, 1);
 		KUP_CNT_ADD(e, bytes_received, len);
@@ -148,6 +148,7 @@ static KUP_ALWAYS_INLINE int kup_end_recv_now(struct kup_end *e, int copy, const
 		*data = e->rx_at;
 	}
 	*len = e->rx_len;
+	e->have_turn = KUP_TURN_READ;
 	return 1;
 }
 

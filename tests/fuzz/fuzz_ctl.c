@@ -48,7 +48,7 @@ static struct kup_end fc_e;
 
 /* The reference: what the kern side should believe. */
 static struct {
-	uint32_t seq, state, local, broken, have_turn, rx_len, rx_inline, tx_open;
+	uint32_t seq, state, local, broken, have_turn, rx_len, rx_inline, tx_open, sent_any;
 } ref;
 
 static struct fz_in *fc_in; /* the script, for the sleep callback */
@@ -118,16 +118,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* A reference kup_end_poll for the kern side: the rules of docs/trust.md. */
 static int ref_poll(void)
 {
-	uint32_t tw = FC_U->u.tw, seq = KUP_TW_SEQ(tw), st = KUP_TW_STATE(tw), len;
+	uint32_t tw = FC_U->u.tw, seq = KUP_TW_SEQ(tw), st = KUP_TW_STATE(tw), len, end;
 
-	if (ref.local)
-		return -(int)ref.local;
+	if (ref.local == EKU_SHUTDOWN)
+		return -EKU_SHUTDOWN;
 	if (ref.broken)
-		return -EKU_PROTO;
+		return ref.local ? -(int)ref.local : -EKU_PROTO;
 	if (st == KUP_ST_CLOSING)
-		return -EKU_CLOSED;
-	if (st != KUP_ST_OPEN)
+		end = EKU_CLOSED;
+	else if (st != KUP_ST_OPEN)
 		goto bad;
+	else
+		end = ref.local;
+	/* An orderly end waits behind a message published before it and not received yet. */
+	if (end && !(ref.have_turn != KUP_TURN_READ && seq == ref.seq && ref.sent_any))
+		return -(int)end;
 	if (seq == ((ref.seq - 1) & KUP_SEQ_MASK))
 		return -EKU_NOTREADY;
 	if (seq != ref.seq)
@@ -140,7 +145,7 @@ static int ref_poll(void)
 	if (len > (ref.rx_inline ? KUP_INLINE : FC_CAP))
 		goto bad;
 	ref.rx_len = len;
-	ref.have_turn = 1;
+	ref.have_turn = KUP_TURN_NEW;
 	return 0;
 bad:
 	ref.broken = 1;
@@ -154,6 +159,7 @@ static void ref_publish(uint32_t len)
 	ref.seq = (ref.seq + 1) & KUP_SEQ_MASK;
 	ref.have_turn = 0;
 	ref.tx_open = 0;
+	ref.sent_any = 1;
 	FZ_CHECK(FC_K->k.len == len, "published len 0x%x, want 0x%x", FC_K->k.len, len);
 }
 
@@ -250,7 +256,7 @@ static void fc_after_wait(int r, uint32_t local_before)
 	}
 	/* The turn was observed inside the call: take the kern side's word for the length. */
 	if (r == 0 && !ref.have_turn) {
-		ref.have_turn = 1;
+		ref.have_turn = KUP_TURN_NEW;
 		ref.rx_len = fc_e.rx_len;
 		ref.rx_inline = fc_e.rx_at != fc_e.rx;
 	}
@@ -274,8 +280,10 @@ static void fc_kern_step(struct fz_in *in, uint8_t op)
 		want = ref_poll();
 		r = kup_end_recv(&fc_e, KUPC_NB, 0, &data, &len, copy);
 		FZ_CHECK(r == want, "recv %d, want %d", r, want);
-		if (!r)
+		if (!r) {
 			fc_check_rx(data, len, copy);
+			ref.have_turn = KUP_TURN_READ;
+		}
 		break;
 	case 10: /* send, nonblocking; sometimes too big */
 		n = (fz_u8(in) | (size_t)fz_u8(in) << 8) % (FC_CAP + 64);
@@ -306,6 +314,7 @@ static void fc_kern_step(struct fz_in *in, uint8_t op)
 			FZ_CHECK(buf == fc_kblock + KUP_PAGE && cap == FC_CAP, "txbuf %p cap %u",
 			         buf, cap);
 			ref.tx_open = 1;
+			ref.have_turn = KUP_TURN_READ; /* answered without reading */
 			memset(buf, 0xa5, cap);
 		}
 		break;
@@ -330,8 +339,10 @@ static void fc_kern_step(struct fz_in *in, uint8_t op)
 		                 (op & 15) == 15 ? 0 : 1000000, &data, &len, copy);
 		fc_waiting = 0;
 		fc_after_wait(r, local_before);
-		if (!r)
+		if (!r) {
 			fc_check_rx(data, len, copy);
+			ref.have_turn = KUP_TURN_READ;
+		}
 		break;
 	}
 	default:

@@ -181,6 +181,9 @@ CTL = {
     "seq-back": c_send(1) + c_honest(1) + C_PASS + c_tw(tw(0)) + C_POLL,
     "bitflips": c_send(2) + c_honest(2) + c_flip(2) + C_POLL + c_flip(31) + C_RECV,
     "closing": c_send(1) + C_CLOSEP + C_POLL + C_RECV,
+    # a look takes the turn and hands nothing out: the message still comes before the end
+    "taken-then-close": c_send(8) + c_honest(16) + C_POLL + C_CLOSEP + C_RECVC + C_RECV,
+    "taken-then-detach": c_send(8) + c_honest(16) + C_POLL + C_DETACH + C_RECVC + C_RECV,
     "toobig": c_send(4096 + 1) + c_send(4096) + C_POLL,
     "notturn": c_commit(1) + C_TXBUF + c_commit(5000) + c_commit(10) + c_commit(1),
     "wait-sleep-wake": c_send(1) + C_WAIT + sleep_then(0, c_honest(7)),

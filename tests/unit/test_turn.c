@@ -353,3 +353,50 @@ KT_TEST(quick_loan_end_is_the_full_loan_end)
 	KT_EQ(quick, 2); /* no loan, or A's on the current memory in slot 0 */
 	KT_ASSERT(full > quick);
 }
+
+/*
+ * A call that takes the turn without handing the message out (a quick
+ * receive that declines a copy too long for it, a readiness check) leaves
+ * the message ahead of an orderly end: the next receive still gets it,
+ * the call after that the end.  Before KUP_TURN_READ the end came first
+ * and the message was lost.
+ */
+KT_TEST(a_message_taken_but_not_handed_out_comes_before_the_end)
+{
+	struct tcase c = {.side = KUP_SIDE_KERN};
+	int how;
+
+	fill_msg();
+	for (how = 0; how < 4; how++) {
+		struct kup_end *k = twin_prep(&ta, &c), *u = &ta.u;
+		const void *d;
+		uint32_t n;
+
+		KT_EQ(kup_end_recv_now(k, 1, &d, &n), 1); /* the kern side's first turn */
+		KT_EQ(kup_end_send_now(k, msg, 8), 1);
+		KT_EQ(kup_end_recv_now(u, 0, &d, &n), 1);
+		if (how < 2) { /* the kern side's quick copy declines 100 bytes, turn taken */
+			KT_EQ(kup_end_send(u, msg + 1, 100, KUPC_NB, 0), 0);
+			KT_EQ(kup_end_recv_now(k, 1, &d, &n), 0);
+			KT_EQ(k->have_turn, KUP_TURN_NEW);
+			if (how == 0)
+				kup_end_close(u, KUP_ST_CLOSING); /* the process closed */
+			else
+				kup_end_set_local(k, EKU_CLOSED); /* the host saw it detach */
+			KT_EQ(kup_end_recv(k, KUPC_NB, 0, &d, &n, 1), 0);
+			KT_EQ(n, 100);
+			KT_ASSERT(d == ta.copy && memcmp(d, msg + 1, 100) == 0);
+			KT_EQ(kup_end_recv(k, KUPC_NB, 0, &d, &n, 1), -EKU_CLOSED);
+		} else { /* the process armed its fd (ready), then the module unloaded */
+			KT_EQ(kup_end_send_now(u, msg, 4), 1);
+			KT_EQ(kup_end_recv(k, KUPC_NB, 0, &d, &n, 1), 0);
+			KT_EQ(kup_end_send(k, msg + 2, how == 2 ? 8 : 200, KUPC_NB, 0), 0);
+			KT_EQ(kup_end_arm(u, KUP_WAIT_FD), 1);
+			kup_end_close(k, KUP_ST_SHUTDOWN);
+			KT_EQ(kup_end_recv(u, KUPC_NB, 0, &d, &n, 0), 0);
+			KT_EQ(n, how == 2 ? 8 : 200);
+			KT_ASSERT(memcmp(d, msg + 2, n) == 0);
+			KT_EQ(kup_end_recv(u, KUPC_NB, 0, &d, &n, 0), -EKU_SHUTDOWN);
+		}
+	}
+}

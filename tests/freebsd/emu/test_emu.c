@@ -879,7 +879,7 @@ KT_TEST(hostile_length_breaks_only_that_channel)
 	KT_EQ(u_attach(&v, "emu_bad", 1), 0);
 	kupdev_pass(sc, 0);
 	KT_EQ(kupdev_send(sc, "ok", 2, 1), 0);
-	KT_EQ(kup_end_wait(&u.e, 0, SOON), 0);
+	KT_EQ(kup_end_recv(&u.e, 0, SOON, &d, &len, 0), 0);
 	uc = (struct kup_uctl *)u.ublk;
 	uc->u.len = CAP + 1; /* a lie */
 	__atomic_store_n(&uc->u.tw, KUP_TW(1, KUP_ST_OPEN), __ATOMIC_RELEASE);
@@ -926,6 +926,8 @@ KT_TEST(unload_wakes_every_waiter_and_mappings_outlive_it)
 	struct kemu_file *dh;
 	pthread_t pt;
 	const struct kup_kctl *kc;
+	const void *d;
+	uint32_t len;
 	int err;
 
 	load_kup();
@@ -983,7 +985,7 @@ KT_TEST(unload_wakes_every_waiter_and_mappings_outlive_it)
 	kc = (const struct kup_kctl *)u.kblk;
 	KT_EQ(KUP_TW_STATE(kc->k.tw), KUP_ST_SHUTDOWN);
 	/* Orderly end: the pass sent to channel 1 before the unload first, then the shutdown. */
-	KT_EQ(kup_end_poll(&v.e), 0);
+	KT_EQ(kup_end_recv(&v.e, KUPC_NB, 0, &d, &len, 0), 0);
 	KT_EQ(kup_end_poll(&v.e), -EKU_SHUTDOWN);
 	kemu_close(dh);
 	u_close(&v);
