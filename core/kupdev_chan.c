@@ -3,11 +3,12 @@
  * kupdev_chan.c - the kupdev_* calls on a channel, once for every kern-side
  * host, over the host contract of kup_os.h.
  *
- * Every call checks its arguments, enters the channel (kup_os_chan_enter),
- * ends the caller's earlier zero-copy loan, runs one core operation and
- * records its result as the channel's last error on the way out, so that
- * kupdev_receive and kupdev_pass, which return no code, leave one.  The
- * message calls run their common case first, in line (kup_turn.h).
+ * Every call checks its arguments, enters the channel (kup_os_chan_enter,
+ * or its quick way: kup_os_chan_try, kup_os_chan_quick), ends the caller's
+ * earlier zero-copy loan, runs one core operation and records its result
+ * as the channel's last error on the way out, so that kupdev_receive and
+ * kupdev_pass, which return no code, leave one.  The message calls run
+ * their common case first, in line (kup_turn.h).
  */
 #include "kup_os.h"
 #include "kup_turn.h"
@@ -149,43 +150,36 @@ static KUP_ALWAYS_INLINE int recv_on(struct kupdev_softc *sc, struct kup_chan *c
 	return chan_end(ch, keep, r);
 }
 
-static KUP_ALWAYS_INLINE int chan_recv(struct kupdev_softc *sc, int chan_id, const void **data,
-                                       size_t *len, int flags, int64_t timeout_ns, int copy)
-{
-	struct kup_chan *ch;
-	int r;
-
-	if (!data || !len || !kup_flags_ok(flags))
-		return -EKU_INVAL;
-	r = kup_os_chan_enter(sc, chan_id, &ch);
-	return r ? r : recv_on(sc, ch, data, len, flags, timeout_ns, copy);
-}
-
-/* kupdev_recv's full path (the copy is the host's private buffer, the module's to read). */
-KUP_HOT KUP_NOINLINE static int recv_copy_in(struct kupdev_softc *sc, struct kup_chan *ch,
-                                             void **data, size_t *len, int flags,
-                                             int64_t timeout_ns)
+/* A receive into the host's private copy (the module's to read) on ch, admitted. */
+static KUP_ALWAYS_INLINE int recv_copy_on(struct kupdev_softc *sc, struct kup_chan *ch,
+                                          void **data, size_t *len, int flags,
+                                          int64_t timeout_ns)
 {
 	const void *d = NULL;
-	int r = kup_os_chan_admit(sc, ch);
-
-	if (!r)
-		r = recv_on(sc, ch, &d, len, flags, timeout_ns, 1);
+	int r = recv_on(sc, ch, &d, len, flags, timeout_ns, 1);
 
 	if (!r)
 		*data = (void *)(uintptr_t)d;
 	return r;
+}
+
+/* kupdev_recv's full path on the channel the quick way locked. */
+KUP_HOT KUP_NOINLINE static int recv_copy_in(struct kupdev_softc *sc, struct kup_chan *ch,
+                                             void **data, size_t *len, int flags,
+                                             int64_t timeout_ns)
+{
+	int r = kup_os_chan_admit(sc, ch);
+
+	return r ? r : recv_copy_on(sc, ch, data, len, flags, timeout_ns);
 }
 
 KUP_HOT KUP_NOINLINE static int recv_copy_full(struct kupdev_softc *sc, int chan_id, void **data,
                                                size_t *len, int flags, int64_t timeout_ns)
 {
-	const void *d = NULL;
-	int r = chan_recv(sc, chan_id, &d, len, flags, timeout_ns, 1);
+	struct kup_chan *ch;
+	int r = kup_os_chan_enter(sc, chan_id, &ch);
 
-	if (!r)
-		*data = (void *)(uintptr_t)d;
-	return r;
+	return r ? r : recv_copy_on(sc, ch, data, len, flags, timeout_ns);
 }
 
 KUP_HOT KUP_API int kupdev_recv(struct kupdev_softc *sc, int chan_id, void **data, size_t *len,
@@ -222,7 +216,10 @@ KUP_HOT KUP_NOINLINE static int recv_shared_full(struct kupdev_softc *sc, int ch
                                                  const void **data, size_t *len, int flags,
                                                  int64_t timeout_ns)
 {
-	return chan_recv(sc, chan_id, data, len, flags, timeout_ns, 0);
+	struct kup_chan *ch;
+	int r = kup_os_chan_enter(sc, chan_id, &ch);
+
+	return r ? r : recv_on(sc, ch, data, len, flags, timeout_ns, 0);
 }
 
 KUP_HOT KUP_API int kupdev_recv_shared_untrusted(struct kupdev_softc *sc, int chan_id,
@@ -286,6 +283,19 @@ KUP_HOT KUP_NOINLINE static int send_recv_full(struct kupdev_softc *sc, int chan
 	return r ? r : send_recv_on(sc, ch, data, len, reply, rlen, flags, timeout_ns);
 }
 
+/*
+ * The reply after a quick send half, on the channel the quick check
+ * admitted and the call still holds: admitting it again could meet an
+ * attach made since and drop a reply that the process sent before it left,
+ * which the full path (admitted once, before the send) delivers.
+ */
+KUP_HOT KUP_NOINLINE static int send_recv_reply(struct kupdev_softc *sc, struct kup_chan *ch,
+                                                void **reply, size_t *rlen, int flags,
+                                                int64_t timeout_ns)
+{
+	return recv_copy_on(sc, ch, reply, rlen, flags, timeout_ns);
+}
+
 /* The send half the quick way when it can be; the reply (which has to come) the full way. */
 KUP_HOT KUP_API int kupdev_send_recv(struct kupdev_softc *sc, int chan_id, const void *data,
                                      size_t len, void **reply, size_t *rlen, int flags,
@@ -302,7 +312,7 @@ KUP_HOT KUP_API int kupdev_send_recv(struct kupdev_softc *sc, int chan_id, const
 	    !kup_end_send_now(&ch->e, data, len))
 		return send_recv_in(sc, ch, data, len, reply, rlen, flags, timeout_ns);
 	KUP_TRACE_SEND(&ch->e, len);
-	return recv_copy_in(sc, ch, reply, rlen, flags, timeout_ns);
+	return send_recv_reply(sc, ch, reply, rlen, flags, timeout_ns);
 }
 
 KUP_API void *kupdev_receive(struct kupdev_softc *sc, int chan_id)

@@ -54,9 +54,9 @@ static inline void kpv_gate_lock(struct kpv_gate *g)
 /* The gate when nobody holds it, waits for it or drains it: 1; else 0 and nothing done. */
 static inline int kpv_gate_trylock(struct kpv_gate *g)
 {
-	uint32_t free = 0;
+	uint32_t idle = 0;
 
-	return __atomic_compare_exchange_n(&g->n, &free, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+	return __atomic_compare_exchange_n(&g->n, &idle, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 }
 
 static inline void kpv_gate_unlock(struct kpv_gate *g)
