@@ -153,11 +153,17 @@ KT_TEST(user_close_without_message_is_reported_at_once)
 	ctl_close(c);
 }
 
-/* The kern side sends, then unloads: the process gets the message, then EKU_SHUTDOWN. */
-KT_TEST(kern_message_before_unload_is_delivered)
+/*
+ * The kern side sends, then unloads: the process gets the message, then
+ * EKU_SHUTDOWN.  arm: the process armed its readiness fd first
+ * (kernproxy_arm), which takes the turn without handing the message out;
+ * the unload must still come after it (before the fix the receive
+ * reported EKU_SHUTDOWN and the message was lost).
+ */
+static void kern_sends_then_unloads(const char *base, int arm)
 {
 	char namebuf[64];
-	const char *n = NAME("cl_unload");
+	const char *n = NAME(base);
 	struct kit_ctl *c = ctl_open();
 	uint8_t buf[MSG_LEN];
 	void *h, *ch;
@@ -169,6 +175,8 @@ KT_TEST(kern_message_before_unload_is_delivered)
 	send_pattern(ch);
 	KT_EQ(ctl_recv(c, n, 0, KIT_SOON_MS, 0, NULL), 0);
 	KT_EQ(ctl_send(c, n, 0, MSG_LEN, 5, KIT_SOON_MS, 0), 0);
+	if (arm)
+		KT_EQ(kernproxy_arm(ch), 1); /* ready: the turn is here */
 	KT_EQ(ctl_unload(c, n), 0);
 	/* The device is gone, and its last message is still ours to read. */
 	p = kernproxy_receive_len(ch, &len, KP_NB);
@@ -183,35 +191,14 @@ KT_TEST(kern_message_before_unload_is_delivered)
 	ctl_close(c);
 }
 
-/*
- * The same with the process's readiness fd armed (kernproxy_arm): the arm
- * that finds the message ready takes the turn without handing the message
- * out, and the unload must still come after it.  Before the fix the
- * receive reported EKU_SHUTDOWN and the message was lost.
- */
+KT_TEST(kern_message_before_unload_is_delivered)
+{
+	kern_sends_then_unloads("cl_unload", 0);
+}
+
 KT_TEST(kern_message_before_unload_is_delivered_after_arm)
 {
-	char namebuf[64];
-	const char *n = NAME("cl_arm");
-	struct kit_ctl *c = ctl_open();
-	void *h, *ch;
-	size_t len;
-	uint8_t *p;
-
-	ctl_mkdev(c, n, 1, 1, KTB_MANUAL, 0, 0);
-	ch = open_and_greet(c, n, &h);
-	send_pattern(ch);
-	KT_EQ(ctl_recv(c, n, 0, KIT_SOON_MS, 0, NULL), 0);
-	KT_EQ(ctl_send(c, n, 0, MSG_LEN, 5, KIT_SOON_MS, 0), 0);
-	KT_EQ(kernproxy_arm(ch), 1); /* ready: the turn is here */
-	KT_EQ(ctl_unload(c, n), 0);
-	p = kernproxy_receive_len(ch, &len, KP_NB);
-	KT_ASSERT(p);
-	KT_EQ(len, MSG_LEN);
-	KT_EQ(kt_sum(p, MSG_LEN), kt_fill_sum(MSG_LEN, 5));
-	KIT_FAILS_WITH(kernproxy_receive(ch, 0) == NULL, ch, EKU_SHUTDOWN);
-	kernproxy_close(h);
-	ctl_close(c);
+	kern_sends_then_unloads("cl_arm", 1);
 }
 
 struct unloader {
