@@ -74,8 +74,8 @@ struct kup_counters {
  * The turn we hold (kup_end.have_turn): taken with the message that
  * brought it not handed to the caller yet (by a send's wait, a readiness
  * check, a quick step that declined), or handed out (a receive, or a
- * txbuf that answers without reading it).  An
- * orderly end waits behind a message until it is handed out (message_pending).
+ * txbuf that answers without reading it).  An orderly end waits behind a
+ * message until it is handed out (message_pending).
  */
 #define KUP_TURN_NEW  1u
 #define KUP_TURN_READ 2u
