@@ -86,6 +86,14 @@ int ppsratecheck(struct timeval *last, int *cur, int max)
 
 int kemu_quiet;
 
+void (*kemu_probe_hook)(const char *func, const char *name);
+
+void kemu_probe(const char *func, const char *name)
+{
+	if (kemu_probe_hook)
+		kemu_probe_hook(func, name);
+}
+
 void kemu_log(int pri, const char *fmt, ...)
 {
 	va_list ap;

@@ -208,9 +208,13 @@ static inline int refcount_release(u_int *c)
 }
 
 /*
- * --- SDT probes: as a kernel without KDTRACE_HOOKS builds them (nothing);
- * the compile check builds them with it. ---
+ * --- SDT probes: as a kernel without KDTRACE_HOOKS builds them (their
+ * arguments never evaluated; the compile check builds them with it), except
+ * that a test may set kemu_probe_hook to run at a three-argument probe:
+ * a point inside a kupdev_* call where it can make the world change. ---
  */
+extern void (*kemu_probe_hook)(const char *func, const char *name);
+void kemu_probe(const char *func, const char *name);
 #define SDT_PROVIDER_DEFINE(prov)
 #define SDT_PROVIDER_DECLARE(prov)
 #define SDT_PROBE_DECLARE(prov, mod, func, name)
@@ -218,7 +222,7 @@ static inline int refcount_release(u_int *c)
 #define SDT_PROBE_DEFINE3(prov, mod, func, name, a0, a1, a2)
 #define SDT_PROBE_DEFINE4(prov, mod, func, name, a0, a1, a2, a3)
 #define SDT_PROBE2(prov, mod, func, name, a0, a1)
-#define SDT_PROBE3(prov, mod, func, name, a0, a1, a2)
+#define SDT_PROBE3(prov, mod, func, name, a0, a1, a2) kemu_probe(#func, #name)
 #define SDT_PROBE4(prov, mod, func, name, a0, a1, a2, a3)
 
 /*

@@ -732,6 +732,86 @@ KT_TEST(null_outputs_refused_and_unlock_keeps_the_old_end)
 	unload_kup();
 }
 
+/*
+ * kupdev_send_recv's reply after its quick send half: the process answers
+ * and leaves, and a new one attaches, between the send and the wait for
+ * the reply (kemu_probe_hook at the send's probe).  The reply was sent
+ * before the process left, so the call gets it, as the full path does.
+ * Before the fix the reply half admitted the channel again, met the new
+ * attach and answered -EKU_CLOSED: the reply was lost.
+ */
+struct reattach {
+	struct user old, new;
+	pthread_t leaver;
+	int armed, r;
+};
+static struct reattach ra;
+
+/* The old process: take the module's message, answer it, close (the detach waits for the call). */
+static void *ra_leave(void *arg)
+{
+	const void *d;
+	uint32_t len;
+
+	(void)arg;
+	ra.r = kup_end_recv(&ra.old.e, 0, SOON, &d, &len, 0);
+	if (!ra.r)
+		ra.r = kup_end_send(&ra.old.e, "reply", 5, KUPC_NB, 0);
+	u_close(&ra.old);
+	return NULL;
+}
+
+static void ra_at_send(const char *func, const char *name)
+{
+	int i;
+
+	if (!ra.armed || strcmp(name, "send") != 0)
+		return;
+	(void)func;
+	ra.armed = 0;
+	KT_EQ(pthread_create(&ra.leaver, NULL, ra_leave, NULL), 0);
+	/* The channel is free once the old process's detach began: attach the new one. */
+	for (i = 0; i < 2000 && u_attach(&ra.new, "emu_sr", 0) != 0; i++)
+		usleep(1000);
+	KT_ASSERT(ra.new.f != NULL);
+}
+
+KT_TEST(send_recv_reply_survives_a_reattach_meanwhile)
+{
+	struct kupdev_softc *sc;
+	const void *d;
+	uint32_t len;
+	void *b;
+	size_t n;
+
+	load_kup();
+	sc = kupdev_create("emu_sr", SIZE, 1);
+	KT_ASSERT(sc);
+	KT_EQ(u_attach(&ra.old, "emu_sr", 0), 0);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kupdev_send(sc, "hi", 2, 0), 0);
+	KT_EQ(kup_end_recv(&ra.old.e, 0, SOON, &d, &len, 0), 0);
+	KT_EQ(kup_end_send(&ra.old.e, "ok", 2, KUPC_NB, 0), 0);
+	KT_EQ(kupdev_recv(sc, 0, &b, &n, 0, SOON), 0);
+	kemu_probe_hook = ra_at_send;
+	ra.armed = 1;
+	KT_EQ(kupdev_send_recv(sc, 0, "q", 1, &b, &n, 0, SOON), 0);
+	kemu_probe_hook = NULL;
+	KT_EQ(ra.armed, 0); /* the hook ran: the world changed inside the call */
+	KT_ASSERT(n == 5 && memcmp(b, "reply", 5) == 0);
+	KT_EQ(pthread_join(ra.leaver, NULL), 0);
+	KT_EQ(ra.r, 0);
+	/* The old conversation's end, once; then the new process. */
+	KT_EQ(kupdev_send(sc, "x", 1, 0), -EKU_CLOSED);
+	KT_EQ(kupdev_wait_channel(sc), 0);
+	KT_EQ(kupdev_send(sc, "new", 3, 0), 0);
+	KT_EQ(kup_end_recv(&ra.new.e, 0, SOON, &d, &len, 0), 0);
+	KT_ASSERT(len == 3 && memcmp(d, "new", 3) == 0);
+	u_close(&ra.new);
+	KT_EQ(kupdev_unload(sc), 0);
+	unload_kup();
+}
+
 /* Issue 11: pending attaches are reported oldest first (this module went round robin). */
 KT_TEST(wait_channel_reports_attaches_in_order)
 {
