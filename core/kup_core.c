@@ -366,20 +366,7 @@ int kup_end_recv(struct kup_end *e, int flags, int64_t timeout_ns, const void **
 	r = kup_end_wait(e, flags, timeout_ns);
 	if (r)
 		return r;
-	/* rx_len was read once and bounded in kup_end_poll: one bounded copy. */
-	if (copy) {
-		if (e->rx_len <= KUP_INLINE)
-			kup_copy_small(e->rx_copy, e->rx_at, e->rx_len);
-		else
-			kup_memcpy(e->rx_copy, e->rx_at, e->rx_len);
-		if (!e->rx_len)
-			e->rx_copy[0] = 0; /* an empty token reads as a zero byte here too */
-		*data = e->rx_copy;
-	} else {
-		*data = e->rx_at;
-	}
-	*len = e->rx_len;
-	e->have_turn = KUP_TURN_READ;
+	kup_turn_hand_out(e, copy, data, len);
 	return 0;
 }
 

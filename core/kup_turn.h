@@ -128,19 +128,18 @@ static KUP_ALWAYS_INLINE int kup_end_send_now(struct kup_end *e, const void *dat
 }
 
 /*
- * kup_end_recv's common case: the turn ours now and, for a copy, a message
- * of at most KUP_INLINE bytes.  1: received (*data, *len as kup_end_recv
- * gives them); 0: kup_end_recv decides (the turn may have been taken).
+ * Hand the message of the turn we hold to a receive: in place, or copied
+ * into rx_copy (rx_len was read once and bounded when the turn was taken:
+ * one bounded copy).  From here an orderly end may come after it.
  */
-static KUP_ALWAYS_INLINE int kup_end_recv_now(struct kup_end *e, int copy, const void **data,
-                                              uint32_t *len)
+static KUP_ALWAYS_INLINE void kup_turn_hand_out(struct kup_end *e, int copy, const void **data,
+                                                uint32_t *len)
 {
-	if ((copy && !e->rx_copy) || !kup_turn_now(e))
-		return 0;
 	if (copy) {
-		if (e->rx_len > KUP_INLINE)
-			return 0;
-		kup_copy_small(e->rx_copy, e->rx_at, e->rx_len);
+		if (e->rx_len <= KUP_INLINE)
+			kup_copy_small(e->rx_copy, e->rx_at, e->rx_len);
+		else
+			kup_memcpy(e->rx_copy, e->rx_at, e->rx_len);
 		if (!e->rx_len)
 			e->rx_copy[0] = 0; /* an empty token reads as a zero byte */
 		*data = e->rx_copy;
@@ -149,6 +148,19 @@ static KUP_ALWAYS_INLINE int kup_end_recv_now(struct kup_end *e, int copy, const
 	}
 	*len = e->rx_len;
 	e->have_turn = KUP_TURN_READ;
+}
+
+/*
+ * kup_end_recv's common case: the turn ours now and, for a copy, a message
+ * of at most KUP_INLINE bytes.  1: received (*data, *len as kup_end_recv
+ * gives them); 0: kup_end_recv decides (the turn may have been taken).
+ */
+static KUP_ALWAYS_INLINE int kup_end_recv_now(struct kup_end *e, int copy, const void **data,
+                                              uint32_t *len)
+{
+	if ((copy && !e->rx_copy) || !kup_turn_now(e) || (copy && e->rx_len > KUP_INLINE))
+		return 0;
+	kup_turn_hand_out(e, copy, data, len);
 	return 1;
 }
 
